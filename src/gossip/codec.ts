@@ -1,0 +1,310 @@
+// The versioned wire format: compact JSON (tuples, integer µs) for gossip messages and anti-entropy payloads.
+import { WireError } from '../node/errors.ts'
+import type {
+  AgentRecord, ExternalBody, ExternalRecord, GossipMessage, LayerDelta, LegacyHeartbeat, LegacyPathResult,
+  PathResult, Results, ServiceResult
+} from './record.ts'
+import { TCP_OUTCOMES, externalKey } from './record.ts'
+import type { SyncDigest, SyncResponse } from './view.ts'
+import { arr, fail, index, ip, name, obj, oneOf, optUint, parseJson, str, tuple, uint, type Json } from './wire-reader.ts'
+
+export const WIRE_VERSION = 1
+/** Largest gossip message accepted; a full record of 1000 targets is about 60 KB. */
+export const MAX_MESSAGE_BYTES = 1024 * 1024
+/** Largest anti-entropy payload accepted (a 1000-agent view with results). */
+export const MAX_SYNC_BYTES = 64 * 1024 * 1024
+const MAX_TARGETS = 10_000
+const MAX_ADDRESSES = 64
+const MAX_DIGEST = 100_000
+
+const enc = new TextEncoder()
+const us = (ms: number): number => Math.max(0, Math.round(ms * 1000))
+const usOrNone = (ms: number | null): number => ms === null ? -1 : us(ms)
+const ms = (v: number | null): number | null => v === null ? null : v / 1000
+
+// ---- path results: [target, port, sent, received, rttUs|-1, tcp, connectUs|-1, durationUs, checkedAt] ----
+
+function encodePath (r: PathResult): Json[] {
+  return [r.target, r.port, r.sent, r.received, usOrNone(r.rttMs), TCP_OUTCOMES.indexOf(r.tcp), usOrNone(r.connectMs),
+    us(r.durationMs), r.checkedAt]
+}
+
+function decodePath (v: Json, f: string): PathResult {
+  const t = tuple(v, f, 9)
+  const sent = uint(t[2], `${f}.sent`, 1000)
+  const received = uint(t[3], `${f}.received`, 1000)
+  if (received > sent) fail(`${f}.received`, 'at most the number sent')
+  return {
+    target: ip(t[0], `${f}.target`),
+    port: uint(t[1], `${f}.port`, 65535),
+    sent,
+    received,
+    rttMs: ms(optUint(t[4], `${f}.rtt`)),
+    tcp: index(t[5], `${f}.tcp`, TCP_OUTCOMES),
+    connectMs: ms(optUint(t[6], `${f}.connect`)),
+    durationMs: uint(t[7], `${f}.duration`) / 1000,
+    checkedAt: uint(t[8], `${f}.checkedAt`)
+  }
+}
+
+function decodePaths (v: Json, f: string): PathResult[] {
+  return arr(v, f, MAX_TARGETS).map((p, i) => decodePath(p, `${f}[${i}]`))
+}
+
+// ---- service result: [name, port, dnsOk, dnsUs, dnsError|null, addresses, paths, checkedAt] ----
+
+function encodeService (s: ServiceResult | null): Json {
+  if (s === null) return null
+  return [s.name, s.port, s.dnsOk ? 1 : 0, us(s.dnsMs), s.dnsError, s.addresses, s.paths.map(encodePath), s.checkedAt]
+}
+
+function decodeService (v: Json, f: string): ServiceResult | null {
+  if (v === null) return null
+  const t = tuple(v, f, 8)
+  return {
+    name: name(t[0], `${f}.name`),
+    port: uint(t[1], `${f}.port`, 65535),
+    dnsOk: uint(t[2], `${f}.dnsOk`, 1) === 1,
+    dnsMs: uint(t[3], `${f}.dns`) / 1000,
+    dnsError: t[4] === null ? null : str(t[4], `${f}.dnsError`, 200),
+    addresses: arr(t[5], `${f}.addresses`, MAX_ADDRESSES).map((a, i) => ip(a, `${f}.addresses[${i}]`)),
+    paths: arr(t[6], `${f}.paths`, MAX_ADDRESSES).map((p, i) => decodePath(p, `${f}.paths[${i}]`)),
+    checkedAt: uint(t[7], `${f}.checkedAt`)
+  }
+}
+
+// ---- agent record ----
+
+function encodeRecord (r: AgentRecord): Record<string, Json> {
+  const id = r.identity
+  return {
+    id: [id.podName, id.nodeName, id.nodeIp, id.podIp, id.namespace, id.version, id.peerId],
+    i: r.inc,
+    s: r.seq,
+    r: r.rv,
+    h: [...r.results.host.values()].map(encodePath),
+    p: [...r.results.pod.values()].map(encodePath),
+    sv: encodeService(r.results.service)
+  }
+}
+
+function toMap (paths: PathResult[]): Map<string, PathResult> {
+  return new Map(paths.map(p => [p.target, p]))
+}
+
+function decodeRecord (v: Json, f: string): AgentRecord {
+  const o = obj(v, f)
+  const id = tuple(o.id, `${f}.id`, 7)
+  const results: Results = {
+    host: toMap(decodePaths(o.h, `${f}.h`)),
+    pod: toMap(decodePaths(o.p, `${f}.p`)),
+    service: decodeService(o.sv, `${f}.sv`)
+  }
+  return {
+    identity: {
+      podName: name(id[0], `${f}.podName`),
+      nodeName: name(id[1], `${f}.nodeName`),
+      nodeIp: ip(id[2], `${f}.nodeIp`),
+      podIp: ip(id[3], `${f}.podIp`),
+      namespace: name(id[4], `${f}.namespace`),
+      version: str(id[5], `${f}.version`, 64),
+      peerId: name(id[6], `${f}.peerId`)
+    },
+    inc: uint(o.i, `${f}.inc`),
+    seq: uint(o.s, `${f}.seq`),
+    rv: uint(o.r, `${f}.rv`),
+    results
+  }
+}
+
+// ---- legacy (external) records ----
+
+function encodeLegacy (r: LegacyPathResult): Json[] {
+  return [r.source, r.target, r.ping === 'reachable' ? 1 : 0, r.ports, r.latencyUs ?? -1, r.durationUs ?? -1, r.timestamp]
+}
+
+function decodeLegacy (v: Json, f: string): LegacyPathResult {
+  const t = tuple(v, f, 7)
+  const portsIn = obj(t[3], `${f}.ports`)
+  const keys = Object.keys(portsIn)
+  if (keys.length > 16) fail(`${f}.ports`, 'at most 16 ports')
+  const ports: Record<string, 'open' | 'closed'> = {}
+  for (const k of keys) {
+    if (!/^[0-9]{1,5}$/.test(k) || Number(k) < 1 || Number(k) > 65535) fail(`${f}.ports`, 'port numbers as keys')
+    ports[k] = oneOf(portsIn[k], `${f}.ports.${k}`, ['open', 'closed'] as const)
+  }
+  return {
+    source: ip(t[0], `${f}.source`),
+    target: str(t[1], `${f}.target`, 253),
+    ping: uint(t[2], `${f}.ping`, 1) === 1 ? 'reachable' : 'unreachable',
+    ports,
+    latencyUs: optUint(t[4], `${f}.latency`),
+    durationUs: optUint(t[5], `${f}.duration`),
+    timestamp: str(t[6], `${f}.timestamp`, 64)
+  }
+}
+
+function encodeBody (b: ExternalBody): Json {
+  switch (b.part) {
+    case 'hb': return [b.value.podName, b.value.nodeIp, b.value.podIp, b.value.namespace, b.value.timestamp]
+    case 'svc': return encodeLegacy(b.value)
+    default: return [b.source, b.value.map(encodeLegacy)]
+  }
+}
+
+function decodeBody (part: ExternalBody['part'], v: Json, f: string): ExternalBody {
+  switch (part) {
+    case 'hb': {
+      const t = tuple(v, f, 5)
+      const value: LegacyHeartbeat = {
+        podName: name(t[0], `${f}.podName`),
+        nodeIp: ip(t[1], `${f}.nodeIp`),
+        podIp: ip(t[2], `${f}.podIp`),
+        namespace: str(t[3], `${f}.namespace`, 63),
+        timestamp: str(t[4], `${f}.timestamp`, 64)
+      }
+      return { part, value }
+    }
+    case 'svc': return { part, value: decodeLegacy(v, f) }
+    default: {
+      const t = tuple(v, f, 2)
+      const source = ip(t[0], `${f}.source`)
+      const value = arr(t[1], `${f}.results`, MAX_TARGETS).map((r, i) => decodeLegacy(r, `${f}.results[${i}]`))
+      if (value.some(r => r.source !== source)) fail(`${f}.results`, 'results of the record\'s source only')
+      return { part, source, value }
+    }
+  }
+}
+
+function encodeExternal (r: ExternalRecord): Record<string, Json> {
+  return { k: r.body.part, a: r.at, by: r.by, b: encodeBody(r.body) }
+}
+
+function decodeExternal (v: Json, f: string): ExternalRecord {
+  const o = obj(v, f)
+  const part = oneOf(o.k, `${f}.k`, ['hb', 'host', 'pod', 'svc'] as const)
+  const body = decodeBody(part, o.b, `${f}.b`)
+  return { key: externalKey(body), at: uint(o.a, `${f}.at`), by: name(o.by, `${f}.by`), body }
+}
+
+// ---- gossip messages ----
+
+function encodeDelta (d: LayerDelta | null): Json {
+  return d === null ? null : { u: d.upsert.map(encodePath), x: d.remove }
+}
+
+function decodeDelta (v: Json, f: string): LayerDelta | null {
+  if (v === null || v === undefined) return null
+  const o = obj(v, f)
+  return {
+    upsert: decodePaths(o.u, `${f}.u`),
+    remove: arr(o.x, `${f}.x`, MAX_TARGETS).map((a, i) => ip(a, `${f}.x[${i}]`))
+  }
+}
+
+export function encodeMessage (m: GossipMessage): Uint8Array {
+  let body: Record<string, Json>
+  switch (m.t) {
+    case 'full': body = { t: 'f', ...encodeRecord(m.record) }; break
+    case 'hb': body = { t: 'h', o: m.origin, i: m.inc, s: m.seq, r: m.rv }; break
+    case 'leave': body = { t: 'l', o: m.origin, i: m.inc, s: m.seq }; break
+    case 'ext': body = { t: 'x', ...encodeExternal(m.record) }; break
+    case 'delta':
+      body = { t: 'd', o: m.origin, i: m.inc, s: m.seq, b: m.base, r: m.rv, h: encodeDelta(m.host), p: encodeDelta(m.pod) }
+      if (m.service !== undefined) body.sv = encodeService(m.service)
+      break
+  }
+  return enc.encode(JSON.stringify({ v: WIRE_VERSION, ...body }))
+}
+
+function checkVersion (o: Record<string, Json>): void {
+  if (o.v !== WIRE_VERSION) throw new WireError('version', `wire version ${JSON.stringify(o.v)} is not ${WIRE_VERSION}`)
+}
+
+/** Decodes and validates one gossip message. Throws WireError (reason: oversized, malformed, version, schema). */
+export function decodeMessage (bytes: Uint8Array): GossipMessage {
+  const o = obj(parseJson(bytes, MAX_MESSAGE_BYTES), 'message')
+  checkVersion(o)
+  switch (o.t) {
+    case 'f': return { t: 'full', record: decodeRecord(o, 'full') }
+    case 'h': return { t: 'hb', origin: name(o.o, 'origin'), inc: uint(o.i, 'inc'), seq: uint(o.s, 'seq'), rv: uint(o.r, 'rv') }
+    case 'l': return { t: 'leave', origin: name(o.o, 'origin'), inc: uint(o.i, 'inc'), seq: uint(o.s, 'seq') }
+    case 'x': return { t: 'ext', record: decodeExternal(o, 'ext') }
+    case 'd': {
+      const base = uint(o.b, 'base')
+      const rv = uint(o.r, 'rv')
+      if (rv <= base) fail('rv', 'greater than base')
+      return {
+        t: 'delta',
+        origin: name(o.o, 'origin'),
+        inc: uint(o.i, 'inc'),
+        seq: uint(o.s, 'seq'),
+        base,
+        rv,
+        host: decodeDelta(o.h, 'h'),
+        pod: decodeDelta(o.p, 'p'),
+        service: 'sv' in o ? decodeService(o.sv, 'sv') : undefined
+      }
+    }
+    default: throw new WireError('version', `unknown message type ${JSON.stringify(o.t)}`)
+  }
+}
+
+// ---- anti-entropy payloads ----
+
+export function encodeDigest (d: SyncDigest): Uint8Array {
+  return enc.encode(JSON.stringify({ v: WIRE_VERSION, a: d.agents, e: d.externals }))
+}
+
+export function decodeDigest (bytes: Uint8Array): SyncDigest {
+  const o = obj(parseJson(bytes, MAX_SYNC_BYTES), 'digest')
+  checkVersion(o)
+  return {
+    agents: arr(o.a, 'a', MAX_DIGEST).map((v, i) => {
+      const t = tuple(v, `a[${i}]`, 4)
+      return [name(t[0], 'origin'), uint(t[1], 'inc'), uint(t[2], 'seq'), uint(t[3], 'rv')]
+    }),
+    externals: arr(o.e, 'e', MAX_DIGEST).map((v, i) => {
+      const t = tuple(v, `e[${i}]`, 3)
+      return [str(t[0], 'key', 300), uint(t[1], 'at'), name(t[2], 'by')]
+    })
+  }
+}
+
+export function encodeSyncResponse (r: SyncResponse): Uint8Array {
+  return enc.encode(JSON.stringify({
+    v: WIRE_VERSION,
+    f: r.full.map(x => [encodeRecord(x.record), Math.round(x.ageMs)]),
+    t: r.touch.map(([o, i, s, rv, age]) => [o, i, s, rv, Math.round(age)]),
+    x: r.externals.map(x => [encodeExternal(x.record), Math.round(x.ageMs)]),
+    xt: r.extTouch.map(([k, at, by, age]) => [k, at, by, Math.round(age)]),
+    l: r.left
+  }))
+}
+
+export function decodeSyncResponse (bytes: Uint8Array): SyncResponse {
+  const o = obj(parseJson(bytes, MAX_SYNC_BYTES), 'sync')
+  checkVersion(o)
+  return {
+    full: arr(o.f, 'f', MAX_DIGEST).map((v, i) => {
+      const t = tuple(v, `f[${i}]`, 2)
+      return { record: decodeRecord(t[0], `f[${i}]`), ageMs: uint(t[1], 'age') }
+    }),
+    touch: arr(o.t, 't', MAX_DIGEST).map((v, i) => {
+      const t = tuple(v, `t[${i}]`, 5)
+      return [name(t[0], 'origin'), uint(t[1], 'inc'), uint(t[2], 'seq'), uint(t[3], 'rv'), uint(t[4], 'age')]
+    }),
+    externals: arr(o.x, 'x', MAX_DIGEST).map((v, i) => {
+      const t = tuple(v, `x[${i}]`, 2)
+      return { record: decodeExternal(t[0], `x[${i}]`), ageMs: uint(t[1], 'age') }
+    }),
+    extTouch: arr(o.xt, 'xt', MAX_DIGEST).map((v, i) => {
+      const t = tuple(v, `xt[${i}]`, 4)
+      return [str(t[0], 'key', 300), uint(t[1], 'at'), name(t[2], 'by'), uint(t[3], 'age')]
+    }),
+    left: arr(o.l, 'l', MAX_DIGEST).map((v, i) => {
+      const t = tuple(v, `l[${i}]`, 3)
+      return [name(t[0], 'origin'), uint(t[1], 'inc'), uint(t[2], 'seq')]
+    })
+  }
+}

@@ -1,0 +1,137 @@
+// The data model replicated by gossip: agent records, legacy (external) records and the messages that carry them.
+
+export type Layer = 'host' | 'pod'
+export const LAYERS: readonly Layer[] = ['host', 'pod']
+
+/** How a TCP connect ended: accepted, actively refused (host up, port closed), no answer, or no route. */
+export type TcpOutcome = 'open' | 'refused' | 'timeout' | 'unreachable'
+export const TCP_OUTCOMES: readonly TcpOutcome[] = ['open', 'refused', 'timeout', 'unreachable']
+
+/** One probed path from the reporting agent to a target IP (ICMP echoes + one TCP connect). */
+export interface PathResult {
+  target: string
+  port: number
+  /** ICMP echo requests sent and replies received. */
+  sent: number
+  received: number
+  /** Mean round-trip time of the replies, in ms; null when none came back. */
+  rttMs: number | null
+  tcp: TcpOutcome
+  /** Time to connect (or to be refused), in ms; null on timeout. */
+  connectMs: number | null
+  /** Wall time of the whole check, in ms. */
+  durationMs: number
+  /** When the check ended, epoch ms on the prober's clock (display only, never used for expiry). */
+  checkedAt: number
+}
+
+/** The check of the optional named Service: DNS lookup, then a path check per resolved address. */
+export interface ServiceResult {
+  name: string
+  port: number
+  dnsOk: boolean
+  dnsMs: number
+  dnsError: string | null
+  addresses: string[]
+  paths: PathResult[]
+  checkedAt: number
+}
+
+export interface Results {
+  host: Map<string, PathResult>
+  pod: Map<string, PathResult>
+  service: ServiceResult | null
+}
+
+export interface Identity {
+  podName: string
+  nodeName: string
+  nodeIp: string
+  podIp: string
+  namespace: string
+  version: string
+  /** The libp2p peer id (base58) whose key signs this agent's messages. */
+  peerId: string
+}
+
+/** Everything one agent publishes about itself. Single writer: only that agent creates new versions. */
+export interface AgentRecord {
+  identity: Identity
+  /** New at every process start (start time in ms); a higher incarnation replaces the older one. */
+  inc: number
+  /** Bumped by every message the agent sends within one incarnation. */
+  seq: number
+  /** Results version: bumped whenever the results change. */
+  rv: number
+  results: Results
+}
+
+// ---- legacy (external) records: reports POSTed by the original tool's Go clients, injected by an agent ----
+
+export type ExternalPart = 'hb' | 'host' | 'pod' | 'svc'
+
+export interface LegacyHeartbeat {
+  podName: string
+  nodeIp: string
+  podIp: string
+  namespace: string
+  timestamp: string
+}
+
+/** A legacy probe result, normalised at the API edge (durations in µs, null where the client sent none). */
+export interface LegacyPathResult {
+  source: string
+  target: string
+  ping: 'reachable' | 'unreachable'
+  ports: Record<string, 'open' | 'closed'>
+  latencyUs: number | null
+  durationUs: number | null
+  timestamp: string
+}
+
+export type ExternalBody =
+  | { part: 'hb', value: LegacyHeartbeat }
+  | { part: 'host' | 'pod', source: string, value: LegacyPathResult[] }
+  | { part: 'svc', value: LegacyPathResult }
+
+/** A legacy report; last writer wins on (at, by). Keyed by part and pod name or source IP. */
+export interface ExternalRecord {
+  /** `${part}:${id}`: hb:<pod_name>, host:<source_ip>, pod:<source_ip>, svc:<source_ip>. */
+  key: string
+  /** Injection time, epoch ms on the injecting agent's clock (orders concurrent writes only). */
+  at: number
+  /** Peer id of the injecting agent. */
+  by: string
+  body: ExternalBody
+}
+
+export function externalKey (body: ExternalBody): string {
+  switch (body.part) {
+    case 'hb': return `hb:${body.value.podName}`
+    case 'svc': return `svc:${body.value.source}`
+    default: return `${body.part}:${body.source}`
+  }
+}
+
+// ---- the messages gossiped on the topic ----
+
+export interface LayerDelta {
+  upsert: PathResult[]
+  remove: string[]
+}
+
+export type GossipMessage =
+  | { t: 'full', record: AgentRecord }
+  | { t: 'hb', origin: string, inc: number, seq: number, rv: number }
+  | { t: 'delta', origin: string, inc: number, seq: number, base: number, rv: number, host: LayerDelta | null, pod: LayerDelta | null, service: ServiceResult | null | undefined }
+  | { t: 'leave', origin: string, inc: number, seq: number }
+  | { t: 'ext', record: ExternalRecord }
+
+export function emptyResults (): Results {
+  return { host: new Map(), pod: new Map(), service: null }
+}
+
+/** The origin key of a message (pod name for agent messages, external key otherwise). */
+export function messageOrigin (msg: GossipMessage): string {
+  return msg.t === 'full' ? msg.record.identity.podName : msg.t === 'ext' ? msg.record.key : msg.origin
+}

@@ -1,0 +1,268 @@
+// The replicated view: pure merge, replay, expiry and anti-entropy rules over origin records. No I/O, no clocks.
+import type { AgentRecord, ExternalRecord, GossipMessage, LayerDelta, PathResult } from './record.ts'
+import { messageOrigin } from './record.ts'
+
+/**
+ * What merging a message did (or, for `judge`, would do):
+ * - accepted: the view changed;
+ * - gap: valid and fresher, but the record's full state is missing (unknown origin, new incarnation, missed delta);
+ *   whatever could be applied was, and the caller should pull the record from a peer;
+ * - stale: older than or equal to what is held (duplicate, replay, or about an origin that has left);
+ * - forged: the signer is not the key the record is bound to;
+ * - self: a message about this agent's own origin, which only this agent writes;
+ * - capacity: a new external origin while the cap is reached.
+ */
+export type MergeOutcome = 'accepted' | 'gap' | 'stale' | 'forged' | 'self' | 'capacity'
+
+export interface AgentEntry { record: AgentRecord, lastHeard: number, self: boolean }
+export interface ExternalEntry { record: ExternalRecord, lastHeard: number }
+interface Tombstone { inc: number, seq: number, until: number, left: boolean }
+
+export interface ViewOptions {
+  /** Origin's time to live since it was last heard, in ms (CACHE_KEY_SECOND). */
+  ttlMs: number
+  /** The most external (legacy) origins kept at once. */
+  maxExternal: number
+  /** How long a departed origin's last (inc, seq) is remembered to refuse replays. Default 10 x ttl. */
+  tombstoneTtlMs?: number
+  maxTombstones?: number
+}
+
+/** What a peer asks for in anti-entropy: the versions it already holds. */
+export interface SyncDigest {
+  agents: Array<[origin: string, inc: number, seq: number, rv: number]>
+  externals: Array<[key: string, at: number, by: string]>
+}
+
+/** The answer to a digest: records the asker lacks, freshness for those it has, and departures. */
+export interface SyncResponse {
+  full: Array<{ record: AgentRecord, ageMs: number }>
+  touch: Array<[origin: string, inc: number, seq: number, rv: number, ageMs: number]>
+  externals: Array<{ record: ExternalRecord, ageMs: number }>
+  extTouch: Array<[key: string, at: number, by: string, ageMs: number]>
+  left: Array<[origin: string, inc: number, seq: number]>
+}
+
+export interface Expired { agents: string[], externals: string[] }
+
+function newer (inc: number, seq: number, heldInc: number, heldSeq: number): boolean {
+  return inc > heldInc || (inc === heldInc && seq > heldSeq)
+}
+
+function extNewer (a: ExternalRecord, b: ExternalRecord): boolean {
+  return a.at > b.at || (a.at === b.at && a.by > b.by)
+}
+
+function applyLayerDelta (target: Map<string, PathResult>, delta: LayerDelta | null): void {
+  if (delta === null) return
+  for (const ip of delta.remove) target.delete(ip)
+  for (const r of delta.upsert) target.set(r.target, r)
+}
+
+export class View {
+  readonly ttlMs: number
+  readonly maxExternal: number
+  private readonly tombstoneTtlMs: number
+  private readonly maxTombstones: number
+  private selfOrigin: string | null = null
+  private readonly agents = new Map<string, AgentEntry>()
+  private readonly externals = new Map<string, ExternalEntry>()
+  private readonly tombstones = new Map<string, Tombstone>()
+
+  constructor (opts: ViewOptions) {
+    this.ttlMs = opts.ttlMs
+    this.maxExternal = opts.maxExternal
+    this.tombstoneTtlMs = opts.tombstoneTtlMs ?? opts.ttlMs * 10
+    this.maxTombstones = opts.maxTombstones ?? 10_000
+  }
+
+  /** Installs or replaces this agent's own record; it never expires and no peer may overwrite it. */
+  setSelf (record: AgentRecord, now: number): void {
+    this.selfOrigin = record.identity.podName
+    this.agents.set(record.identity.podName, { record, lastHeard: now, self: true })
+  }
+
+  /**
+   * What merging `msg` would do, without changing anything. `signer` is the peer id that signed the gossip
+   * message; pass null for records relayed by anti-entropy, whose binding was checked when first gossiped.
+   */
+  judge (msg: GossipMessage, signer: string | null): MergeOutcome {
+    if (msg.t === 'ext') return this.judgeExternal(msg.record, signer)
+    const origin = messageOrigin(msg)
+    if (origin === this.selfOrigin) return 'self'
+    const held = this.agents.get(origin)
+    const inc = msg.t === 'full' ? msg.record.inc : msg.inc
+    const seq = msg.t === 'full' ? msg.record.seq : msg.seq
+    if (msg.t === 'full' && signer !== null && msg.record.identity.peerId !== signer) return 'forged'
+    if (signer !== null && msg.t !== 'full' && held !== undefined && held.record.inc === inc &&
+        held.record.identity.peerId !== signer) return 'forged'
+    const tomb = this.tombstones.get(origin)
+    if (tomb !== undefined && !newer(inc, seq, tomb.inc, tomb.seq)) return 'stale'
+    if (held !== undefined && !newer(inc, seq, held.record.inc, held.record.seq)) return 'stale'
+    switch (msg.t) {
+      case 'full': return 'accepted'
+      case 'leave': return held !== undefined && held.record.inc === inc ? 'accepted' : 'stale'
+      case 'hb':
+        if (held === undefined || held.record.inc !== inc) return 'gap'
+        return msg.rv > held.record.rv ? 'gap' : 'accepted'
+      case 'delta':
+        if (held === undefined || held.record.inc !== inc) return 'gap'
+        return msg.base === held.record.rv || msg.rv <= held.record.rv ? 'accepted' : 'gap'
+    }
+  }
+
+  private judgeExternal (rec: ExternalRecord, signer: string | null): MergeOutcome {
+    if (signer !== null && rec.by !== signer) return 'forged'
+    const held = this.externals.get(rec.key)
+    if (held !== undefined) return extNewer(rec, held.record) ? 'accepted' : 'stale'
+    const tomb = this.tombstones.get(rec.key)
+    if (tomb !== undefined && !newer(rec.at, 0, tomb.inc, 0)) return 'stale'
+    return this.externals.size >= this.maxExternal ? 'capacity' : 'accepted'
+  }
+
+  /** Merges a message; `heardAt` is when its origin was last heard on this agent's monotonic clock. */
+  apply (msg: GossipMessage, signer: string | null, heardAt: number): MergeOutcome {
+    const outcome = this.judge(msg, signer)
+    if (outcome !== 'accepted' && outcome !== 'gap') return outcome
+    switch (msg.t) {
+      case 'ext':
+        this.tombstones.delete(msg.record.key)
+        this.externals.set(msg.record.key, { record: msg.record, lastHeard: heardAt })
+        return outcome
+      case 'full':
+        this.tombstones.delete(msg.record.identity.podName)
+        this.agents.set(msg.record.identity.podName, { record: msg.record, lastHeard: heardAt, self: false })
+        return outcome
+      case 'leave':
+        this.agents.delete(msg.origin)
+        this.bury(msg.origin, msg.inc, msg.seq, heardAt, true)
+        return outcome
+      case 'hb':
+      case 'delta': {
+        const held = this.agents.get(msg.origin)
+        if (held === undefined || held.record.inc !== msg.inc) return outcome
+        held.record.seq = msg.seq
+        held.lastHeard = Math.max(held.lastHeard, heardAt)
+        if (msg.t === 'delta' && msg.base === held.record.rv) {
+          applyLayerDelta(held.record.results.host, msg.host)
+          applyLayerDelta(held.record.results.pod, msg.pod)
+          if (msg.service !== undefined) held.record.results.service = msg.service
+          held.record.rv = msg.rv
+        }
+        return outcome
+      }
+    }
+  }
+
+  private bury (origin: string, inc: number, seq: number, now: number, left: boolean): void {
+    this.tombstones.delete(origin)
+    this.tombstones.set(origin, { inc, seq, until: now + this.tombstoneTtlMs, left })
+    while (this.tombstones.size > this.maxTombstones) {
+      const oldest = this.tombstones.keys().next().value
+      if (oldest === undefined) break
+      this.tombstones.delete(oldest)
+    }
+  }
+
+  /** Drops every origin not heard for longer than the TTL (never this agent's own). */
+  expire (now: number): Expired {
+    const out: Expired = { agents: [], externals: [] }
+    for (const [origin, e] of this.agents) {
+      if (!e.self && now - e.lastHeard > this.ttlMs) {
+        this.agents.delete(origin)
+        this.bury(origin, e.record.inc, e.record.seq, now, false)
+        out.agents.push(origin)
+      }
+    }
+    for (const [key, e] of this.externals) {
+      if (now - e.lastHeard > this.ttlMs) {
+        this.externals.delete(key)
+        this.bury(key, e.record.at, 0, now, false)
+        out.externals.push(key)
+      }
+    }
+    for (const [origin, t] of this.tombstones) {
+      if (t.until < now) this.tombstones.delete(origin)
+    }
+    return out
+  }
+
+  agentEntries (): AgentEntry[] { return [...this.agents.values()] }
+  externalEntries (): ExternalEntry[] { return [...this.externals.values()] }
+  agent (origin: string): AgentEntry | undefined { return this.agents.get(origin) }
+  get agentCount (): number { return this.agents.size }
+  get externalCount (): number { return this.externals.size }
+
+  // ---- anti-entropy ----
+
+  digest (): SyncDigest {
+    return {
+      agents: [...this.agents.values()].map(e => [e.record.identity.podName, e.record.inc, e.record.seq, e.record.rv]),
+      externals: [...this.externals.values()].map(e => [e.record.key, e.record.at, e.record.by])
+    }
+  }
+
+  /** Builds the answer to a peer's digest: what it lacks in full, a freshness touch for what it has. */
+  answer (digest: SyncDigest, now: number): SyncResponse {
+    const has = new Map(digest.agents.map(([o, inc, seq, rv]) => [o, { inc, seq, rv }]))
+    const hasExt = new Map(digest.externals.map(([k, at, by]) => [k, { at, by }]))
+    const res: SyncResponse = { full: [], touch: [], externals: [], extTouch: [], left: [] }
+    for (const e of this.agents.values()) {
+      const r = e.record
+      const ageMs = Math.max(0, now - e.lastHeard)
+      const h = has.get(r.identity.podName)
+      if (h === undefined || h.inc < r.inc || (h.inc === r.inc && h.rv < r.rv)) res.full.push({ record: r, ageMs })
+      else if (h.inc === r.inc) res.touch.push([r.identity.podName, r.inc, Math.max(r.seq, h.seq), r.rv, ageMs])
+    }
+    for (const e of this.externals.values()) {
+      const ageMs = Math.max(0, now - e.lastHeard)
+      const h = hasExt.get(e.record.key)
+      if (h === undefined || extNewer(e.record, { ...e.record, at: h.at, by: h.by })) res.externals.push({ record: e.record, ageMs })
+      else if (h.at === e.record.at && h.by === e.record.by) res.extTouch.push([e.record.key, h.at, h.by, ageMs])
+    }
+    for (const [origin, t] of this.tombstones) {
+      if (t.left && has.has(origin)) res.left.push([origin, t.inc, t.seq])
+    }
+    return res
+  }
+
+  /** Merges a peer's answer. Returns the origins that changed and those still missing their full state. */
+  merge (res: SyncResponse, now: number): { changed: number, gaps: string[] } {
+    let changed = 0
+    const gaps: string[] = []
+    for (const { record, ageMs } of res.full) {
+      if (ageMs > this.ttlMs) continue
+      const o = this.apply({ t: 'full', record }, null, now - ageMs)
+      if (o === 'accepted') changed++
+      else if (o === 'stale') this.refresh(record.identity.podName, record.inc, record.seq, now - ageMs)
+    }
+    for (const [origin, inc, seq, rv, ageMs] of res.touch) {
+      if (ageMs > this.ttlMs) continue
+      const held = this.agents.get(origin)
+      if (held === undefined || held.self || held.record.inc !== inc) continue
+      if (rv > held.record.rv) gaps.push(origin)
+      this.refresh(origin, inc, seq, now - ageMs)
+    }
+    for (const { record, ageMs } of res.externals) {
+      if (ageMs <= this.ttlMs && this.apply({ t: 'ext', record }, null, now - ageMs) === 'accepted') changed++
+    }
+    for (const [key, at, by, ageMs] of res.extTouch) {
+      const held = this.externals.get(key)
+      if (held !== undefined && held.record.at === at && held.record.by === by && ageMs <= this.ttlMs) {
+        held.lastHeard = Math.max(held.lastHeard, now - ageMs)
+      }
+    }
+    for (const [origin, inc, seq] of res.left) {
+      if (this.apply({ t: 'leave', origin, inc, seq }, null, now) === 'accepted') changed++
+    }
+    return { changed, gaps }
+  }
+
+  /** Moves an origin's last-heard time forward when a peer vouches it heard the same incarnation later. */
+  private refresh (origin: string, inc: number, seq: number, heardAt: number): void {
+    const held = this.agents.get(origin)
+    if (held === undefined || held.self || held.record.inc !== inc) return
+    held.lastHeard = Math.max(held.lastHeard, heardAt)
+    if (seq > held.record.seq) held.record.seq = seq
+  }
+}

@@ -1,0 +1,144 @@
+// Reads the environment into one typed, validated configuration object; a bad value throws a ConfigError.
+import { isIP } from 'node:net'
+import { ConfigError } from './errors.ts'
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
+
+/** A peer address for static discovery: an IP and the gossip port it listens on. */
+export interface PeerAddress { ip: string, port: number }
+
+export interface Config {
+  // identity (downward API)
+  nodeIp: string
+  podIp: string
+  podName: string
+  namespace: string
+  nodeName: string
+  // the original tool's knobs
+  heartbeatIntervalS: number
+  cacheKeySecond: number
+  testPort: number
+  customServiceName: string
+  customServicePort: number
+  clientPort: number
+  httpPort: number
+  reportIntervalS: number
+  logLevel: LogLevel
+  // the mesh
+  listenAddress: string
+  gossipPort: number
+  peerService: string
+  staticPeers: PeerAddress[]
+  discoveryIntervalS: number
+  fullRefreshIntervalS: number
+  meshMaxPeers: number
+  // the API
+  maxExternalOrigins: number
+  apiBodyLimitBytes: number
+  /** Variables that were set but are no longer meaningful (e.g. SERVER_URL); the caller logs a warning. */
+  ignored: string[]
+}
+
+type Env = Record<string, string | undefined>
+
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i
+const POD_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/
+
+function raw (env: Env, name: string): string | undefined {
+  const v = env[name]
+  return v === undefined || v.trim() === '' ? undefined : v.trim()
+}
+
+function int (env: Env, name: string, def: number, min: number, max: number, unit: string): number {
+  const v = raw(env, name)
+  if (v === undefined) return def
+  if (!/^[0-9]+$/.test(v)) throw new ConfigError(name, v, `an integer ${unit} between ${min} and ${max}`)
+  const n = Number(v)
+  if (n < min || n > max) throw new ConfigError(name, v, `an integer ${unit} between ${min} and ${max}`)
+  return n
+}
+
+function port (env: Env, name: string, def: number): number {
+  return int(env, name, def, 1, 65535, 'port')
+}
+
+function ip (env: Env, name: string, required: boolean): string {
+  const v = raw(env, name)
+  if (v === undefined) {
+    if (required) throw new ConfigError(name, '', 'an IPv4 or IPv6 address (set it from the downward API)')
+    return ''
+  }
+  if (isIP(v) === 0) throw new ConfigError(name, v, 'an IPv4 or IPv6 address')
+  return v
+}
+
+function matching (env: Env, name: string, re: RegExp, expected: string, def: string | undefined): string {
+  const v = raw(env, name)
+  if (v === undefined) {
+    if (def === undefined) throw new ConfigError(name, '', `${expected} (it is required)`)
+    return def
+  }
+  if (!re.test(v)) throw new ConfigError(name, v, expected)
+  return v
+}
+
+function peerList (env: Env, name: string, defPort: number): PeerAddress[] {
+  const v = raw(env, name)
+  if (v === undefined) return []
+  const out: PeerAddress[] = []
+  for (const item of v.split(',').map(s => s.trim()).filter(s => s !== '')) {
+    const m = /^\[?([^\]]+?)\]?(?::([0-9]+))?$/.exec(item)
+    const host = m?.[1] ?? ''
+    const p = m?.[2] === undefined ? defPort : Number(m[2])
+    if (isIP(host) === 0 || p < 1 || p > 65535) {
+      throw new ConfigError(name, v, `a comma-separated list of IP or IP:port entries (bad entry "${item}")`)
+    }
+    out.push({ ip: host, port: p })
+  }
+  return out
+}
+
+/** Parses and validates the agent's environment. Throws ConfigError naming the first bad variable. */
+export function parseConfig (env: Env): Config {
+  const nodeIp = ip(env, 'NODE_IP', true)
+  const podIp = ip(env, 'POD_IP', true)
+  const podName = matching(env, 'POD_NAME', POD_NAME, 'a Kubernetes pod name (lower-case letters, digits, "-" and ".")', undefined)
+  const namespace = matching(env, 'NAMESPACE', /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace name', undefined)
+  const nodeName = matching(env, 'NODE_NAME', POD_NAME, 'a Kubernetes node name', nodeIp)
+  const heartbeatIntervalS = int(env, 'HEARTBEAT_INTERVAL', 5, 1, 3600, 'number of seconds')
+  const cacheKeySecond = int(env, 'CACHE_KEY_SECOND', 15, 2, 86400, 'number of seconds')
+  if (heartbeatIntervalS >= cacheKeySecond) {
+    throw new ConfigError('HEARTBEAT_INTERVAL', String(heartbeatIntervalS),
+      `a value below CACHE_KEY_SECOND (${cacheKeySecond}), or every agent expires between two heartbeats`)
+  }
+  const gossipPort = port(env, 'GOSSIP_PORT', 6200)
+  const ignored: string[] = []
+  if (raw(env, 'SERVER_URL') !== undefined) ignored.push('SERVER_URL')
+  return {
+    nodeIp,
+    podIp,
+    podName,
+    namespace,
+    nodeName,
+    heartbeatIntervalS,
+    cacheKeySecond,
+    testPort: port(env, 'TEST_PORT', 22),
+    customServiceName: matching(env, 'CUSTOM_SERVICE_NAME', DNS_NAME, 'a DNS name such as my-svc.my-namespace.svc.cluster.local', ''),
+    customServicePort: port(env, 'CUSTOM_SERVICE_PORT', 80),
+    clientPort: port(env, 'CLIENT_PORT', 6100),
+    httpPort: port(env, 'HTTP_PORT', 8080),
+    reportIntervalS: int(env, 'REPORT_INTERVAL', 300, 1, 86400, 'number of seconds'),
+    logLevel: matching(env, 'LOG_LEVEL', new RegExp(`^(${LOG_LEVELS.join('|')})$`), `one of ${LOG_LEVELS.join(', ')}`, 'info') as LogLevel,
+    listenAddress: ip(env, 'LISTEN_ADDRESS', false) || '0.0.0.0',
+    gossipPort,
+    peerService: matching(env, 'PEER_SERVICE', DNS_NAME, 'the DNS name of the headless Service of the agents', ''),
+    staticPeers: peerList(env, 'STATIC_PEERS', gossipPort),
+    discoveryIntervalS: int(env, 'DISCOVERY_INTERVAL', 5, 1, 3600, 'number of seconds'),
+    fullRefreshIntervalS: int(env, 'FULL_REFRESH_INTERVAL', 60, 5, 86400, 'number of seconds'),
+    meshMaxPeers: int(env, 'MESH_MAX_PEERS', 32, 4, 10000, 'number of peers'),
+    maxExternalOrigins: int(env, 'MAX_EXTERNAL_ORIGINS', 256, 0, 100000, 'number of origins'),
+    apiBodyLimitBytes: int(env, 'API_BODY_LIMIT', 1048576, 1024, 67108864, 'number of bytes'),
+    ignored
+  }
+}
