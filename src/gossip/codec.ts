@@ -252,13 +252,20 @@ export function decodeMessage (bytes: Uint8Array): GossipMessage {
 
 // ---- anti-entropy payloads ----
 
-export function encodeDigest (d: SyncDigest): Uint8Array {
-  return enc.encode(JSON.stringify({ v: WIRE_VERSION, a: d.agents, e: d.externals }))
+/** An anti-entropy request: what the asker holds, and the asker's own record so the answerer learns it too. */
+export interface SyncRequest { digest: SyncDigest, self: AgentRecord }
+
+export function encodeSyncRequest (r: SyncRequest): Uint8Array {
+  return enc.encode(JSON.stringify({ v: WIRE_VERSION, a: r.digest.agents, e: r.digest.externals, me: encodeRecord(r.self) }))
 }
 
-export function decodeDigest (bytes: Uint8Array): SyncDigest {
-  const o = obj(parseJson(bytes, MAX_SYNC_BYTES), 'digest')
+export function decodeSyncRequest (bytes: Uint8Array): SyncRequest {
+  const o = obj(parseJson(bytes, MAX_SYNC_BYTES), 'sync request')
   checkVersion(o)
+  return { digest: decodeDigest(o), self: decodeRecord(o.me, 'me') }
+}
+
+function decodeDigest (o: Record<string, Json>): SyncDigest {
   return {
     agents: arr(o.a, 'a', MAX_DIGEST).map((v, i) => {
       const t = tuple(v, `a[${i}]`, 4)

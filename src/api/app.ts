@@ -1,0 +1,66 @@
+// Builds the Fastify app: registers the route table and maps every failure to a clear JSON error.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import { InjectError } from '../node/errors.ts'
+import { InvalidReport } from './legacy.ts'
+import { readRoutes, writeRoutes, type ApiDeps } from './routes.ts'
+
+export interface ApiOptions {
+  bodyLimit: number
+  logger?: FastifyBaseLogger
+}
+
+const errorBody = {
+  type: 'object',
+  properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} }
+} as const
+
+function errorReply (err: FastifyError): { status: number, body: { code: string, message: string, details?: unknown } } {
+  if (err instanceof InvalidReport) return { status: 400, body: { code: 'INVALID_REQUEST', message: err.message, details: err.details } }
+  if (err instanceof InjectError) return { status: 503, body: { code: 'CAPACITY_EXCEEDED', message: err.message } }
+  if (err.validation !== undefined) {
+    const details = err.validation.map(v => ({ field: v.instancePath === '' ? '(body)' : v.instancePath, problem: v.message ?? 'invalid', params: v.params }))
+    return { status: 400, body: { code: 'INVALID_REQUEST', message: err.message, details } }
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return { status: 413, body: { code: 'PAYLOAD_TOO_LARGE', message: err.message } }
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return { status: 415, body: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'send application/json' } }
+  }
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+    return { status: err.statusCode, body: { code: 'INVALID_REQUEST', message: err.message } }
+  }
+  return { status: 500, body: { code: 'INTERNAL', message: 'internal error' } }
+}
+
+export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
+  const app = Fastify({
+    ...(opts.logger === undefined ? { logger: false } : { loggerInstance: opts.logger }),
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.bodyLimit,
+    connectionTimeout: 30_000,
+    requestTimeout: 15_000,
+    keepAliveTimeout: 5_000,
+    return503OnClosing: true,
+    ajv: { customOptions: { allowUnionTypes: true, removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } }
+  })
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const { status, body } = errorReply(err)
+    if (status >= 500) req.log.error({ err }, 'request failed')
+    else req.log.debug({ code: body.code, url: req.url }, 'request rejected')
+    void reply.code(status).send(body)
+  })
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` })
+  })
+
+  for (const route of readRoutes) {
+    app.get(route.url, { schema: { response: { 200: route.response } } }, async () => route.answer(deps.snapshot(), deps))
+  }
+  for (const route of writeRoutes) {
+    app.post(route.url, { schema: { body: route.body, response: { 200: errorBody, '4xx': errorBody, '5xx': errorBody } } }, async (req) => {
+      deps.inject(route.normalise(req.body as never))
+      return { status: 'success', message: route.accepted }
+    })
+  }
+  return app
+}

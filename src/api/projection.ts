@@ -1,0 +1,169 @@
+// Pure projections of the view into the original tool's JSON shapes (extra detail keys added, none removed).
+import type { AgentRecord, Layer, LegacyPathResult, PathResult, ServiceResult } from '../gossip/record.ts'
+import type { AgentEntry, ExternalEntry } from '../gossip/view.ts'
+import { formatDuration } from './duration.ts'
+
+export interface ViewSnapshot {
+  agents: AgentEntry[]
+  externals: ExternalEntry[]
+}
+
+export interface PairResult {
+  ping: 'reachable' | 'unreachable'
+  port_status: 'open' | 'closed'
+  test_duration: string
+  // detail beyond the original
+  port?: number
+  rtt?: string | null
+  rtt_ms?: number | null
+  loss?: number
+  echoes_sent?: number
+  echoes_received?: number
+  tcp?: string
+  connect_ms?: number | null
+  checked_at?: string
+  source?: 'agent' | 'legacy'
+}
+
+export type PairMap = Record<string, Record<string, PairResult>>
+
+export interface ServiceRow {
+  source_ip: string
+  target_ip: string
+  ping_status: 'reachable' | 'unreachable'
+  port_status: Record<string, 'open' | 'closed'>
+  latency: string
+  test_duration: string
+  timestamp: string
+  service_name?: string
+  dns?: { ok: boolean, time: string, addresses: string[], error: string | null }
+  targets?: Record<string, PairResult>
+  source?: 'agent' | 'legacy'
+}
+
+const iso = (epochMs: number): string => new Date(epochMs).toISOString()
+const sortIps = (ips: Iterable<string>): string[] => [...new Set(ips)].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+
+function agentPair (r: PathResult): PairResult {
+  return {
+    ping: r.received > 0 ? 'reachable' : 'unreachable',
+    port_status: r.tcp === 'open' ? 'open' : 'closed',
+    test_duration: formatDuration(r.durationMs),
+    port: r.port,
+    rtt: r.rttMs === null ? null : formatDuration(r.rttMs),
+    rtt_ms: r.rttMs,
+    loss: r.sent === 0 ? 1 : Math.round((1 - r.received / r.sent) * 1000) / 1000,
+    echoes_sent: r.sent,
+    echoes_received: r.received,
+    tcp: r.tcp,
+    connect_ms: r.connectMs,
+    checked_at: iso(r.checkedAt),
+    source: 'agent'
+  }
+}
+
+function legacyPortStatus (ports: Record<string, 'open' | 'closed'>): 'open' | 'closed' {
+  const values = Object.values(ports)
+  return values.length > 0 && values.every(v => v === 'open') ? 'open' : 'closed'
+}
+
+function legacyPair (r: LegacyPathResult): PairResult {
+  return {
+    ping: r.ping,
+    port_status: legacyPortStatus(r.ports),
+    test_duration: r.durationUs === null ? '' : formatDuration(r.durationUs / 1000),
+    rtt: r.latencyUs === null ? null : formatDuration(r.latencyUs / 1000),
+    rtt_ms: r.latencyUs === null ? null : r.latencyUs / 1000,
+    checked_at: r.timestamp,
+    source: 'legacy'
+  }
+}
+
+const sourceIp = (rec: AgentRecord, layer: Layer): string => layer === 'host' ? rec.identity.nodeIp : rec.identity.podIp
+
+export function hostIps (v: ViewSnapshot): string[] {
+  return sortIps([...v.agents.map(e => e.record.identity.nodeIp), ...legacyHeartbeats(v).map(h => h.nodeIp)])
+}
+
+export function podIps (v: ViewSnapshot): string[] {
+  return sortIps([...v.agents.map(e => e.record.identity.podIp), ...legacyHeartbeats(v).map(h => h.podIp)])
+}
+
+function legacyHeartbeats (v: ViewSnapshot): Array<{ nodeIp: string, podIp: string }> {
+  return v.externals.flatMap(e => e.record.body.part === 'hb' ? [e.record.body.value] : [])
+}
+
+/** source IP -> target IP -> result, for one layer. An agent's own data wins over a legacy report for its IP. */
+export function pairResults (v: ViewSnapshot, layer: Layer): PairMap {
+  const out: PairMap = {}
+  for (const e of v.externals) {
+    const b = e.record.body
+    if (b.part !== layer) continue
+    const row: Record<string, PairResult> = {}
+    for (const r of b.value) row[r.target] = legacyPair(r)
+    out[b.source] = row
+  }
+  for (const e of v.agents) {
+    const row: Record<string, PairResult> = {}
+    for (const r of e.record.results[layer].values()) row[r.target] = agentPair(r)
+    out[sourceIp(e.record, layer)] = row
+  }
+  return out
+}
+
+function agentServiceRow (src: string, s: ServiceResult): ServiceRow {
+  const reachable = s.paths.find(p => p.received > 0)
+  const open = s.paths.some(p => p.tcp === 'open')
+  const connected = s.paths.find(p => p.tcp === 'open')
+  const pathTime = s.paths.reduce((m, p) => Math.max(m, p.durationMs), 0)
+  const latencyMs = reachable?.rttMs ?? connected?.connectMs ?? null
+  const targets: Record<string, PairResult> = {}
+  for (const p of s.paths) targets[p.target] = agentPair(p)
+  return {
+    source_ip: src,
+    target_ip: s.addresses[0] ?? '',
+    ping_status: reachable !== undefined ? 'reachable' : 'unreachable',
+    port_status: { [String(s.port)]: open ? 'open' : 'closed' },
+    latency: latencyMs === null ? '' : formatDuration(latencyMs),
+    test_duration: formatDuration(s.dnsMs + pathTime),
+    timestamp: iso(s.checkedAt),
+    service_name: s.name,
+    dns: { ok: s.dnsOk, time: formatDuration(s.dnsMs), addresses: s.addresses, error: s.dnsError },
+    targets,
+    source: 'agent'
+  }
+}
+
+/** source IP -> the Service check it reported. */
+export function serviceResults (v: ViewSnapshot): Record<string, ServiceRow> {
+  const out: Record<string, ServiceRow> = {}
+  for (const e of v.externals) {
+    const b = e.record.body
+    if (b.part !== 'svc') continue
+    const r = b.value
+    out[r.source] = {
+      source_ip: r.source,
+      target_ip: r.target,
+      ping_status: r.ping,
+      port_status: r.ports,
+      latency: r.latencyUs === null ? '' : formatDuration(r.latencyUs / 1000),
+      test_duration: r.durationUs === null ? '' : formatDuration(r.durationUs / 1000),
+      timestamp: r.timestamp,
+      source: 'legacy'
+    }
+  }
+  for (const e of v.agents) {
+    const s = e.record.results.service
+    if (s !== null) out[e.record.identity.podIp] = agentServiceRow(e.record.identity.podIp, s)
+  }
+  return out
+}
+
+/** Live agents plus live legacy clients (by heartbeat), and how many run each software version. */
+export function clientCount (v: ViewSnapshot): { active_client_count: number, versions: Record<string, number> } {
+  const versions: Record<string, number> = {}
+  for (const e of v.agents) versions[e.record.identity.version] = (versions[e.record.identity.version] ?? 0) + 1
+  const legacy = legacyHeartbeats(v).length
+  if (legacy > 0) versions.legacy = legacy
+  return { active_client_count: v.agents.length + legacy, versions }
+}

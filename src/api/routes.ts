@@ -1,0 +1,192 @@
+// The seed's REST endpoints as one table: read routes project the view, write routes inject legacy reports.
+import type { ExternalBody } from '../gossip/record.ts'
+import {
+  clientCount, hostIps, pairResults, podIps, serviceResults, type ViewSnapshot
+} from './projection.ts'
+import {
+  heartbeatSchema, normaliseHeartbeat, normaliseResults, normaliseService, resultsSchema, serviceSchema,
+  type HeartbeatBody, type ResultsBody, type ServiceBody
+} from './legacy.ts'
+
+export interface HealthInfo {
+  pod_name: string
+  node_name: string
+  version: string
+  peers_connected: number
+  view_size: number
+  uptime_s: number
+}
+
+/** Everything the API needs from the agent, passed in by the composition root. */
+export interface ApiDeps {
+  /** The live view (expired origins already dropped). */
+  snapshot: () => ViewSnapshot
+  /** Injects a legacy report into the mesh; throws InjectError when it cannot be kept. */
+  inject: (body: ExternalBody) => void
+  health: () => HealthInfo
+}
+
+export interface ReadRoute {
+  url: string
+  response: object
+  answer: (view: ViewSnapshot, deps: ApiDeps) => unknown
+}
+
+export interface WriteRoute {
+  url: string
+  body: object
+  normalise: (body: never) => ExternalBody
+  accepted: string
+}
+
+// ---- response schemas (they also serialise) ----
+
+const str = { type: 'string' } as const
+const nullableStr = { type: ['string', 'null'] } as const
+const nullableNum = { type: ['number', 'null'] } as const
+const ipList = { type: 'array', items: str } as const
+
+const pair = {
+  type: 'object',
+  properties: {
+    ping: str,
+    port_status: str,
+    test_duration: str,
+    port: { type: 'integer' },
+    rtt: nullableStr,
+    rtt_ms: nullableNum,
+    loss: { type: 'number' },
+    echoes_sent: { type: 'integer' },
+    echoes_received: { type: 'integer' },
+    tcp: str,
+    connect_ms: nullableNum,
+    checked_at: str,
+    source: str
+  }
+} as const
+
+const pairMap = { type: 'object', additionalProperties: { type: 'object', additionalProperties: pair } } as const
+
+const serviceRow = {
+  type: 'object',
+  properties: {
+    source_ip: str,
+    target_ip: str,
+    ping_status: str,
+    port_status: { type: 'object', additionalProperties: str },
+    latency: str,
+    test_duration: str,
+    timestamp: str,
+    service_name: str,
+    dns: {
+      type: 'object',
+      properties: { ok: { type: 'boolean' }, time: str, addresses: ipList, error: nullableStr }
+    },
+    targets: { type: 'object', additionalProperties: pair },
+    source: str
+  }
+} as const
+
+const serviceMap = { type: 'object', additionalProperties: serviceRow } as const
+const countSchema = {
+  type: 'object',
+  properties: {
+    active_client_count: { type: 'integer' },
+    versions: { type: 'object', additionalProperties: { type: 'integer' } }
+  }
+} as const
+
+const objectOf = (properties: Record<string, object>): object => ({ type: 'object', properties })
+
+export const readRoutes: ReadRoute[] = [
+  {
+    url: '/api/v1/health',
+    response: objectOf({
+      status: str,
+      pod_name: str,
+      node_name: str,
+      version: str,
+      peers_connected: { type: 'integer' },
+      view_size: { type: 'integer' },
+      uptime_s: { type: 'number' }
+    }),
+    answer: (_v, deps) => ({ status: 'healthy', ...deps.health() })
+  },
+  {
+    url: '/api/v1/hosts',
+    response: objectOf({ host_ips: ipList, count: { type: 'integer' } }),
+    answer: v => { const ips = hostIps(v); return { host_ips: ips, count: ips.length } }
+  },
+  {
+    url: '/api/v1/pods',
+    response: objectOf({ pod_ips: ipList, count: { type: 'integer' } }),
+    answer: v => { const ips = podIps(v); return { pod_ips: ips, count: ips.length } }
+  },
+  {
+    url: '/api/v1/test-results/hosts',
+    response: objectOf({ results: pairMap }),
+    answer: v => ({ results: pairResults(v, 'host') })
+  },
+  {
+    url: '/api/v1/test-results/pods',
+    response: objectOf({ results: pairMap }),
+    answer: v => ({ results: pairResults(v, 'pod') })
+  },
+  {
+    url: '/api/v1/test-results/service',
+    response: objectOf({ results: serviceMap }),
+    answer: v => ({ results: serviceResults(v) })
+  },
+  {
+    url: '/api/v1/clients/count',
+    response: countSchema,
+    answer: v => clientCount(v)
+  },
+  {
+    url: '/api/v1/results',
+    response: objectOf({
+      active_client_count: { type: 'integer' },
+      versions: { type: 'object', additionalProperties: { type: 'integer' } },
+      host_ips: ipList,
+      pod_ips: ipList,
+      host_test_results: pairMap,
+      pod_test_results: pairMap,
+      service_test_results: serviceMap
+    }),
+    answer: v => ({
+      ...clientCount(v),
+      host_ips: hostIps(v),
+      pod_ips: podIps(v),
+      host_test_results: pairResults(v, 'host'),
+      pod_test_results: pairResults(v, 'pod'),
+      service_test_results: serviceResults(v)
+    })
+  }
+]
+
+export const writeRoutes: WriteRoute[] = [
+  {
+    url: '/api/v1/heartbeat',
+    body: heartbeatSchema,
+    normalise: (b: HeartbeatBody) => normaliseHeartbeat(b),
+    accepted: 'heartbeat received'
+  },
+  {
+    url: '/api/v1/test-results/hosts',
+    body: resultsSchema,
+    normalise: (b: ResultsBody) => normaliseResults('host', b),
+    accepted: 'host test results received'
+  },
+  {
+    url: '/api/v1/test-results/pods',
+    body: resultsSchema,
+    normalise: (b: ResultsBody) => normaliseResults('pod', b),
+    accepted: 'pod test results received'
+  },
+  {
+    url: '/api/v1/test-results/service',
+    body: serviceSchema,
+    normalise: (b: ServiceBody) => normaliseService(b),
+    accepted: 'service test result received'
+  }
+]

@@ -1,0 +1,156 @@
+// Peer discovery loop: resolves the headless Service and the static list, dials what the planner picks, for ever.
+import { Resolver } from 'node:dns/promises'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Logger } from 'pino'
+import type { PeerAddress } from '../node/config.ts'
+import { addrKey, DialPlanner } from './dial-planner.ts'
+import type { MeshNode } from './libp2p-node.ts'
+
+export interface DiscoveryOptions {
+  self: PeerAddress
+  peerService: string
+  staticPeers: PeerAddress[]
+  gossipPort: number
+  intervalMs: number
+  maxPeers: number
+  now: () => number
+}
+
+/** IP and TCP port of a multiaddr, when it has both. */
+export function addressOf (ma: Multiaddr): PeerAddress | null {
+  let ip: string | undefined
+  let port: number | undefined
+  for (const c of ma.getComponents()) {
+    if ((c.name === 'ip4' || c.name === 'ip6') && c.value !== undefined) ip = c.value
+    if (c.name === 'tcp' && c.value !== undefined) port = Number(c.value)
+  }
+  return ip === undefined || port === undefined ? null : { ip, port }
+}
+
+const toMultiaddr = (a: PeerAddress): Multiaddr => multiaddr(a.ip.includes(':') ? `/ip6/${a.ip}/tcp/${a.port}` : `/ip4/${a.ip}/tcp/${a.port}`)
+
+export class Discovery {
+  private readonly node: MeshNode
+  private readonly opts: DiscoveryOptions
+  private readonly log: Logger
+  private readonly planner: DialPlanner
+  private readonly resolver = new Resolver({ timeout: 2_000, tries: 2 })
+  private readonly pending = new Set<string>()
+  /** Listen addresses each connected peer announced through identify. */
+  private readonly announced = new Map<string, string[]>()
+  private timer: NodeJS.Timeout | undefined
+  private running = false
+  private discovered: PeerAddress[] = []
+
+  constructor (node: MeshNode, opts: DiscoveryOptions, log: Logger) {
+    this.node = node
+    this.opts = opts
+    this.log = log
+    this.planner = new DialPlanner(opts.self, { maxPeers: opts.maxPeers })
+    node.addEventListener('peer:identify', (evt) => {
+      const keys = evt.detail.listenAddrs.map(addressOf).filter((a): a is PeerAddress => a !== null).map(addrKey)
+      this.announced.set(evt.detail.peerId.toString(), keys)
+    })
+    node.addEventListener('peer:disconnect', (evt) => { this.announced.delete(evt.detail.toString()) })
+  }
+
+  start (): void {
+    this.running = true
+    void this.tick()
+  }
+
+  stop (): void {
+    this.running = false
+    clearTimeout(this.timer)
+  }
+
+  /** A hint that the agent at this IP is alive again: dial it without waiting out its backoff. */
+  heardOf (ip: string): void {
+    this.planner.resetIp(ip)
+  }
+
+  /** Ask for a reconcile round now (e.g. after a connection dropped). */
+  poke (): void {
+    if (!this.running) return
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => { void this.tick() }, 50)
+  }
+
+  private async resolve (): Promise<PeerAddress[]> {
+    const found: PeerAddress[] = [...this.opts.staticPeers]
+    if (this.opts.peerService !== '') {
+      const [v4, v6] = await Promise.allSettled([
+        this.resolver.resolve4(this.opts.peerService),
+        this.resolver.resolve6(this.opts.peerService)
+      ])
+      for (const r of [v4, v6]) {
+        if (r.status === 'fulfilled') for (const ip of r.value) found.push({ ip, port: this.opts.gossipPort })
+      }
+      if (v4.status === 'rejected' && v6.status === 'rejected') {
+        this.log.debug({ service: this.opts.peerService, err: String(v4.reason) }, 'peer service did not resolve')
+      }
+    }
+    return found
+  }
+
+  /** Addresses of every peer we hold an open connection to: remote addresses plus what they announced. */
+  private connectedKeys (): Set<string> {
+    const keys = new Set<string>()
+    const ips = new Set<string>()
+    for (const c of this.node.getConnections()) {
+      const a = addressOf(c.remoteAddr)
+      if (a !== null) { keys.add(addrKey(a)); ips.add(a.ip) }
+      for (const k of this.announced.get(c.remotePeer.toString()) ?? []) keys.add(k)
+    }
+    // one agent per IP: an inbound connection from an IP stands for that IP's gossip port
+    for (const a of this.discovered) if (ips.has(a.ip)) keys.add(addrKey(a))
+    return keys
+  }
+
+  private async tick (): Promise<void> {
+    if (!this.running) return
+    try {
+      this.discovered = await this.resolve()
+      this.planner.forgetAllBut(this.discovered)
+      const dials = this.planner.plan(this.discovered, this.connectedKeys(), this.pending, this.opts.now())
+      for (const a of dials) void this.dial(a)
+      await this.dedupeConnections()
+    } catch (err) {
+      this.log.warn({ err }, 'discovery round failed')
+    }
+    if (this.running) this.timer = setTimeout(() => { void this.tick() }, this.opts.intervalMs)
+  }
+
+  private async dial (a: PeerAddress): Promise<void> {
+    const k = addrKey(a)
+    this.pending.add(k)
+    try {
+      const conn = await this.node.dial(toMultiaddr(a), { signal: AbortSignal.timeout(3_000) })
+      this.planner.succeeded(a)
+      this.log.debug({ peer: k, peerId: conn.remotePeer.toString() }, 'dialed peer')
+    } catch (err) {
+      this.planner.failed(a, this.opts.now())
+      this.log.debug({ peer: k, err: (err as Error).message }, 'dial failed')
+    } finally {
+      this.pending.delete(k)
+    }
+  }
+
+  /**
+   * Two agents dialing each other at once end up with two connections. The side with the higher peer id closes
+   * all but the oldest, so exactly one remains and only one side acts.
+   */
+  private async dedupeConnections (): Promise<void> {
+    const self = this.node.peerId.toString()
+    const byPeer = new Map<string, ReturnType<MeshNode['getConnections']>>()
+    for (const c of this.node.getConnections()) {
+      const id = c.remotePeer.toString()
+      byPeer.set(id, [...(byPeer.get(id) ?? []), c])
+    }
+    for (const [id, conns] of byPeer) {
+      if (conns.length < 2 || self < id) continue
+      const extra = [...conns].sort((x, y) => x.timeline.open - y.timeline.open).slice(1)
+      await Promise.allSettled(extra.map(async c => { await c.close() }))
+    }
+  }
+}

@@ -1,0 +1,187 @@
+// The gossip service: validates inbound messages before they touch the view, applies them, repairs gaps,
+// and publishes this agent's own record (heartbeats, deltas, slow full refresh, leave).
+import { TopicValidatorResult, type GossipsubMessage, type Message } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import { WireError } from '../node/errors.ts'
+import { decodeMessage, encodeMessage } from './codec.ts'
+import type { MeshNode } from './libp2p-node.ts'
+import type { GossipMessage } from './record.ts'
+import type { ResultsUpdate, SelfRecord } from './self-record.ts'
+import type { AntiEntropy } from './sync.ts'
+import type { MergeOutcome, View } from './view.ts'
+
+export const VIEW_TOPIC = 'k8snet/view/1'
+
+export interface MeshOptions {
+  heartbeatMs: number
+  fullRefreshMs: number
+  /** How often expired origins are swept. */
+  expireEveryMs?: number
+}
+
+export interface MeshDeps {
+  node: MeshNode
+  view: View
+  self: SelfRecord
+  sync: AntiEntropy
+  now: () => number
+  log: Logger
+  /** Called when an origin appears (full record accepted) with its pod IP: a hint for discovery. */
+  onOriginSeen?: (podIp: string) => void
+}
+
+/** Counters of what the mesh did, by outcome; the reasons are bounded labels. */
+export interface MeshStats {
+  published: number
+  bytesOut: number
+  bytesIn: number
+  accepted: number
+  gaps: number
+  ignored: Record<string, number>
+  rejected: Record<string, number>
+  expired: number
+}
+
+const bump = (m: Record<string, number>, k: string): void => { m[k] = (m[k] ?? 0) + 1 }
+
+export class GossipMesh {
+  readonly stats: MeshStats = { published: 0, bytesOut: 0, bytesIn: 0, accepted: 0, gaps: 0, ignored: {}, rejected: {}, expired: 0 }
+  private readonly deps: MeshDeps
+  private readonly opts: MeshOptions
+  private readonly timers: NodeJS.Timeout[] = []
+  private readonly repairAt = new Map<string, number>()
+  private initialPulls = 0
+
+  constructor (deps: MeshDeps, opts: MeshOptions) {
+    this.deps = deps
+    this.opts = opts
+  }
+
+  private get pubsub (): MeshNode['services']['pubsub'] { return this.deps.node.services.pubsub }
+
+  start (): void {
+    const { node, view, self, now } = this.deps
+    view.setSelf(self.record, now())
+    this.pubsub.topicValidators.set(VIEW_TOPIC, (peer, msg) => this.validate(peer, msg))
+    this.pubsub.subscribe(VIEW_TOPIC)
+    this.pubsub.addEventListener('gossipsub:message', (evt) => { this.onMessage(evt.detail) })
+    node.addEventListener('peer:connect', (evt) => { void this.onConnect(evt.detail) })
+    this.every(this.opts.heartbeatMs, () => { this.publish(self.heartbeat()) })
+    this.every(this.opts.fullRefreshMs, () => { this.publish(self.full()) })
+    this.every(this.opts.expireEveryMs ?? 250, () => { this.sweep() })
+    this.publish(self.full())
+  }
+
+  async stop (): Promise<void> {
+    for (const t of this.timers) clearInterval(t)
+    this.timers.length = 0
+    await this.publishNow(this.deps.self.leave())
+  }
+
+  /** Stores new probe results in this agent's record and gossips what changed. */
+  updateResults (u: ResultsUpdate): void {
+    const msg = this.deps.self.update(u)
+    if (msg !== null) this.publish(msg)
+  }
+
+  /** Gossips a message this agent authored (its own record, or a legacy report it injects). */
+  publish (msg: GossipMessage): void {
+    void this.publishNow(msg)
+  }
+
+  private async publishNow (msg: GossipMessage): Promise<void> {
+    const bytes = encodeMessage(msg)
+    try {
+      await this.pubsub.publish(VIEW_TOPIC, bytes)
+      this.stats.published++
+      this.stats.bytesOut += bytes.byteLength
+    } catch (err) {
+      this.deps.log.debug({ err: (err as Error).message, t: msg.t }, 'publish failed')
+    }
+  }
+
+  private every (ms: number, fn: () => void): void {
+    this.timers.push(setInterval(fn, ms))
+  }
+
+  private sweep (): void {
+    const gone = this.deps.view.expire(this.deps.now())
+    if (gone.agents.length > 0) this.deps.log.info({ origins: gone.agents }, 'agents expired (not heard within CACHE_KEY_SECOND)')
+    this.stats.expired += gone.agents.length + gone.externals.length
+  }
+
+  /** Decode and judge, without touching the view: gossipsub forwards only what this accepts. */
+  private validate (_peer: PeerId, msg: Message): TopicValidatorResult {
+    if (msg.type !== 'signed') { bump(this.stats.rejected, 'unsigned'); return TopicValidatorResult.Reject }
+    let decoded: GossipMessage
+    try {
+      decoded = decodeMessage(msg.data)
+    } catch (err) {
+      const reason = err instanceof WireError ? err.reason : 'malformed'
+      bump(this.stats.rejected, reason)
+      this.deps.log.debug({ from: msg.from.toString(), reason, err: (err as Error).message }, 'gossip message rejected')
+      return TopicValidatorResult.Reject
+    }
+    return this.verdict(this.deps.view.judge(decoded, msg.from.toString()))
+  }
+
+  private verdict (o: MergeOutcome): TopicValidatorResult {
+    switch (o) {
+      case 'accepted':
+      case 'gap':
+        return TopicValidatorResult.Accept
+      case 'stale':
+      case 'capacity':
+        bump(this.stats.ignored, o)
+        return TopicValidatorResult.Ignore
+      case 'forged':
+      case 'self':
+        bump(this.stats.rejected, o)
+        return TopicValidatorResult.Reject
+    }
+  }
+
+  private onMessage (evt: GossipsubMessage): void {
+    const { msg, propagationSource } = evt
+    if (msg.topic !== VIEW_TOPIC || msg.type !== 'signed') return
+    this.stats.bytesIn += msg.data.byteLength
+    let decoded: GossipMessage
+    try { decoded = decodeMessage(msg.data) } catch { return }
+    const outcome = this.deps.view.apply(decoded, msg.from.toString(), this.deps.now())
+    if (outcome === 'accepted') {
+      this.stats.accepted++
+      if (decoded.t === 'full') this.deps.onOriginSeen?.(decoded.record.identity.podIp)
+    } else if (outcome === 'gap') {
+      this.stats.gaps++
+      this.repair(msg.from, propagationSource)
+    }
+  }
+
+  /** A gap (unknown origin, new incarnation, missed delta): pull from the origin itself if connected, else the relay. */
+  private repair (origin: PeerId, relay: PeerId): void {
+    const connected = this.deps.node.getConnections(origin).length > 0
+    const peer = connected ? origin : relay
+    const id = peer.toString()
+    const t = this.deps.now()
+    if ((this.repairAt.get(id) ?? -Infinity) > t - 1_000) return
+    this.repairAt.set(id, t)
+    if (this.repairAt.size > 4096) this.repairAt.clear()
+    void this.deps.sync.pull(peer)
+  }
+
+  /**
+   * A new connection: a starting agent pulls the full view from its first two peers; later, a connection to a
+   * peer absent from the view (a heal after a partition, or a newcomer) is synced both ways at once.
+   */
+  private async onConnect (peer: PeerId): Promise<void> {
+    const id = peer.toString()
+    const known = this.deps.view.agentEntries().some(e => e.record.identity.peerId === id)
+    if (this.initialPulls < 2) {
+      this.initialPulls++
+      if (!await this.deps.sync.pull(peer)) this.initialPulls--
+    } else if (!known) {
+      await this.deps.sync.pull(peer)
+    }
+  }
+}

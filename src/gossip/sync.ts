@@ -1,0 +1,81 @@
+// Anti-entropy over a libp2p stream protocol: send my digest and record, get back what I lack; serve the same.
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Logger } from 'pino'
+import { decodeSyncRequest, decodeSyncResponse, encodeSyncRequest, encodeSyncResponse, MAX_SYNC_BYTES } from './codec.ts'
+import type { MeshNode } from './libp2p-node.ts'
+import type { AgentRecord } from './record.ts'
+import { readAll, writeAll } from './stream-io.ts'
+import type { View } from './view.ts'
+
+export const SYNC_PROTOCOL = '/k8snet/sync/1.0.0'
+const SYNC_TIMEOUT_MS = 5_000
+
+export interface SyncDeps {
+  node: MeshNode
+  view: View
+  self: () => AgentRecord
+  now: () => number
+  log: Logger
+  /** Called with the origins still missing their full state after a sync, and with every record change. */
+  onChange: (changed: number) => void
+}
+
+export interface SyncStats { served: number, pulled: number, failed: number, lastPullAt: number | null }
+
+export class AntiEntropy {
+  readonly stats: SyncStats = { served: 0, pulled: 0, failed: 0, lastPullAt: null }
+  private readonly deps: SyncDeps
+  private readonly inFlight = new Set<string>()
+
+  constructor (deps: SyncDeps) {
+    this.deps = deps
+  }
+
+  async register (): Promise<void> {
+    await this.deps.node.handle(SYNC_PROTOCOL, (stream, conn) => { void this.serve(stream, conn) }, {
+      maxInboundStreams: 8
+    })
+  }
+
+  private async serve (stream: Stream, conn: Connection): Promise<void> {
+    const { view, now, log } = this.deps
+    const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS)
+    try {
+      const req = decodeSyncRequest(await readAll(stream, MAX_SYNC_BYTES, signal))
+      // the asker's own record is bound to the connection's authenticated peer id
+      const o = view.apply({ t: 'full', record: req.self }, conn.remotePeer.toString(), now())
+      if (o === 'accepted') this.deps.onChange(1)
+      await writeAll(stream, encodeSyncResponse(view.answer(req.digest, now())), signal)
+      this.stats.served++
+    } catch (err) {
+      log.debug({ peer: conn.remotePeer.toString(), err: (err as Error).message }, 'sync request failed')
+      stream.abort(err as Error)
+    }
+  }
+
+  /** Pulls what `peer` holds and this agent lacks. Returns false when the pull failed or one is under way. */
+  async pull (peer: PeerId): Promise<boolean> {
+    const id = peer.toString()
+    if (this.inFlight.has(id)) return false
+    this.inFlight.add(id)
+    const { node, view, now, log } = this.deps
+    const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS)
+    try {
+      const stream = await node.dialProtocol(peer, SYNC_PROTOCOL, { signal })
+      await writeAll(stream, encodeSyncRequest({ digest: view.digest(), self: this.deps.self() }), signal)
+      const res = decodeSyncResponse(await readAll(stream, MAX_SYNC_BYTES, signal))
+      const { changed } = view.merge(res, now())
+      this.stats.pulled++
+      this.stats.lastPullAt = now()
+      log.debug({ peer: id, changed, records: res.full.length }, 'anti-entropy pull')
+      if (changed > 0) this.deps.onChange(changed)
+      return true
+    } catch (err) {
+      this.stats.failed++
+      log.debug({ peer: id, err: (err as Error).message }, 'anti-entropy pull failed')
+      return false
+    } finally {
+      this.inFlight.delete(id)
+    }
+  }
+}

@@ -1,0 +1,47 @@
+// Entry point: parse the environment, start the agent, stop cleanly on SIGTERM/SIGINT or when the parent goes.
+import { parseConfig } from './config.ts'
+import { ConfigError } from './errors.ts'
+import { createLogger } from './logger.ts'
+import { startAgent } from './agent.ts'
+import { VERSION } from './version.ts'
+
+async function main (): Promise<void> {
+  if (process.argv.includes('--version')) {
+    process.stdout.write(`k8snet-checker ${VERSION}\n`)
+    return
+  }
+  let config
+  try {
+    config = parseConfig(process.env)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`k8snet-checker: configuration error: ${err.message}\n`)
+      process.exit(78)
+    }
+    throw err
+  }
+  const log = createLogger(config.logLevel, { pod: config.podName, node: config.nodeName })
+  for (const name of config.ignored) {
+    log.warn({ variable: name }, `${name} is ignored: agents form a mesh and there is no central server any more`)
+  }
+  process.on('unhandledRejection', (err) => { log.warn({ err }, 'unhandled rejection (ignored)') })
+  const agent = await startAgent(config, log)
+  const shutdown = (why: string): void => {
+    log.info({ why }, 'shutting down')
+    const hard = setTimeout(() => process.exit(1), 5_000)
+    hard.unref()
+    void agent.stop().then(() => process.exit(0))
+  }
+  process.once('SIGTERM', () => { shutdown('SIGTERM') })
+  process.once('SIGINT', () => { shutdown('SIGINT') })
+  // started by a launcher (demo, tests) over IPC: never outlive it
+  if (process.send !== undefined) {
+    process.once('disconnect', () => { shutdown('parent gone') })
+    process.send({ ready: true, peerId: agent.node.peerId.toString() })
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`k8snet-checker: failed to start: ${(err as Error).message}\n`)
+  process.exit(1)
+})
