@@ -9,6 +9,11 @@ export interface ApiOptions {
   logger?: FastifyBaseLogger
 }
 
+const successBody = {
+  type: 'object',
+  properties: { status: { type: 'string' }, message: { type: 'string' } }
+} as const
+
 const errorBody = {
   type: 'object',
   properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} }
@@ -57,7 +62,7 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
     app.get(route.url, { schema: { response: { 200: route.response } } }, async () => route.answer(deps.snapshot(), deps))
   }
   for (const route of writeRoutes) {
-    app.post(route.url, { schema: { body: route.body, response: { 200: errorBody, '4xx': errorBody, '5xx': errorBody } } }, async (req) => {
+    app.post(route.url, { schema: { body: route.body, response: { 200: successBody, '4xx': errorBody, '5xx': errorBody } } }, async (req) => {
       deps.inject(route.normalise(req.body as never))
       return { status: 'success', message: route.accepted }
     })

@@ -84,6 +84,13 @@ export class DialPlanner {
     this.backoff.set(k, { failures, nextAt: now + delay })
   }
 
+  /** Ms until the earliest backoff ends (Infinity when none is pending). */
+  nextDueIn (now: number): number {
+    let next = Infinity
+    for (const b of this.backoff.values()) next = Math.min(next, b.nextAt - now)
+    return Math.max(0, next)
+  }
+
   succeeded (a: PeerAddress): void { this.backoff.delete(addrKey(a)) }
 
   /** Forgets the backoff of every address on this IP (its agent was just heard of: it is back). */

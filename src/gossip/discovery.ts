@@ -67,6 +67,7 @@ export class Discovery {
   /** A hint that the agent at this IP is alive again: dial it without waiting out its backoff. */
   heardOf (ip: string): void {
     this.planner.resetIp(ip)
+    if (this.discovered.some(a => a.ip === ip) && !this.connectedKeys().has(addrKey({ ip, port: this.opts.gossipPort }))) this.poke()
   }
 
   /** Ask for a reconcile round now (e.g. after a connection dropped). */
@@ -118,7 +119,9 @@ export class Discovery {
     } catch (err) {
       this.log.warn({ err }, 'discovery round failed')
     }
-    if (this.running) this.timer = setTimeout(() => { void this.tick() }, this.opts.intervalMs)
+    // wake for the next round, or sooner when a backoff ends first
+    const wait = Math.max(100, Math.min(this.opts.intervalMs, this.planner.nextDueIn(this.opts.now())))
+    if (this.running) this.timer = setTimeout(() => { void this.tick() }, wait)
   }
 
   private async dial (a: PeerAddress): Promise<void> {

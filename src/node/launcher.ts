@@ -1,0 +1,95 @@
+// Starts agents as child processes on loopback (each on its own 127.x address) for the demo and the tests.
+import { fork, type ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url))
+
+export interface AgentProcessOptions {
+  name: string
+  ip: string
+  /** Gossip addresses of every agent (ip or ip:port), the static discovery list. */
+  peers: string[]
+  env?: Record<string, string>
+  /** Where the agent's JSON log goes: a file path, 'inherit', or dropped when absent. */
+  log?: string | 'inherit'
+}
+
+export interface AgentProcess {
+  name: string
+  ip: string
+  apiUrl: string
+  child: ChildProcess
+  /** Resolves with the peer id once the agent has started, rejects if it exits first. */
+  ready: Promise<string>
+  exited: Promise<number | null>
+  startedAt: number
+}
+
+export function agentEnv (o: AgentProcessOptions): Record<string, string> {
+  return {
+    NODE_IP: o.ip,
+    POD_IP: o.ip,
+    POD_NAME: o.name,
+    NODE_NAME: `node-${o.name}`,
+    NAMESPACE: 'demo',
+    LISTEN_ADDRESS: o.ip,
+    STATIC_PEERS: o.peers.join(','),
+    LOG_LEVEL: 'info',
+    ...o.env
+  }
+}
+
+export function startAgentProcess (o: AgentProcessOptions): AgentProcess {
+  const env = agentEnv(o)
+  const toFile = o.log !== undefined && o.log !== 'inherit'
+  const child = fork(MAIN, [], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    execPath: process.execPath,
+    stdio: o.log === 'inherit' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', toFile ? 'pipe' : 'ignore', 'pipe', 'ipc']
+  })
+  if (toFile && o.log !== undefined) {
+    const out = createWriteStream(o.log, { flags: 'a' })
+    child.stdout?.pipe(out)
+    child.stderr?.pipe(out)
+  }
+  let stderr = ''
+  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000) })
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
+  const ready = new Promise<string>((resolve, reject) => {
+    child.on('message', (m: unknown) => {
+      const msg = m as { ready?: boolean, peerId?: string }
+      if (msg.ready === true) resolve(msg.peerId ?? '')
+    })
+    void exited.then(code => { reject(new Error(`${o.name} exited (${code}) before it was ready: ${stderr.trim()}`)) })
+  })
+  ready.catch(() => {})
+  return { name: o.name, ip: o.ip, apiUrl: `http://${o.ip}:${env.HTTP_PORT ?? '8080'}`, child, ready, exited, startedAt: Date.now() }
+}
+
+export async function stopAgentProcess (a: AgentProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill(signal)
+  return await a.exited
+}
+
+export async function getJson<T = unknown> (url: string, timeoutMs = 2_000): Promise<T> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`)
+  return await res.json() as T
+}
+
+/** Polls `check` until it returns true or the time runs out; returns the elapsed ms, or throws. */
+export async function waitUntil (what: string, check: () => Promise<boolean>, timeoutMs: number, everyMs = 50): Promise<number> {
+  const start = Date.now()
+  for (;;) {
+    try { if (await check()) return Date.now() - start } catch { /* not yet */ }
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, everyMs))
+  }
+}
+
+/** The pod IPs in an agent's view, read through its API. */
+export async function podIpsOf (a: AgentProcess): Promise<string[]> {
+  const r = await getJson<{ pod_ips: string[] }>(`${a.apiUrl}/api/v1/pods`)
+  return r.pod_ips
+}
