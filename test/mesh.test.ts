@@ -2,7 +2,12 @@
 // reports, and refuse bad configuration with one line.
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { multiaddr } from '@multiformats/multiaddr'
 import t from 'tap'
+import { encodeMessage } from '../src/gossip/codec.ts'
+import { createMeshNode } from '../src/gossip/libp2p-node.ts'
+import { VIEW_TOPIC } from '../src/gossip/mesh.ts'
+import { emptyResults, type AgentRecord } from '../src/gossip/record.ts'
 import {
   getJson, podIpsOf, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess
 } from '../src/node/launcher.ts'
@@ -72,6 +77,61 @@ t.test('legacy reports POSTed to one agent appear on every agent', async t => {
   t.comment(`legacy reports on every agent after ${ms} ms`)
   const r = await getJson<{ results: Record<string, Record<string, unknown>> }>(`${at(N - 1).apiUrl}/api/v1/test-results/hosts`)
   t.match(r.results['10.9.0.1']?.['10.9.0.2'], { ping: 'reachable', port_status: 'open', test_duration: '3.25ms' })
+})
+
+t.test('each pair of agents ends up connected once', async t => {
+  // simultaneous cold starts dial both ways; the higher peer id closes the extra within a discovery round or two
+  const health = async (): Promise<Array<{ peers_connected: number, connections: number }>> =>
+    await Promise.all(live().map(async a => await getJson<{ peers_connected: number, connections: number }>(`${a.apiUrl}/api/v1/health`)))
+  const ms = await waitUntil('duplicate connections to close', async () => (await health()).every(h => h.connections === h.peers_connected), 6_000, 100)
+  t.comment(`one connection per pair ${ms} ms after convergence`)
+  for (const [i, h] of (await health()).entries()) {
+    t.equal(h.connections, h.peers_connected, `agent-${i + 1}: ${h.connections} connections to ${h.peers_connected} peers`)
+    t.equal(h.peers_connected, N - 1, `agent-${i + 1} is connected to every other agent`)
+  }
+})
+
+t.test('a hostile gossip peer: junk and forgeries are rejected by the validator, the agent stays up', async t => {
+  const target = at(0)
+  const peerIds = await Promise.all(agents.map(async a => await a.ready))
+  const rogue = await createMeshNode({ listenAddress: '127.0.1.90', gossipPort: 6299, maxConnections: 16 })
+  t.teardown(async () => { await rogue.stop() })
+  await rogue.start()
+  rogue.services.pubsub.subscribe(VIEW_TOPIC)
+  await rogue.dial(multiaddr(`/ip4/${target.ip}/tcp/6200`))
+  await waitUntil('the agent to see the rogue subscribed', async () =>
+    rogue.services.pubsub.getSubscribers(VIEW_TOPIC).some(p => p.toString() === peerIds[0]), 5_000)
+  const before = await getJson<{ gossip: { rejected: Record<string, number> } }>(`${target.apiUrl}/api/v1/health`)
+  const viewBefore = await podIpsOf(target)
+  const record = (podName: string, peerId: string, podIp: string): AgentRecord => ({
+    identity: { podName, nodeName: podName, nodeIp: podIp, podIp, namespace: 'demo', version: '6.6.6', peerId },
+    inc: Date.now() + 1e9, seq: 1, rv: 0, results: emptyResults()
+  })
+  const enc = new TextEncoder()
+  const junk: Array<[string, Uint8Array]> = [
+    ['malformed', Uint8Array.from({ length: 300 }, (_, i) => (i * 7919) % 256)],
+    ['version', enc.encode(JSON.stringify({ v: 2, t: 'h', o: 'agent-2', i: 1, s: 1, r: 0 }))],
+    ['schema', enc.encode(JSON.stringify({ v: 1, t: 'h', o: 'agent-2', i: -1, s: 1.5, r: 0 }))],
+    ['oversized', enc.encode(JSON.stringify({ v: 1, t: 'h', pad: 'x'.repeat(1_200_000) }))],
+    // another agent's record (its peer id) signed with the rogue's key
+    ['forged', encodeMessage({ t: 'full', record: record('agent-2', peerIds[1] ?? '', '127.0.1.12') })],
+    // a record claiming the receiving agent's own origin
+    ['self', encodeMessage({ t: 'full', record: record(target.name, rogue.peerId.toString(), '127.0.1.90') })]
+  ]
+  for (const [, bytes] of junk) await rogue.services.pubsub.publish(VIEW_TOPIC, bytes)
+  await waitUntil('every rejection to be counted', async () => {
+    const h = await getJson<{ gossip: { rejected: Record<string, number> } }>(`${target.apiUrl}/api/v1/health`)
+    return junk.every(([reason]) => (h.gossip.rejected[reason] ?? 0) > (before.gossip.rejected[reason] ?? 0))
+  }, 5_000)
+  t.pass('malformed, version, schema, oversized, forged and self-origin messages each counted as rejected')
+  t.same(await podIpsOf(target), viewBefore, 'the view did not change')
+  for (const a of live()) t.notOk((await podIpsOf(a)).includes('127.0.1.90'), `${a.name} holds no rogue record`)
+  const h = await getJson<{ status: string }>(`${target.apiUrl}/api/v1/health`)
+  t.equal(h.status, 'healthy', 'the agent is still up')
+  // a well-formed record of its own is the legitimate path (membership control is a later issue): it spreads
+  await rogue.services.pubsub.publish(VIEW_TOPIC, encodeMessage({ t: 'full', record: record('rogue-1', rogue.peerId.toString(), '127.0.1.91') }))
+  await waitUntil('a valid record to reach every agent', async () => await everyView(v => v.includes('127.0.1.91'), live()), 3_000)
+  t.pass('a valid signed record from a new member reached every agent')
 })
 
 t.test('a SIGTERMed agent leaves every view within 1 s', async t => {

@@ -13,9 +13,21 @@ export interface HealthInfo {
   node_name: string
   version: string
   peers_connected: number
+  connections: number
   view_size: number
   uptime_s: number
+  gossip: {
+    published: number
+    accepted: number
+    gaps: number
+    expired: number
+    rejected: Record<string, number>
+    ignored: Record<string, number>
+  }
+  sync: { served: number, pulled: number, failed: number }
 }
+
+const counts = { type: 'object', additionalProperties: { type: 'integer' } } as const
 
 /** Everything the API needs from the agent, passed in by the composition root. */
 export interface ApiDeps {
@@ -107,8 +119,18 @@ export const readRoutes: ReadRoute[] = [
       node_name: str,
       version: str,
       peers_connected: { type: 'integer' },
+      connections: { type: 'integer' },
       view_size: { type: 'integer' },
-      uptime_s: { type: 'number' }
+      uptime_s: { type: 'number' },
+      gossip: objectOf({
+        published: { type: 'integer' },
+        accepted: { type: 'integer' },
+        gaps: { type: 'integer' },
+        expired: { type: 'integer' },
+        rejected: counts,
+        ignored: counts
+      }),
+      sync: objectOf({ served: { type: 'integer' }, pulled: { type: 'integer' }, failed: { type: 'integer' } })
     }),
     answer: (_v, deps) => ({ status: 'healthy', ...deps.health() })
   },

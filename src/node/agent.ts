@@ -89,8 +89,18 @@ export async function startAgent (config: Config, log: Logger): Promise<Agent> {
       node_name: config.nodeName,
       version: VERSION,
       peers_connected: new Set(node.getConnections().map(c => c.remotePeer.toString())).size,
+      connections: node.getConnections().length,
       view_size: view.agentCount,
-      uptime_s: Math.round(now() - startedAt) / 1000
+      uptime_s: Math.round(now() - startedAt) / 1000,
+      gossip: {
+        published: mesh.stats.published,
+        accepted: mesh.stats.accepted,
+        gaps: mesh.stats.gaps,
+        expired: mesh.stats.expired,
+        rejected: mesh.stats.rejected,
+        ignored: mesh.stats.ignored
+      },
+      sync: { served: sync.stats.served, pulled: sync.stats.pulled, failed: sync.stats.failed }
     })
   }, { bodyLimit: config.apiBodyLimitBytes, logger: log.child({ component: 'api' }) })
   let health: HealthServer | undefined
