@@ -1,6 +1,7 @@
 // Pure projections of the view into the original tool's JSON shapes (extra detail keys added, none removed).
 import type { AgentRecord, Layer, LegacyPathResult, PathResult, ServiceResult } from '../gossip/record.ts'
 import type { AgentEntry, ExternalEntry } from '../gossip/view.ts'
+import { coverage } from '../probe/targets.ts'
 import { formatDuration } from './duration.ts'
 
 export interface ViewSnapshot {
@@ -8,15 +9,18 @@ export interface ViewSnapshot {
   externals: ExternalEntry[]
 }
 
+/** "unknown" when ICMP could not be measured at all (no fping or no CAP_NET_RAW): never blamed on the network. */
+export type PingStatus = 'reachable' | 'unreachable' | 'unknown'
+
 export interface PairResult {
-  ping: 'reachable' | 'unreachable'
+  ping: PingStatus
   port_status: 'open' | 'closed'
   test_duration: string
   // detail beyond the original
   port?: number
   rtt?: string | null
   rtt_ms?: number | null
-  loss?: number
+  loss?: number | null
   echoes_sent?: number
   echoes_received?: number
   tcp?: string
@@ -30,9 +34,11 @@ export type PairMap = Record<string, Record<string, PairResult>>
 export interface ServiceRow {
   source_ip: string
   target_ip: string
-  ping_status: 'reachable' | 'unreachable'
+  ping_status: PingStatus
   port_status: Record<string, 'open' | 'closed'>
   latency: string
+  /** The truth for a Service: some resolved address accepted the TCP connect (a ClusterIP may ignore ICMP). */
+  reachable?: boolean
   test_duration: string
   timestamp: string
   service_name?: string
@@ -44,15 +50,17 @@ export interface ServiceRow {
 const iso = (epochMs: number): string => new Date(epochMs).toISOString()
 const sortIps = (ips: Iterable<string>): string[] => [...new Set(ips)].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
 
+const pingStatus = (r: PathResult): PingStatus => r.sent === 0 ? 'unknown' : r.received > 0 ? 'reachable' : 'unreachable'
+
 function agentPair (r: PathResult): PairResult {
   return {
-    ping: r.received > 0 ? 'reachable' : 'unreachable',
+    ping: pingStatus(r),
     port_status: r.tcp === 'open' ? 'open' : 'closed',
     test_duration: formatDuration(r.durationMs),
     port: r.port,
     rtt: r.rttMs === null ? null : formatDuration(r.rttMs),
     rtt_ms: r.rttMs,
-    loss: r.sent === 0 ? 1 : Math.round((1 - r.received / r.sent) * 1000) / 1000,
+    loss: r.sent === 0 ? null : Math.round((1 - r.received / r.sent) * 1000) / 1000,
     echoes_sent: r.sent,
     echoes_received: r.received,
     tcp: r.tcp,
@@ -122,8 +130,9 @@ function agentServiceRow (src: string, s: ServiceResult): ServiceRow {
   return {
     source_ip: src,
     target_ip: s.addresses[0] ?? '',
-    ping_status: reachable !== undefined ? 'reachable' : 'unreachable',
+    ping_status: reachable !== undefined ? 'reachable' : s.paths.length > 0 && s.paths.every(p => p.sent === 0) ? 'unknown' : 'unreachable',
     port_status: { [String(s.port)]: open ? 'open' : 'closed' },
+    reachable: open,
     latency: latencyMs === null ? '' : formatDuration(latencyMs),
     test_duration: formatDuration(s.dnsMs + pathTime),
     timestamp: iso(s.checkedAt),
@@ -166,4 +175,19 @@ export function clientCount (v: ViewSnapshot): { active_client_count: number, ve
   const legacy = legacyHeartbeats(v).length
   if (legacy > 0) versions.legacy = legacy
   return { active_client_count: v.agents.length + legacy, versions }
+}
+
+/** Per agent: how many other agents currently hold a result for its node (host) and its pod (pod). */
+export function coverageReport (v: ViewSnapshot, k: number): { k: number, agents: Record<string, { node_ip: string, pod_ip: string, host: number, pod: number }>, gaps: string[] } {
+  const records = v.agents.map(e => e.record)
+  const cov = coverage(records)
+  const agents: Record<string, { node_ip: string, pod_ip: string, host: number, pod: number }> = {}
+  const want = Math.min(k, Math.max(0, records.length - 1))
+  const gaps: string[] = []
+  for (const r of records) {
+    const c = cov.get(r.identity.podName) ?? { host: 0, pod: 0 }
+    agents[r.identity.podName] = { node_ip: r.identity.nodeIp, pod_ip: r.identity.podIp, host: c.host, pod: c.pod }
+    if (c.pod < want) gaps.push(r.identity.podName)
+  }
+  return { k: want, agents, gaps: gaps.sort() }
 }

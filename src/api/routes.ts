@@ -1,7 +1,7 @@
 // The seed's REST endpoints as one table: read routes project the view, write routes inject legacy reports.
 import type { ExternalBody } from '../gossip/record.ts'
 import {
-  clientCount, hostIps, pairResults, podIps, serviceResults, type ViewSnapshot
+  clientCount, coverageReport, hostIps, pairResults, podIps, serviceResults, type ViewSnapshot
 } from './projection.ts'
 import {
   heartbeatSchema, normaliseHeartbeat, normaliseResults, normaliseService, resultsSchema, serviceSchema,
@@ -25,6 +25,7 @@ export interface HealthInfo {
     ignored: Record<string, number>
   }
   sync: { served: number, pulled: number, failed: number }
+  probes: { rounds: number, last_round_ms: number | null, last_targets: number, icmp_error: string | null }
 }
 
 const counts = { type: 'object', additionalProperties: { type: 'integer' } } as const
@@ -36,6 +37,8 @@ export interface ApiDeps {
   /** Injects a legacy report into the mesh; throws InjectError when it cannot be kept. */
   inject: (body: ExternalBody) => void
   health: () => HealthInfo
+  /** Probers per target the sampling rule aims for (PROBE_COVERAGE). */
+  coverageK: number
 }
 
 export interface ReadRoute {
@@ -67,7 +70,7 @@ const pair = {
     port: { type: 'integer' },
     rtt: nullableStr,
     rtt_ms: nullableNum,
-    loss: { type: 'number' },
+    loss: nullableNum,
     echoes_sent: { type: 'integer' },
     echoes_received: { type: 'integer' },
     tcp: str,
@@ -89,6 +92,7 @@ const serviceRow = {
     latency: str,
     test_duration: str,
     timestamp: str,
+    reachable: { type: 'boolean' },
     service_name: str,
     dns: {
       type: 'object',
@@ -130,7 +134,8 @@ export const readRoutes: ReadRoute[] = [
         rejected: counts,
         ignored: counts
       }),
-      sync: objectOf({ served: { type: 'integer' }, pulled: { type: 'integer' }, failed: { type: 'integer' } })
+      sync: objectOf({ served: { type: 'integer' }, pulled: { type: 'integer' }, failed: { type: 'integer' } }),
+      probes: objectOf({ rounds: { type: 'integer' }, last_round_ms: nullableNum, last_targets: { type: 'integer' }, icmp_error: nullableStr })
     }),
     answer: (_v, deps) => ({ status: 'healthy', ...deps.health() })
   },
@@ -163,6 +168,15 @@ export const readRoutes: ReadRoute[] = [
     url: '/api/v1/clients/count',
     response: countSchema,
     answer: v => clientCount(v)
+  },
+  {
+    url: '/api/v1/coverage',
+    response: objectOf({
+      k: { type: 'integer' },
+      agents: { type: 'object', additionalProperties: objectOf({ node_ip: str, pod_ip: str, host: { type: 'integer' }, pod: { type: 'integer' } }) },
+      gaps: { type: 'array', items: str }
+    }),
+    answer: (v, deps) => coverageReport(v, deps.coverageK)
   },
   {
     url: '/api/v1/results',

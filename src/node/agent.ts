@@ -12,6 +12,12 @@ import { externalKey } from '../gossip/record.ts'
 import { SelfRecord } from '../gossip/self-record.ts'
 import { AntiEntropy } from '../gossip/sync.ts'
 import { View } from '../gossip/view.ts'
+import { dnsProbe } from '../probe/dns-probe.ts'
+import { fpingRound } from '../probe/fping.ts'
+import { runRound, type Probers } from '../probe/round.ts'
+import { ProbeScheduler } from '../probe/scheduler.ts'
+import { planRound } from '../probe/targets.ts'
+import { tcpProbe } from '../probe/tcp-probe.ts'
 import type { Config } from './config.ts'
 import { InjectError } from './errors.ts'
 import { VERSION } from './version.ts'
@@ -23,6 +29,7 @@ export interface Agent {
   view: View
   mesh: GossipMesh
   sync: AntiEntropy
+  probes: ProbeScheduler
   stop: () => Promise<void>
 }
 
@@ -60,6 +67,28 @@ export async function startAgent (config: Config, log: Logger): Promise<Agent> {
     fullRefreshMs: config.fullRefreshIntervalS * 1000
   })
   node.addEventListener('peer:disconnect', () => { discovery.poke() })
+
+  const probers: Probers = {
+    icmp: async ips => await fpingRound(ips, { path: config.fpingPath, echoes: config.probeEchoes, timeoutMs: config.probeTimeoutMs }),
+    tcp: tcpProbe,
+    dns: dnsProbe,
+    wallNow: Date.now
+  }
+  const service = config.customServiceName === '' ? null : { name: config.customServiceName, port: config.customServicePort }
+  const probes = new ProbeScheduler({
+    plan: round => planRound(view.agentEntries().map(e => e.record), self.record, {
+      testPort: config.testPort,
+      clientPort: config.clientPort,
+      sampleAbove: config.probeSampleAbove,
+      k: config.probeCoverage,
+      round
+    }),
+    run: async plan => await runRound(plan, { timeoutMs: config.probeTimeoutMs, concurrency: config.probeConcurrency, service }, probers),
+    publish: r => { mesh.updateResults({ host: r.host, pod: r.pod, service: r.service }) },
+    log: log.child({ component: 'probe' }),
+    intervalMs: config.probeIntervalS * 1000,
+    wallNow: Date.now
+  })
 
   await sync.register()
   await node.start()
@@ -100,8 +129,15 @@ export async function startAgent (config: Config, log: Logger): Promise<Agent> {
         rejected: mesh.stats.rejected,
         ignored: mesh.stats.ignored
       },
-      sync: { served: sync.stats.served, pulled: sync.stats.pulled, failed: sync.stats.failed }
-    })
+      sync: { served: sync.stats.served, pulled: sync.stats.pulled, failed: sync.stats.failed },
+      probes: {
+        rounds: probes.stats.rounds,
+        last_round_ms: probes.stats.lastRoundMs === null ? null : Math.round(probes.stats.lastRoundMs),
+        last_targets: probes.stats.lastTargets,
+        icmp_error: probes.stats.icmpError
+      }
+    }),
+    coverageK: config.probeCoverage
   }, { bodyLimit: config.apiBodyLimitBytes, logger: log.child({ component: 'api' }) })
   let health: HealthServer | undefined
   try {
@@ -114,12 +150,14 @@ export async function startAgent (config: Config, log: Logger): Promise<Agent> {
     await node.stop()
     throw err
   }
+  probes.start()
   log.info({ peerId: node.peerId.toString(), gossip: `${config.listenAddress}:${config.gossipPort}`, api: `${config.listenAddress}:${config.httpPort}`, version: VERSION }, 'agent started')
 
   let stopping: Promise<void> | undefined
   const stop = async (): Promise<void> => {
     stopping ??= (async () => {
       discovery.stop()
+      await probes.stop()
       await mesh.stop()
       // give the leave announcement a moment on the wire before the connections close
       await new Promise(resolve => setTimeout(resolve, 150))
@@ -128,5 +166,5 @@ export async function startAgent (config: Config, log: Logger): Promise<Agent> {
     })()
     await stopping
   }
-  return { config, node, view, mesh, sync, stop }
+  return { config, node, view, mesh, sync, probes, stop }
 }

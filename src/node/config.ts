@@ -33,6 +33,16 @@ export interface Config {
   discoveryIntervalS: number
   fullRefreshIntervalS: number
   meshMaxPeers: number
+  // the probes
+  probeIntervalS: number
+  probeTimeoutMs: number
+  probeEchoes: number
+  probeConcurrency: number
+  /** Above this many live agents, each agent probes a rotating sample instead of everyone. */
+  probeSampleAbove: number
+  /** With sampling, each target is probed by at least this many agents every round. */
+  probeCoverage: number
+  fpingPath: string
   // the API
   maxExternalOrigins: number
   apiBodyLimitBytes: number
@@ -137,6 +147,13 @@ export function parseConfig (env: Env): Config {
     discoveryIntervalS: int(env, 'DISCOVERY_INTERVAL', 5, 1, 3600, 'number of seconds'),
     fullRefreshIntervalS: int(env, 'FULL_REFRESH_INTERVAL', 60, 5, 86400, 'number of seconds'),
     meshMaxPeers: int(env, 'MESH_MAX_PEERS', 32, 4, 10000, 'number of peers'),
+    probeIntervalS: int(env, 'PROBE_INTERVAL', 10, 1, 3600, 'number of seconds'),
+    probeTimeoutMs: int(env, 'PROBE_TIMEOUT_MS', 1000, 50, 30000, 'number of milliseconds'),
+    probeEchoes: int(env, 'PROBE_ECHOES', 3, 1, 20, 'number of ICMP echoes per target'),
+    probeConcurrency: int(env, 'PROBE_CONCURRENCY', 512, 1, 4096, 'number of concurrent TCP probes'),
+    probeSampleAbove: int(env, 'PROBE_SAMPLE_ABOVE', 100, 2, 100000, 'number of agents'),
+    probeCoverage: int(env, 'PROBE_COVERAGE', 10, 1, 1000, 'number of probing agents per target'),
+    fpingPath: matching(env, 'FPING_PATH', /^[^\0]{1,4096}$/, 'a path to the fping binary', 'fping'),
     maxExternalOrigins: int(env, 'MAX_EXTERNAL_ORIGINS', 256, 0, 100000, 'number of origins'),
     apiBodyLimitBytes: int(env, 'API_BODY_LIMIT', 1048576, 1024, 67108864, 'number of bytes'),
     ignored

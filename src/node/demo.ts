@@ -30,6 +30,8 @@ async function main (): Promise<void> {
     name: `agent-${i + 1}`,
     ip,
     peers: ips,
+    // loopback has no sshd: each "node" offers its API port as the host-level TCP target instead of port 22
+    env: { TEST_PORT: '8080', PROBE_INTERVAL: '5' },
     log: join(logDir, `agent-${i + 1}.log`)
   }))
   let stopping = false
@@ -49,7 +51,7 @@ async function main (): Promise<void> {
     const views = await Promise.all(agents.map(podIpsOf))
     return views.every(v => v.length === count)
   }, 30_000)
-  say(`mesh converged: every agent's view holds all ${count} agents (${ms} ms after the last start)\n`)
+  say(`mesh converged: every agent's view holds all ${count} agents (${ms} ms after every agent was up)\n`)
   for (const a of agents) {
     const h = await getJson<Health>(`${a.apiUrl}/api/v1/health`)
     say(`  ${a.name.padEnd(9)} ${a.apiUrl}/api/v1/results   view ${h.view_size}/${count}  peers ${h.peers_connected}  v${h.version}`)

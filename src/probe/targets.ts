@@ -1,0 +1,65 @@
+// Pure: which agents to probe this round (everyone, or a rotating sample covering each target k times) and coverage.
+import type { AgentRecord, Layer } from '../gossip/record.ts'
+
+export interface ProbeTarget { ip: string, port: number }
+export interface RoundPlan { host: ProbeTarget[], pod: ProbeTarget[], sampled: boolean }
+
+export interface PlanOptions {
+  testPort: number
+  clientPort: number
+  /** Above this many live agents, probe a sample. */
+  sampleAbove: number
+  /** Probers per target per round when sampling. */
+  k: number
+  /** Round number shared by all agents (wall-clock interval index); it rotates the sample. */
+  round: number
+}
+
+/**
+ * Offsets (1..n-1) from each agent to the agents it probes in `round`: k consecutive values of a sequence that
+ * walks through every offset, so each target is probed by exactly k agents per round (when views agree), never
+ * by itself, and every ordered pair is probed within ceil((n-1)/k) rounds.
+ */
+export function sampleOffsets (n: number, k: number, round: number): number[] {
+  const span = n - 1
+  const kk = Math.min(k, span)
+  const start = ((round % span) * kk) % span
+  return Array.from({ length: kk }, (_, m) => 1 + ((start + m) % span))
+}
+
+/** The agents (by pod name) that `self` probes this round, chosen from the sorted list of live agents. */
+export function chooseAgents (names: string[], self: string, opts: Pick<PlanOptions, 'sampleAbove' | 'k' | 'round'>): string[] {
+  const sorted = [...names].sort()
+  const others = sorted.filter(n => n !== self)
+  if (sorted.length <= opts.sampleAbove || !sorted.includes(self)) return others
+  const i = sorted.indexOf(self)
+  return sampleOffsets(sorted.length, opts.k, opts.round).map(o => sorted[(i + o) % sorted.length] ?? '')
+}
+
+/** Host targets (node IP : TEST_PORT) and pod targets (pod IP : CLIENT_PORT) of the chosen agents, never self. */
+export function planRound (agents: AgentRecord[], self: AgentRecord, opts: PlanOptions): RoundPlan {
+  const byName = new Map(agents.map(a => [a.identity.podName, a]))
+  const chosen = chooseAgents([...byName.keys()], self.identity.podName, opts)
+  const host = new Map<string, ProbeTarget>()
+  const pod = new Map<string, ProbeTarget>()
+  for (const name of chosen) {
+    const a = byName.get(name)
+    if (a === undefined) continue
+    const { nodeIp, podIp } = a.identity
+    if (nodeIp !== self.identity.nodeIp) host.set(nodeIp, { ip: nodeIp, port: opts.testPort })
+    if (podIp !== self.identity.podIp) pod.set(podIp, { ip: podIp, port: opts.clientPort })
+  }
+  return { host: [...host.values()], pod: [...pod.values()], sampled: chosen.length < byName.size - 1 }
+}
+
+export interface Coverage { host: number, pod: number }
+
+/** How many agents currently hold a result for each agent's node IP (host) and pod IP (pod): a gap is visible. */
+export function coverage (agents: AgentRecord[]): Map<string, Coverage> {
+  const count = (layer: Layer, ip: string, self: string): number =>
+    agents.filter(a => a.identity.podName !== self && a.results[layer].has(ip)).length
+  return new Map(agents.map(a => [a.identity.podName, {
+    host: count('host', a.identity.nodeIp, a.identity.podName),
+    pod: count('pod', a.identity.podIp, a.identity.podName)
+  }]))
+}
