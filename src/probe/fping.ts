@@ -7,7 +7,7 @@ export interface FpingOptions {
   path: string
   echoes: number
   timeoutMs: number
-  /** Spread the sends of a round over about this long (bounded to 0.1-10 ms between packets). */
+  /** Spread the sends of a round over about this long (bounded to 0.1-1 ms between packets). */
   sendWindowMs?: number
 }
 
@@ -38,7 +38,7 @@ export function parseFpingOutput (text: string, echoes: number): Map<string, Ech
 /** fping's -i: the gap between any two sends, so a round's sends fit the window without flooding. */
 export function sendInterval (targets: number, echoes: number, windowMs: number): number {
   const per = windowMs / Math.max(1, targets * echoes)
-  return Math.min(10, Math.max(0.1, Math.round(per * 100) / 100))
+  return Math.min(1, Math.max(0.1, Math.round(per * 100) / 100))
 }
 
 export async function fpingRound (targets: string[], opts: FpingOptions): Promise<Map<string, EchoResult>> {

@@ -1,0 +1,71 @@
+// Benchmark: one probe round (ICMP + TCP) to 100 / 500 / 1000 loopback targets, wall and CPU (agent + children);
+// plus the ICMP alternatives measured in the same run (one fping batch vs one `ping` process per target).
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
+import { dnsProbe } from '../src/probe/dns-probe.ts'
+import { fpingRound } from '../src/probe/fping.ts'
+import { mapLimit } from '../src/probe/limit.ts'
+import { runRound } from '../src/probe/round.ts'
+import { tcpProbe } from '../src/probe/tcp-probe.ts'
+
+export interface Sample { wallMs: number, cpuMs: number }
+
+/** CPU of this process plus its reaped children, in ms (/proc/self/stat: utime stime cutime cstime). */
+function cpuMs (): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? []
+  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i] ?? 0), 0)
+  return ticks * 10
+}
+
+export function loopbackTargets (n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `127.0.${20 + Math.floor(i / 250)}.${(i % 250) + 1}`)
+}
+
+/** A listener in its own process (so its CPU is not counted) accepting on every loopback address. */
+export async function startSink (): Promise<{ port: number, child: ChildProcess }> {
+  const code = "const s=require('net').createServer(c=>c.destroy());s.listen({port:0,host:'0.0.0.0',backlog:4096},()=>process.send(s.address().port));process.on('disconnect',()=>process.exit(0))"
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const port = await new Promise<number>(resolve => child.once('message', p => { resolve(p as number) }))
+  return { port, child }
+}
+
+async function measure (fn: () => Promise<void>): Promise<Sample> {
+  const c0 = cpuMs()
+  const t0 = performance.now()
+  await fn()
+  return { wallMs: performance.now() - t0, cpuMs: cpuMs() - c0 }
+}
+
+/** One full round as the agent runs it: ICMP (3 echoes) + TCP connect to every target. */
+export async function probeRound (targets: string[], port: number): Promise<Sample> {
+  const plan = { host: targets.map(ip => ({ ip, port })), pod: [], sampled: false }
+  return await measure(async () => {
+    const r = await runRound(plan, { timeoutMs: 1000, concurrency: 512, service: null }, {
+      icmp: async ips => await fpingRound(ips, { path: 'fping', echoes: 3, timeoutMs: 1000 }),
+      tcp: tcpProbe,
+      dns: dnsProbe,
+      wallNow: Date.now
+    })
+    const ok = r.host.filter(p => p.received === p.sent && p.tcp === 'open').length
+    if (ok !== targets.length) {
+      const icmpLost = r.host.filter(p => p.received < p.sent).length
+      const tcp = r.host.filter(p => p.tcp !== 'open').map(p => p.tcp)
+      throw new Error(`only ${ok}/${targets.length} targets answered (ICMP short: ${icmpLost}; TCP not open: ${tcp.length} ${[...new Set(tcp)].join(',')})`)
+    }
+  })
+}
+
+export async function icmpFping (targets: string[]): Promise<Sample> {
+  return await measure(async () => { await fpingRound(targets, { path: 'fping', echoes: 3, timeoutMs: 1000 }) })
+}
+
+export async function icmpPingPerTarget (targets: string[]): Promise<Sample> {
+  return await measure(async () => {
+    await mapLimit(targets, 100, async ip => await new Promise<void>(resolve => {
+      const c = spawn('ping', ['-n', '-q', '-c', '3', '-i', '0.01', '-W', '1', ip], { stdio: 'ignore' })
+      c.once('close', () => { resolve() })
+      c.once('error', () => { resolve() })
+    }))
+  })
+}
