@@ -217,11 +217,17 @@ t.test('a changed result propagates to every agent', async t => {
   const testPort = 16022
   const sshd = new Map<string, Server>()
   for (const ip of ips) sshd.set(ip, await listen(ip, testPort))
-  const env = { HEARTBEAT_INTERVAL: '1', CACHE_KEY_SECOND: '5', PROBE_INTERVAL: '1', TEST_PORT: String(testPort), LOG_LEVEL: 'warn' }
+  // and plays the custom Service: "localhost" resolves to 127.0.0.1, where it listens
+  const svc = await listen('127.0.0.1', 0)
+  const env = {
+    HEARTBEAT_INTERVAL: '1', CACHE_KEY_SECOND: '5', PROBE_INTERVAL: '1', TEST_PORT: String(testPort), LOG_LEVEL: 'warn',
+    CUSTOM_SERVICE_NAME: 'localhost', CUSTOM_SERVICE_PORT: String(portOf(svc))
+  }
   const agents: AgentProcess[] = ips.map((ip, i) => startAgentProcess({ name: `prober-${i + 1}`, ip, peers: ips, env }))
   t.teardown(async () => {
     await Promise.all(agents.map(async a => await stopAgentProcess(a, 'SIGKILL')))
     for (const s of sshd.values()) await close(s)
+    await close(svc)
   })
   await Promise.all(agents.map(async a => await a.ready))
   type Pairs = Record<string, Record<string, { port_status: string, tcp: string, ping: string }>>
@@ -234,6 +240,14 @@ t.test('a changed result propagates to every agent', async t => {
   t.comment(`all host pairs open on every agent after ${first} ms`)
   const pods = await getJson<{ results: Pairs }>(`${agents[0]?.apiUrl ?? ''}/api/v1/test-results/pods`)
   t.equal(pods.results['127.0.1.32']?.['127.0.1.33']?.port_status, 'open', 'pod layer: health port open')
+
+  type ServiceRows = Record<string, { port_status: Record<string, string>, reachable: boolean, target_ip: string, dns: { ok: boolean, addresses: string[] }, latency: string }>
+  const service = (await getJson<{ results: ServiceRows }>(`${agents[1]?.apiUrl ?? ''}/api/v1/test-results/service`)).results
+  t.same(Object.keys(service).sort(), ips, 'every agent reported its Service check, visible on any agent')
+  for (const ip of ips) {
+    t.match(service[ip], { port_status: { [String(portOf(svc))]: 'open' }, reachable: true, dns: { ok: true } }, `${ip}: Service resolved and reachable`)
+    t.ok(service[ip]?.dns.addresses.includes('127.0.0.1'), 'every resolved address kept')
+  }
 
   await close(sshd.get('127.0.1.32') as Server)
   const ms = await waitUntil('the closed port to show on every agent', async () =>
