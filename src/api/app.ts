@@ -59,7 +59,8 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
   })
 
   for (const route of readRoutes) {
-    app.get(route.url, { schema: { response: { 200: route.response } } }, async () => route.answer(deps.snapshot(), deps))
+    const schema = route.response === undefined ? {} : { response: { 200: route.response } }
+    app.get(route.url, { schema }, async () => route.answer(deps.snapshot(), deps))
   }
   for (const route of writeRoutes) {
     app.post(route.url, { schema: { body: route.body, response: { 200: successBody, '4xx': errorBody, '5xx': errorBody } } }, async (req) => {

@@ -1,5 +1,6 @@
 // The seed's REST endpoints as one table: read routes project the view, write routes inject legacy reports.
 import type { ExternalBody } from '../gossip/record.ts'
+import type { Report } from '../report/report.ts'
 import {
   clientCount, coverageReport, hostIps, pairResults, podIps, serviceResults, type ViewSnapshot
 } from './projection.ts'
@@ -30,6 +31,19 @@ export interface HealthInfo {
 
 const counts = { type: 'object', additionalProperties: { type: 'integer' } } as const
 
+export interface LeaderInfo {
+  /** The Lease holder as gossiped by its own record (null when nobody holds it). */
+  holder: string | null
+  holder_node_ip: string | null
+  is_self: boolean
+  /** False when the agent has no Kubernetes API to talk to. */
+  election_enabled: boolean
+  contenders: string[]
+  contending: boolean
+  /** What this agent last saw of the Lease itself (contenders only read it). */
+  lease: { observed_holder: string | null, transitions: number, last_renew_ago_ms: number | null, reports_printed: number } | null
+}
+
 /** Everything the API needs from the agent, passed in by the composition root. */
 export interface ApiDeps {
   /** The live view (expired origins already dropped). */
@@ -37,13 +51,17 @@ export interface ApiDeps {
   /** Injects a legacy report into the mesh; throws InjectError when it cannot be kept. */
   inject: (body: ExternalBody) => void
   health: () => HealthInfo
+  leader: () => LeaderInfo
+  /** The same report the Lease holder prints, as JSON, built from the given view. */
+  report: (view: ViewSnapshot) => Report
   /** Probers per target the sampling rule aims for (PROBE_COVERAGE). */
   coverageK: number
 }
 
 export interface ReadRoute {
   url: string
-  response: object
+  /** Serialises (and documents) the answer; routes with free-form answers leave it out. */
+  response?: object
   answer: (view: ViewSnapshot, deps: ApiDeps) => unknown
 }
 
@@ -177,6 +195,26 @@ export const readRoutes: ReadRoute[] = [
       gaps: { type: 'array', items: str }
     }),
     answer: (v, deps) => coverageReport(v, deps.coverageK)
+  },
+  {
+    url: '/api/v1/leader',
+    response: objectOf({
+      holder: nullableStr,
+      holder_node_ip: nullableStr,
+      is_self: { type: 'boolean' },
+      election_enabled: { type: 'boolean' },
+      contenders: { type: 'array', items: str },
+      contending: { type: 'boolean' },
+      lease: {
+        type: ['object', 'null'],
+        properties: { observed_holder: nullableStr, transitions: { type: 'integer' }, last_renew_ago_ms: nullableNum, reports_printed: { type: 'integer' } }
+      }
+    }),
+    answer: (_v, deps) => deps.leader()
+  },
+  {
+    url: '/api/v1/report',
+    answer: (v, deps) => deps.report(v)
   },
   {
     url: '/api/v1/results',

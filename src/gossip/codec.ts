@@ -84,7 +84,8 @@ function encodeRecord (r: AgentRecord): Record<string, Json> {
     r: r.rv,
     h: [...r.results.host.values()].map(encodePath),
     p: [...r.results.pod.values()].map(encodePath),
-    sv: encodeService(r.results.service)
+    sv: encodeService(r.results.service),
+    ld: r.leader === true ? 1 : 0
   }
 }
 
@@ -113,7 +114,8 @@ function decodeRecord (v: Json, f: string): AgentRecord {
     inc: uint(o.i, `${f}.inc`),
     seq: uint(o.s, `${f}.seq`),
     rv: uint(o.r, `${f}.rv`),
-    results
+    results,
+    leader: o.ld === undefined ? false : uint(o.ld, `${f}.leader`, 1) === 1
   }
 }
 

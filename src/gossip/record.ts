@@ -64,6 +64,8 @@ export interface AgentRecord {
   /** Results version: bumped whenever the results change. */
   rv: number
   results: Results
+  /** Holds the reporter Lease (as of its last full record; gossiped again whenever it changes). */
+  leader?: boolean
 }
 
 // ---- legacy (external) records: reports POSTed by the original tool's Go clients, injected by an agent ----

@@ -43,7 +43,7 @@ export class SelfRecord {
   readonly record: AgentRecord
 
   constructor (identity: Identity, incarnation: number) {
-    this.record = { identity, inc: incarnation, seq: 0, rv: 0, results: emptyResults() }
+    this.record = { identity, inc: incarnation, seq: 0, rv: 0, results: emptyResults(), leader: false }
   }
 
   get origin (): string { return this.record.identity.podName }

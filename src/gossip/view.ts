@@ -26,7 +26,12 @@ export interface ViewOptions {
   /** How long a departed origin's last (inc, seq) is remembered to refuse replays. Default 10 x ttl. */
   tombstoneTtlMs?: number
   maxTombstones?: number
+  /** How long an agent that fell silent (expired, not departed) is remembered as lost. Default 20 x ttl. */
+  lostRetentionMs?: number
 }
+
+/** An agent that stopped being heard without announcing a leave: peers keep probing it for a while. */
+export interface LostEntry { record: AgentRecord, silentMs: number }
 
 /** What a peer asks for in anti-entropy: the versions it already holds. */
 export interface SyncDigest {
@@ -68,8 +73,11 @@ export class View {
   private readonly agents = new Map<string, AgentEntry>()
   private readonly externals = new Map<string, ExternalEntry>()
   private readonly tombstones = new Map<string, Tombstone>()
+  private readonly lost = new Map<string, { record: AgentRecord, lastHeard: number }>()
+  private readonly lostRetentionMs: number
 
   constructor (opts: ViewOptions) {
+    this.lostRetentionMs = opts.lostRetentionMs ?? opts.ttlMs * 20
     this.ttlMs = opts.ttlMs
     this.maxExternal = opts.maxExternal
     this.tombstoneTtlMs = opts.tombstoneTtlMs ?? opts.ttlMs * 10
@@ -131,10 +139,12 @@ export class View {
         return outcome
       case 'full':
         this.tombstones.delete(msg.record.identity.podName)
+        this.lost.delete(msg.record.identity.podName)
         this.agents.set(msg.record.identity.podName, { record: msg.record, lastHeard: heardAt, self: false })
         return outcome
       case 'leave':
         this.agents.delete(msg.origin)
+        this.lost.delete(msg.origin)
         this.bury(msg.origin, msg.inc, msg.seq, heardAt, true)
         return outcome
       case 'hb':
@@ -171,6 +181,8 @@ export class View {
       if (!e.self && now - e.lastHeard > this.ttlMs) {
         this.agents.delete(origin)
         this.bury(origin, e.record.inc, e.record.seq, now, false)
+        this.lost.set(origin, { record: e.record, lastHeard: e.lastHeard })
+        if (this.lost.size > this.maxTombstones) this.lost.delete(this.lost.keys().next().value ?? '')
         out.agents.push(origin)
       }
     }
@@ -184,7 +196,18 @@ export class View {
     for (const [origin, t] of this.tombstones) {
       if (t.until < now) this.tombstones.delete(origin)
     }
+    for (const [origin, l] of this.lost) {
+      if (now - l.lastHeard > this.lostRetentionMs) this.lost.delete(origin)
+    }
     return out
+  }
+
+  /** Agents that fell silent within the retention window, newest silence first. */
+  lostEntries (now: number): LostEntry[] {
+    return [...this.lost.values()]
+      .filter(l => now - l.lastHeard <= this.lostRetentionMs)
+      .map(l => ({ record: l.record, silentMs: now - l.lastHeard }))
+      .sort((a, b) => a.silentMs - b.silentMs)
   }
 
   agentEntries (): AgentEntry[] { return [...this.agents.values()] }

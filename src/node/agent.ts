@@ -1,14 +1,15 @@
-// The composition root: builds the view, the mesh, discovery, anti-entropy and the APIs, and owns start/stop.
+// The composition root: builds the view, mesh, discovery, anti-entropy, probes, election, reporter and APIs,
+// and owns start/stop.
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { buildApi } from '../api/app.ts'
 import { startHealthServer, type HealthServer } from '../api/health-server.ts'
-import type { ViewSnapshot } from '../api/projection.ts'
+import { clientCount, type ViewSnapshot } from '../api/projection.ts'
+import type { ApiDeps, HealthInfo, LeaderInfo } from '../api/routes.ts'
 import { Discovery } from '../gossip/discovery.ts'
 import { createMeshNode, type MeshNode } from '../gossip/libp2p-node.ts'
 import { GossipMesh } from '../gossip/mesh.ts'
-import type { ExternalBody } from '../gossip/record.ts'
-import { externalKey } from '../gossip/record.ts'
+import { externalKey, type ExternalBody } from '../gossip/record.ts'
 import { SelfRecord } from '../gossip/self-record.ts'
 import { AntiEntropy } from '../gossip/sync.ts'
 import { View } from '../gossip/view.ts'
@@ -18,10 +19,15 @@ import { runRound, type Probers } from '../probe/round.ts'
 import { ProbeScheduler } from '../probe/scheduler.ts'
 import { planRound } from '../probe/targets.ts'
 import { tcpProbe } from '../probe/tcp-probe.ts'
+import { buildReport, type Report } from '../report/report.ts'
+import { Reporter } from '../report/reporter.ts'
+import { DEFAULT_VERDICT_OPTIONS } from '../report/verdicts.ts'
 import type { Config } from './config.ts'
+import { ElectionSupervisor } from './election-supervisor.ts'
 import { InjectError } from './errors.ts'
+import { LeaderElection } from './leader-election.ts'
+import { kubeLeaseStore } from './lease-store.ts'
 import { VERSION } from './version.ts'
-import type { FastifyInstance } from 'fastify'
 
 export interface Agent {
   config: Config
@@ -30,10 +36,74 @@ export interface Agent {
   mesh: GossipMesh
   sync: AntiEntropy
   probes: ProbeScheduler
+  supervisor: ElectionSupervisor | null
+  reporter: Reporter
   stop: () => Promise<void>
 }
 
 const now = (): number => performance.now()
+
+interface Parts { config: Config, log: Logger, node: MeshNode, view: View, self: SelfRecord, mesh: GossipMesh, sync: AntiEntropy }
+
+function buildProbes ({ config, log, view, self, mesh }: Parts): ProbeScheduler {
+  const probers: Probers = {
+    icmp: async ips => await fpingRound(ips, { path: config.fpingPath, echoes: config.probeEchoes, timeoutMs: config.probeTimeoutMs }),
+    tcp: tcpProbe,
+    dns: dnsProbe,
+    wallNow: Date.now
+  }
+  const service = config.customServiceName === '' ? null : { name: config.customServiceName, port: config.customServicePort }
+  return new ProbeScheduler({
+    // agents that fell silent stay targets for a while: a node whose link died is reported, not forgotten
+    plan: round => planRound([...view.agentEntries(), ...view.lostEntries(now())].map(e => e.record), self.record, {
+      testPort: config.testPort,
+      clientPort: config.clientPort,
+      sampleAbove: config.probeSampleAbove,
+      k: config.probeCoverage,
+      round
+    }),
+    run: async plan => await runRound(plan, { timeoutMs: config.probeTimeoutMs, concurrency: config.probeConcurrency, service }, probers),
+    publish: r => { mesh.updateResults({ host: r.host, pod: r.pod, service: r.service }) },
+    log: log.child({ component: 'probe' }),
+    intervalMs: config.probeIntervalS * 1000,
+    wallNow: Date.now
+  })
+}
+
+function buildElection ({ config, log, view, self, mesh, sync }: Parts, startedAt: number): ElectionSupervisor | null {
+  if (config.kubeconfig === '') {
+    log.warn('no Kubernetes API (neither KUBECONFIG nor in-cluster): this agent never contends for the reporter Lease')
+    return null
+  }
+  const store = kubeLeaseStore({
+    namespace: config.leaseNamespace,
+    name: config.leaseName,
+    ...(config.kubeconfig === 'in-cluster' ? {} : { kubeconfig: config.kubeconfig })
+  })
+  let supervisor: ElectionSupervisor | null = null
+  const election = new LeaderElection(store, {
+    identity: config.podName,
+    leaseDurationMs: config.leaseDurationMs,
+    renewDeadlineMs: config.leaseRenewDeadlineMs,
+    retryPeriodMs: config.leaseRetryPeriodMs,
+    now,
+    wallNow: () => new Date(),
+    log: log.child({ component: 'election' }),
+    onStartedLeading: () => { supervisor?.setLeading(true) },
+    onStoppedLeading: () => { supervisor?.setLeading(false) }
+  })
+  supervisor = new ElectionSupervisor({
+    election,
+    view,
+    self,
+    mesh,
+    maxContenders: config.leaseContenders,
+    settled: () => sync.stats.pulled > 0 || now() - startedAt > 3_000,
+    checkEveryMs: 200,
+    log: log.child({ component: 'election' })
+  })
+  return supervisor
+}
 
 export async function startAgent (config: Config, log: Logger): Promise<Agent> {
   const startedAt = now()
@@ -67,38 +137,32 @@ export async function startAgent (config: Config, log: Logger): Promise<Agent> {
     fullRefreshMs: config.fullRefreshIntervalS * 1000
   })
   node.addEventListener('peer:disconnect', () => { discovery.poke() })
-
-  const probers: Probers = {
-    icmp: async ips => await fpingRound(ips, { path: config.fpingPath, echoes: config.probeEchoes, timeoutMs: config.probeTimeoutMs }),
-    tcp: tcpProbe,
-    dns: dnsProbe,
-    wallNow: Date.now
-  }
-  const service = config.customServiceName === '' ? null : { name: config.customServiceName, port: config.customServicePort }
-  const probes = new ProbeScheduler({
-    plan: round => planRound(view.agentEntries().map(e => e.record), self.record, {
-      testPort: config.testPort,
-      clientPort: config.clientPort,
-      sampleAbove: config.probeSampleAbove,
-      k: config.probeCoverage,
-      round
-    }),
-    run: async plan => await runRound(plan, { timeoutMs: config.probeTimeoutMs, concurrency: config.probeConcurrency, service }, probers),
-    publish: r => { mesh.updateResults({ host: r.host, pod: r.pod, service: r.service }) },
-    log: log.child({ component: 'probe' }),
-    intervalMs: config.probeIntervalS * 1000,
-    wallNow: Date.now
-  })
-
-  await sync.register()
-  await node.start()
-  mesh.start()
-  discovery.start()
+  const parts: Parts = { config, log, node, view, self, mesh, sync }
+  const probes = buildProbes(parts)
+  const supervisor = buildElection(parts, startedAt)
 
   const snapshot = (): ViewSnapshot => {
     view.expire(now())
     return { agents: view.agentEntries(), externals: view.externalEntries() }
   }
+  const report = (v: ViewSnapshot = snapshot()): Report => {
+    return buildReport({
+      live: v.agents.map(e => e.record),
+      lost: view.lostEntries(now()),
+      legacyClients: clientCount(v).active_client_count - v.agents.length,
+      nowWall: Date.now(),
+      reporter: supervisor?.holder() ?? null,
+      verdictOptions: { ...DEFAULT_VERDICT_OPTIONS, staleAfterMs: (config.fullRefreshIntervalS + 3 * config.probeIntervalS) * 1000 }
+    })
+  }
+  const reporter = new Reporter({
+    intervalMs: config.reportIntervalS * 1000,
+    isLeader: () => supervisor?.isLeader() ?? false,
+    build: () => report(),
+    print: text => { process.stdout.write(text) },
+    wallNow: Date.now,
+    log
+  })
   const inject = (body: ExternalBody): void => {
     const key = externalKey(body)
     const held = view.externalEntries().find(e => e.record.key === key)
@@ -110,39 +174,54 @@ export async function startAgent (config: Config, log: Logger): Promise<Agent> {
     if (outcome !== 'accepted') throw new InjectError('INVALID', `report not accepted (${outcome})`)
     mesh.publish(msg)
   }
-  const api: FastifyInstance = buildApi({
-    snapshot,
-    inject,
-    health: () => ({
-      pod_name: config.podName,
-      node_name: config.nodeName,
-      version: VERSION,
-      peers_connected: new Set(node.getConnections().map(c => c.remotePeer.toString())).size,
-      connections: node.getConnections().length,
-      view_size: view.agentCount,
-      uptime_s: Math.round(now() - startedAt) / 1000,
-      gossip: {
-        published: mesh.stats.published,
-        accepted: mesh.stats.accepted,
-        gaps: mesh.stats.gaps,
-        expired: mesh.stats.expired,
-        rejected: mesh.stats.rejected,
-        ignored: mesh.stats.ignored
-      },
-      sync: { served: sync.stats.served, pulled: sync.stats.pulled, failed: sync.stats.failed },
-      probes: {
-        rounds: probes.stats.rounds,
-        last_round_ms: probes.stats.lastRoundMs === null ? null : Math.round(probes.stats.lastRoundMs),
-        last_targets: probes.stats.lastTargets,
-        icmp_error: probes.stats.icmpError
-      }
-    }),
-    coverageK: config.probeCoverage
-  }, { bodyLimit: config.apiBodyLimitBytes, logger: log.child({ component: 'api' }) })
-  let health: HealthServer | undefined
+  const health = (): HealthInfo => ({
+    pod_name: config.podName,
+    node_name: config.nodeName,
+    version: VERSION,
+    peers_connected: new Set(node.getConnections().map(c => c.remotePeer.toString())).size,
+    connections: node.getConnections().length,
+    view_size: view.agentCount,
+    uptime_s: Math.round(now() - startedAt) / 1000,
+    gossip: {
+      published: mesh.stats.published,
+      accepted: mesh.stats.accepted,
+      gaps: mesh.stats.gaps,
+      expired: mesh.stats.expired,
+      rejected: mesh.stats.rejected,
+      ignored: mesh.stats.ignored
+    },
+    sync: { served: sync.stats.served, pulled: sync.stats.pulled, failed: sync.stats.failed },
+    probes: {
+      rounds: probes.stats.rounds,
+      last_round_ms: probes.stats.lastRoundMs === null ? null : Math.round(probes.stats.lastRoundMs),
+      last_targets: probes.stats.lastTargets,
+      icmp_error: probes.stats.icmpError
+    }
+  })
+  const leader = (): LeaderInfo => {
+    const holder = supervisor?.holder() ?? null
+    const e = supervisor?.state() ?? null
+    return {
+      holder,
+      holder_node_ip: holder === null ? null : view.agent(holder)?.record.identity.nodeIp ?? null,
+      is_self: holder === config.podName,
+      election_enabled: supervisor !== null,
+      contenders: supervisor?.contenders ?? [],
+      contending: e?.enabled ?? false,
+      lease: e === null ? null : { observed_holder: e.holder, transitions: e.transitions, last_renew_ago_ms: e.lastRenewAgoMs, reports_printed: reporter.printed }
+    }
+  }
+  const deps: ApiDeps = { snapshot, inject, health, leader, report, coverageK: config.probeCoverage }
+  const api = buildApi(deps, { bodyLimit: config.apiBodyLimitBytes, logger: log.child({ component: 'api' }) })
+
+  await sync.register()
+  await node.start()
+  mesh.start()
+  discovery.start()
+  let healthServer: HealthServer | undefined
   try {
     await api.listen({ host: config.listenAddress, port: config.httpPort })
-    health = await startHealthServer(config.listenAddress, config.clientPort, config.podName)
+    healthServer = await startHealthServer(config.listenAddress, config.clientPort, config.podName)
   } catch (err) {
     await api.close()
     discovery.stop()
@@ -151,20 +230,25 @@ export async function startAgent (config: Config, log: Logger): Promise<Agent> {
     throw err
   }
   probes.start()
+  supervisor?.start()
+  reporter.start()
   log.info({ peerId: node.peerId.toString(), gossip: `${config.listenAddress}:${config.gossipPort}`, api: `${config.listenAddress}:${config.httpPort}`, version: VERSION }, 'agent started')
 
   let stopping: Promise<void> | undefined
   const stop = async (): Promise<void> => {
     stopping ??= (async () => {
+      reporter.stop()
       discovery.stop()
       await probes.stop()
+      // release the Lease first (the others take over at once), then announce the leave
+      await supervisor?.stop()
       await mesh.stop()
       // give the leave announcement a moment on the wire before the connections close
       await new Promise(resolve => setTimeout(resolve, 150))
-      await Promise.allSettled([api.close(), health?.close(), node.stop()])
+      await Promise.allSettled([api.close(), healthServer?.close(), node.stop()])
       log.info('agent stopped')
     })()
     await stopping
   }
-  return { config, node, view, mesh, sync, probes, stop }
+  return { config, node, view, mesh, sync, probes, supervisor, reporter, stop }
 }

@@ -43,6 +43,15 @@ export interface Config {
   /** With sampling, each target is probed by at least this many agents every round. */
   probeCoverage: number
   fpingPath: string
+  // the reporter election
+  leaseName: string
+  leaseNamespace: string
+  leaseDurationMs: number
+  leaseRenewDeadlineMs: number
+  leaseRetryPeriodMs: number
+  leaseContenders: number
+  /** A kubeconfig path, 'in-cluster', or '' when no Kubernetes API is reachable (the agent never reports). */
+  kubeconfig: string
   // the API
   maxExternalOrigins: number
   apiBodyLimitBytes: number
@@ -67,6 +76,17 @@ function int (env: Env, name: string, def: number, min: number, max: number, uni
   const n = Number(v)
   if (n < min || n > max) throw new ConfigError(name, v, `an integer ${unit} between ${min} and ${max}`)
   return n
+}
+
+/** Seconds, decimals allowed (e.g. "0.5"), returned in ms. */
+function secondsMs (env: Env, name: string, def: number, min: number, max: number): number {
+  const v = raw(env, name)
+  if (v === undefined) return def * 1000
+  const expected = `a number of seconds between ${min} and ${max}`
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(v)) throw new ConfigError(name, v, expected)
+  const n = Number(v)
+  if (n < min || n > max) throw new ConfigError(name, v, expected)
+  return Math.round(n * 1000)
 }
 
 function port (env: Env, name: string, def: number): number {
@@ -123,6 +143,17 @@ export function parseConfig (env: Env): Config {
       `a value below CACHE_KEY_SECOND (${cacheKeySecond}), or every agent expires between two heartbeats`)
   }
   const gossipPort = port(env, 'GOSSIP_PORT', 6200)
+  const leaseDurationMs = secondsMs(env, 'LEASE_DURATION', 15, 1, 3600)
+  const leaseRenewDeadlineMs = secondsMs(env, 'LEASE_RENEW_DEADLINE', 10, 0.5, 3600)
+  const leaseRetryPeriodMs = secondsMs(env, 'LEASE_RETRY_PERIOD', 2, 0.1, 3600)
+  if (leaseRenewDeadlineMs >= leaseDurationMs) {
+    throw new ConfigError('LEASE_RENEW_DEADLINE', String(leaseRenewDeadlineMs / 1000), `less than LEASE_DURATION (${leaseDurationMs / 1000})`)
+  }
+  if (leaseRetryPeriodMs * 1.2 >= leaseRenewDeadlineMs) {
+    throw new ConfigError('LEASE_RETRY_PERIOD', String(leaseRetryPeriodMs / 1000), `less than LEASE_RENEW_DEADLINE / 1.2 (${leaseRenewDeadlineMs / 1200})`)
+  }
+  const kubeconfigPath = matching(env, 'KUBECONFIG', /^[^\0]{1,4096}$/, 'a path to a kubeconfig file', '')
+  const inCluster = raw(env, 'KUBERNETES_SERVICE_HOST') !== undefined
   const ignored: string[] = []
   if (raw(env, 'SERVER_URL') !== undefined) ignored.push('SERVER_URL')
   return {
@@ -154,6 +185,13 @@ export function parseConfig (env: Env): Config {
     probeSampleAbove: int(env, 'PROBE_SAMPLE_ABOVE', 100, 2, 100000, 'number of agents'),
     probeCoverage: int(env, 'PROBE_COVERAGE', 10, 1, 1000, 'number of probing agents per target'),
     fpingPath: matching(env, 'FPING_PATH', /^[^\0]{1,4096}$/, 'a path to the fping binary', 'fping'),
+    leaseName: matching(env, 'LEASE_NAME', /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'a Kubernetes object name', 'k8snet-checker-reporter'),
+    leaseNamespace: matching(env, 'LEASE_NAMESPACE', /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace name', namespace),
+    leaseDurationMs,
+    leaseRenewDeadlineMs,
+    leaseRetryPeriodMs,
+    leaseContenders: int(env, 'LEASE_CONTENDERS', 3, 1, 100, 'number of agents'),
+    kubeconfig: kubeconfigPath !== '' ? kubeconfigPath : inCluster ? 'in-cluster' : '',
     maxExternalOrigins: int(env, 'MAX_EXTERNAL_ORIGINS', 256, 0, 100000, 'number of origins'),
     apiBodyLimitBytes: int(env, 'API_BODY_LIMIT', 1048576, 1024, 67108864, 'number of bytes'),
     ignored

@@ -5,10 +5,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { getJson, podIpsOf, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from './launcher.ts'
+import { LeaseStandIn } from './lease-stand-in.ts'
 
 const { values } = parseArgs({
   options: {
     agents: { type: 'string', short: 'n', default: '5' },
+    'report-every': { type: 'string', default: '20' },
     'status-every': { type: 'string', default: '15' }
   }
 })
@@ -25,21 +27,32 @@ const say = (line: string): void => { process.stdout.write(`${line}\n`) }
 interface Health { peers_connected: number, view_size: number, version: string }
 
 async function main (): Promise<void> {
-  say(`starting ${count} agents on ${ips[0]}..${ips.at(-1)} (logs in ${logDir})`)
-  const agents: AgentProcess[] = ips.map((ip, i) => startAgentProcess({
-    name: `agent-${i + 1}`,
-    ip,
-    peers: ips,
-    // loopback has no sshd: each "node" offers its API port as the host-level TCP target instead of port 22
-    env: { TEST_PORT: '8080', PROBE_INTERVAL: '5' },
-    log: join(logDir, `agent-${i + 1}.log`)
-  }))
+  // a stand-in Kubernetes API: the agents elect the reporter through a real Lease, as in a cluster
+  const names = ips.map((_ip, i) => `agent-${i + 1}`)
+  const apiserver = new LeaseStandIn(names.map(n => `token-${n}`))
+  await apiserver.start('127.0.0.1', 0)
+  say(`stand-in Kubernetes API at ${apiserver.url}; starting ${count} agents on ${ips[0]}..${ips.at(-1)} (logs in ${logDir})`)
+  const agents: AgentProcess[] = ips.map((ip, i) => {
+    const name = names[i] ?? ''
+    const kubeconfig = join(logDir, `${name}.kubeconfig`)
+    apiserver.writeKubeconfig(kubeconfig, `token-${name}`, 'demo')
+    return startAgentProcess({
+      name,
+      ip,
+      peers: ips,
+      // loopback has no sshd: each "node" offers its API port as the host-level TCP target instead of port 22
+      env: { TEST_PORT: '8080', PROBE_INTERVAL: '5', REPORT_INTERVAL: String(values['report-every']), KUBECONFIG: kubeconfig },
+      log: join(logDir, `${name}.log`),
+      onText: line => { say(`${name}| ${line}`) }
+    })
+  })
   let stopping = false
   const stopAll = async (why: string): Promise<void> => {
     if (stopping) return
     stopping = true
     say(`\n${why}: stopping ${agents.length} agents...`)
     const codes = await Promise.all(agents.map(async a => await stopAgentProcess(a)))
+    await apiserver.stop()
     say(`all agents stopped (exit codes ${codes.join(', ')})`)
     process.exit(0)
   }
@@ -57,6 +70,8 @@ async function main (): Promise<void> {
     say(`  ${a.name.padEnd(9)} ${a.apiUrl}/api/v1/results   view ${h.view_size}/${count}  peers ${h.peers_connected}  v${h.version}`)
   }
   say('\ntry:  curl -s ' + `${agents[0]?.apiUrl ?? ''}/api/v1/clients/count`)
+  say('      curl -s ' + `${agents[1]?.apiUrl ?? ''}/api/v1/leader`)
+  say(`the Lease holder prints the network report every ${String(values['report-every'])} s (lines prefixed with its name)`)
   say('press Ctrl-C to stop\n')
   const every = Number(values['status-every']) * 1000
   setInterval(() => {

@@ -1,6 +1,7 @@
 // Starts agents as child processes on loopback (each on its own 127.x address) for the demo and the tests.
 import { fork, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url))
@@ -13,6 +14,8 @@ export interface AgentProcessOptions {
   env?: Record<string, string>
   /** Where the agent's JSON log goes: a file path, 'inherit', or dropped when absent. */
   log?: string | 'inherit'
+  /** Receives the agent's plain-text stdout lines (the report), as opposed to its JSON log lines. */
+  onText?: (line: string) => void
 }
 
 export interface AgentProcess {
@@ -46,12 +49,15 @@ export function startAgentProcess (o: AgentProcessOptions): AgentProcess {
   const child = fork(MAIN, [], {
     env: { PATH: process.env.PATH ?? '', ...env },
     execPath: process.execPath,
-    stdio: o.log === 'inherit' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', toFile ? 'pipe' : 'ignore', 'pipe', 'ipc']
+    stdio: o.log === 'inherit' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', toFile || o.onText !== undefined ? 'pipe' : 'ignore', 'pipe', 'ipc']
   })
-  if (toFile && o.log !== undefined) {
-    const out = createWriteStream(o.log, { flags: 'a' })
-    child.stdout?.pipe(out)
-    child.stderr?.pipe(out)
+  const out = toFile && o.log !== undefined ? createWriteStream(o.log, { flags: 'a' }) : null
+  if (out !== null) child.stderr?.pipe(out)
+  if (child.stdout !== null) {
+    createInterface({ input: child.stdout }).on('line', line => {
+      out?.write(line + '\n')
+      if (o.onText !== undefined && !line.startsWith('{')) o.onText(line)
+    })
   }
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000) })

@@ -1,0 +1,73 @@
+// Decides from the view whether this agent contends for the Lease (at most N do), gossips who holds it, and
+// wakes the contenders at once when the holder is seen to let go.
+import type { Logger } from 'pino'
+import type { GossipMesh } from '../gossip/mesh.ts'
+import type { SelfRecord } from '../gossip/self-record.ts'
+import type { View } from '../gossip/view.ts'
+import { contenders } from './contenders.ts'
+import type { ElectionState, LeaderElection } from './leader-election.ts'
+
+export interface SupervisorDeps {
+  election: LeaderElection
+  view: View
+  self: SelfRecord
+  mesh: GossipMesh
+  maxContenders: number
+  /** True once the view can be trusted to name the contenders (first anti-entropy pull, or a few seconds alone). */
+  settled: () => boolean
+  checkEveryMs: number
+  log: Logger
+}
+
+export class ElectionSupervisor {
+  contenders: string[] = []
+  private readonly d: SupervisorDeps
+  private timer: NodeJS.Timeout | undefined
+  private sawLeader = false
+
+  constructor (d: SupervisorDeps) {
+    this.d = d
+  }
+
+  start (): void {
+    this.timer = setInterval(() => { this.check() }, this.d.checkEveryMs)
+    this.check()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    await this.d.election.disable()
+  }
+
+  /** Called by the election when leadership starts or ends: every pod learns the holder through gossip. */
+  setLeading (leading: boolean): void {
+    if (this.d.self.record.leader === leading) return
+    this.d.self.record.leader = leading
+    this.d.mesh.publish(this.d.self.full())
+  }
+
+  /** The fence for printing: this agent holds the Lease and renewed it within the renew deadline. */
+  isLeader (): boolean { return this.d.election.isLeader() }
+
+  state (): ElectionState { return this.d.election.state() }
+
+  /** The holder as gossiped (null when nobody claims the Lease). */
+  holder (): string | null {
+    return this.d.view.agentEntries().find(e => e.record.leader === true)?.record.identity.podName ?? null
+  }
+
+  private check (): void {
+    if (!this.d.settled()) return
+    const me = this.d.self.origin
+    this.contenders = contenders(this.d.view.agentEntries().map(e => e.record.identity.podName), this.d.maxContenders)
+    if (this.contenders.includes(me)) {
+      this.d.election.enable()
+    } else if (this.d.election.state().enabled) {
+      this.d.log.info({ contenders: this.contenders }, 'no longer a Lease contender')
+      void this.d.election.disable()
+    }
+    const leaderNow = this.holder() !== null
+    if (this.sawLeader && !leaderNow) this.d.election.poke()
+    this.sawLeader = leaderNow
+  }
+}

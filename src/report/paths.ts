@@ -1,0 +1,60 @@
+// Pure: how one measured path is judged (down, degraded, ok) and an index of who measured whom, per layer.
+import type { AgentRecord, Layer, PathResult } from '../gossip/record.ts'
+
+/** The path reached the host at IP level: an echo came back, or TCP got an answer (open or refused). */
+export function reached (r: PathResult): boolean {
+  return (r.sent > 0 && r.received > 0) || r.tcp === 'open' || r.tcp === 'refused'
+}
+
+/** A pair counts as ok for the success rate: ICMP answered (or unmeasured) and the port open. */
+export function pairOk (r: PathResult): boolean {
+  return (r.sent === 0 || r.received > 0) && r.tcp === 'open'
+}
+
+export function lossOf (r: PathResult): number | null {
+  return r.sent === 0 ? null : 1 - r.received / r.sent
+}
+
+/** Why a pair is not ok, in a few words for a person. */
+export function problemOf (r: PathResult): string {
+  const icmp = r.sent === 0 ? 'ICMP unknown' : `ICMP ${r.received}/${r.sent}`
+  if (!reached(r)) return `unreachable (${icmp}, TCP ${r.tcp})`
+  if (r.tcp === 'refused') return `port ${r.port} closed (${icmp})`
+  if (r.tcp !== 'open') return `port ${r.port} ${r.tcp} (${icmp})`
+  if (r.sent > 0 && r.received < r.sent) return `loss ${Math.round((1 - r.received / r.sent) * 100)}% (${icmp})`
+  return 'ok'
+}
+
+export interface Measurement { source: AgentRecord, target: AgentRecord, result: PathResult }
+
+/** Every measurement between known agents, indexed both ways, for one layer. */
+export class PathIndex {
+  readonly layer: Layer
+  readonly bySource = new Map<string, Measurement[]>()
+  readonly byTarget = new Map<string, Measurement[]>()
+  private readonly pair = new Map<string, Measurement>()
+
+  constructor (layer: Layer, sources: AgentRecord[], targets: AgentRecord[]) {
+    this.layer = layer
+    const ipOf = (a: AgentRecord): string => layer === 'host' ? a.identity.nodeIp : a.identity.podIp
+    const byIp = new Map<string, AgentRecord[]>()
+    for (const t of targets) byIp.set(ipOf(t), [...(byIp.get(ipOf(t)) ?? []), t])
+    for (const s of sources) {
+      for (const result of s.results[layer].values()) {
+        for (const target of byIp.get(result.target) ?? []) {
+          if (target.identity.podName === s.identity.podName) continue
+          const m = { source: s, target, result }
+          this.bySource.set(s.identity.podName, [...(this.bySource.get(s.identity.podName) ?? []), m])
+          this.byTarget.set(target.identity.podName, [...(this.byTarget.get(target.identity.podName) ?? []), m])
+          this.pair.set(`${s.identity.podName}>${target.identity.podName}`, m)
+        }
+      }
+    }
+  }
+
+  get (source: string, target: string): Measurement | undefined {
+    return this.pair.get(`${source}>${target}`)
+  }
+
+  all (): Measurement[] { return [...this.pair.values()] }
+}

@@ -1,0 +1,120 @@
+// Pure: the periodic network report built from a view: the original tool's summary, failing pairs and verdicts.
+import type { AgentRecord, Layer } from '../gossip/record.ts'
+import { pairOk, problemOf } from './paths.ts'
+import { DEFAULT_VERDICT_OPTIONS, findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from './verdicts.ts'
+
+export interface LayerSummary {
+  total: number
+  ok: number
+  failed: number
+  /** ok / total, 0..1 (1 when nothing was measured). */
+  successRate: number
+  avgMs: number | null
+  totalMs: number
+}
+
+export interface FailingPair { layer: Layer, source: string, sourceIp: string, target: string, targetIp: string, problem: string }
+
+export interface ServiceSummary {
+  name: string
+  port: number
+  agents: number
+  dnsOk: number
+  reachable: number
+  avgDnsMs: number | null
+}
+
+export interface Report {
+  time: string
+  reporter: string | null
+  activeAgents: number
+  legacyClients: number
+  hostIps: string[]
+  podIps: string[]
+  layers: Record<Layer, LayerSummary>
+  service: ServiceSummary | null
+  failingPairs: FailingPair[]
+  failingPairsTotal: number
+  verdicts: Verdict[]
+}
+
+export interface ReportInput {
+  live: AgentRecord[]
+  lost: LostAgent[]
+  legacyClients: number
+  nowWall: number
+  reporter: string | null
+  maxFailingPairs?: number
+  verdictOptions?: VerdictOptions
+}
+
+const sortIps = (ips: Iterable<string>): string[] => [...new Set(ips)].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+
+function summarise (live: AgentRecord[], layer: Layer): LayerSummary {
+  let ok = 0
+  let total = 0
+  let totalMs = 0
+  for (const a of live) {
+    for (const r of a.results[layer].values()) {
+      total++
+      totalMs += r.durationMs
+      if (pairOk(r)) ok++
+    }
+  }
+  return { total, ok, failed: total - ok, successRate: total === 0 ? 1 : ok / total, avgMs: total === 0 ? null : totalMs / total, totalMs }
+}
+
+function serviceSummary (live: AgentRecord[]): ServiceSummary | null {
+  const svcs = live.flatMap(a => a.results.service === null ? [] : [a.results.service])
+  const first = svcs[0]
+  if (first === undefined) return null
+  const ok = svcs.filter(s => s.dnsOk)
+  return {
+    name: first.name,
+    port: first.port,
+    agents: svcs.length,
+    dnsOk: ok.length,
+    reachable: svcs.filter(s => s.paths.some(p => p.tcp === 'open')).length,
+    avgDnsMs: ok.length === 0 ? null : ok.reduce((a, s) => a + s.dnsMs, 0) / ok.length
+  }
+}
+
+export function buildReport (input: ReportInput): Report {
+  const { live } = input
+  const names = new Map<string, string>()
+  for (const a of [...live, ...input.lost.map(l => l.record)]) {
+    names.set(`host:${a.identity.nodeIp}`, a.identity.nodeName)
+    names.set(`pod:${a.identity.podIp}`, a.identity.podName)
+  }
+  const failing: FailingPair[] = []
+  for (const layer of ['host', 'pod'] as const) {
+    for (const a of live) {
+      for (const r of a.results[layer].values()) {
+        const problem = problemOf(r)
+        if (problem === 'ok') continue
+        failing.push({
+          layer,
+          source: layer === 'host' ? a.identity.nodeName : a.identity.podName,
+          sourceIp: layer === 'host' ? a.identity.nodeIp : a.identity.podIp,
+          target: names.get(`${layer}:${r.target}`) ?? r.target,
+          targetIp: r.target,
+          problem
+        })
+      }
+    }
+  }
+  failing.sort((x, y) => x.layer.localeCompare(y.layer) || x.source.localeCompare(y.source) || x.target.localeCompare(y.target))
+  return {
+    time: new Date(input.nowWall).toISOString(),
+    reporter: input.reporter,
+    activeAgents: live.length,
+    legacyClients: input.legacyClients,
+    hostIps: sortIps(live.map(a => a.identity.nodeIp)),
+    podIps: sortIps(live.map(a => a.identity.podIp)),
+    layers: { host: summarise(live, 'host'), pod: summarise(live, 'pod') },
+    service: serviceSummary(live),
+    failingPairs: failing.slice(0, input.maxFailingPairs ?? 20),
+    failingPairsTotal: failing.length,
+    verdicts: findVerdicts(live, input.lost, input.nowWall, input.verdictOptions ?? DEFAULT_VERDICT_OPTIONS)
+  }
+}

@@ -1,0 +1,278 @@
+// Pure: verdicts that localise a fault (isolated node, outbound failure, one-way link, overlay/CNI, closed port,
+// lossy paths, Service DNS vs endpoints, stale sources), each with its evidence and how many peers agree.
+import type { AgentRecord, Layer, PathResult } from '../gossip/record.ts'
+import { lossOf, PathIndex, problemOf, reached, type Measurement } from './paths.ts'
+
+export type VerdictKind =
+  | 'isolated' | 'outbound' | 'one-way' | 'overlay' | 'port-closed' | 'lossy' | 'service-dns' | 'service-endpoints' | 'stale'
+
+export interface Verdict {
+  kind: VerdictKind
+  /** What is blamed: a node, a link "a -> b", or the Service. */
+  subject: string
+  summary: string
+  evidence: string[]
+  /** How many independent observers agree, out of how many could tell. */
+  agree: number
+  of: number
+}
+
+/** An agent that stopped being heard (expired, not departed): still probed by the others for a while. */
+export interface LostAgent { record: AgentRecord, silentMs: number }
+
+export interface VerdictOptions {
+  /** Fraction of observers that must agree before a node is blamed. */
+  majority: number
+  /** Fewest agreeing observers before a node is blamed. */
+  minAgree: number
+  /** Results older than this (prober's clock) make a source stale. */
+  staleAfterMs: number
+  /** Most pair-level verdicts (one-way, overlay) of each kind. */
+  maxPairVerdicts: number
+}
+
+export const DEFAULT_VERDICT_OPTIONS: VerdictOptions = { majority: 0.8, minAgree: 2, staleAfterMs: 90_000, maxPairVerdicts: 10 }
+
+const name = (a: AgentRecord): string => a.identity.podName
+const where = (a: AgentRecord): string => `${a.identity.nodeName} (${a.identity.nodeIp})`
+const pct = (x: number): string => `${Math.round(x * 100)}%`
+const ipOf = (a: AgentRecord, layer: Layer): string => layer === 'host' ? a.identity.nodeIp : a.identity.podIp
+
+interface Tally { agree: number, of: number, agreeing: string[] }
+
+function tally (ms: Measurement[], pick: (m: Measurement) => boolean, by: (m: Measurement) => string): Tally {
+  const agreeing = new Set<string>()
+  const all = new Set<string>()
+  for (const m of ms) {
+    all.add(by(m))
+    if (pick(m)) agreeing.add(by(m))
+  }
+  return { agree: agreeing.size, of: all.size, agreeing: [...agreeing].sort() }
+}
+
+const down = (m: Measurement): boolean => !reached(m.result)
+
+export function findVerdicts (live: AgentRecord[], lost: LostAgent[], nowWall: number, o: VerdictOptions = DEFAULT_VERDICT_OPTIONS): Verdict[] {
+  const targets = [...live, ...lost.map(l => l.record)]
+  const silent = new Map(lost.map(l => [name(l.record), l.silentMs]))
+  const idx = { host: new PathIndex('host', live, targets), pod: new PathIndex('pod', live, targets) }
+  const both = (get: (i: PathIndex) => Measurement[] | undefined): Measurement[] => [...(get(idx.host) ?? []), ...(get(idx.pod) ?? [])]
+  const strong = (t: Tally): boolean => t.agree >= o.minAgree && t.of > 0 && t.agree / t.of >= o.majority
+  const verdicts: Verdict[] = []
+
+  // sources that cannot reach most of what they probe: their failures say nothing about the targets
+  const outboundBroken = new Set<string>()
+  for (const s of live) {
+    const ms = both(i => i.bySource.get(name(s)))
+    const t = tally(ms, down, m => name(m.target))
+    if (t.of >= o.minAgree && t.agree / t.of >= o.majority) outboundBroken.add(name(s))
+  }
+  const fromHealthy = (ms: Measurement[]): Measurement[] => ms.filter(m => !outboundBroken.has(name(m.source)))
+
+  // inbound: a target most healthy peers cannot reach
+  const inbound = new Map<string, Tally>()
+  for (const t of targets) {
+    const tl = tally(fromHealthy(both(i => i.byTarget.get(name(t)))), down, m => name(m.source))
+    if (strong(tl)) inbound.set(name(t), tl)
+  }
+
+  const blamed = new Set<string>()
+  for (const t of targets) {
+    const tin = inbound.get(name(t))
+    const outbound = outboundBroken.has(name(t))
+    if (tin === undefined && !outbound) continue
+    const out = tally(both(i => i.bySource.get(name(t))), down, m => name(m.target))
+    // an outbound failure must be confirmed: what it cannot reach, the others can
+    const othersReach = out.agreeing.filter(target => {
+      const peers = fromHealthy(both(i => i.byTarget.get(target))).filter(m => name(m.source) !== name(t))
+      return peers.length > 0 && peers.filter(m => !down(m)).length / peers.length >= o.majority
+    })
+    const quiet = silent.get(name(t))
+    const quietNote = quiet === undefined ? [] : [`not heard over gossip for ${Math.round(quiet / 1000)} s`]
+    if (tin !== undefined) {
+      blamed.add(name(t))
+      verdicts.push({
+        kind: 'isolated',
+        subject: where(t),
+        summary: `${where(t)} is unreachable from ${tin.agree} of ${tin.of} peers` +
+          (outbound ? ` and cannot reach ${out.agree} of ${out.of} itself` : ''),
+        evidence: [`peers that cannot reach it: ${tin.agreeing.join(', ')}`, ...quietNote],
+        agree: tin.agree,
+        of: tin.of
+      })
+    } else if (othersReach.length >= o.minAgree) {
+      blamed.add(name(t))
+      verdicts.push({
+        kind: 'outbound',
+        subject: where(t),
+        summary: `${where(t)} cannot reach ${out.agree} of ${out.of} peers, which the other agents reach: its own outbound path`,
+        evidence: [`unreachable from it: ${out.agreeing.join(', ')}`, `reached by the others: ${othersReach.length} of those`],
+        agree: othersReach.length,
+        of: out.of
+      })
+    }
+  }
+
+  // host works, pod network does not: overlay / CNI
+  const overlayPairs: Measurement[] = []
+  for (const m of idx.pod.all()) {
+    const host = idx.host.get(name(m.source), name(m.target))
+    if (host !== undefined && reached(host.result) && down(m)) overlayPairs.push(m)
+  }
+  const podPairsWithHost = idx.pod.all().filter(m => idx.host.get(name(m.source), name(m.target)) !== undefined)
+  const overlayTargets = new Set(overlayPairs.map(m => name(m.target)))
+  const clusterWide = overlayTargets.size >= o.minAgree && podPairsWithHost.length > 0 &&
+    overlayPairs.length / podPairsWithHost.length >= o.majority
+  const explainedOverlay = new Set<string>()
+  if (clusterWide) {
+    verdicts.push({
+      kind: 'overlay',
+      subject: 'pod network',
+      summary: `pod-to-pod traffic fails on ${overlayPairs.length} of ${podPairsWithHost.length} pairs whose node-to-node traffic works: the pod network (CNI/overlay) is broken across the cluster`,
+      evidence: overlayPairs.slice(0, 5).map(m => `${name(m.source)} -> ${name(m.target)}: ${problemOf(m.result)}`),
+      agree: overlayPairs.length,
+      of: podPairsWithHost.length
+    })
+    for (const m of overlayPairs) explainedOverlay.add(`${name(m.source)}>${name(m.target)}`)
+  } else {
+    for (const t of targets) {
+      if (blamed.has(name(t))) continue
+      const ms = fromHealthy(podPairsWithHost.filter(m => name(m.target) === name(t)))
+      const tl = tally(ms, m => overlayPairs.includes(m), m => name(m.source))
+      if (!strong(tl)) continue
+      blamed.add(name(t))
+      for (const m of ms) explainedOverlay.add(`${name(m.source)}>${name(m.target)}`)
+      verdicts.push({
+        kind: 'overlay',
+        subject: where(t),
+        summary: `the pod on ${where(t)} (${t.identity.podIp}) is unreachable from ${tl.agree} of ${tl.of} peers whose host-level probes of that node work: its pod network (CNI/overlay) is broken`,
+        evidence: [`peers that see it: ${tl.agreeing.join(', ')}`],
+        agree: tl.agree,
+        of: tl.of
+      })
+    }
+  }
+
+  // TEST_PORT closed or filtered on a node whose ICMP works
+  for (const t of targets) {
+    if (blamed.has(name(t))) continue
+    const ms = fromHealthy(idx.host.byTarget.get(name(t)) ?? []).filter(m => m.result.sent > 0 && m.result.received > 0)
+    const tl = tally(ms, m => m.result.tcp !== 'open', m => name(m.source))
+    if (!strong(tl)) continue
+    const first = ms.find(m => m.result.tcp !== 'open')?.result
+    const how = first?.tcp === 'refused' ? 'closed (connection refused)' : `not answering (${first?.tcp ?? '?'})`
+    blamed.add(name(t))
+    verdicts.push({
+      kind: 'port-closed',
+      subject: where(t),
+      summary: `TEST_PORT ${first?.port ?? '?'} on ${where(t)} is ${how} for ${tl.agree} of ${tl.of} peers, while the node answers ICMP`,
+      evidence: [`peers: ${tl.agreeing.join(', ')}`],
+      agree: tl.agree,
+      of: tl.of
+    })
+  }
+
+  // paths into a node that lose echoes without being down
+  for (const t of targets) {
+    if (blamed.has(name(t))) continue
+    const ms = fromHealthy(both(i => i.byTarget.get(name(t)))).filter(m => m.result.sent > 0)
+    const lossy = (m: Measurement): boolean => (lossOf(m.result) ?? 0) > 0
+    const tl = tally(ms, lossy, m => name(m.source))
+    const losses = ms.map(m => lossOf(m.result) ?? 0)
+    const mean = losses.length === 0 ? 0 : losses.reduce((a, b) => a + b, 0) / losses.length
+    if (!strong(tl) || mean < 0.1) continue
+    blamed.add(name(t))
+    verdicts.push({
+      kind: 'lossy',
+      subject: where(t),
+      summary: `paths to ${where(t)} lose ${pct(mean)} of ICMP echoes on average; ${tl.agree} of ${tl.of} peers see loss (degraded, not down)`,
+      evidence: [`peers seeing loss: ${tl.agreeing.join(', ')}`],
+      agree: tl.agree,
+      of: tl.of
+    })
+  }
+
+  // one-way links and single overlay pairs not explained by a node-level verdict
+  const oneWay: Verdict[] = []
+  const overlayOne: Verdict[] = []
+  for (const layer of ['host', 'pod'] as const) {
+    for (const m of idx[layer].all()) {
+      const a = name(m.source)
+      const b = name(m.target)
+      if (blamed.has(a) || blamed.has(b) || outboundBroken.has(a) || !down(m)) continue
+      const back = idx[layer].get(b, a)
+      if (back !== undefined && reached(back.result)) {
+        oneWay.push({
+          kind: 'one-way',
+          subject: `${a} -> ${b}`,
+          summary: `${layer} path ${a} -> ${b} (${ipOf(m.target, layer)}) fails while ${b} -> ${a} works: a one-way block (firewall, NetworkPolicy or asymmetric route)`,
+          evidence: [`${a} -> ${b}: ${problemOf(m.result)}`, `${b} -> ${a}: ${problemOf(back.result)}`],
+          agree: 1,
+          of: 1
+        })
+      } else if (layer === 'pod' && overlayPairs.includes(m) && !explainedOverlay.has(`${a}>${b}`)) {
+        overlayOne.push({
+          kind: 'overlay',
+          subject: `${a} -> ${b}`,
+          summary: `pod path ${a} -> ${b} fails while the host path between their nodes works (CNI/overlay)`,
+          evidence: [`pod: ${problemOf(m.result)}`],
+          agree: 1,
+          of: 1
+        })
+      }
+    }
+  }
+  verdicts.push(...oneWay.slice(0, o.maxPairVerdicts), ...overlayOne.slice(0, o.maxPairVerdicts))
+
+  verdicts.push(...serviceVerdicts(live, o))
+
+  // sources whose data is old (alive but not probing), and silent agents nobody has blamed yet
+  for (const s of live) {
+    const times = [...s.results.host.values(), ...s.results.pod.values()].map((r: PathResult) => r.checkedAt)
+    if (times.length === 0) continue
+    const age = nowWall - Math.max(...times)
+    if (age > o.staleAfterMs) {
+      verdicts.push({ kind: 'stale', subject: name(s), summary: `${name(s)} on ${where(s)} is alive but its probe results are ${Math.round(age / 1000)} s old`, evidence: [], agree: 1, of: 1 })
+    }
+  }
+  for (const l of lost) {
+    if (blamed.has(name(l.record))) continue
+    verdicts.push({
+      kind: 'stale',
+      subject: name(l.record),
+      summary: `${name(l.record)} on ${where(l.record)} has not been heard for ${Math.round(l.silentMs / 1000)} s; its peers still reach it, so the agent itself may be stuck or its gossip port blocked`,
+      evidence: [],
+      agree: 1,
+      of: 1
+    })
+  }
+  return verdicts
+}
+
+function serviceVerdicts (live: AgentRecord[], o: VerdictOptions): Verdict[] {
+  const withSvc = live.filter(a => a.results.service !== null)
+  const svc = withSvc[0]?.results.service
+  if (svc === undefined || svc === null) return []
+  const subject = `${svc.name}:${svc.port}`
+  const out: Verdict[] = []
+  const dnsFailed = withSvc.filter(a => a.results.service?.dnsOk === false)
+  const endpointsFailed = withSvc.filter(a => a.results.service?.dnsOk === true && !(a.results.service.paths.some(p => p.tcp === 'open')))
+  const scope = (failing: AgentRecord[]): string => failing.length / withSvc.length >= o.majority
+    ? `on ${failing.length} of ${withSvc.length} agents`
+    : `only from ${failing.map(name).join(', ')} (${failing.length} of ${withSvc.length} agents): look at those nodes`
+  if (dnsFailed.length > 0) {
+    const errors = [...new Set(dnsFailed.map(a => a.results.service?.dnsError ?? '?'))].join(', ')
+    out.push({ kind: 'service-dns', subject, summary: `DNS lookup of ${svc.name} fails ${scope(dnsFailed)} (${errors})`, evidence: dnsFailed.map(a => `${name(a)}: ${a.results.service?.dnsError ?? '?'}`).slice(0, 10), agree: dnsFailed.length, of: withSvc.length })
+  }
+  if (endpointsFailed.length > 0) {
+    out.push({
+      kind: 'service-endpoints',
+      subject,
+      summary: `${svc.name} resolves, but no address accepts TCP port ${svc.port} ${scope(endpointsFailed)}: its endpoints (or kube-proxy) fail, not DNS`,
+      evidence: endpointsFailed.slice(0, 10).map(a => `${name(a)}: ${(a.results.service?.paths ?? []).map(p => `${p.target} ${p.tcp}`).join(', ')}`),
+      agree: endpointsFailed.length,
+      of: withSvc.length
+    })
+  }
+  return out
+}
