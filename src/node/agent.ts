@@ -99,6 +99,8 @@ function buildElection ({ config, log, view, self, mesh, sync }: Parts, startedA
     mesh,
     maxContenders: config.leaseContenders,
     settled: () => sync.stats.pulled > 0 || now() - startedAt > 3_000,
+    stableMs: 2 * config.heartbeatIntervalS * 1000,
+    now,
     checkEveryMs: 200,
     log: log.child({ component: 'election' })
   })

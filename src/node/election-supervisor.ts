@@ -15,6 +15,9 @@ export interface SupervisorDeps {
   maxContenders: number
   /** True once the view can be trusted to name the contenders (first anti-entropy pull, or a few seconds alone). */
   settled: () => boolean
+  /** Membership must have stayed the same this long before a (non-leading) agent starts contending. */
+  stableMs: number
+  now: () => number
   checkEveryMs: number
   log: Logger
 }
@@ -24,6 +27,8 @@ export class ElectionSupervisor {
   private readonly d: SupervisorDeps
   private timer: NodeJS.Timeout | undefined
   private sawLeader = false
+  private members = ''
+  private membersSince = 0
 
   constructor (d: SupervisorDeps) {
     this.d = d
@@ -56,12 +61,25 @@ export class ElectionSupervisor {
     return this.d.view.agentEntries().find(e => e.record.leader === true)?.record.identity.podName ?? null
   }
 
+  /**
+   * Contend when among the lowest hashes of a view whose membership has been stable for a while (a starting
+   * agent's partial view must not make it poll the apiserver); an incumbent leader keeps contending, so an agent
+   * joining with a lower hash does not cause a handover.
+   */
   private check (): void {
+    const names = this.d.view.agentEntries().map(e => e.record.identity.podName).sort()
+    const key = names.join(',')
+    if (key !== this.members) {
+      this.members = key
+      this.membersSince = this.d.now()
+    }
     if (!this.d.settled()) return
     const me = this.d.self.origin
-    this.contenders = contenders(this.d.view.agentEntries().map(e => e.record.identity.podName), this.d.maxContenders)
-    if (this.contenders.includes(me)) {
-      this.d.election.enable()
+    this.contenders = contenders(names, this.d.maxContenders)
+    const stable = this.d.now() - this.membersSince >= this.d.stableMs
+    const leading = this.d.election.state().leading
+    if (this.contenders.includes(me) || leading) {
+      if (stable || leading) this.d.election.enable()
     } else if (this.d.election.state().enabled) {
       this.d.log.info({ contenders: this.contenders }, 'no longer a Lease contender')
       void this.d.election.disable()

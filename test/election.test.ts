@@ -1,0 +1,157 @@
+// The Lease-elected reporter with real agent processes and the stand-in apiserver: one leader, only the
+// contenders call the apiserver, failover on SIGTERM and SIGKILL, stepping down when the apiserver goes away.
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { contenders } from '../src/node/contenders.ts'
+import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
+import { LeaseStandIn } from '../src/node/lease-stand-in.ts'
+
+const N = 5
+const LEASE = { duration: 3, renew: 2, retry: 0.5 }
+const ips = Array.from({ length: N }, (_, i) => `127.0.1.${51 + i}`)
+const names = ips.map((_ip, i) => `reporter-${i + 1}`)
+const dir = mkdtempSync(join(tmpdir(), 'k8snet-election-'))
+const apiserver = new LeaseStandIn(names.map(n => `token-${n}`))
+const agents = new Map<string, AgentProcess>()
+/** Every report header printed: which agent, and which REPORT_INTERVAL (1 s) it was for. */
+const prints: Array<{ agent: string, interval: number, at: number }> = []
+
+interface Leader { holder: string | null, is_self: boolean, contenders: string[], contending: boolean }
+
+function start (name: string): AgentProcess {
+  const i = names.indexOf(name)
+  const kubeconfig = join(dir, `${name}.kubeconfig`)
+  apiserver.writeKubeconfig(kubeconfig, `token-${name}`, 'demo')
+  const a = startAgentProcess({
+    name,
+    ip: ips[i] ?? '',
+    peers: ips,
+    env: {
+      HEARTBEAT_INTERVAL: '1',
+      CACHE_KEY_SECOND: '4',
+      PROBE_INTERVAL: '2',
+      REPORT_INTERVAL: '1',
+      LEASE_DURATION: String(LEASE.duration),
+      LEASE_RENEW_DEADLINE: String(LEASE.renew),
+      LEASE_RETRY_PERIOD: String(LEASE.retry),
+      KUBECONFIG: kubeconfig,
+      LOG_LEVEL: 'warn'
+    },
+    onText: line => {
+      const m = /^==== k8snet-checker network report (\S+)/.exec(line)
+      if (m !== null) prints.push({ agent: name, interval: Math.round(Date.parse(m[1] ?? '') / 1000), at: Date.now() })
+    }
+  })
+  agents.set(name, a)
+  return a
+}
+
+const running = (): AgentProcess[] => [...agents.values()].filter(a => a.child.exitCode === null && a.child.signalCode === null)
+const lease = (): { holder: string, transitions: number } | null => {
+  const l = apiserver.lease('demo', 'k8snet-checker-reporter')
+  return l === undefined ? null : { holder: String(l.spec.holderIdentity ?? ''), transitions: Number(l.spec.leaseTransitions ?? 0) }
+}
+const leaderViews = async (): Promise<Leader[]> => await Promise.all(running().map(async a => await getJson<Leader>(`${a.apiUrl}/api/v1/leader`)))
+
+async function oneLeader (): Promise<string> {
+  let holder = ''
+  await waitUntil('exactly one leader, seen by every agent', async () => {
+    const l = lease()
+    const views = await leaderViews()
+    holder = l?.holder ?? ''
+    return holder !== '' && views.every(v => v.holder === holder) && views.filter(v => v.is_self).length === 1
+  }, 15_000, 100)
+  return holder
+}
+
+t.before(async () => { await apiserver.start('127.0.0.1', 0) })
+t.teardown(async () => {
+  await Promise.all([...agents.values()].map(async a => await stopAgentProcess(a, 'SIGKILL')))
+  await apiserver.stop()
+})
+
+t.test('exactly one leader, and only the three contenders ever call the apiserver', async t => {
+  for (const n of names) start(n)
+  await Promise.all(running().map(async a => await a.ready))
+  const holder = await oneLeader()
+  const expected = contenders(names, 3)
+  t.ok(expected.includes(holder), `the holder ${holder} is a contender`)
+  const views = await leaderViews()
+  for (const v of views) t.same([...v.contenders].sort(), [...expected].sort(), 'every agent names the same three contenders')
+  await waitUntil('the three contenders to contend', async () => (await leaderViews()).filter(v => v.contending).length === 3, 5_000, 100)
+  t.same((await leaderViews()).filter(v => v.contending).length, 3, 'three agents contend, the others do not')
+  await new Promise(resolve => setTimeout(resolve, 2_000))
+  const callers = Object.keys(apiserver.stats.byToken).map(tok => tok.replace(/^token-/, '')).sort()
+  t.same(callers, [...expected].sort(), `only the contenders called the apiserver (${JSON.stringify(apiserver.stats.byToken)})`)
+  t.notOk(apiserver.stats.rejected.Unauthorized, 'every call was authenticated')
+  t.notOk(apiserver.stats.rejected.BadRequest, 'every MicroTime was well formed')
+})
+
+t.test('the leader alone prints the report, once per interval', async t => {
+  const holder = lease()?.holder ?? ''
+  const since = Date.now()
+  await waitUntil('two reports', async () => prints.filter(p => p.at >= since).length >= 2, 5_000, 100)
+  const recent = prints.filter(p => p.at >= since)
+  t.same([...new Set(recent.map(p => p.agent))], [holder], 'only the holder printed')
+  const report = await getJson<{ activeAgents: number, verdicts: unknown[] }>(`${running()[0]?.apiUrl ?? ''}/api/v1/report`)
+  t.equal(report.activeAgents, N, 'the same report is served as JSON by any agent')
+  t.ok(Array.isArray(report.verdicts))
+})
+
+t.test('SIGTERM of the leader: it releases the Lease and another takes over within 2 s', async t => {
+  const old = lease()
+  const holder = old?.holder ?? ''
+  const t0 = Date.now()
+  await stopAgentProcess(agents.get(holder) as AgentProcess, 'SIGTERM')
+  await waitUntil('a new holder', async () => { const l = lease(); return l !== null && l.holder !== '' && l.holder !== holder }, 10_000, 20)
+  const ms = Date.now() - t0
+  t.comment(`new holder ${lease()?.holder ?? ''} ${ms} ms after SIGTERM of ${holder}`)
+  t.ok(ms <= 2_000, `takeover within 2 s (${ms} ms)`)
+  t.ok((lease()?.transitions ?? 0) > (old?.transitions ?? 0), 'leaseTransitions counted')
+  await oneLeader()
+})
+
+t.test('SIGKILL of the leader: a new one within lease duration + retry period', async t => {
+  const holder = lease()?.holder ?? ''
+  const t0 = Date.now()
+  await stopAgentProcess(agents.get(holder) as AgentProcess, 'SIGKILL')
+  await waitUntil('a new holder', async () => { const l = lease(); return l !== null && l.holder !== '' && l.holder !== holder }, 15_000, 20)
+  const ms = Date.now() - t0
+  const bound = (LEASE.duration + LEASE.retry) * 1000
+  t.comment(`new holder ${lease()?.holder ?? ''} ${ms} ms after SIGKILL of ${holder} (bound ${bound} ms)`)
+  t.ok(ms <= bound, `takeover within lease duration + retry period (${ms} ms)`)
+  t.ok(ms >= (LEASE.duration - LEASE.retry * 2) * 1000, 'not before the dead holder\'s Lease could expire')
+  await oneLeader()
+})
+
+t.test('apiserver gone: the leader steps down after its renew deadline and nobody prints; back: one leader again', async t => {
+  const holder = await oneLeader()
+  await apiserver.stop()
+  const stoppedAt = Date.now()
+  await waitUntil('the leader to step down', async () => !(await leaderViews()).some(v => v.is_self), (LEASE.renew + 3) * 1000, 100)
+  const ms = Date.now() - stoppedAt
+  t.comment(`${holder} stepped down ${ms} ms after the apiserver went away (renew deadline ${LEASE.renew * 1000} ms)`)
+  t.ok(ms >= LEASE.renew * 1000 - 600, 'not before its renew deadline')
+  const quietFrom = stoppedAt + LEASE.renew * 1000 + 200
+  await new Promise(resolve => setTimeout(resolve, Math.max(0, quietFrom - Date.now()) + 3_000))
+  t.same(prints.filter(p => p.at >= quietFrom), [], 'nobody printed while no one could renew the Lease')
+
+  await apiserver.start()
+  const back = await oneLeader()
+  t.comment(`after the apiserver came back: ${back} holds the Lease`)
+  const since = Date.now()
+  await waitUntil('reports to resume', async () => prints.some(p => p.at >= since), 5_000, 100)
+  t.pass('reports resumed')
+})
+
+t.test('no two agents ever printed the same interval', async t => {
+  const byInterval = new Map<number, Set<string>>()
+  for (const p of prints) byInterval.set(p.interval, new Set([...(byInterval.get(p.interval) ?? []), p.agent]))
+  const doubled = [...byInterval.entries()].filter(([, s]) => s.size > 1)
+  t.same(doubled, [], `${prints.length} reports over ${byInterval.size} intervals, each printed by one agent`)
+  const perAgent = new Map<string, number[]>()
+  for (const p of prints) perAgent.set(p.agent, [...(perAgent.get(p.agent) ?? []), p.interval])
+  for (const [agent, intervals] of perAgent) t.equal(new Set(intervals).size, intervals.length, `${agent} printed each interval once`)
+})
