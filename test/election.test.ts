@@ -155,3 +155,29 @@ t.test('no two agents ever printed the same interval', async t => {
   for (const p of prints) perAgent.set(p.agent, [...(perAgent.get(p.agent) ?? []), p.interval])
   for (const [agent, intervals] of perAgent) t.equal(new Set(intervals).size, intervals.length, `${agent} printed each interval once`)
 })
+
+t.test('the stand-in is strict: it fails clients that break the Lease rules', async t => {
+  const s = new LeaseStandIn(['good'])
+  await s.start('127.0.0.1', 0)
+  t.teardown(async () => { await s.stop() })
+  const base = `${s.url}/apis/coordination.k8s.io/v1/namespaces/ns/leases`
+  const call = async (method: string, url: string, body?: unknown, token = 'good'): Promise<{ code: number, json: { reason?: string, metadata?: { resourceVersion: string } } }> => {
+    const res = await fetch(url, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+    return { code: res.status, json: await res.json() as { reason?: string, metadata?: { resourceVersion: string } } }
+  }
+  const lease = (spec: object, rv?: string): object => ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'l', ...(rv === undefined ? {} : { resourceVersion: rv }) }, spec })
+  const micro = '2026-11-25T10:00:00.123456Z'
+  t.match(await call('GET', `${base}/l`, undefined, 'bad'), { code: 401, json: { reason: 'Unauthorized' } }, 'a wrong bearer token is refused')
+  t.match(await call('GET', `${base}/l`), { code: 404, json: { reason: 'NotFound' } }, 'a missing Lease is 404')
+  t.match(await call('POST', base, lease({ holderIdentity: 'a', renewTime: '2026-11-25T10:00:00Z' })), { code: 400 }, 'a renewTime without 6 fractional digits is refused')
+  const created = await call('POST', base, lease({ holderIdentity: 'a', renewTime: micro, leaseDurationSeconds: 15 }))
+  t.equal(created.code, 201, 'create answers 201')
+  t.match(await call('POST', base, lease({ holderIdentity: 'b', renewTime: micro })), { code: 409, json: { reason: 'AlreadyExists' } })
+  const rv1 = created.json.metadata?.resourceVersion ?? ''
+  t.match(await call('PUT', `${base}/l`, lease({ holderIdentity: 'a', renewTime: micro })), { code: 422 }, 'an update without resourceVersion is invalid')
+  const updated = await call('PUT', `${base}/l`, lease({ holderIdentity: 'a', renewTime: micro }, rv1))
+  t.equal(updated.code, 200)
+  t.not(updated.json.metadata?.resourceVersion, rv1, 'every write bumps resourceVersion')
+  t.match(await call('PUT', `${base}/l`, lease({ holderIdentity: 'b', renewTime: micro }, rv1)), { code: 409, json: { reason: 'Conflict' } }, 'a stale resourceVersion conflicts')
+  t.equal(s.lease('ns', 'l')?.spec.holderIdentity, 'a', 'the conflicting write changed nothing')
+})
