@@ -26,7 +26,7 @@ import type { Config } from './config.ts'
 import { ElectionSupervisor } from './election-supervisor.ts'
 import { InjectError } from './errors.ts'
 import { LeaderElection } from './leader-election.ts'
-import { kubeLeaseStore } from './lease-store.ts'
+import { lazyLeaseStore } from './lease-store.ts'
 import { VERSION } from './version.ts'
 
 export interface Agent {
@@ -75,11 +75,11 @@ function buildElection ({ config, log, view, self, mesh, sync }: Parts, startedA
     log.warn('no Kubernetes API (neither KUBECONFIG nor in-cluster): this agent never contends for the reporter Lease')
     return null
   }
-  const store = kubeLeaseStore({
+  const store = lazyLeaseStore(async () => (await import('./kube-lease-store.ts')).kubeLeaseStore({
     namespace: config.leaseNamespace,
     name: config.leaseName,
     ...(config.kubeconfig === 'in-cluster' ? {} : { kubeconfig: config.kubeconfig })
-  })
+  }))
   let supervisor: ElectionSupervisor | null = null
   const election = new LeaderElection(store, {
     identity: config.podName,
