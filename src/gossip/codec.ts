@@ -21,6 +21,9 @@ const enc = new TextEncoder()
 const us = (ms: number): number => Math.max(0, Math.round(ms * 1000))
 const usOrNone = (ms: number | null): number => ms === null ? -1 : us(ms)
 const ms = (v: number | null): number | null => v === null ? null : v / 1000
+/** A bounded description of an untrusted value for an error message (never serialises nested input). */
+const describe = (v: unknown): string =>
+  typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : typeof v === 'number' || typeof v === 'boolean' || v === null ? String(v) : `(${Array.isArray(v) ? 'array' : typeof v})`
 
 // ---- path results: [target, port, sent, received, rttUs|-1, tcp, connectUs|-1, durationUs, checkedAt] ----
 
@@ -220,7 +223,7 @@ export function encodeMessage (m: GossipMessage): Uint8Array {
 }
 
 function checkVersion (o: Record<string, Json>): void {
-  if (o.v !== WIRE_VERSION) throw new WireError('version', `wire version ${JSON.stringify(o.v)} is not ${WIRE_VERSION}`)
+  if (o.v !== WIRE_VERSION) throw new WireError('version', `wire version ${describe(o.v)} is not ${WIRE_VERSION}`)
 }
 
 /** Decodes and validates one gossip message. Throws WireError (reason: oversized, malformed, version, schema). */
@@ -248,7 +251,7 @@ export function decodeMessage (bytes: Uint8Array): GossipMessage {
         service: 'sv' in o ? decodeService(o.sv, 'sv') : undefined
       }
     }
-    default: throw new WireError('version', `unknown message type ${JSON.stringify(o.t)}`)
+    default: throw new WireError('version', `unknown message type ${describe(o.t)}`)
   }
 }
 

@@ -4,7 +4,7 @@ import { emptyResults } from './record.ts'
 
 /** RTT buckets a quarter of a power of two wide: a change inside one bucket is noise, not news. */
 function rttBucket (ms: number | null): number {
-  return ms === null ? -1 : Math.floor(Math.log2(Math.max(ms, 0.001)) * 4)
+  return ms === null ? Number.NEGATIVE_INFINITY : Math.floor(Math.log2(Math.max(ms, 0.001)) * 4)
 }
 
 /** Whether a new result says something different enough from the held one to be worth gossiping. */

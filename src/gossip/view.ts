@@ -151,8 +151,10 @@ export class View {
       case 'delta': {
         const held = this.agents.get(msg.origin)
         if (held === undefined || held.record.inc !== msg.inc) return outcome
-        held.record.seq = msg.seq
         held.lastHeard = Math.max(held.lastHeard, heardAt)
+        // a gap leaves seq where it was, so the repairing full record (same seq, newer results) is still news
+        if (outcome === 'gap') return outcome
+        held.record.seq = msg.seq
         if (msg.t === 'delta' && msg.base === held.record.rv) {
           applyLayerDelta(held.record.results.host, msg.host)
           applyLayerDelta(held.record.results.pod, msg.pod)
@@ -232,7 +234,7 @@ export class View {
     const res: SyncResponse = { full: [], touch: [], externals: [], extTouch: [], left: [] }
     for (const e of this.agents.values()) {
       const r = e.record
-      const ageMs = Math.max(0, now - e.lastHeard)
+      const ageMs = e.self ? 0 : Math.max(0, now - e.lastHeard)
       const h = has.get(r.identity.podName)
       if (h === undefined || h.inc < r.inc || (h.inc === r.inc && h.rv < r.rv)) res.full.push({ record: r, ageMs })
       else if (h.inc === r.inc) res.touch.push([r.identity.podName, r.inc, Math.max(r.seq, h.seq), r.rv, ageMs])

@@ -118,9 +118,11 @@ function peerList (env: Env, name: string, defPort: number): PeerAddress[] {
   if (v === undefined) return []
   const out: PeerAddress[] = []
   for (const item of v.split(',').map(s => s.trim()).filter(s => s !== '')) {
-    const m = /^\[?([^\]]+?)\]?(?::([0-9]+))?$/.exec(item)
-    const host = m?.[1] ?? ''
-    const p = m?.[2] === undefined ? defPort : Number(m[2])
+    // a bare address (IPv4 or IPv6) is taken whole; a port needs "ip:port" for IPv4 or "[ip]:port" for IPv6
+    const m = isIP(item) !== 0 ? [item, item] : /^\[([^\]]+)\](?::([0-9]+))?$|^([^:[\]]+):([0-9]+)$/.exec(item)
+    const host = m?.[1] ?? m?.[3] ?? ''
+    const port = m?.[2] ?? m?.[4]
+    const p = port === undefined ? defPort : Number(port)
     if (isIP(host) === 0 || p < 1 || p > 65535) {
       throw new ConfigError(name, v, `a comma-separated list of IP or IP:port entries (bad entry "${item}")`)
     }

@@ -4,7 +4,7 @@ import type { AgentRecord, Layer, PathResult } from '../gossip/record.ts'
 import { lossOf, PathIndex, problemOf, reached, type Measurement } from './paths.ts'
 
 export type VerdictKind =
-  | 'isolated' | 'outbound' | 'one-way' | 'overlay' | 'port-closed' | 'lossy' | 'service-dns' | 'service-endpoints' | 'stale'
+  | 'isolated' | 'outbound' | 'node-ip' | 'one-way' | 'overlay' | 'port-closed' | 'lossy' | 'service-dns' | 'service-endpoints' | 'stale'
 
 export interface Verdict {
   kind: VerdictKind
@@ -52,27 +52,55 @@ function tally (ms: Measurement[], pick: (m: Measurement) => boolean, by: (m: Me
 
 const down = (m: Measurement): boolean => !reached(m.result)
 
+/** One observation of "can source reach target at all": reached on either layer, down when measured and never reached. */
+interface Pair { source: string, target: string, down: boolean }
+
+/** Pair-level reachability across both layers: a node is unreachable only when no layer gets through. */
+function pairsOf (idx: Record<Layer, PathIndex>): { bySource: Map<string, Pair[]>, byTarget: Map<string, Pair[]> } {
+  const merged = new Map<string, Pair>()
+  for (const layer of ['host', 'pod'] as const) {
+    for (const m of idx[layer].all()) {
+      const key = `${name(m.source)}>${name(m.target)}`
+      const prev = merged.get(key)
+      merged.set(key, { source: name(m.source), target: name(m.target), down: (prev?.down ?? true) && down(m) })
+    }
+  }
+  const bySource = new Map<string, Pair[]>()
+  const byTarget = new Map<string, Pair[]>()
+  for (const p of merged.values()) {
+    bySource.set(p.source, [...(bySource.get(p.source) ?? []), p])
+    byTarget.set(p.target, [...(byTarget.get(p.target) ?? []), p])
+  }
+  return { bySource, byTarget }
+}
+
 export function findVerdicts (live: AgentRecord[], lost: LostAgent[], nowWall: number, o: VerdictOptions = DEFAULT_VERDICT_OPTIONS): Verdict[] {
   const targets = [...live, ...lost.map(l => l.record)]
   const silent = new Map(lost.map(l => [name(l.record), l.silentMs]))
   const idx = { host: new PathIndex('host', live, targets), pod: new PathIndex('pod', live, targets) }
   const both = (get: (i: PathIndex) => Measurement[] | undefined): Measurement[] => [...(get(idx.host) ?? []), ...(get(idx.pod) ?? [])]
+  const pairs = pairsOf(idx)
   const strong = (t: Tally): boolean => t.agree >= o.minAgree && t.of > 0 && t.agree / t.of >= o.majority
+  const pairTally = (ps: Pair[], by: (p: Pair) => string): Tally => {
+    const agreeing = ps.filter(p => p.down).map(by).sort()
+    return { agree: agreeing.length, of: ps.length, agreeing }
+  }
   const verdicts: Verdict[] = []
 
-  // sources that cannot reach most of what they probe: their failures say nothing about the targets
+  // sources that cannot reach most of what they probe (on any layer): their failures say nothing about the targets
   const outboundBroken = new Set<string>()
   for (const s of live) {
-    const ms = both(i => i.bySource.get(name(s)))
-    const t = tally(ms, down, m => name(m.target))
+    const t = pairTally(pairs.bySource.get(name(s)) ?? [], p => p.target)
     if (t.of >= o.minAgree && t.agree / t.of >= o.majority) outboundBroken.add(name(s))
   }
-  const fromHealthy = (ms: Measurement[]): Measurement[] => ms.filter(m => !outboundBroken.has(name(m.source)))
+  const healthy = (source: string): boolean => !outboundBroken.has(source)
+  const fromHealthy = (ms: Measurement[]): Measurement[] => ms.filter(m => healthy(name(m.source)))
+  const healthyPairsTo = (target: string): Pair[] => (pairs.byTarget.get(target) ?? []).filter(p => healthy(p.source))
 
-  // inbound: a target most healthy peers cannot reach
+  // inbound: a target most healthy peers cannot reach on any layer
   const inbound = new Map<string, Tally>()
   for (const t of targets) {
-    const tl = tally(fromHealthy(both(i => i.byTarget.get(name(t)))), down, m => name(m.source))
+    const tl = pairTally(healthyPairsTo(name(t)), p => p.source)
     if (strong(tl)) inbound.set(name(t), tl)
   }
 
@@ -81,11 +109,11 @@ export function findVerdicts (live: AgentRecord[], lost: LostAgent[], nowWall: n
     const tin = inbound.get(name(t))
     const outbound = outboundBroken.has(name(t))
     if (tin === undefined && !outbound) continue
-    const out = tally(both(i => i.bySource.get(name(t))), down, m => name(m.target))
+    const out = pairTally(pairs.bySource.get(name(t)) ?? [], p => p.target)
     // an outbound failure must be confirmed: what it cannot reach, the others can
     const othersReach = out.agreeing.filter(target => {
-      const peers = fromHealthy(both(i => i.byTarget.get(target))).filter(m => name(m.source) !== name(t))
-      return peers.length > 0 && peers.filter(m => !down(m)).length / peers.length >= o.majority
+      const peers = healthyPairsTo(target).filter(p => p.source !== name(t))
+      return peers.length > 0 && peers.filter(p => !p.down).length / peers.length >= o.majority
     })
     const quiet = silent.get(name(t))
     const quietNote = quiet === undefined ? [] : [`not heard over gossip for ${Math.round(quiet / 1000)} s`]
@@ -113,13 +141,37 @@ export function findVerdicts (live: AgentRecord[], lost: LostAgent[], nowWall: n
     }
   }
 
+  // the node IP does not answer at all while the node's pod does: a host firewall or node-IP routing
+  for (const t of targets) {
+    if (blamed.has(name(t))) continue
+    const ms = fromHealthy(idx.host.byTarget.get(name(t)) ?? []).filter(m => {
+      const pod = idx.pod.get(name(m.source), name(m.target))
+      return pod !== undefined && reached(pod.result)
+    })
+    const tl = tally(ms, down, m => name(m.source))
+    if (!strong(tl)) continue
+    blamed.add(name(t))
+    verdicts.push({
+      kind: 'node-ip',
+      subject: where(t),
+      summary: `the node IP of ${where(t)} is unreachable from ${tl.agree} of ${tl.of} peers that reach its pod: a host firewall or node-IP routing, not the node itself`,
+      evidence: [`peers: ${tl.agreeing.join(', ')}`, ...tl.agreeing.slice(0, 3).map(s => `${s} -> ${name(t)}: ${problemOf((idx.host.get(s, name(t)) as Measurement).result)}`)],
+      agree: tl.agree,
+      of: tl.of
+    })
+  }
+
   // host works, pod network does not: overlay / CNI
   const overlayPairs: Measurement[] = []
   for (const m of idx.pod.all()) {
     const host = idx.host.get(name(m.source), name(m.target))
     if (host !== undefined && reached(host.result) && down(m)) overlayPairs.push(m)
   }
-  const podPairsWithHost = idx.pod.all().filter(m => idx.host.get(name(m.source), name(m.target)) !== undefined)
+  // pairs that can tell: the host path between the same two nodes works
+  const podPairsWithHost = idx.pod.all().filter(m => {
+    const host = idx.host.get(name(m.source), name(m.target))
+    return host !== undefined && reached(host.result)
+  })
   const overlayTargets = new Set(overlayPairs.map(m => name(m.target)))
   const clusterWide = overlayTargets.size >= o.minAgree && podPairsWithHost.length > 0 &&
     overlayPairs.length / podPairsWithHost.length >= o.majority
@@ -153,6 +205,30 @@ export function findVerdicts (live: AgentRecord[], lost: LostAgent[], nowWall: n
     }
   }
 
+  // one layer's outbound path broken (the other works): e.g. host routing from the node, or its pod's egress
+  for (const s of live) {
+    if (blamed.has(name(s))) continue
+    for (const layer of ['host', 'pod'] as const) {
+      const out = tally(idx[layer].bySource.get(name(s)) ?? [], down, m => name(m.target))
+      if (out.of < o.minAgree || out.agree / out.of < o.majority) continue
+      const othersReach = out.agreeing.filter(target => {
+        const peers = fromHealthy(idx[layer].byTarget.get(target) ?? []).filter(m => name(m.source) !== name(s))
+        return peers.length > 0 && peers.filter(m => !down(m)).length / peers.length >= o.majority
+      })
+      if (othersReach.length < o.minAgree) continue
+      blamed.add(name(s))
+      verdicts.push({
+        kind: 'outbound',
+        subject: where(s),
+        summary: `${where(s)} cannot reach ${out.agree} of ${out.of} peers on the ${layer} layer, which the other agents reach: its own ${layer === 'host' ? 'node' : 'pod'} outbound path`,
+        evidence: [`unreachable from it (${layer}): ${out.agreeing.join(', ')}`, `reached by the others: ${othersReach.length} of those`],
+        agree: othersReach.length,
+        of: out.of
+      })
+      break
+    }
+  }
+
   // TEST_PORT closed or filtered on a node whose ICMP works
   for (const t of targets) {
     if (blamed.has(name(t))) continue
@@ -172,13 +248,16 @@ export function findVerdicts (live: AgentRecord[], lost: LostAgent[], nowWall: n
     })
   }
 
-  // paths into a node that lose echoes without being down
+  // paths into a node that lose echoes without being down. Observed: every healthy path with echoes sent, except
+  // those where ICMP is filtered outright (no echo, yet TCP got an answer): that is a firewall, not loss.
+  // A path that is down counts as an observer that does not see loss, so a half-dead node is not called lossy.
   for (const t of targets) {
     if (blamed.has(name(t))) continue
-    const ms = fromHealthy(both(i => i.byTarget.get(name(t)))).filter(m => m.result.sent > 0)
-    const lossy = (m: Measurement): boolean => (lossOf(m.result) ?? 0) > 0
+    const ms = fromHealthy(both(i => i.byTarget.get(name(t))))
+      .filter(m => m.result.sent > 0 && !(m.result.received === 0 && reached(m.result)))
+    const lossy = (m: Measurement): boolean => m.result.received > 0 && m.result.received < m.result.sent
     const tl = tally(ms, lossy, m => name(m.source))
-    const losses = ms.map(m => lossOf(m.result) ?? 0)
+    const losses = ms.filter(m => m.result.received > 0).map(m => lossOf(m.result) ?? 0)
     const mean = losses.length === 0 ? 0 : losses.reduce((a, b) => a + b, 0) / losses.length
     if (!strong(tl) || mean < 0.1) continue
     blamed.add(name(t))
@@ -237,13 +316,20 @@ export function findVerdicts (live: AgentRecord[], lost: LostAgent[], nowWall: n
   }
   for (const l of lost) {
     if (blamed.has(name(l.record))) continue
+    const ps = healthyPairsTo(name(l.record))
+    const reaching = ps.filter(p => !p.down).length
+    const seen = ps.length === 0
+      ? 'no peer has measured it, so whether the node is up is unknown'
+      : reaching === ps.length
+        ? `its peers still reach it (${reaching} of ${ps.length}), so the agent itself may be stuck or its gossip port blocked`
+        : `${reaching} of ${ps.length} peers still reach it (not enough to call it isolated)`
     verdicts.push({
       kind: 'stale',
       subject: name(l.record),
-      summary: `${name(l.record)} on ${where(l.record)} has not been heard for ${Math.round(l.silentMs / 1000)} s; its peers still reach it, so the agent itself may be stuck or its gossip port blocked`,
-      evidence: [],
-      agree: 1,
-      of: 1
+      summary: `${name(l.record)} on ${where(l.record)} has not been heard for ${Math.round(l.silentMs / 1000)} s; ${seen}`,
+      evidence: ps.filter(p => p.down).map(p => `${p.source} cannot reach it`).slice(0, 5),
+      agree: reaching,
+      of: ps.length
     })
   }
   return verdicts

@@ -1,0 +1,1277 @@
+// Pure core: configuration parsing, the replicated view's merge/expiry/anti-entropy rules, the self record's
+// deltas, and the wire codec (round trips, hostile input, a seeded fuzz loop). No I/O, no real clocks.
+import t from 'tap'
+import {
+  decodeMessage, decodeSyncRequest, decodeSyncResponse, encodeMessage, encodeSyncRequest, encodeSyncResponse,
+  MAX_MESSAGE_BYTES
+} from '../src/gossip/codec.ts'
+import type {
+  AgentRecord, ExternalRecord, GossipMessage, Identity, LegacyPathResult, PathResult, ServiceResult
+} from '../src/gossip/record.ts'
+import { resultChanged, SelfRecord } from '../src/gossip/self-record.ts'
+import { View, type SyncResponse } from '../src/gossip/view.ts'
+import { parseConfig, type Config } from '../src/node/config.ts'
+import { ConfigError, WireError } from '../src/node/errors.ts'
+
+// ---------------------------------------------------------------------------------------------------------------
+// helpers
+
+const TTL = 15_000
+const REASONS = ['oversized', 'malformed', 'version', 'schema']
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+function ident (n: number): Identity {
+  return {
+    podName: `agent-${n}`,
+    nodeName: `node-${n}`,
+    nodeIp: `10.0.0.${n}`,
+    podIp: `10.1.0.${n}`,
+    namespace: 'k8snet',
+    version: '0.1.0',
+    peerId: `12D3KooWPeer${n}`
+  }
+}
+
+/** A path result whose durations are whole µs, so it survives the codec unchanged. */
+function path (target: string, over: Partial<PathResult> = {}): PathResult {
+  return {
+    target,
+    port: 22,
+    sent: 3,
+    received: 3,
+    rttMs: 1.5,
+    tcp: 'open',
+    connectMs: 0.75,
+    durationMs: 2.25,
+    checkedAt: 1_700_000_000_000,
+    ...over
+  }
+}
+
+function service (over: Partial<ServiceResult> = {}): ServiceResult {
+  return {
+    name: 'my-svc.default.svc.cluster.local',
+    port: 80,
+    dnsOk: true,
+    dnsMs: 0.5,
+    dnsError: null,
+    addresses: ['10.96.0.10', 'fd00::10'],
+    paths: [path('10.96.0.10', { port: 80 }), path('fd00::10', { port: 80, tcp: 'refused', rttMs: null, received: 0 })],
+    checkedAt: 1_700_000_000_500,
+    ...over
+  }
+}
+
+function legacy (source: string, target: string, over: Partial<LegacyPathResult> = {}): LegacyPathResult {
+  return {
+    source,
+    target,
+    ping: 'reachable',
+    ports: { 22: 'open', 8080: 'closed' },
+    latencyUs: 1500,
+    durationUs: null,
+    timestamp: '2026-11-25T10:00:00Z',
+    ...over
+  }
+}
+
+function extHb (podName: string, at: number, by: string): ExternalRecord {
+  return {
+    key: `hb:${podName}`,
+    at,
+    by,
+    body: {
+      part: 'hb',
+      value: { podName, nodeIp: '10.9.0.1', podIp: '10.9.1.1', namespace: 'kube-system', timestamp: '2026-11-25T10:00:00Z' }
+    }
+  }
+}
+
+/** Every message crosses the wire in production: this also keeps views from sharing record objects. */
+const wire = (m: GossipMessage): GossipMessage => decodeMessage(encodeMessage(m))
+const wireSync = (r: SyncResponse): SyncResponse => decodeSyncResponse(encodeSyncResponse(r))
+
+function must<T> (v: T | null | undefined, what: string): T {
+  if (v === null || v === undefined) throw new Error(`missing ${what}`)
+  return v
+}
+
+function fullOf (m: GossipMessage): AgentRecord {
+  if (m.t !== 'full') throw new Error(`expected a full message, got ${m.t}`)
+  return m.record
+}
+
+/** What a decode did: 'decoded', a WireError reason, or a description of any other exception. */
+function outcome (fn: () => unknown): string {
+  try {
+    fn()
+    return 'decoded'
+  } catch (err) {
+    if (err instanceof WireError) return err.reason
+    return `threw ${(err as Error)?.constructor?.name ?? typeof err}: ${String(err).slice(0, 100)}`
+  }
+}
+
+/** Re-encodes a message after a JSON-level edit of its wire form. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type J = any
+function edit (bytes: Uint8Array, f: (o: J) => void): Uint8Array {
+  const o = JSON.parse(dec.decode(bytes)) as J
+  f(o)
+  return enc.encode(JSON.stringify(o))
+}
+const bytesOf = (s: string): Uint8Array => enc.encode(s)
+
+function mulberry32 (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let x = a
+    x = Math.imul(x ^ (x >>> 15), x | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Everything observable about a view (records, externals, versions, lost agents, left tombstones). */
+function snapshot (v: View, now: number, probeOrigins: string[] = []): unknown {
+  return structuredClone({
+    agents: v.agentEntries(),
+    externals: v.externalEntries(),
+    digest: v.digest(),
+    lost: v.lostEntries(now),
+    // `answer` lists left tombstones for origins the asker claims to hold: observes the private tombstone map
+    left: v.answer({ agents: probeOrigins.map(o => [o, 0, 0, 0]), externals: [] }, now).left
+  })
+}
+
+const byOrigin = <T extends [string, ...unknown[]]>(xs: T[]): T[] => [...xs].sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)
+
+function recordsOf (v: View): AgentRecord[] {
+  return v.agentEntries().map(e => e.record).sort((a, b) => a.identity.podName < b.identity.podName ? -1 : 1)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// config
+
+type Asserts = Pick<typeof t, 'fail' | 'equal' | 'match' | 'ok' | 'notOk'>
+const ENV = { NODE_IP: '10.0.0.1', POD_IP: '10.1.0.1', POD_NAME: 'k8snet-checker-abcde', NAMESPACE: 'k8snet' }
+
+t.test('config: parseConfig', async t => {
+  t.test('defaults for every variable', async t => {
+    const expected: Config = {
+      nodeIp: '10.0.0.1',
+      podIp: '10.1.0.1',
+      podName: 'k8snet-checker-abcde',
+      namespace: 'k8snet',
+      nodeName: '10.0.0.1',
+      heartbeatIntervalS: 5,
+      cacheKeySecond: 15,
+      testPort: 22,
+      customServiceName: '',
+      customServicePort: 80,
+      clientPort: 6100,
+      httpPort: 8080,
+      reportIntervalS: 300,
+      logLevel: 'info',
+      listenAddress: '0.0.0.0',
+      gossipPort: 6200,
+      peerService: '',
+      staticPeers: [],
+      discoveryIntervalS: 5,
+      fullRefreshIntervalS: 60,
+      meshMaxPeers: 32,
+      probeIntervalS: 10,
+      probeTimeoutMs: 1000,
+      probeEchoes: 3,
+      probeConcurrency: 512,
+      probeSampleAbove: 100,
+      probeCoverage: 10,
+      fpingPath: 'fping',
+      leaseName: 'k8snet-checker-reporter',
+      leaseNamespace: 'k8snet',
+      leaseDurationMs: 15_000,
+      leaseRenewDeadlineMs: 10_000,
+      leaseRetryPeriodMs: 2_000,
+      leaseContenders: 3,
+      kubeconfig: '',
+      maxExternalOrigins: 256,
+      apiBodyLimitBytes: 1_048_576,
+      ignored: []
+    }
+    t.strictSame(parseConfig(ENV), expected, 'exactly the documented defaults, no more, no less')
+    // empty and blank values count as unset
+    t.strictSame(parseConfig({ ...ENV, HTTP_PORT: '', LOG_LEVEL: '   ', HEARTBEAT_INTERVAL: '' }), expected, 'blank = unset')
+    t.equal(parseConfig({ ...ENV, KUBERNETES_SERVICE_HOST: '10.96.0.1' }).kubeconfig, 'in-cluster')
+  })
+
+  t.test('set values are used (and trimmed)', async t => {
+    const c = parseConfig({
+      ...ENV,
+      HEARTBEAT_INTERVAL: '2',
+      CACHE_KEY_SECOND: ' 30 ',
+      TEST_PORT: '2222',
+      CLIENT_PORT: '7100',
+      HTTP_PORT: '65535',
+      GOSSIP_PORT: '1',
+      REPORT_INTERVAL: '60',
+      LOG_LEVEL: 'warn',
+      NODE_IP: 'fd00::1',
+      CUSTOM_SERVICE_NAME: 'my-svc.default.svc.cluster.local',
+      NODE_NAME: 'worker-1'
+    })
+    t.equal(c.heartbeatIntervalS, 2)
+    t.equal(c.cacheKeySecond, 30)
+    t.equal(c.testPort, 2222)
+    t.equal(c.clientPort, 7100)
+    t.equal(c.httpPort, 65535, 'upper bound is a valid port')
+    t.equal(c.gossipPort, 1, 'lower bound is a valid port')
+    t.equal(c.reportIntervalS, 60)
+    t.equal(c.logLevel, 'warn')
+    t.equal(c.nodeIp, 'fd00::1', 'IPv6 accepted')
+    t.equal(c.nodeName, 'worker-1')
+    t.equal(c.customServiceName, 'my-svc.default.svc.cluster.local')
+  })
+
+  /** Asserts one ConfigError naming the variable, the value and the expectation, on one line. */
+  function bad (t: Asserts, env: Record<string, string | undefined>, variable: string, value: string, expected: RegExp | string): void {
+    let err: unknown
+    try {
+      parseConfig(env)
+    } catch (e) {
+      err = e
+    }
+    const label = `${variable}=${JSON.stringify(value)}`
+    if (!(err instanceof ConfigError)) {
+      t.fail(`${label}: expected a ConfigError, got ${err === undefined ? 'no error' : String(err)}`)
+      return
+    }
+    t.equal(err.name, 'ConfigError', `${label}: name`)
+    t.equal(err.variable, variable, `${label}: .variable`)
+    t.equal(err.value, value, `${label}: .value`)
+    t.match(err.expected, expected, `${label}: .expected`)
+    t.ok(err.message.startsWith(`${variable}=${JSON.stringify(value)}: expected `), `${label}: message names variable and value`)
+    t.match(err.message, expected, `${label}: message names the expectation`)
+    t.notOk(/[\r\n]/.test(err.message), `${label}: message is one line`)
+  }
+
+  t.test('not a number', async t => {
+    for (const v of ['abc', '5s', '1.5', '-1', '0x10', '1e3']) {
+      bad(t, { ...ENV, HEARTBEAT_INTERVAL: v }, 'HEARTBEAT_INTERVAL', v, 'an integer number of seconds between 1 and 3600')
+    }
+    bad(t, { ...ENV, TEST_PORT: '22/tcp' }, 'TEST_PORT', '22/tcp', 'an integer port between 1 and 65535')
+    bad(t, { ...ENV, LEASE_DURATION: '15s' }, 'LEASE_DURATION', '15s', 'a number of seconds between 1 and 3600')
+    // a newline inside the value is escaped: the message stays on one line
+    bad(t, { ...ENV, HTTP_PORT: '80\n80' }, 'HTTP_PORT', '80\n80', 'an integer port between 1 and 65535')
+  })
+
+  t.test('out of range', async t => {
+    for (const name of ['TEST_PORT', 'CUSTOM_SERVICE_PORT', 'CLIENT_PORT', 'HTTP_PORT', 'GOSSIP_PORT']) {
+      for (const v of ['0', '70000', '65536']) bad(t, { ...ENV, [name]: v }, name, v, 'an integer port between 1 and 65535')
+    }
+    bad(t, { ...ENV, REPORT_INTERVAL: '0' }, 'REPORT_INTERVAL', '0', 'between 1 and 86400')
+    bad(t, { ...ENV, CACHE_KEY_SECOND: '1' }, 'CACHE_KEY_SECOND', '1', 'between 2 and 86400')
+  })
+
+  t.test('IP that is not an IP', async t => {
+    for (const v of ['10.0.0', 'hello', '10.0.0.256', '10.0.0.1:80', '::g']) {
+      bad(t, { ...ENV, NODE_IP: v }, 'NODE_IP', v, 'an IPv4 or IPv6 address')
+      bad(t, { ...ENV, POD_IP: v }, 'POD_IP', v, 'an IPv4 or IPv6 address')
+    }
+    bad(t, { ...ENV, LISTEN_ADDRESS: 'localhost' }, 'LISTEN_ADDRESS', 'localhost', 'an IPv4 or IPv6 address')
+  })
+
+  t.test('missing required variables', async t => {
+    bad(t, { ...ENV, NODE_IP: undefined }, 'NODE_IP', '', /IPv4 or IPv6 address \(set it from the downward API\)/)
+    bad(t, { ...ENV, NODE_IP: '' }, 'NODE_IP', '', /downward API/)
+    bad(t, { ...ENV, POD_IP: undefined }, 'POD_IP', '', /downward API/)
+    bad(t, { ...ENV, POD_NAME: undefined }, 'POD_NAME', '', /\(it is required\)/)
+    bad(t, { ...ENV, NAMESPACE: ' ' }, 'NAMESPACE', '', /\(it is required\)/)
+    bad(t, { ...ENV, POD_NAME: 'Upper_Case' }, 'POD_NAME', 'Upper_Case', 'a Kubernetes pod name')
+  })
+
+  t.test('HEARTBEAT_INTERVAL must stay below CACHE_KEY_SECOND', async t => {
+    bad(t, { ...ENV, HEARTBEAT_INTERVAL: '15' }, 'HEARTBEAT_INTERVAL', '15', 'a value below CACHE_KEY_SECOND (15)')
+    bad(t, { ...ENV, HEARTBEAT_INTERVAL: '20', CACHE_KEY_SECOND: '10' }, 'HEARTBEAT_INTERVAL', '20', 'a value below CACHE_KEY_SECOND (10)')
+    bad(t, { ...ENV, HEARTBEAT_INTERVAL: '10', CACHE_KEY_SECOND: '10' }, 'HEARTBEAT_INTERVAL', '10', 'CACHE_KEY_SECOND (10)')
+    t.equal(parseConfig({ ...ENV, HEARTBEAT_INTERVAL: '14' }).heartbeatIntervalS, 14, 'one below is fine')
+  })
+
+  t.test('LOG_LEVEL', async t => {
+    for (const v of ['verbose', 'INFO', 'info,debug']) {
+      bad(t, { ...ENV, LOG_LEVEL: v }, 'LOG_LEVEL', v, 'one of trace, debug, info, warn, error, fatal, silent')
+    }
+    for (const v of ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']) {
+      t.equal(parseConfig({ ...ENV, LOG_LEVEL: v }).logLevel, v)
+    }
+  })
+
+  t.test('STATIC_PEERS', async t => {
+    t.strictSame(parseConfig({ ...ENV, STATIC_PEERS: '127.0.0.1, 127.0.0.2:7000' }).staticPeers,
+      [{ ip: '127.0.0.1', port: 6200 }, { ip: '127.0.0.2', port: 7000 }], 'default port is GOSSIP_PORT')
+    t.strictSame(parseConfig({ ...ENV, GOSSIP_PORT: '6300', STATIC_PEERS: '127.0.0.1,,' }).staticPeers,
+      [{ ip: '127.0.0.1', port: 6300 }], 'default follows GOSSIP_PORT; empty items skipped')
+    t.strictSame(parseConfig({ ...ENV, STATIC_PEERS: '[::1]:7000' }).staticPeers, [{ ip: '::1', port: 7000 }], 'bracketed IPv6 with port')
+    t.strictSame(parseConfig({ ...ENV, STATIC_PEERS: '[fd00::1]' }).staticPeers, [{ ip: 'fd00::1', port: 6200 }], 'bracketed IPv6 without port')
+    t.strictSame(parseConfig({ ...ENV, STATIC_PEERS: 'fd00::abc' }).staticPeers, [{ ip: 'fd00::abc', port: 6200 }])
+    const list = '127.0.0.1, nope'
+    bad(t, { ...ENV, STATIC_PEERS: list }, 'STATIC_PEERS', list, 'a comma-separated list of IP or IP:port entries (bad entry "nope")')
+    bad(t, { ...ENV, STATIC_PEERS: '127.0.0.1:0' }, 'STATIC_PEERS', '127.0.0.1:0', 'bad entry "127.0.0.1:0"')
+    bad(t, { ...ENV, STATIC_PEERS: '127.0.0.1:70000' }, 'STATIC_PEERS', '127.0.0.1:70000', 'bad entry "127.0.0.1:70000"')
+    bad(t, { ...ENV, STATIC_PEERS: '10.0.0:80' }, 'STATIC_PEERS', '10.0.0:80', 'bad entry "10.0.0:80"')
+    bad(t, { ...ENV, STATIC_PEERS: '[::1' }, 'STATIC_PEERS', '[::1', 'bad entry "[::1"')
+    // a bare IPv6 address is taken whole, even when its last group is all digits (a port needs brackets)
+    t.strictSame(parseConfig({ ...ENV, STATIC_PEERS: 'fd00::1:5' }).staticPeers, [{ ip: 'fd00::1:5', port: 6200 }])
+    t.strictSame(parseConfig({ ...ENV, STATIC_PEERS: '::1' }).staticPeers, [{ ip: '::1', port: 6200 }])
+  })
+
+  t.test('SERVER_URL is ignored, not an error', async t => {
+    const c = parseConfig({ ...ENV, SERVER_URL: 'http://k8snet-checker-server:8080' })
+    t.strictSame(c.ignored, ['SERVER_URL'])
+    t.strictSame({ ...c, ignored: [] }, parseConfig(ENV), 'nothing else changes')
+    t.strictSame(parseConfig({ ...ENV, SERVER_URL: ' ' }).ignored, [], 'blank SERVER_URL is unset')
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// SelfRecord
+
+t.test('SelfRecord', async t => {
+  t.test('seq increases with every message; rv only with deltas', async t => {
+    const s = new SelfRecord(ident(1), 1000)
+    t.equal(s.origin, 'agent-1')
+    const msgs: GossipMessage[] = []
+    const seqOf = (m: GossipMessage): number => m.t === 'full' ? m.record.seq : m.t === 'ext' ? -1 : m.seq
+    msgs.push(s.full())
+    const afterFull = fullOf(msgs[0] as GossipMessage).seq // the full message carries the live record: read now
+    t.equal(afterFull, 1)
+    msgs.push(s.heartbeat())
+    msgs.push(must(s.update({ host: [path('10.0.0.2')] }), 'delta'))
+    t.equal(s.update({ host: [path('10.0.0.2')] }), null, 'same results: no message')
+    t.equal(s.record.seq, 3, 'no message, no seq bump')
+    msgs.push(s.heartbeat())
+    msgs.push(must(s.update({ pod: [path('10.1.0.2')] }), 'delta'))
+    msgs.push(s.leave())
+    const seqs = [afterFull, ...msgs.slice(1).map(seqOf)]
+    t.strictSame(seqs, [1, 2, 3, 4, 5, 6], 'strictly increasing, one per message')
+    t.equal(s.record.seq, 6)
+    t.equal(s.record.rv, 2, 'two deltas, two results versions')
+    const hb = msgs[3]
+    t.strictSame(hb, { t: 'hb', origin: 'agent-1', inc: 1000, seq: 4, rv: 1 })
+    t.strictSame(msgs[5], { t: 'leave', origin: 'agent-1', inc: 1000, seq: 6 })
+    const d = msgs[4]
+    if (d?.t !== 'delta') throw new Error('expected a delta')
+    t.equal(d.base, 1)
+    t.equal(d.rv, 2)
+  })
+
+  t.test('update: null on noise, only changed/removed targets otherwise', async t => {
+    const s = new SelfRecord(ident(1), 1000)
+    const a = path('10.0.0.2', { rttMs: 1.0 })
+    const b = path('10.0.0.3')
+    const c = path('10.0.0.4')
+    const d0 = must(s.update({ host: [a, b, c] }), 'first delta')
+    if (d0.t !== 'delta') throw new Error('expected a delta')
+    t.strictSame(d0.host, { upsert: [a, b, c], remove: [] })
+    t.equal(d0.pod, null, 'pod not given: no pod delta')
+    t.equal(d0.service, undefined, 'service not given: untouched')
+
+    // same outcome, RTT within the same quarter-power-of-two bucket, new checkedAt: noise
+    const aNoise = { ...a, rttMs: 1.1, checkedAt: a.checkedAt + 10_000 }
+    t.equal(s.update({ host: [aNoise, b, c] }), null, 'rtt 1.0 -> 1.1 ms is noise')
+    t.equal(s.record.rv, 1, 'rv unchanged by noise')
+    t.equal(s.record.results.host.get('10.0.0.2')?.rttMs, 1.1, 'noise still replaces the local result')
+
+    // one changed (RTT bucket), one changed (tcp), one removed, one added
+    const a2 = { ...a, rttMs: 1.25 }
+    const b2 = { ...b, tcp: 'refused' as const }
+    const e = path('10.0.0.5')
+    const d1 = must(s.update({ host: [a2, b2, e] }), 'second delta')
+    if (d1.t !== 'delta') throw new Error('expected a delta')
+    t.strictSame(d1.host, { upsert: [a2, b2, e], remove: ['10.0.0.4'] }, 'changed + new upserted, gone removed')
+    t.equal(d1.base, 1)
+    t.equal(d1.rv, 2)
+
+    const d2 = must(s.update({ host: [a2, b2, e], pod: [path('10.1.0.9')] }), 'pod delta')
+    if (d2.t !== 'delta') throw new Error('expected a delta')
+    t.equal(d2.host, null, 'unchanged host layer: no host delta')
+    t.strictSame(d2.pod, { upsert: [path('10.1.0.9')], remove: [] })
+
+    const d3 = must(s.update({ host: [] }), 'all removed')
+    if (d3.t !== 'delta') throw new Error('expected a delta')
+    t.strictSame(d3.host, { upsert: [], remove: ['10.0.0.2', '10.0.0.3', '10.0.0.5'] })
+    t.equal(s.record.results.host.size, 0)
+  })
+
+  t.test('update: service changes', async t => {
+    const s = new SelfRecord(ident(1), 1000)
+    const svc = service()
+    const d0 = must(s.update({ service: svc }), 'service set')
+    if (d0.t !== 'delta') throw new Error('expected a delta')
+    t.strictSame(d0.service, svc)
+    t.equal(d0.host, null)
+    t.equal(s.update({ service: { ...svc, dnsMs: 0.7, checkedAt: svc.checkedAt + 1 } }), null, 'dns time and checkedAt are noise')
+    t.equal(s.update({ host: [] }), null, 'empty layer over empty layer: nothing')
+    const d1 = must(s.update({ service: { ...svc, dnsOk: false, dnsError: 'NXDOMAIN', addresses: [], paths: [] } }), 'dns failed')
+    if (d1.t !== 'delta') throw new Error('expected a delta')
+    t.equal(d1.service?.dnsError, 'NXDOMAIN')
+    const d2 = must(s.update({ service: null }), 'cleared')
+    if (d2.t !== 'delta') throw new Error('expected a delta')
+    t.equal(d2.service, null, 'null clears the service')
+    t.equal(s.record.results.service, null)
+    t.equal(s.update({ service: null }), null, 'null over null: nothing')
+  })
+
+  t.test('a receiver applying full + deltas holds the sender\'s results', async t => {
+    const s = new SelfRecord(ident(1), 1000)
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    const signer = ident(1).peerId
+    s.update({ host: [path('10.0.0.2'), path('10.0.0.3')] }) // before the receiver exists: carried by the full
+    t.equal(v.apply(wire(s.full()), signer, 1), 'accepted')
+    const steps: Array<Parameters<SelfRecord['update']>[0]> = [
+      { pod: [path('10.1.0.2'), path('10.1.0.3', { tcp: 'timeout', connectMs: null })] },
+      { host: [path('10.0.0.2'), path('10.0.0.4', { received: 1, rttMs: 20 })], service: service() },
+      { host: [path('10.0.0.2', { tcp: 'unreachable', connectMs: 3, rttMs: null, received: 0 }), path('10.0.0.4', { received: 1, rttMs: 20 })] },
+      { pod: [path('10.1.0.3', { tcp: 'open' })], service: service({ dnsOk: false, dnsError: 'SERVFAIL', addresses: [], paths: [] }) },
+      { service: null, host: [] }
+    ]
+    let now = 2
+    for (const u of steps) {
+      const m = must(s.update(u), 'delta')
+      t.equal(v.apply(wire(m), signer, now++), 'accepted')
+      t.equal(v.apply(wire(s.heartbeat()), signer, now++), 'accepted', 'heartbeat in step')
+      const held = must(v.agent('agent-1'), 'held record').record
+      t.strictSame(held.results.host, s.record.results.host, `host map equal after step ${now}`)
+      t.strictSame(held.results.pod, s.record.results.pod, 'pod map equal')
+      t.strictSame(held.results.service, s.record.results.service, 'service equal')
+      t.equal(held.rv, s.record.rv)
+      t.equal(held.seq, s.record.seq)
+    }
+  })
+
+  t.test('resultChanged', async t => {
+    const p = path('10.0.0.2', { rttMs: 1.0, connectMs: 10 })
+    t.notOk(resultChanged(p, { ...p }), 'identical')
+    t.notOk(resultChanged(p, { ...p, checkedAt: p.checkedAt + 1, durationMs: 999 }), 'checkedAt/duration are not news')
+    t.ok(resultChanged(p, { ...p, tcp: 'refused' }), 'tcp outcome change')
+    t.ok(resultChanged(p, { ...p, tcp: 'timeout', connectMs: null }), 'timeout')
+    t.ok(resultChanged(p, { ...p, received: 2 }), 'received change')
+    t.ok(resultChanged(p, { ...p, sent: 4 }), 'sent change')
+    t.ok(resultChanged(p, { ...p, port: 23 }), 'port change')
+    t.notOk(resultChanged(p, { ...p, rttMs: 1.18 }), 'rtt 1.0 -> 1.18: same bucket [1, 2^0.25)')
+    t.ok(resultChanged(p, { ...p, rttMs: 1.19 }), 'rtt 1.0 -> 1.19: next bucket (2^0.25 = 1.189)')
+    t.ok(resultChanged(p, { ...p, rttMs: 0.99 }), 'rtt 1.0 -> 0.99: previous bucket')
+    t.notOk(resultChanged({ ...p, rttMs: 10 }, { ...p, rttMs: 11 }), 'rtt 10 -> 11: same bucket')
+    t.ok(resultChanged({ ...p, rttMs: 10 }, { ...p, rttMs: 12 }), 'rtt 10 -> 12: next bucket')
+    t.notOk(resultChanged(p, { ...p, connectMs: 11 }), 'connect 10 -> 11: same bucket')
+    t.ok(resultChanged(p, { ...p, connectMs: 20 }), 'connect time doubled')
+    t.ok(resultChanged(p, { ...p, rttMs: null }), 'rtt -> none')
+    t.ok(resultChanged({ ...p, rttMs: 5 }, { ...p, rttMs: null }), 'rtt 5 -> none')
+    // regression: "none" once shared a bucket with RTTs in [0.841, 1) ms
+    t.ok(resultChanged({ ...p, rttMs: null }, { ...p, rttMs: 0.9 }), 'none -> 0.9 ms')
+    t.ok(resultChanged({ ...p, connectMs: null }, { ...p, connectMs: 0.9 }), 'none -> 0.9 ms')
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// View: merge rules
+
+t.test('View: merge rules', async t => {
+  const sig = (n: number): string => ident(n).peerId
+
+  t.test('newest (inc, seq) wins; older or equal is stale', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    const s = new SelfRecord(ident(1), 1000)
+    s.update({ host: [path('10.0.0.2')] })
+    const f1 = encodeMessage(s.full())
+    const f2 = encodeMessage(s.full())
+    t.equal(v.apply(decodeMessage(f1), sig(1), 10), 'accepted', 'unknown origin, full record')
+    t.equal(v.agentCount, 1)
+    t.equal(v.apply(decodeMessage(f1), sig(1), 11), 'stale', 'duplicate')
+    t.equal(v.agent('agent-1')?.lastHeard, 10, 'a duplicate does not refresh')
+    t.equal(v.apply(decodeMessage(f2), sig(1), 12), 'accepted', 'higher seq')
+    t.equal(v.agent('agent-1')?.record.seq, 3)
+    const before = snapshot(v, 20)
+    t.equal(v.apply(decodeMessage(f1), sig(1), 20), 'stale', 'replay of an older record')
+    t.strictSame(snapshot(v, 20), before, 'a replay changes nothing')
+
+    const older = new SelfRecord(ident(1), 999) // an earlier incarnation, far ahead in seq
+    for (let i = 0; i < 50; i++) older.heartbeat()
+    t.equal(v.apply(wire(older.full()), sig(1), 21), 'stale', 'older incarnation loses whatever its seq')
+    const newer = new SelfRecord(ident(1), 2000)
+    t.equal(v.apply(wire(newer.full()), sig(1), 22), 'accepted', 'newer incarnation wins with seq 1')
+    t.equal(v.agent('agent-1')?.record.inc, 2000)
+    t.equal(v.agent('agent-1')?.record.results.host.size, 0, 'the new incarnation\'s results replace the old')
+  })
+
+  t.test('heartbeats', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    const s = new SelfRecord(ident(1), 1000)
+    t.equal(v.apply(wire(s.heartbeat()), sig(1), 1), 'gap', 'unknown origin')
+    t.equal(v.agentCount, 0, 'nothing stored for an unknown origin')
+    t.equal(v.apply(wire(s.full()), sig(1), 2), 'accepted')
+    t.equal(v.apply(wire(s.heartbeat()), sig(1), 3), 'accepted', 'same rv')
+    t.equal(v.agent('agent-1')?.lastHeard, 3, 'refreshes lastHeard')
+    t.equal(v.agent('agent-1')?.record.seq, 3, 'advances seq')
+
+    s.update({ host: [path('10.0.0.2')] }) // missed by the view
+    t.equal(v.apply(wire(s.heartbeat()), sig(1), 4), 'gap', 'rv ahead')
+    const held = must(v.agent('agent-1'), 'held')
+    t.equal(held.lastHeard, 4, 'a gap heartbeat still refreshes lastHeard')
+    t.equal(held.record.rv, 0, 'but does not pretend to have the new results')
+    t.equal(held.record.results.host.size, 0)
+
+    const next = new SelfRecord(ident(1), 2000)
+    const before = snapshot(v, 5)
+    t.equal(v.apply(wire(next.heartbeat()), sig(1), 5), 'gap', 'new incarnation')
+    t.strictSame(snapshot(v, 5), before, 'a new incarnation\'s heartbeat changes nothing (needs the full record)')
+    t.equal(v.apply(wire(next.full()), sig(1), 6), 'accepted')
+    t.equal(v.agent('agent-1')?.record.inc, 2000)
+  })
+
+  t.test('deltas apply only on the matching base', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    const s = new SelfRecord(ident(1), 1000)
+    t.equal(v.apply(wire(s.full()), sig(1), 1), 'accepted')
+    const d1 = encodeMessage(must(s.update({ host: [path('10.0.0.2')] }), 'd1'))
+    const d2 = encodeMessage(must(s.update({ host: [path('10.0.0.2'), path('10.0.0.3')] }), 'd2'))
+    const d3 = encodeMessage(must(s.update({ host: [path('10.0.0.3')] }), 'd3'))
+    t.equal(v.apply(decodeMessage(d1), sig(1), 2), 'accepted', 'base 0 on rv 0')
+    t.strictSame([...must(v.agent('agent-1'), 'held').record.results.host.keys()], ['10.0.0.2'])
+    t.equal(v.apply(decodeMessage(d1), sig(1), 3), 'stale', 'the same delta again')
+    t.equal(v.apply(decodeMessage(d3), sig(1), 4), 'gap', 'base 2 on rv 1: missed d2')
+    const held = must(v.agent('agent-1'), 'held')
+    t.equal(held.record.rv, 1, 'gap: results version unchanged')
+    t.strictSame([...held.record.results.host.keys()], ['10.0.0.2'], 'gap: results unchanged')
+    t.equal(held.lastHeard, 4, 'gap: origin heard')
+    // the gap left seq alone, so the missed delta arriving late still applies, and then the gap one does too
+    t.equal(v.apply(decodeMessage(d2), sig(1), 5), 'accepted', 'the missed delta arriving late repairs the gap')
+    t.equal(must(v.agent('agent-1'), 'held').record.rv, 2)
+    t.equal(v.apply(decodeMessage(d3), sig(1), 6), 'accepted', 'the gap delta applies once its base is held')
+    t.strictSame([...must(v.agent('agent-1'), 'held').record.results.host.keys()], ['10.0.0.3'])
+    t.equal(v.apply(decodeMessage(d2), sig(1), 7), 'stale', 'and the older delta is now stale')
+
+    // a fresh receiver that gets all deltas in order ends where the sender is
+    const w = new View({ ttlMs: TTL, maxExternal: 8 })
+    const s2 = new SelfRecord(ident(2), 1000)
+    t.equal(w.apply(wire(s2.full()), sig(2), 1), 'accepted')
+    const e1 = wire(must(s2.update({ pod: [path('10.1.0.2')] }), 'e1'))
+    const e2 = wire(must(s2.update({ pod: [path('10.1.0.3')] }), 'e2'))
+    t.equal(w.apply(e1, sig(2), 2), 'accepted')
+    t.equal(w.apply(e2, sig(2), 3), 'accepted')
+    t.strictSame(w.agent('agent-2')?.record.results.pod, s2.record.results.pod)
+  })
+
+  t.test('forged messages', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    const s = new SelfRecord(ident(1), 1000)
+    const f = encodeMessage(s.full())
+    t.equal(v.apply(decodeMessage(f), sig(2), 1), 'forged', 'full record signed by another key')
+    t.equal(v.agentCount, 0, 'not stored')
+    t.equal(v.apply(decodeMessage(f), null, 1), 'accepted', 'relayed by anti-entropy (no signer)')
+    const before = snapshot(v, 2)
+    const hb = encodeMessage(s.heartbeat())
+    const delta = encodeMessage(must(s.update({ host: [path('10.0.0.9')] }), 'delta'))
+    const leave = encodeMessage(s.leave())
+    t.equal(v.apply(decodeMessage(hb), sig(2), 2), 'forged', 'heartbeat signed by another key')
+    t.equal(v.apply(decodeMessage(delta), sig(2), 2), 'forged', 'delta signed by another key')
+    t.equal(v.apply(decodeMessage(leave), sig(2), 2), 'forged', 'leave signed by another key')
+    t.strictSame(snapshot(v, 2), before, 'forgeries change nothing')
+    t.equal(v.agentCount, 1, 'a forged leave does not remove the origin')
+    t.equal(v.apply(decodeMessage(hb), sig(1), 3), 'accepted', 'the real key is still accepted (heartbeat)')
+    t.equal(v.apply(decodeMessage(delta), sig(1), 3), 'accepted', 'the real key is still accepted (delta)')
+    t.strictSame([...must(v.agent('agent-1'), 'held').record.results.host.keys()], ['10.0.0.9'])
+    t.equal(v.apply(decodeMessage(leave), sig(1), 3), 'accepted', 'the real key is still accepted (leave)')
+    t.equal(v.agentCount, 0)
+
+    const ext = extHb('legacy-1', 100, sig(1))
+    t.equal(v.apply({ t: 'ext', record: ext }, sig(2), 4), 'forged', 'external record injected by someone else')
+    t.equal(v.externalCount, 0)
+    t.equal(v.apply({ t: 'ext', record: ext }, sig(1), 4), 'accepted', 'signed by its injector')
+  })
+
+  t.test('self origin', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    const me = new SelfRecord(ident(1), 1000)
+    me.update({ host: [path('10.0.0.2')] })
+    v.setSelf(me.record, 0)
+    const impostor = new SelfRecord(ident(1), 9999)
+    for (let i = 0; i < 10; i++) impostor.heartbeat()
+    const before = snapshot(v, 1)
+    t.equal(v.apply(wire(impostor.full()), sig(1), 1), 'self', 'a newer full record of my origin')
+    t.equal(v.apply(wire(impostor.heartbeat()), sig(1), 1), 'self', 'a heartbeat of my origin')
+    t.equal(v.apply(wire(impostor.leave()), sig(1), 1), 'self', 'a leave of my origin')
+    t.equal(v.apply(wire(impostor.full()), null, 1), 'self', 'also when relayed')
+    t.strictSame(snapshot(v, 1), before, 'my record is untouched')
+    t.equal(v.agent('agent-1')?.self, true)
+  })
+
+  t.test('external records: last writer wins, capacity', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 2 })
+    t.equal(v.apply({ t: 'ext', record: extHb('a', 100, 'p1') }, 'p1', 1), 'accepted')
+    t.equal(v.apply({ t: 'ext', record: extHb('b', 100, 'p1') }, 'p1', 1), 'accepted')
+    const before = snapshot(v, 2)
+    t.equal(v.apply({ t: 'ext', record: extHb('c', 100, 'p1') }, 'p1', 2), 'capacity', 'a third origin over a cap of 2')
+    t.strictSame(snapshot(v, 2), before, 'refused at capacity')
+    t.equal(v.apply({ t: 'ext', record: extHb('a', 200, 'p1') }, 'p1', 3), 'accepted', 'a held origin updates at capacity')
+    t.equal(v.apply({ t: 'ext', record: extHb('a', 150, 'p9') }, 'p9', 3), 'stale', 'older at')
+    t.equal(v.apply({ t: 'ext', record: extHb('a', 200, 'p1') }, 'p1', 3), 'stale', 'same (at, by)')
+    t.equal(v.apply({ t: 'ext', record: extHb('a', 200, 'p2') }, 'p2', 3), 'accepted', 'same at, larger injector id wins')
+    t.equal(v.apply({ t: 'ext', record: extHb('a', 200, 'p0') }, 'p0', 3), 'stale', 'same at, smaller injector id loses')
+    t.equal(v.externalEntries().find(e => e.record.key === 'hb:a')?.record.by, 'p2')
+    t.equal(v.externalCount, 2)
+    t.strictSame(v.expire(1 + TTL + 1).externals, ['hb:b'], 'b expires')
+    t.equal(v.apply({ t: 'ext', record: extHb('c', 100, 'p1') }, 'p1', TTL + 3), 'accepted', 'room again')
+    t.equal(v.apply({ t: 'ext', record: extHb('b', 100, 'p1') }, 'p1', TTL + 3), 'stale', 'expired origin replayed: tombstone')
+
+    const none = new View({ ttlMs: TTL, maxExternal: 0 })
+    t.equal(none.apply({ t: 'ext', record: extHb('a', 1, 'p1') }, 'p1', 1), 'capacity', 'a cap of 0 takes none')
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// View: expiry, leave, tombstones
+
+t.test('View: expiry and leave', async t => {
+  const sig = (n: number): string => ident(n).peerId
+
+  t.test('TTL expiry with a fake clock', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    const me = new SelfRecord(ident(9), 1)
+    v.setSelf(me.record, 0)
+    const s = [1, 2, 3].map(n => new SelfRecord(ident(n), 1000))
+    const full1 = encodeMessage((s[0] as SelfRecord).full())
+    t.equal(v.apply(decodeMessage(full1), sig(1), 0), 'accepted')
+    t.equal(v.apply(wire((s[1] as SelfRecord).full()), sig(2), 0), 'accepted')
+    const p3 = must(s[2], 's3')
+    p3.update({ host: [path('10.0.0.1')] })
+    t.equal(v.apply(wire(p3.full()), sig(3), 0), 'accepted')
+    t.equal(v.apply(wire(must(s[1], 's2').heartbeat()), sig(2), 5_000), 'accepted')
+    t.equal(v.apply(wire(p3.heartbeat()), sig(3), 10_000), 'accepted')
+    t.equal(v.apply({ t: 'ext', record: extHb('legacy', 1, 'p1') }, 'p1', 4_000), 'accepted')
+
+    t.strictSame(v.expire(TTL), { agents: [], externals: [] }, 'exactly ttl old: kept')
+    t.equal(v.agentCount, 4)
+    t.strictSame(v.expire(TTL + 1), { agents: ['agent-1'], externals: [] }, 'just over ttl: agent-1 goes')
+    t.equal(v.agent('agent-1'), undefined)
+    t.equal(v.agentCount, 3)
+    t.strictSame(v.expire(4_000 + TTL + 1), { agents: [], externals: ['hb:legacy'] }, 'the external goes on its own clock')
+    t.strictSame(v.expire(5_000 + TTL + 1), { agents: ['agent-2'], externals: [] }, 'agent-2 next')
+    t.strictSame(v.agentEntries().map(e => e.record.identity.podName).sort(), ['agent-3', 'agent-9'], 'agent-3 and self remain')
+    t.equal(v.agent('agent-3')?.record.results.host.size, 1, 'survivor keeps its results')
+    t.strictSame(v.expire(10_000 + TTL + 1), { agents: ['agent-3'], externals: [] })
+    t.notOk(v.agentEntries().some(e => e.record.results.host.has('10.0.0.1')), 'the expired origin\'s results are gone')
+    t.strictSame(v.expire(10 * TTL), { agents: [], externals: [] }, 'self never expires')
+    t.equal(v.agent('agent-9')?.self, true)
+    t.strictSame(v.lostEntries(10_000 + TTL + 1).map(l => l.record.identity.podName), ['agent-3', 'agent-2', 'agent-1'],
+      'expired agents are remembered as lost, newest silence first')
+    t.strictSame(v.answer({ agents: [['agent-1', 1000, 1, 0], ['agent-3', 1000, 3, 1]], externals: [] }, 10_000 + TTL + 1).left, [],
+      'an expiry is not a departure: never announced to peers as left')
+
+    // tombstones: a replay of what was held is stale, a newer message is accepted
+    t.equal(v.apply(decodeMessage(full1), sig(1), 10_000 + TTL + 2), 'stale', 'replay after expiry')
+    t.equal(v.apply(wire({ t: 'hb', origin: 'agent-1', inc: 1000, seq: 1, rv: 0 }), sig(1), 10_000 + TTL + 2), 'stale', 'old heartbeat after expiry')
+    t.equal(v.apply(wire(must(s[0], 's1').full()), sig(1), 10_000 + TTL + 3), 'accepted', 'same incarnation, newer seq: alive again')
+    t.equal(v.lostEntries(10_000 + TTL + 3).some(l => l.record.identity.podName === 'agent-1'), false, 'no longer lost')
+    t.equal(v.apply(wire(new SelfRecord(ident(2), 2000).full()), sig(2), 10_000 + TTL + 3), 'accepted', 'new incarnation after expiry')
+    t.equal(v.agentCount, 3)
+  })
+
+  t.test('leave removes at once; replays are stale; a new incarnation is accepted', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    const s = new SelfRecord(ident(1), 1000)
+    s.update({ host: [path('10.0.0.2')] })
+    const f = encodeMessage(s.full())
+    const hb = encodeMessage(s.heartbeat())
+    t.equal(v.apply(decodeMessage(f), sig(1), 0), 'accepted')
+    t.equal(v.apply(decodeMessage(hb), sig(1), 1), 'accepted')
+    const wrongInc = { t: 'leave' as const, origin: 'agent-1', inc: 999, seq: 99 }
+    t.equal(v.apply(wire(wrongInc), sig(1), 2), 'stale', 'leave of another incarnation')
+    t.equal(v.agentCount, 1, 'does not remove')
+    const leave = encodeMessage(s.leave())
+    t.equal(v.apply(decodeMessage(leave), sig(1), 3), 'accepted')
+    t.equal(v.agentCount, 0, 'gone at once, no TTL wait')
+    t.strictSame(v.lostEntries(3), [], 'a departed agent is not lost')
+    t.equal(v.apply(decodeMessage(f), sig(1), 4), 'stale', 'replayed full after leave')
+    t.equal(v.apply(decodeMessage(f), null, 4), 'stale', 'replayed full via anti-entropy after leave')
+    t.equal(v.apply(decodeMessage(hb), sig(1), 4), 'stale', 'replayed heartbeat after leave')
+    t.equal(v.apply(decodeMessage(leave), sig(1), 4), 'stale', 'replayed leave')
+    t.equal(v.agentCount, 0)
+    const back = new SelfRecord(ident(1), 2000)
+    t.equal(v.apply(wire(back.full()), sig(1), 5), 'accepted', 'restarted agent')
+    t.equal(v.agent('agent-1')?.record.inc, 2000)
+    t.equal(v.agent('agent-1')?.record.results.host.size, 0)
+  })
+
+  t.test('judge never mutates and agrees with apply', async t => {
+    const NOW = 50
+    const build = (): View => {
+      const v = new View({ ttlMs: TTL, maxExternal: 2 })
+      const me = new SelfRecord(ident(9), 1)
+      v.setSelf(me.record, 0)
+      const a = new SelfRecord(ident(1), 1000)
+      v.apply(wire(a.full()), null, 10)
+      const b = new SelfRecord(ident(2), 1000)
+      v.apply(wire(b.full()), null, 10)
+      v.apply(wire(b.leave()), null, 11)
+      v.apply({ t: 'ext', record: extHb('x', 5, 'p1') }, null, 10)
+      v.apply({ t: 'ext', record: extHb('y', 5, 'p1') }, null, 10)
+      return v
+    }
+    const a = new SelfRecord(ident(1), 1000)
+    a.full() // seq 1, as held
+    const full2 = wire(a.full())
+    const hb = wire(a.heartbeat())
+    const delta = wire(must(a.update({ host: [path('10.0.0.7')] }), 'delta'))
+    const hbAhead = wire(a.heartbeat())
+    const leave = wire(a.leave())
+    const cases: Array<[string, GossipMessage, string | null, string]> = [
+      ['newer full', full2, sig(1), 'accepted'],
+      ['replayed full', wire(new SelfRecord(ident(1), 1000).full()), sig(1), 'stale'],
+      ['forged full', full2, sig(2), 'forged'],
+      ['heartbeat', hb, sig(1), 'accepted'],
+      ['delta', delta, sig(1), 'accepted'],
+      ['heartbeat with rv ahead', hbAhead, sig(1), 'gap'],
+      ['leave', leave, sig(1), 'accepted'],
+      ['unknown origin heartbeat', wire(new SelfRecord(ident(3), 1).heartbeat()), sig(3), 'gap'],
+      ['departed origin replay', wire({ t: 'hb', origin: 'agent-2', inc: 1000, seq: 1, rv: 0 }), sig(2), 'stale'],
+      ['departed origin new incarnation', wire(new SelfRecord(ident(2), 2000).full()), sig(2), 'accepted'],
+      ['self', wire(new SelfRecord(ident(9), 5).full()), sig(9), 'self'],
+      ['external over cap', { t: 'ext', record: extHb('z', 5, 'p1') }, 'p1', 'capacity'],
+      ['external update', { t: 'ext', record: extHb('x', 6, 'p1') }, 'p1', 'accepted'],
+      ['external forged', { t: 'ext', record: extHb('x', 6, 'p1') }, 'p2', 'forged']
+    ]
+    for (const [label, msg, signer, want] of cases) {
+      const v = build()
+      const before = snapshot(v, NOW, ['agent-1', 'agent-2', 'agent-3'])
+      const judged = v.judge(msg, signer)
+      t.equal(judged, want, `${label}: judge`)
+      t.strictSame(snapshot(v, NOW, ['agent-1', 'agent-2', 'agent-3']), before, `${label}: judge changed nothing`)
+      t.equal(v.judge(msg, signer), judged, `${label}: judging twice gives the same answer`)
+      t.equal(build().apply(msg, signer, NOW), judged, `${label}: apply agrees with judge`)
+    }
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// View: anti-entropy
+
+t.test('View: anti-entropy', async t => {
+  const sig = (n: number): string => ident(n).peerId
+  const NOW = 16_000
+
+  t.test('two views converge', async t => {
+    const A = new View({ ttlMs: TTL, maxExternal: 8 })
+    const B = new View({ ttlMs: TTL, maxExternal: 8 })
+    const selfA = new SelfRecord(ident(10), 1)
+    const selfB = new SelfRecord(ident(11), 1)
+    selfA.update({ pod: [path('10.1.0.11')] })
+    // (installed within the TTL of NOW: see 'an answerer\'s own record is fresh' below for why that matters)
+    A.setSelf(selfA.record, 10_000)
+    B.setSelf(selfB.record, 10_000)
+    const s = [1, 2, 3, 4, 5].map(n => new SelfRecord(ident(n), 1000))
+    const [s1, s2, s3, s4, s5] = s as [SelfRecord, SelfRecord, SelfRecord, SelfRecord, SelfRecord]
+    const f1 = encodeMessage(s1.full())
+    const f2 = encodeMessage(s2.full())
+    const f3 = encodeMessage(s3.full())
+    const f4 = encodeMessage(s4.full())
+    const f5 = encodeMessage(s5.full())
+    // A: everything, plus s2's delta, a recent s3 heartbeat, s4's leave, and s5 heard long ago
+    A.apply(decodeMessage(f1), sig(1), 5_000)
+    A.apply(decodeMessage(f2), sig(2), 5_000)
+    t.equal(A.apply(wire(must(s2.update({ host: [path('10.0.0.3')] }), 'delta')), sig(2), 6_000), 'accepted')
+    A.apply(decodeMessage(f3), sig(3), 5_000)
+    t.equal(A.apply(wire(s3.heartbeat()), sig(3), 14_000), 'accepted')
+    A.apply(decodeMessage(f4), sig(4), 5_000)
+    t.equal(A.apply(wire(s4.leave()), sig(4), 7_000), 'accepted')
+    A.apply(decodeMessage(f5), sig(5), 0)
+    A.apply({ t: 'ext', record: extHb('shared', 10, 'p1') }, 'p1', 5_000)
+    // B: older s2, s3 heard long ago, s4 still present, its own external
+    B.apply(decodeMessage(f2), sig(2), 5_000)
+    B.apply(decodeMessage(f3), sig(3), 5_000)
+    B.apply(decodeMessage(f4), sig(4), 5_000)
+    B.apply({ t: 'ext', record: extHb('shared', 10, 'p1') }, 'p1', 5_000)
+    B.apply({ t: 'ext', record: extHb('only-b', 20, 'p2') }, 'p2', 8_000)
+
+    const resAB = A.answer(B.digest(), NOW)
+    t.strictSame(resAB.full.map(x => x.record.identity.podName).sort(), ['agent-1', 'agent-10', 'agent-2', 'agent-5'],
+      'full records for what B lacks or holds at an older rv')
+    t.strictSame(resAB.touch.map(x => x[0]), ['agent-3'], 'a touch for what B holds at the same rv')
+    t.strictSame(resAB.touch[0], ['agent-3', 1000, 2, 0, 2_000], 'touch carries the age of A\'s last hearing')
+    t.strictSame(resAB.left, [['agent-4', 1000, 2]], 'the departure B has not seen')
+    t.strictSame(resAB.externals, [], 'A lacks B\'s external: nothing to send')
+    t.strictSame(resAB.extTouch, [['hb:shared', 10, 'p1', 11_000]])
+
+    const r1 = B.merge(wireSync(resAB), NOW)
+    t.strictSame(r1, { changed: 4, gaps: [] }, 'agent-1, agent-10, agent-2 and the leave of agent-4')
+    t.equal(B.agent('agent-4'), undefined, 'left entries remove departed origins')
+    t.equal(B.agent('agent-5'), undefined, 'a record heard longer ago than the TTL is not taken')
+    t.equal(B.agent('agent-3')?.lastHeard, 14_000, 'touch refreshed lastHeard by age')
+    t.equal(B.agent('agent-3')?.record.seq, 2, 'and seq')
+    t.equal(B.agent('agent-1')?.lastHeard, 5_000, 'a full record keeps its age')
+    t.equal(B.agent('agent-10')?.self, false, 'A\'s own record is an ordinary one at B')
+    t.strictSame(B.agent('agent-2')?.record.results.host, s2.record.results.host, 'B got the delta\'s results')
+    t.strictSame(B.agent('agent-10')?.record.results.pod, selfA.record.results.pod)
+
+    const r2 = A.merge(wireSync(B.answer(A.digest(), NOW)), NOW)
+    t.strictSame(r2, { changed: 2, gaps: [] }, 'agent-11 and the external only B held')
+    t.equal(A.agent('agent-10')?.self, true, 'my own record comes back as "self" and is ignored')
+    t.strictSame(A.expire(NOW), { agents: ['agent-5'], externals: [] }, 'A lets its stale agent-5 expire')
+
+    t.strictSame(byOrigin(A.digest().agents), byOrigin(B.digest().agents), 'same agents at the same versions')
+    t.strictSame(byOrigin(A.digest().externals), byOrigin(B.digest().externals), 'same externals')
+    t.strictSame(recordsOf(A), recordsOf(B), 'same records, results included')
+
+    // once converged, a sync moves nothing
+    const again = B.answer(A.digest(), NOW)
+    t.strictSame(again.full, [], 'nothing left to send')
+  })
+
+  t.test('merge is idempotent; a view with newer records is unchanged by an older one', async t => {
+    const A = new View({ ttlMs: TTL, maxExternal: 8 })
+    const B = new View({ ttlMs: TTL, maxExternal: 8 })
+    const s1 = new SelfRecord(ident(1), 1000)
+    const s2 = new SelfRecord(ident(2), 1000)
+    const s3 = new SelfRecord(ident(3), 1000)
+    s1.update({ host: [path('10.0.0.2')] })
+    const old1 = encodeMessage(s1.full())
+    const old2 = encodeMessage(s2.full())
+    const old3 = encodeMessage(s3.full())
+    A.apply(decodeMessage(old1), null, 5_000)
+    A.apply(decodeMessage(old2), null, 5_000)
+    A.apply(decodeMessage(old3), null, 5_000)
+    A.apply(wire(s3.leave()), null, 6_000)
+    A.apply({ t: 'ext', record: extHb('e', 10, 'p1') }, null, 5_000)
+
+    // idempotence
+    const bytes = encodeSyncResponse(A.answer(B.digest(), NOW))
+    const first = B.merge(decodeSyncResponse(bytes), NOW)
+    t.equal(first.changed, 3, 'first merge takes agent-1, agent-2 and the external')
+    const after = snapshot(B, NOW, ['agent-3'])
+    const second = B.merge(decodeSyncResponse(bytes), NOW)
+    t.strictSame(second, { changed: 0, gaps: [] }, 'second merge of the same response')
+    t.strictSame(snapshot(B, NOW, ['agent-3']), after, 'changes nothing')
+
+    // N holds newer versions of everything A has, heard more recently
+    const N = new View({ ttlMs: TTL, maxExternal: 8 })
+    must(s1.update({ host: [path('10.0.0.2'), path('10.0.0.3')] }), 'delta') // newer results than A's copy
+    N.apply(wire(s1.full()), null, 15_000)
+    N.apply(wire(new SelfRecord(ident(2), 2000).full()), null, 15_000) // newer incarnation
+    const s3b = new SelfRecord(ident(3), 3000) // restarted after its leave: A's tombstone is older
+    N.apply(wire(s3b.full()), null, 15_000)
+    N.apply({ t: 'ext', record: extHb('e', 50, 'p1') }, null, 15_000)
+    const res = A.answer(N.digest(), NOW)
+    t.strictSame(res.left, [['agent-3', 1000, 2]], 'A offers its (older) departure of agent-3')
+    const before = snapshot(N, NOW, ['agent-3'])
+    t.strictSame(N.merge(wireSync(res), NOW), { changed: 0, gaps: [] })
+    t.strictSame(snapshot(N, NOW, ['agent-3']), before, 'merging older records changes nothing')
+  })
+
+  t.test('touch refreshes only forward, only within the TTL', async t => {
+    const A = new View({ ttlMs: TTL, maxExternal: 8 })
+    const B = new View({ ttlMs: TTL, maxExternal: 8 })
+    const s1 = new SelfRecord(ident(1), 1000)
+    const s2 = new SelfRecord(ident(2), 1000)
+    const f1 = encodeMessage(s1.full())
+    const f2 = encodeMessage(s2.full())
+    A.apply(decodeMessage(f1), null, 10_000) // A heard agent-1 before B
+    B.apply(decodeMessage(f1), null, 12_000)
+    A.apply(decodeMessage(f2), null, 0) // A heard agent-2 longer ago than the TTL (not yet swept)
+    B.apply(decodeMessage(f2), null, 0)
+    A.apply({ t: 'ext', record: extHb('e', 10, 'p1') }, null, 14_000)
+    B.apply({ t: 'ext', record: extHb('e', 10, 'p1') }, null, 2_000)
+    B.merge(wireSync(A.answer(B.digest(), NOW)), NOW)
+    t.equal(B.agent('agent-1')?.lastHeard, 12_000, 'an older hearing does not move lastHeard back')
+    t.equal(B.agent('agent-2')?.lastHeard, 0, 'a touch older than the TTL is ignored')
+    t.equal(B.externalEntries()[0]?.lastHeard, 14_000, 'extTouch refreshes an external')
+    t.strictSame(B.expire(NOW).agents, ['agent-2'])
+  })
+
+  t.test('an answerer\'s own record is fresh', async t => {
+    // an agent installs its own record once, at start (mesh.ts:65); a sync long after start must still deliver it
+    const me = new SelfRecord(ident(1), 1000)
+    const X = new View({ ttlMs: TTL, maxExternal: 8 })
+    X.setSelf(me.record, 0)
+    me.heartbeat() // X keeps gossiping: its record is current
+    const R = new View({ ttlMs: TTL, maxExternal: 8 })
+    const res = wireSync(X.answer(R.digest(), 10 * TTL))
+    t.strictSame(res.full.map(f => f.record.identity.podName), ['agent-1'], 'X offers its own record')
+    R.merge(res, 10 * TTL)
+    t.strictSame(X.expire(10 * TTL), { agents: [], externals: [] }, 'X\'s own record never expires at X')
+    // regression: answer() once aged X's own record from setSelf time, so after TTL of uptime the asker dropped it
+    t.equal(res.full[0]?.ageMs, 0, 'my own record is always fresh')
+    t.ok(R.agent('agent-1') !== undefined, 'the asker takes the answerer\'s own record')
+  })
+
+  t.test('a gap is repaired by pulling from the origin', async t => {
+    // the origin X runs its own view; receiver R misses one delta, then pulls from X as the mesh does on a gap
+    const x = new SelfRecord(ident(1), 1000)
+    const X = new View({ ttlMs: TTL, maxExternal: 8 })
+    X.setSelf(x.record, 0)
+    const R = new View({ ttlMs: TTL, maxExternal: 8 })
+    t.equal(R.apply(wire(x.full()), sig(1), 1), 'accepted')
+    x.update({ host: [path('10.0.0.2')] }) // lost on the way to R
+    const d2 = must(x.update({ host: [path('10.0.0.2'), path('10.0.0.3')] }), 'delta')
+    t.equal(R.apply(wire(d2), sig(1), 2), 'gap', 'missed delta detected')
+    const res = wireSync(X.answer(R.digest(), 3))
+    t.strictSame(res.full.map(f => f.record.rv), [2], 'X offers its full record at rv 2')
+    const merged = R.merge(res, 3)
+    // regression: the gap delta once advanced R's seq without its results, so X's full record (same seq) was
+    // judged stale and the repair pull did nothing until X's next full refresh
+    t.equal(R.agent('agent-1')?.record.rv, 2, 'repaired to the origin\'s rv')
+    t.strictSame(R.agent('agent-1')?.record.results.host, x.record.results.host, 'repaired results')
+    t.strictSame(merged, { changed: 1, gaps: [] })
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// codec
+
+/** What a path result looks like after the codec: durations rounded to whole µs. */
+const usRound = (ms: number | null): number | null => ms === null ? null : Math.round(ms * 1000) / 1000
+function rounded (p: PathResult): PathResult {
+  return { ...p, rttMs: usRound(p.rttMs), connectMs: usRound(p.connectMs), durationMs: usRound(p.durationMs) ?? 0 }
+}
+
+function sampleRecord (): AgentRecord {
+  const s = new SelfRecord(ident(1), 1_764_000_000_000)
+  s.update({
+    host: [path('10.0.0.2'), path('10.0.0.3', { tcp: 'timeout', connectMs: null, sent: 3, received: 0, rttMs: null })],
+    pod: [path('10.1.0.2', { rttMs: 0.123456, connectMs: 2.0004, durationMs: 1000.0006 }), path('fd00::2', { port: 8080, tcp: 'unreachable' })],
+    service: service()
+  })
+  s.record.leader = true
+  s.heartbeat()
+  return structuredClone(s.record)
+}
+
+function roundedRecord (r: AgentRecord): AgentRecord {
+  const svc = r.results.service
+  return {
+    ...r,
+    results: {
+      host: new Map([...r.results.host].map(([k, p]) => [k, rounded(p)])),
+      pod: new Map([...r.results.pod].map(([k, p]) => [k, rounded(p)])),
+      service: svc === null ? null : { ...svc, dnsMs: usRound(svc.dnsMs) ?? 0, paths: svc.paths.map(rounded) }
+    }
+  }
+}
+
+const extRecords: ExternalRecord[] = [
+  extHb('legacy-client-x', 1_764_000_000_123, '12D3KooWPeer1'),
+  { key: 'host:10.9.0.1', at: 5, by: 'p1', body: { part: 'host', source: '10.9.0.1', value: [legacy('10.9.0.1', '10.9.0.2'), legacy('10.9.0.1', '10.9.0.3', { ping: 'unreachable', ports: {}, latencyUs: null, durationUs: 3250 })] } },
+  { key: 'pod:10.9.1.1', at: 6, by: 'p1', body: { part: 'pod', source: '10.9.1.1', value: [] } },
+  { key: 'svc:10.9.1.1', at: 7, by: 'p2', body: { part: 'svc', value: legacy('10.9.1.1', 'my-svc.default.svc.cluster.local', { ports: { 80: 'closed' } }) } }
+]
+
+function sampleMessages (): GossipMessage[] {
+  const rec = sampleRecord()
+  const p = path('10.0.0.9', { rttMs: 3.25 })
+  return [
+    { t: 'full', record: rec },
+    { t: 'full', record: { ...structuredClone(new SelfRecord(ident(2), 1).record), leader: false } },
+    { t: 'hb', origin: 'agent-1', inc: 1_764_000_000_000, seq: 42, rv: 7 },
+    { t: 'delta', origin: 'agent-1', inc: 1, seq: 5, base: 2, rv: 3, host: { upsert: [p], remove: ['10.0.0.4', 'fd00::4'] }, pod: null, service: undefined },
+    { t: 'delta', origin: 'agent-1', inc: 1, seq: 6, base: 3, rv: 4, host: null, pod: { upsert: [], remove: ['10.1.0.4'] }, service: service() },
+    { t: 'delta', origin: 'agent-1', inc: 1, seq: 7, base: 4, rv: 5, host: null, pod: null, service: null },
+    { t: 'leave', origin: 'agent-1', inc: 1, seq: 8 },
+    ...extRecords.map(record => ({ t: 'ext' as const, record }))
+  ]
+}
+
+t.test('codec: round trips', async t => {
+  const msgs = sampleMessages()
+  for (const m of msgs) {
+    const label = m.t === 'ext' ? `ext ${m.record.body.part}` : m.t === 'delta' ? `delta service=${m.service === undefined ? 'absent' : m.service === null ? 'null' : 'set'}` : m.t
+    const back = decodeMessage(encodeMessage(m))
+    const want: GossipMessage = m.t === 'full'
+      ? { t: 'full', record: roundedRecord(m.record) }
+      : m.t === 'delta'
+        ? { ...m, host: m.host === null ? null : { ...m.host, upsert: m.host.upsert.map(rounded) } }
+        : m
+    t.strictSame(back, want, `${label}: decode(encode(m)) = m`)
+    t.same(encodeMessage(back), encodeMessage(m), `${label}: re-encoding is byte-identical`)
+  }
+  const full = fullOf(decodeMessage(encodeMessage(msgs[0] as GossipMessage)))
+  const pod = must(full.results.pod.get('10.1.0.2'), 'pod path')
+  t.equal(pod.rttMs, 0.123, 'rtt rounded to µs')
+  t.equal(pod.connectMs, 2, 'connect rounded to µs')
+  t.equal(pod.durationMs, 1000.001, 'duration rounded to µs')
+  t.equal(full.results.host.get('10.0.0.3')?.rttMs, null, 'no rtt stays null')
+  t.equal(full.leader, true)
+  t.equal(full.results.service?.paths[1]?.tcp, 'refused')
+  const d = decodeMessage(encodeMessage(msgs[3] as GossipMessage))
+  t.ok(d.t === 'delta' && !('sv' in JSON.parse(dec.decode(encodeMessage(msgs[3] as GossipMessage)))) && d.service === undefined,
+    'a delta without service decodes to "untouched", not "cleared"')
+
+  // anti-entropy payloads
+  const rec = sampleRecord()
+  const digest = { agents: [['agent-1', 1, 2, 3], ['agent-2', 4, 5, 6]] as Array<[string, number, number, number]>, externals: [['hb:x', 7, 'p1']] as Array<[string, number, string]> }
+  const req = decodeSyncRequest(encodeSyncRequest({ digest, self: rec }))
+  t.strictSame(req, { digest, self: roundedRecord(rec) }, 'sync request round trip')
+  const response: SyncResponse = {
+    full: [{ record: rec, ageMs: 12.6 }, { record: new SelfRecord(ident(3), 9).record, ageMs: 0 }],
+    touch: [['agent-4', 1, 2, 3, 999.4]],
+    externals: extRecords.map((record, i) => ({ record, ageMs: i * 100 })),
+    extTouch: [['hb:y', 3, 'p9', 15_000]],
+    left: [['agent-5', 6, 7]]
+  }
+  const back = decodeSyncResponse(encodeSyncResponse(response))
+  t.strictSame(back, {
+    ...response,
+    full: [{ record: roundedRecord(rec), ageMs: 13 }, { record: new SelfRecord(ident(3), 9).record, ageMs: 0 }],
+    touch: [['agent-4', 1, 2, 3, 999]]
+  }, 'sync response round trip, ages rounded to ms')
+  const empty: SyncResponse = { full: [], touch: [], externals: [], extTouch: [], left: [] }
+  t.strictSame(decodeSyncResponse(encodeSyncResponse(empty)), empty, 'empty sync response')
+})
+
+t.test('codec: hostile input throws WireError only', async t => {
+  const msgs = sampleMessages()
+  const full = encodeMessage(msgs[0] as GossipMessage)
+  const hb = encodeMessage(msgs[2] as GossipMessage)
+  const delta = encodeMessage(msgs[3] as GossipMessage)
+  const extHost = encodeMessage(msgs[8] as GossipMessage)
+  const extSvc = encodeMessage(msgs[10] as GossipMessage)
+  const deep = (n: number): string => '['.repeat(n) + ']'.repeat(n)
+
+  const cases: Array<[string, Uint8Array, string]> = [
+    // encoding
+    ['empty', new Uint8Array(0), 'malformed'],
+    ['invalid UTF-8 byte', Uint8Array.from([0x7b, 0xff, 0x7d]), 'malformed'],
+    ['overlong UTF-8', Uint8Array.from([0x22, 0xc0, 0xaf, 0x22]), 'malformed'],
+    ['UTF-8 surrogate', Uint8Array.from([0x22, 0xed, 0xa0, 0x80, 0x22]), 'malformed'],
+    ['truncated UTF-8', Uint8Array.from([...hb.slice(0, 10), 0xe2, 0x82]), 'malformed'],
+    ['not JSON', bytesOf('{v:1,t:"h"}'), 'malformed'],
+    ['truncated JSON', hb.slice(0, hb.length - 1), 'malformed'],
+    ['trailing junk', bytesOf(dec.decode(hb) + 'x'), 'malformed'],
+    ['NaN literal', bytesOf('{"v":1,"t":"h","o":"a","i":NaN,"s":1,"r":1}'), 'malformed'],
+    // not an object
+    ['array', bytesOf('[]'), 'schema'],
+    ['null', bytesOf('null'), 'schema'],
+    ['number', bytesOf('42'), 'schema'],
+    ['string', bytesOf('"hb"'), 'schema'],
+    ['boolean', bytesOf('true'), 'schema'],
+    // version and type
+    ['v:2', edit(hb, o => { o.v = 2 }), 'version'],
+    ['v missing', edit(hb, o => { delete o.v }), 'version'],
+    ['v:"1"', edit(hb, o => { o.v = '1' }), 'version'],
+    ['v:null', edit(hb, o => { o.v = null }), 'version'],
+    ['unknown type', edit(hb, o => { o.t = 'z' }), 'version'],
+    ['type missing', edit(hb, o => { delete o.t }), 'version'],
+    ['long type name', edit(hb, o => { o.t = 'heartbeat' }), 'version'],
+    // size
+    ['oversized junk', new Uint8Array(MAX_MESSAGE_BYTES + 1).fill(0x20), 'oversized'],
+    ['oversized valid message', bytesOf(dec.decode(hb) + ' '.repeat(MAX_MESSAGE_BYTES + 1 - hb.length)), 'oversized'],
+    ['exactly the limit', bytesOf(dec.decode(hb) + ' '.repeat(MAX_MESSAGE_BYTES - hb.length)), 'decoded'],
+    // wrong field types
+    ['origin number', edit(hb, o => { o.o = 5 }), 'schema'],
+    ['origin empty', edit(hb, o => { o.o = '' }), 'schema'],
+    ['origin with space', edit(hb, o => { o.o = 'agent 1' }), 'schema'],
+    ['origin too long', edit(hb, o => { o.o = 'a'.repeat(254) }), 'schema'],
+    ['inc string', edit(hb, o => { o.i = '1' }), 'schema'],
+    ['seq null', edit(hb, o => { o.s = null }), 'schema'],
+    ['rv missing', edit(hb, o => { delete o.r }), 'schema'],
+    ['id short', edit(full, o => { o.id.pop() }), 'schema'],
+    ['id object', edit(full, o => { o.id = { podName: 'a' } }), 'schema'],
+    ['version too long', edit(full, o => { o.id[5] = 'v'.repeat(65) }), 'schema'],
+    ['peer id with slash', edit(full, o => { o.id[6] = 'a/b' }), 'schema'],
+    ['host layer object', edit(full, o => { o.h = {} }), 'schema'],
+    ['path 8 items', edit(full, o => { o.h[0].pop() }), 'schema'],
+    ['path 10 items', edit(full, o => { o.h[0].push(0) }), 'schema'],
+    ['tcp index 4', edit(full, o => { o.h[0][5] = 4 }), 'schema'],
+    ['tcp as string', edit(full, o => { o.h[0][5] = 'open' }), 'schema'],
+    ['dnsOk 2', edit(full, o => { o.sv[2] = 2 }), 'schema'],
+    ['dnsOk true', edit(full, o => { o.sv[2] = true }), 'schema'],
+    ['dnsError number', edit(full, o => { o.sv[4] = 5 }), 'schema'],
+    ['dnsError too long', edit(full, o => { o.sv[4] = 'e'.repeat(201) }), 'schema'],
+    ['service name bad', edit(full, o => { o.sv[0] = 'a b' }), 'schema'],
+    ['leader 2', edit(full, o => { o.ld = 2 }), 'schema'],
+    ['delta layer array', edit(delta, o => { o.h = [] }), 'schema'],
+    ['delta upsert missing', edit(delta, o => { delete o.h.u }), 'schema'],
+    ['ext unknown part', edit(extHost, o => { o.k = 'node' }), 'schema'],
+    ['ext injector missing', edit(extHost, o => { delete o.by }), 'schema'],
+    ['legacy port value', edit(extSvc, o => { o.b[3] = { 80: 'filtered' } }), 'schema'],
+    ['legacy port key', edit(extSvc, o => { o.b[3] = { http: 'open' } }), 'schema'],
+    ['legacy port 0', edit(extSvc, o => { o.b[3] = { 0: 'open' } }), 'schema'],
+    ['legacy ports array', edit(extSvc, o => { o.b[3] = ['open'] }), 'schema'],
+    // numbers
+    ['negative inc', edit(hb, o => { o.i = -1 }), 'schema'],
+    ['float seq', edit(hb, o => { o.s = 1.5 }), 'schema'],
+    ['unsafe integer rv', edit(hb, o => { o.r = 2 ** 53 }), 'schema'],
+    ['huge literal', bytesOf(dec.decode(hb).replace(/"i":[0-9]+/, '"i":1e400')), 'schema'],
+    ['negative huge literal', bytesOf(dec.decode(hb).replace(/"i":[0-9]+/, '"i":-1e400')), 'schema'],
+    ['rtt -2', edit(full, o => { o.h[0][4] = -2 }), 'schema'],
+    ['rtt float µs', edit(full, o => { o.h[0][4] = 1.5 }), 'schema'],
+    ['duration -1 (no "none" for duration)', edit(full, o => { o.h[0][7] = -1 }), 'schema'],
+    ['checkedAt negative', edit(full, o => { o.h[0][8] = -5 }), 'schema'],
+    ['port 65536', edit(full, o => { o.h[0][1] = 65536 }), 'schema'],
+    ['sent 1001', edit(full, o => { o.h[0][2] = 1001; o.h[0][3] = 0 }), 'schema'],
+    ['rtt -1 is "none"', edit(full, o => { o.h[0][4] = -1 }), 'decoded'],
+    // IPs
+    ['target 3 octets', edit(full, o => { o.h[0][0] = '10.0.0' }), 'schema'],
+    ['target hostname', edit(full, o => { o.h[0][0] = 'hello' }), 'schema'],
+    ['target 5 octets', edit(full, o => { o.h[0][0] = '1.2.3.4.5' }), 'schema'],
+    ['target with port', edit(full, o => { o.h[0][0] = '10.0.0.1:22' }), 'schema'],
+    ['node IP bad IPv6', edit(full, o => { o.id[2] = '::g' }), 'schema'],
+    ['service address bad', edit(full, o => { o.sv[5] = ['10.0.0.300'] }), 'schema'],
+    ['delta remove bad', edit(delta, o => { o.h.x = ['nope'] }), 'schema'],
+    ['legacy source bad', edit(extHost, o => { o.b[0] = '10.9.0' }), 'schema'],
+    ['legacy hb node IP bad', edit(encodeMessage(msgs[7] as GossipMessage), o => { o.b[1] = 'node-1' }), 'schema'],
+    // array limits
+    ['delta remove 10001', edit(delta, o => { o.h.x = Array.from({ length: 10_001 }, () => '1.1.1.1') }), 'schema'],
+    ['delta remove 10000', edit(delta, o => { o.h.x = Array.from({ length: 10_000 }, () => '1.1.1.1') }), 'decoded'],
+    ['service addresses 65', edit(full, o => { o.sv[5] = Array.from({ length: 65 }, () => '1.1.1.1') }), 'schema'],
+    ['service paths 65', edit(full, o => { o.sv[6] = Array.from({ length: 65 }, () => o.h[0]) }), 'schema'],
+    ['legacy ports 17', edit(extSvc, o => { o.b[3] = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [String(i + 1), 'open'])) }), 'schema'],
+    ['host paths 10001', edit(full, o => { o.h = Array.from({ length: 10_001 }, () => o.h[0]) }), 'schema'],
+    // cross-field rules
+    ['received > sent', edit(full, o => { o.h[0][2] = 2; o.h[0][3] = 3 }), 'schema'],
+    ['received = sent', edit(full, o => { o.h[0][2] = 3; o.h[0][3] = 3 }), 'decoded'],
+    ['delta rv = base', edit(delta, o => { o.r = o.b }), 'schema'],
+    ['delta rv < base', edit(delta, o => { o.r = 0 }), 'schema'],
+    ['legacy result of another source', edit(extHost, o => { o.b[1][0][0] = '10.9.9.9' }), 'schema'],
+    // prototype tricks
+    ['fields only under __proto__', bytesOf('{"__proto__":{"v":1,"t":"h","o":"a","i":1,"s":1,"r":1}}'), 'version'],
+    ['type only under __proto__', bytesOf('{"v":1,"__proto__":{"t":"h"},"o":"a","i":1,"s":1,"r":1}'), 'version'],
+    ['inc only under __proto__', bytesOf('{"v":1,"t":"h","o":"a","__proto__":{"i":1},"s":1,"r":1}'), 'schema'],
+    ['legacy port key __proto__', bytesOf(dec.decode(extSvc).replace(/"80":"closed"/, '"__proto__":"open"')), 'schema'],
+    ['legacy ports via __proto__', bytesOf(dec.decode(extSvc).replace(/\{"80":"closed"\}/, '{"__proto__":{"80":"open"}}')), 'schema'],
+    ['record id as __proto__', bytesOf(dec.decode(full).replace(/"id":/, '"__proto__":')), 'schema'],
+    // deeply nested junk
+    ['nested top level', bytesOf(deep(100_000)), 'schema'],
+    ['nested objects', bytesOf('{"a":'.repeat(50_000) + '1' + '}'.repeat(50_000)), 'version'],
+    ['nested origin', bytesOf(dec.decode(hb).replace(/"o":"[^"]*"/, `"o":${deep(50_000)}`)), 'schema'],
+    ['nested host layer', bytesOf(dec.decode(full).replace('"h":[', `"h":${deep(50_000)},"hh":[`)), 'schema'],
+    ['nested path target', bytesOf(dec.decode(full).replace(/"10\.0\.0\.2"/, deep(50_000))), 'schema'],
+    ['shallow nested version', bytesOf(`{"v":${deep(100)},"t":"h"}`), 'version'],
+    ['shallow nested type', bytesOf(`{"v":1,"t":${deep(100)}}`), 'version'],
+    // regression: a deeply nested `v` or `t` once overflowed the stack while building the error message
+    ['deeply nested version', bytesOf(`{"v":${deep(10_000)}}`), 'version'],
+    ['deeply nested type', bytesOf(`{"v":1,"t":${deep(10_000)}}`), 'version']
+  ]
+  for (const [label, bytes, want] of cases) {
+    t.equal(outcome(() => decodeMessage(bytes)), want, label)
+  }
+  t.equal((Object.prototype as Record<string, unknown>).polluted, undefined, 'no prototype pollution')
+
+  // a valid message with an extra __proto__ key decodes, and carries nothing from it
+  const withProto = bytesOf(dec.decode(hb).replace(/^\{/, '{"__proto__":{"polluted":1,"o":"evil"},'))
+  const m = decodeMessage(withProto)
+  t.strictSame(m, msgs[2], 'extra __proto__ key ignored')
+  t.equal((m as unknown as Record<string, unknown>).polluted, undefined)
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype untouched')
+
+  // random bytes
+  const rnd = mulberry32(0xC0FFEE)
+  const seen = new Set<string>()
+  for (let i = 0; i < 200; i++) {
+    const b = Uint8Array.from({ length: 1 + Math.floor(rnd() * 64) }, () => Math.floor(rnd() * 256))
+    seen.add(outcome(() => decodeMessage(b)))
+  }
+  t.ok([...seen].every(r => REASONS.includes(r)), `random bytes: only WireError (${[...seen].join(', ')})`)
+
+  // anti-entropy payloads
+  const resp = encodeSyncResponse({ full: [{ record: sampleRecord(), ageMs: 1 }], touch: [['a', 1, 1, 1, 1]], externals: [], extTouch: [], left: [['b', 1, 1]] })
+  const syncCases: Array<[string, Uint8Array, string]> = [
+    ['valid', resp, 'decoded'],
+    ['not JSON', bytesOf('nope'), 'malformed'],
+    ['v:2', edit(resp, o => { o.v = 2 }), 'version'],
+    ['missing left', edit(resp, o => { delete o.l }), 'schema'],
+    ['touch tuple short', edit(resp, o => { o.t[0].pop() }), 'schema'],
+    ['negative age', edit(resp, o => { o.f[0][1] = -1 }), 'schema'],
+    ['float age', edit(resp, o => { o.t[0][4] = 0.5 }), 'schema'],
+    ['bad record', edit(resp, o => { o.f[0][0].id[2] = 'x' }), 'schema'],
+    ['left origin bad', edit(resp, o => { o.l[0][0] = 'a b' }), 'schema'],
+    ['left 100001', edit(resp, o => { o.l = Array.from({ length: 100_001 }, () => ['b', 1, 1]) }), 'schema'],
+    ['extTouch key too long', edit(resp, o => { o.xt = [['k'.repeat(301), 1, 'p', 1]] }), 'schema']
+  ]
+  for (const [label, bytes, want] of syncCases) t.equal(outcome(() => decodeSyncResponse(bytes)), want, `sync response: ${label}`)
+  const req = encodeSyncRequest({ digest: { agents: [['a', 1, 2, 3]], externals: [['hb:x', 1, 'p']] }, self: sampleRecord() })
+  const reqCases: Array<[string, Uint8Array, string]> = [
+    ['valid', req, 'decoded'],
+    ['v missing', edit(req, o => { delete o.v }), 'version'],
+    ['self missing', edit(req, o => { delete o.me }), 'schema'],
+    ['digest entry 5 items', edit(req, o => { o.a[0].push(1) }), 'schema'],
+    ['digest externals object', edit(req, o => { o.e = {} }), 'schema'],
+    ['oversized', new Uint8Array(64 * 1024 * 1024 + 1), 'oversized']
+  ]
+  for (const [label, bytes, want] of reqCases) t.equal(outcome(() => decodeSyncRequest(bytes)), want, `sync request: ${label}`)
+})
+
+t.test('codec: seeded fuzz', async t => {
+  const rnd = mulberry32(20261125)
+  const int = (n: number): number => Math.floor(rnd() * n)
+  type Decoder = (b: Uint8Array) => unknown
+  const corpus: Array<[Uint8Array, Decoder]> = [
+    ...sampleMessages().map(m => [encodeMessage(m), decodeMessage] as [Uint8Array, Decoder]),
+    [encodeSyncResponse({ full: [{ record: sampleRecord(), ageMs: 1 }], touch: [['a', 1, 1, 1, 1]], externals: extRecords.map(record => ({ record, ageMs: 2 })), extTouch: [['hb:a', 1, 'p', 1]], left: [['b', 1, 1]] }), decodeSyncResponse],
+    [encodeSyncRequest({ digest: { agents: [['a', 1, 2, 3]], externals: [['hb:x', 1, 'p']] }, self: sampleRecord() }), decodeSyncRequest]
+  ]
+  const JUNK: unknown[] = [-1, -2, 0, 1, 1.5, 2 ** 53, 1e308, -1e308, '', 'x', '10.0.0', '::1', '1.1.1.1', null, true, false, [], {},
+    [1, 2, 3], 'a'.repeat(300), '\u0000', JSON.parse('{"__proto__":{"polluted":1}}'), JSON.parse(`{"v":1,"t":"h"}`), [[[[[]]]]]]
+
+  function byteMutation (src: Uint8Array): Uint8Array {
+    let b = Uint8Array.from(src)
+    for (let k = 1 + int(4); k > 0; k--) {
+      const at = int(b.length + 1)
+      switch (int(6)) {
+        case 0: { const j = Math.min(at, b.length - 1); if (j >= 0) b[j] = (b[j] ?? 0) ^ (1 << int(8)); break } // flip a bit
+        case 1: b = b.slice(0, at); break // truncate
+        case 2: b = Uint8Array.from([...b.slice(0, at), int(256), ...b.slice(at)]); break // insert a random byte
+        case 3: b = Uint8Array.from([...b.slice(0, at), ...b.slice(at + 1 + int(8))]); break // delete a run
+        case 4: b = Uint8Array.from([...b.slice(0, at), ...bytesOf('[{"-1e9:,'.charAt(int(9))), ...b.slice(at)]); break // insert JSON punctuation
+        default: { const from = int(b.length); const len = int(32); b = Uint8Array.from([...b.slice(0, at), ...b.slice(from, from + len), ...b.slice(at)]) } // duplicate a slice
+      }
+    }
+    return b
+  }
+
+  function jsonMutation (src: Uint8Array): Uint8Array {
+    const root = JSON.parse(dec.decode(src)) as J
+    for (let k = 1 + int(2); k > 0; k--) {
+      // walk to a random container, then replace, delete or add one of its members
+      let node = root
+      for (let depth = int(6); depth > 0; depth--) {
+        const keys = Object.keys(node)
+        const child = keys.length === 0 ? undefined : node[keys[int(keys.length)] as string]
+        if (typeof child !== 'object' || child === null) break
+        node = child
+      }
+      const keys = Object.keys(node)
+      const key = keys.length === 0 || int(5) === 0 ? (Array.isArray(node) ? String(node.length) : ['v', 't', 'o', 'zz', '__proto__'][int(5)] as string) : keys[int(keys.length)] as string
+      if (int(6) === 0) {
+        if (Array.isArray(node)) node.splice(Number(key), 1)
+        else delete node[key]
+      } else {
+        Object.defineProperty(node, key, { value: structuredClone(JUNK[int(JUNK.length)]), enumerable: true, writable: true, configurable: true })
+      }
+    }
+    return enc.encode(JSON.stringify(root))
+  }
+
+  const violations: string[] = []
+  const counts: Record<string, number> = {}
+  const ITER = 2000
+  for (let i = 0; i < ITER; i++) {
+    const [src, decode] = corpus[int(corpus.length)] as [Uint8Array, Decoder]
+    const b = i % 2 === 0 ? byteMutation(src) : jsonMutation(src)
+    const o = outcome(() => decode(b))
+    counts[o] = (counts[o] ?? 0) + 1
+    if (o !== 'decoded' && !REASONS.includes(o)) {
+      violations.push(`#${i}: ${o} for ${dec.decode(b).slice(0, 120)}`)
+    } else if (o === 'decoded' && decode === decodeMessage) {
+      // whatever decodes is a well-formed message: it re-encodes and decodes again
+      const again = outcome(() => decodeMessage(encodeMessage(decodeMessage(b))))
+      if (again !== 'decoded') violations.push(`#${i}: decoded, but its re-encoding gives ${again}`)
+    }
+  }
+  t.strictSame(violations, [], `${ITER} mutated inputs: a value or a WireError, nothing else`)
+  t.comment(`fuzz outcomes: ${JSON.stringify(counts)}`)
+  t.ok((counts.decoded ?? 0) > 20, 'some mutations still decode (the fuzz reaches the validators)')
+  t.ok((counts.schema ?? 0) > 100, 'many fail schema validation')
+  t.ok((counts.malformed ?? 0) > 100, 'many fail parsing')
+  t.ok((counts.version ?? 0) > 0, 'some fail the version check')
+  t.equal((Object.prototype as Record<string, unknown>).polluted, undefined, 'no prototype pollution')
+})

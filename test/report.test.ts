@@ -1,0 +1,505 @@
+// Pure report layer: verdicts that localise faults (src/report/verdicts.ts), the report summary
+// (src/report/report.ts) and its text (src/report/render.ts), driven by synthetic clusters. No I/O, no clocks.
+import t from 'tap'
+import type { AgentRecord, Identity, Layer, PathResult, ServiceResult } from '../src/gossip/record.ts'
+import { buildReport } from '../src/report/report.ts'
+import { renderReport } from '../src/report/render.ts'
+import { DEFAULT_VERDICT_OPTIONS, findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from '../src/report/verdicts.ts'
+
+// ---------------------------------------------------------------------------------------------------------------
+// synthetic cluster builder
+
+const NOW = Date.UTC(2026, 2, 4, 5, 6, 7) // 2026-03-04T05:06:07.000Z
+const NOW_ISO = '2026-03-04T05:06:07.000Z'
+const HOST_PORT = 22
+const POD_PORT = 6100
+
+type Outcome = 'ok' | 'down' | 'refused' | 'filtered' | 'lossy' | 'noicmp-refused' | 'noicmp-open' | 'absent'
+type Pick = (layer: Layer, src: number, dst: number) => Outcome
+
+const allOk: Pick = () => 'ok'
+
+function ident (i: number): Identity {
+  return {
+    podName: `agent-${i}`,
+    nodeName: `node-${i}`,
+    nodeIp: `10.0.0.${i}`,
+    podIp: `10.1.0.${i}`,
+    namespace: 'k8snet',
+    version: '0.1.0',
+    peerId: `12D3KooWPeer${i}`
+  }
+}
+
+/** One PathResult for an outcome. */
+function result (target: string, port: number, outcome: Exclude<Outcome, 'absent'>, checkedAt: number): PathResult {
+  const base = { target, port, checkedAt }
+  switch (outcome) {
+    case 'ok': return { ...base, sent: 3, received: 3, rttMs: 0.5, tcp: 'open', connectMs: 0.4, durationMs: 2 }
+    case 'down': return { ...base, sent: 3, received: 0, rttMs: null, tcp: 'timeout', connectMs: null, durationMs: 3000 }
+    case 'refused': return { ...base, sent: 3, received: 3, rttMs: 0.5, tcp: 'refused', connectMs: 0.3, durationMs: 2 }
+    case 'filtered': return { ...base, sent: 3, received: 3, rttMs: 0.5, tcp: 'timeout', connectMs: null, durationMs: 1000 }
+    case 'noicmp-refused': return { ...base, sent: 3, received: 0, rttMs: null, tcp: 'refused', connectMs: 0.3, durationMs: 1000 }
+    case 'noicmp-open': return { ...base, sent: 3, received: 0, rttMs: null, tcp: 'open', connectMs: 0.4, durationMs: 1000 }
+    case 'lossy': return { ...base, sent: 3, received: 2, rttMs: 0.7, tcp: 'open', connectMs: 0.4, durationMs: 1002 }
+  }
+}
+
+interface ClusterOpts {
+  /** checkedAt of agent i's results (defaults to NOW: fresh). */
+  checkedAt?: (i: number) => number
+  /** The Service result of agent i (defaults to none). */
+  service?: (i: number) => ServiceResult | null
+}
+
+/** Agents 1..n, each with host (port 22) and pod (port 6100) results for every other agent, chosen by pick. */
+function cluster (n: number, pick: Pick = allOk, opts: ClusterOpts = {}): AgentRecord[] {
+  const agents: AgentRecord[] = []
+  for (let i = 1; i <= n; i++) {
+    const at = opts.checkedAt?.(i) ?? NOW
+    const host = new Map<string, PathResult>()
+    const pod = new Map<string, PathResult>()
+    for (let j = 1; j <= n; j++) {
+      if (j === i) continue
+      const h = pick('host', i, j)
+      const p = pick('pod', i, j)
+      if (h !== 'absent') host.set(`10.0.0.${j}`, result(`10.0.0.${j}`, HOST_PORT, h, at))
+      if (p !== 'absent') pod.set(`10.1.0.${j}`, result(`10.1.0.${j}`, POD_PORT, p, at))
+    }
+    agents.push({
+      identity: ident(i),
+      inc: 1_000 + i,
+      seq: 1,
+      rv: 1,
+      results: { host, pod, service: opts.service?.(i) ?? null }
+    })
+  }
+  return agents
+}
+
+function svc (over: Partial<ServiceResult> = {}): ServiceResult {
+  return {
+    name: 'web.default.svc.cluster.local',
+    port: 80,
+    dnsOk: true,
+    dnsMs: 2,
+    dnsError: null,
+    addresses: ['10.96.0.10'],
+    paths: [result('10.96.0.10', 80, 'ok', NOW)],
+    checkedAt: NOW,
+    ...over
+  }
+}
+const svcDnsFail = (): ServiceResult => svc({ dnsOk: false, dnsMs: 5000, dnsError: 'ENOTFOUND', addresses: [], paths: [] })
+const svcNoEndpoint = (): ServiceResult => svc({ paths: [result('10.96.0.10', 80, 'down', NOW)] })
+
+const where = (i: number): string => `node-${i} (10.0.0.${i})`
+/** Sorted "kind|subject" signatures: the exact set of verdicts raised. */
+const sig = (vs: Verdict[]): string[] => vs.map(v => `${v.kind}|${v.subject}`).sort()
+/** Verdicts blaming a node (subject "node-N (ip)"). */
+const nodeBlames = (vs: Verdict[]): Verdict[] => vs.filter(v => /^node-\d+ \(/.test(v.subject))
+const one = (vs: Verdict[], kind: string): Verdict => {
+  const found = vs.filter(v => v.kind === kind)
+  if (found.length !== 1) throw new Error(`expected exactly one ${kind} verdict, got ${found.length}: ${JSON.stringify(sig(vs))}`)
+  return found[0] as Verdict
+}
+const verdicts = (live: AgentRecord[], lost: LostAgent[] = [], o: VerdictOptions = DEFAULT_VERDICT_OPTIONS): Verdict[] =>
+  findVerdicts(live, lost, NOW, o)
+
+/** Every path touching node k (both directions, both layers) is down. */
+const isolatedNode = (k: number): Pick => (_l, s, d) => s === k || d === k ? 'down' : 'ok'
+
+/** Seeded PRNG (mulberry32) for the noisy scenarios. */
+function rng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let x = a
+    x = Math.imul(x ^ (x >>> 15), x | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+t.test('builder sanity: the synthetic cluster is what the scenarios assume', async t => {
+  const c = cluster(4, (l, s, d) => l === 'pod' && s === 1 && d === 2 ? 'down' : 'ok')
+  t.equal(c.length, 4)
+  const a1 = c[0] as AgentRecord
+  t.same([...a1.results.host.keys()], ['10.0.0.2', '10.0.0.3', '10.0.0.4'], 'host keyed by node IP of every other agent')
+  t.same([...a1.results.pod.keys()], ['10.1.0.2', '10.1.0.3', '10.1.0.4'], 'pod keyed by pod IP of every other agent')
+  t.equal(a1.results.host.get('10.0.0.2')?.port, 22)
+  t.equal(a1.results.pod.get('10.1.0.2')?.port, 6100)
+  t.equal(a1.results.pod.get('10.1.0.2')?.received, 0, 'pick applied per layer')
+  t.equal(a1.results.host.get('10.0.0.2')?.received, 3)
+  t.equal(a1.results.host.get('10.0.0.2')?.checkedAt, NOW)
+})
+
+t.test('1. healthy cluster of 6: no verdict', async t => {
+  t.same(verdicts(cluster(6)), [])
+  // fresh-but-not-quite results (just inside staleAfterMs) are still healthy
+  const nearlyStale = cluster(6, allOk, { checkedAt: () => NOW - DEFAULT_VERDICT_OPTIONS.staleAfterMs })
+  t.same(verdicts(nearlyStale), [], 'age == staleAfterMs is not stale (strictly older is)')
+  t.same(verdicts(cluster(6, allOk, { service: () => svc() })), [], 'a healthy Service adds nothing')
+})
+
+t.test('2. noisy but healthy: a down pair and a lossy pair never blame a node', async t => {
+  // fixed case: agent-2 -> agent-5 down (both layers, reverse works), agent-4 -> agent-1 loses 1 of 3
+  const fixed = verdicts(cluster(6, (_l, s, d) => s === 2 && d === 5 ? 'down' : s === 4 && d === 1 ? 'lossy' : 'ok'))
+  t.same(sig(fixed), ['one-way|agent-2 -> agent-5', 'one-way|agent-2 -> agent-5'], 'one one-way per layer, on the bad link only')
+  t.same(nodeBlames(fixed), [], 'no node blamed')
+  for (const v of fixed) t.same([v.agree, v.of], [1, 1], 'a single observation claims 1/1')
+  t.match(fixed.map(v => v.summary).sort(), [/^host path agent-2 -> agent-5 \(10\.0\.0\.5\) fails while agent-5 -> agent-2 works/, /^pod path agent-2 -> agent-5 \(10\.1\.0\.5\) fails/])
+
+  // same pair down both ways: nothing can be localised, nothing is said
+  const both = verdicts(cluster(6, (_l, s, d) => (s === 2 && d === 5) || (s === 5 && d === 2) ? 'down' : 'ok'))
+  t.same(both, [], 'a pair down both ways among healthy agents yields no verdict')
+
+  // seeded random noise: any down pair + any distinct lossy pair
+  let checked = 0
+  for (let seed = 1; seed <= 40; seed++) {
+    const r = rng(seed)
+    const pickPair = (): [number, number] => {
+      const s = 1 + Math.floor(r() * 6)
+      let d = 1 + Math.floor(r() * 5)
+      if (d >= s) d++
+      return [s, d]
+    }
+    const [ds, dd] = pickPair()
+    let [ls, ld] = pickPair()
+    while (ls === ds && ld === dd) [ls, ld] = pickPair()
+    const layers: Layer[] = r() < 0.5 ? ['host', 'pod'] : [r() < 0.5 ? 'host' : 'pod']
+    const vs = verdicts(cluster(6, (l, s, d) =>
+      s === ds && d === dd && layers.includes(l) ? 'down' : s === ls && d === ld ? 'lossy' : 'ok'))
+    const bad = vs.filter(v => v.kind !== 'one-way' && !(v.kind === 'overlay' && v.subject === `agent-${ds} -> agent-${dd}`))
+    t.same(sig(bad), [], `seed ${seed}: only pair-level verdicts (down ${ds}->${dd} on ${layers.join('+')}, lossy ${ls}->${ld})`)
+    t.ok(vs.every(v => v.subject === `agent-${ds} -> agent-${dd}`), `seed ${seed}: every verdict names the down link`)
+    checked++
+  }
+  t.equal(checked, 40)
+})
+
+t.test('3. node 3 isolated, record still live', async t => {
+  const vs = verdicts(cluster(6, isolatedNode(3)))
+  t.same(sig(vs), [`isolated|${where(3)}`], 'exactly one verdict: isolated node-3')
+  const v = one(vs, 'isolated')
+  t.equal(v.agree, 5)
+  t.equal(v.of, 5)
+  t.match(v.summary, 'unreachable from 5 of 5 peers')
+  t.match(v.summary, 'cannot reach 5 of 5 itself', 'says it cannot reach out either')
+  t.same(v.evidence, ['peers that cannot reach it: agent-1, agent-2, agent-4, agent-5, agent-6'])
+  t.notOk(v.evidence.some(e => e.includes('not heard')), 'no gossip-silence note for a live record')
+
+  // in a small cluster (3 agents), 2 agreeing observers still suffice
+  const small = verdicts(cluster(3, isolatedNode(3)))
+  t.same(sig(small), [`isolated|${where(3)}`])
+  t.same([one(small, 'isolated').agree, one(small, 'isolated').of], [2, 2])
+
+  // inbound-only isolation (ingress blocked, node 3's own probes work): isolated, and no one-way noise about
+  // each "agent-x -> agent-3" link, which the node-level verdict already explains
+  const ingress = verdicts(cluster(6, (_l, _s, d) => d === 3 ? 'down' : 'ok'))
+  t.same(sig(ingress), [`isolated|${where(3)}`])
+  t.notMatch(one(ingress, 'isolated').summary, 'cannot reach', 'its outbound works, so it is not claimed broken')
+
+  // two nodes isolated at once: both named, nobody else
+  const two = verdicts(cluster(6, (_l, s, d) => [3, 4].includes(s) || [3, 4].includes(d) ? 'down' : 'ok'))
+  t.same(sig(two), [`isolated|${where(3)}`, `isolated|${where(4)}`])
+  for (const v of two) t.same([v.agree, v.of], [4, 4], `${v.subject}: the other broken node is left out of the count`)
+})
+
+t.test('4. node 3 isolated and its record gone (lost)', async t => {
+  const all = cluster(6, isolatedNode(3))
+  const live = all.filter(a => a.identity.podName !== 'agent-3')
+  const lost: LostAgent[] = [{ record: all[2] as AgentRecord, silentMs: 20_000 }]
+  const vs = verdicts(live, lost)
+  t.same(sig(vs), [`isolated|${where(3)}`], 'isolated, and no extra stale verdict for the same agent')
+  const v = one(vs, 'isolated')
+  t.same([v.agree, v.of], [5, 5])
+  t.ok(v.evidence.includes('not heard over gossip for 20 s'), 'evidence says it fell silent')
+  t.notMatch(v.summary, 'cannot reach', 'its own (unknown) outbound is not claimed')
+
+  // lost but still reached by everyone: the agent itself is stuck, reported stale
+  const reached = cluster(6)
+  const vs2 = verdicts(reached.filter(a => a.identity.podName !== 'agent-3'), [{ record: reached[2] as AgentRecord, silentMs: 45_000 }])
+  t.same(sig(vs2), ['stale|agent-3'])
+  t.match(one(vs2, 'stale').summary, 'has not been heard for 45 s')
+})
+
+t.test('5. node 2 outbound failure', async t => {
+  const vs = verdicts(cluster(6, (_l, s) => s === 2 ? 'down' : 'ok'))
+  t.same(sig(vs), [`outbound|${where(2)}`], 'exactly one verdict: outbound node-2')
+  const v = one(vs, 'outbound')
+  t.same([v.agree, v.of], [5, 5])
+  t.match(v.summary, 'cannot reach 5 of 5 peers, which the other agents reach')
+  t.same(v.evidence, ['unreachable from it: agent-1, agent-3, agent-4, agent-5, agent-6', 'reached by the others: 5 of those'])
+
+  // host layer only broken outbound (pod works): still its own outbound path, nobody else blamed
+  const hostOnly = verdicts(cluster(6, (l, s) => s === 2 && l === 'host' ? 'down' : 'ok'))
+  t.same(sig(hostOnly), [`outbound|${where(2)}`])
+})
+
+t.test('6. one-way block agent-1 -> agent-2', async t => {
+  const vs = verdicts(cluster(6, (_l, s, d) => s === 1 && d === 2 ? 'down' : 'ok'))
+  t.same(sig(vs), ['one-way|agent-1 -> agent-2', 'one-way|agent-1 -> agent-2'], 'one per layer, same link')
+  t.same(nodeBlames(vs), [])
+  t.same(vs.map(v => v.evidence), [
+    ['agent-1 -> agent-2: unreachable (ICMP 0/3, TCP timeout)', 'agent-2 -> agent-1: ok'],
+    ['agent-1 -> agent-2: unreachable (ICMP 0/3, TCP timeout)', 'agent-2 -> agent-1: ok']
+  ])
+
+  // many one-way blocks are capped by maxPairVerdicts
+  const many = verdicts(cluster(6, (_l, s, d) => s < d && d - s <= 2 ? 'down' : 'ok'),
+    [], { ...DEFAULT_VERDICT_OPTIONS, maxPairVerdicts: 3 })
+  t.equal(many.filter(v => v.kind === 'one-way').length, 3, 'one-way verdicts capped at maxPairVerdicts')
+  t.same(nodeBlames(many), [])
+})
+
+t.test('7. overlay broken on node 4 (pod down, host fine)', async t => {
+  // pod paths into node 4 fail from everyone; host paths to node 4 work; node 4's own probes work
+  const vs = verdicts(cluster(6, (l, _s, d) => l === 'pod' && d === 4 ? 'down' : 'ok'))
+  t.same(sig(vs), [`overlay|${where(4)}`], 'exactly one overlay verdict naming node-4')
+  t.notOk(vs.some(v => v.kind === 'isolated'), 'a node whose host paths all work is not isolated')
+  t.equal(nodeBlames(vs).length, 1, 'one node-level verdict, and it is about node-4')
+  t.equal(nodeBlames(vs)[0]?.subject, where(4))
+
+  // realistic variant: node 4's pod can neither receive nor send on the pod network
+  const vs2 = verdicts(cluster(6, (l, s, d) => l === 'pod' && (d === 4 || s === 4) ? 'down' : 'ok'))
+  t.same(sig(vs2), [`overlay|${where(4)}`], 'bidirectional pod failure on node-4: overlay naming node-4')
+  t.equal(nodeBlames(vs2)[0]?.subject, where(4))
+
+  // the mirror image: host paths into node 4 down from everyone while its pod answers on the pod network.
+  const vs3 = verdicts(cluster(6, (l, _s, d) => l === 'host' && d === 4 ? 'down' : 'ok'))
+  t.notOk(vs3.some(v => v.kind === 'isolated'), 'host-only failure with a reachable pod is not isolation')
+  t.same(nodeBlames(vs3).map(v => v.subject), [where(4)], 'whatever is said, only node-4 is named')
+})
+
+t.test('overlay broken everywhere AND node 3 isolated: something must be said', async t => {
+  const vs = verdicts(cluster(6, (l, s, d) => s === 3 || d === 3 ? 'down' : l === 'pod' ? 'down' : 'ok'))
+  t.ok(vs.some(v => v.kind === 'isolated' && v.subject === where(3)), 'node-3 is isolated')
+  t.ok(vs.some(v => v.kind === 'overlay' && v.subject === 'pod network'), 'the pod network is broken on every pair whose hosts reach each other (20 of 20)')
+  t.notOk(nodeBlames(vs).some(v => v.subject !== where(3)), 'no other node blamed')
+})
+
+t.test('8. cluster-wide overlay (pod down between all pairs, host fine)', async t => {
+  const vs = verdicts(cluster(6, l => l === 'pod' ? 'down' : 'ok'))
+  t.same(sig(vs), ['overlay|pod network'], 'exactly one verdict, about the pod network')
+  const v = one(vs, 'overlay')
+  t.same([v.agree, v.of], [30, 30])
+  t.match(v.summary, 'fails on 30 of 30 pairs whose node-to-node traffic works')
+  t.equal(v.evidence.length, 5, 'evidence bounded to 5 pairs')
+  t.same(nodeBlames(vs), [], 'no single node blamed')
+})
+
+t.test('9. TEST_PORT closed on node 5', async t => {
+  const vs = verdicts(cluster(6, (l, _s, d) => l === 'host' && d === 5 ? 'refused' : 'ok'))
+  t.same(sig(vs), [`port-closed|${where(5)}`], 'exactly one verdict: port-closed node-5')
+  const v = one(vs, 'port-closed')
+  t.same([v.agree, v.of], [5, 5])
+  t.match(v.summary, 'TEST_PORT 22 on node-5 (10.0.0.5) is closed (connection refused) for 5 of 5 peers, while the node answers ICMP')
+
+  // filtered (TCP timeout while ICMP answers) is named as such
+  const filtered = verdicts(cluster(6, (l, _s, d) => l === 'host' && d === 5 ? 'filtered' : 'ok'))
+  t.same(sig(filtered), [`port-closed|${where(5)}`])
+  t.match(one(filtered, 'port-closed').summary, 'is not answering (timeout)')
+
+  // refused from 4 of 5 (agent-1 still connects): 80 % is enough, and the summary describes a refusing peer
+  const most = verdicts(cluster(6, (l, s, d) => l === 'host' && d === 5 && s !== 1 ? 'refused' : 'ok'))
+  t.same(sig(most), [`port-closed|${where(5)}`])
+  t.match(one(most, 'port-closed').summary, 'is closed (connection refused) for 4 of 5 peers')
+  t.same(one(most, 'port-closed').evidence, ['peers: agent-2, agent-3, agent-4, agent-6'])
+
+  // ICMP dropped but TCP refused: the host answered, so it is up; not isolated, not port-closed (no ICMP proof)
+  const noIcmp = verdicts(cluster(6, (l, _s, d) => l === 'host' && d === 5 ? 'noicmp-refused' : 'ok'))
+  t.notOk(noIcmp.some(v => v.kind === 'isolated'), 'a TCP refusal proves the node reachable')
+  t.notOk(noIcmp.some(v => v.kind === 'port-closed'), 'no port-closed without an ICMP answer')
+  t.same(sig(noIcmp), [], 'ICMP filtered on the node IP is not a lossy path')
+
+  // refused from only one peer: thin evidence, no verdict
+  t.same(verdicts(cluster(6, (l, s, d) => l === 'host' && s === 1 && d === 5 ? 'refused' : 'ok')), [])
+})
+
+t.test('10. lossy node 6', async t => {
+  const vs = verdicts(cluster(6, (_l, _s, d) => d === 6 ? 'lossy' : 'ok'))
+  t.same(sig(vs), [`lossy|${where(6)}`], 'exactly one verdict: lossy node-6')
+  const v = one(vs, 'lossy')
+  t.same([v.agree, v.of], [5, 5])
+  t.match(v.summary, 'lose 33% of ICMP echoes on average; 5 of 5 peers see loss')
+  t.notOk(vs.some(x => x.kind === 'isolated'))
+
+  // loss seen by only 1 of 5 peers: no verdict
+  t.same(verdicts(cluster(6, (_l, s, d) => d === 6 && s === 1 ? 'lossy' : 'ok')), [])
+
+  // node 6 unreachable (both layers) from 3 of 5 peers, lossy from the other 2: not a majority for 'isolated'.
+  const mixed = verdicts(cluster(6, (_l, s, d) => d === 6 && s <= 3 ? 'down' : d === 6 ? 'lossy' : 'ok'))
+  t.notOk(mixed.some(v => v.kind === 'lossy'), 'unreachable paths are not "loss" on a node that is degraded, not down')
+  t.notOk(mixed.some(v => v.kind === 'isolated'), '3 of 5 is below the majority for isolated')
+
+  // a node that filters ICMP on its node IP (common with cloud firewalls) while TCP 22 and its pod are fine.
+  const icmpFiltered = verdicts(cluster(6, (l, _s, d) => l === 'host' && d === 6 ? 'noicmp-open' : 'ok'))
+  t.notOk(icmpFiltered.some(v => v.kind === 'isolated'), 'TCP open: reachable, not isolated')
+  t.notOk(icmpFiltered.some(v => v.kind === 'lossy'), 'all echoes dropped while TCP connects is filtering, not 50 % loss')
+})
+
+t.test('11. Service DNS versus endpoints', async t => {
+  const dnsMost = verdicts(cluster(6, allOk, { service: i => i === 1 ? svc() : svcDnsFail() }))
+  t.same(sig(dnsMost), ['service-dns|web.default.svc.cluster.local:80'], 'DNS failing on 5 of 6: service-dns only')
+  const d = one(dnsMost, 'service-dns')
+  t.same([d.agree, d.of], [5, 6])
+  t.match(d.summary, 'fails on 5 of 6 agents (ENOTFOUND)')
+  t.equal(d.evidence.length, 5)
+  t.equal(d.evidence[0], 'agent-2: ENOTFOUND')
+
+  const endpoints = verdicts(cluster(6, allOk, { service: () => svcNoEndpoint() }))
+  t.same(sig(endpoints), ['service-endpoints|web.default.svc.cluster.local:80'], 'DNS ok, no TCP: endpoints, not DNS')
+  const e = one(endpoints, 'service-endpoints')
+  t.same([e.agree, e.of], [6, 6])
+  t.match(e.summary, 'resolves, but no address accepts TCP port 80 on 6 of 6 agents')
+
+  const dnsOne = verdicts(cluster(6, allOk, { service: i => i === 3 ? svcDnsFail() : svc() }))
+  t.same(sig(dnsOne), ['service-dns|web.default.svc.cluster.local:80'])
+  const o = one(dnsOne, 'service-dns')
+  t.same([o.agree, o.of], [1, 6])
+  t.match(o.summary, 'only from agent-3 (1 of 6 agents)')
+
+  // agents without a Service result are not counted
+  const partial = verdicts(cluster(6, allOk, { service: i => i <= 2 ? svcDnsFail() : null }))
+  t.same(partial.map(v => [v.kind, v.agree, v.of]), [['service-dns', 2, 2]])
+})
+
+t.test('12. stale source', async t => {
+  const old = NOW - 120_000
+  const vs = verdicts(cluster(6, allOk, { checkedAt: i => i === 4 ? old : NOW }))
+  t.same(sig(vs), ['stale|agent-4'], 'exactly one verdict: stale agent-4')
+  t.match(one(vs, 'stale').summary, 'agent-4 on node-4 (10.0.0.4) is alive but its probe results are 120 s old')
+
+  // the threshold is the option, not a constant
+  const strict = verdicts(cluster(6, allOk, { checkedAt: i => i === 4 ? NOW - 10_000 : NOW }), [],
+    { ...DEFAULT_VERDICT_OPTIONS, staleAfterMs: 5_000 })
+  t.same(sig(strict), ['stale|agent-4'])
+})
+
+t.test('13. thin evidence never blames a node', async t => {
+  // two agents, link down both ways on both layers: minAgree 2 cannot be met, and nothing is one-way
+  const two = verdicts(cluster(2, () => 'down'))
+  t.same(nodeBlames(two), [], '2 agents, all down: no node blamed')
+  t.same(two, [], 'and no verdict at all')
+
+  // two agents, one direction: a one-way link, not a node
+  const oneDir = verdicts(cluster(2, (_l, s) => s === 1 ? 'down' : 'ok'))
+  t.same(sig(oneDir), ['one-way|agent-1 -> agent-2', 'one-way|agent-1 -> agent-2'])
+
+  // three agents, one pair down both ways: 1 of 2 observers is no majority
+  t.same(verdicts(cluster(3, (_l, s, d) => s + d === 3 ? 'down' : 'ok')), [])
+
+  // 6 agents, node 3 unreachable from 3 of 5 peers only (below majority): not isolated
+  const minority = verdicts(cluster(6, (_l, s, d) => d === 3 && s <= 3 ? 'down' : d === 3 && s === 4 ? 'down' : 'ok'))
+  t.same(nodeBlames(minority), [], '3 of 5 peers is not a majority of 80 %')
+})
+
+t.test('lost agents: what a stale verdict claims', async t => {
+  const all = cluster(6, (_l, s, d) => d === 3 && s <= 3 ? 'down' : 'ok')
+  const live = all.filter(a => a.identity.podName !== 'agent-3')
+  const lost: LostAgent[] = [{ record: all[2] as AgentRecord, silentMs: 30_000 }]
+  const vs = verdicts(live, lost)
+  t.same(sig(vs), ['stale|agent-3'], 'not isolated (2 of 5), reported stale')
+  t.match(one(vs, 'stale').summary, 'has not been heard for 30 s')
+
+  // nobody probes the lost agent at all: zero evidence either way
+  const bare = cluster(6).filter(a => a.identity.podName !== 'agent-3')
+  for (const a of bare) { a.results.host.delete('10.0.0.3'); a.results.pod.delete('10.1.0.3') }
+  const vs2 = verdicts(bare, [{ record: cluster(6)[2] as AgentRecord, silentMs: 30_000 }])
+  t.same(sig(vs2), ['stale|agent-3'])
+  t.notMatch(one(vs2, 'stale').summary, 'its peers still reach it', 'no "peers reach it" claim without a single measurement')
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// buildReport and renderReport
+
+t.test('buildReport: layer totals, failing pairs, service summary', async t => {
+  const live = cluster(6, (l, s, d) =>
+    s === 3 || d === 3 ? 'down' : l === 'host' && s === 1 && d === 2 ? 'refused' : l === 'pod' && s === 4 && d === 5 ? 'lossy' : 'ok',
+  { service: i => i <= 4 ? svc({ dnsMs: i }) : i === 5 ? svcDnsFail() : svcNoEndpoint() })
+  const r = buildReport({ live, lost: [], legacyClients: 2, nowWall: NOW, reporter: 'agent-1', maxFailingPairs: 5 })
+
+  t.equal(r.time, NOW_ISO)
+  t.equal(r.reporter, 'agent-1')
+  t.equal(r.activeAgents, 6)
+  t.equal(r.legacyClients, 2)
+  t.same(r.hostIps, ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6'])
+  t.same(r.podIps, ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.4', '10.1.0.5', '10.1.0.6'])
+
+  // host: 30 pairs, 10 touch node 3 (down), 1 refused -> 19 ok
+  t.same({ total: r.layers.host.total, ok: r.layers.host.ok, failed: r.layers.host.failed }, { total: 30, ok: 19, failed: 11 })
+  t.equal(r.layers.host.successRate, 19 / 30)
+  t.equal(r.layers.host.totalMs, 10 * 3000 + 20 * 2)
+  t.equal(r.layers.host.avgMs, (10 * 3000 + 20 * 2) / 30)
+  // pod: 10 down, 1 lossy (still ok for the success rate) -> 20 ok
+  t.same({ total: r.layers.pod.total, ok: r.layers.pod.ok, failed: r.layers.pod.failed }, { total: 30, ok: 20, failed: 10 })
+  t.equal(r.layers.pod.successRate, 20 / 30)
+
+  // failing pairs: 11 host + 10 pod + 1 lossy pod = 22, bounded to 5, host first, sorted by source then target
+  t.equal(r.failingPairsTotal, 22)
+  t.equal(r.failingPairs.length, 5)
+  t.same(r.failingPairs.map(p => `${p.layer} ${p.source}->${p.target}`), [
+    'host node-1->node-2', 'host node-1->node-3', 'host node-2->node-3', 'host node-3->node-1', 'host node-3->node-2'
+  ])
+  t.same(r.failingPairs[0], { layer: 'host', source: 'node-1', sourceIp: '10.0.0.1', target: 'node-2', targetIp: '10.0.0.2', problem: 'port 22 closed (ICMP 3/3)' })
+  t.equal(r.failingPairs[1]?.problem, 'unreachable (ICMP 0/3, TCP timeout)')
+
+  const full = buildReport({ live, lost: [], legacyClients: 0, nowWall: NOW, reporter: null, maxFailingPairs: 100 })
+  t.equal(full.failingPairs.length, 22, 'unbounded list has them all')
+  t.ok(full.failingPairs.some(p => p.layer === 'pod' && p.source === 'agent-4' && p.target === 'agent-5' && p.problem === 'loss 33% (ICMP 2/3)'),
+    'pod pairs named by pod, lossy pair listed with its loss')
+  t.equal(buildReport({ live, lost: [], legacyClients: 0, nowWall: NOW, reporter: null }).failingPairs.length, 20, 'default bound is 20')
+
+  t.same(r.service, { name: 'web.default.svc.cluster.local', port: 80, agents: 6, dnsOk: 5, reachable: 4, avgDnsMs: (1 + 2 + 3 + 4 + 2) / 5 })
+  // the report carries findVerdicts' output: node 3 isolated; a single refused pair does not close node-2's port
+  t.same(sig(r.verdicts), ['isolated|node-3 (10.0.0.3)', 'service-dns|web.default.svc.cluster.local:80', 'service-endpoints|web.default.svc.cluster.local:80'])
+
+  // nothing measured: success rate 1, no average, no service
+  const empty = buildReport({ live: cluster(1), lost: [], legacyClients: 0, nowWall: NOW, reporter: null })
+  t.same(empty.layers.host, { total: 0, ok: 0, failed: 0, successRate: 1, avgMs: null, totalMs: 0 })
+  t.equal(empty.service, null)
+  t.equal(empty.failingPairsTotal, 0)
+})
+
+t.test('renderReport', async t => {
+  const healthy = renderReport(buildReport({ live: cluster(6), lost: [], legacyClients: 0, nowWall: NOW, reporter: 'agent-2' }))
+  t.match(healthy, `==== k8snet-checker network report ${NOW_ISO} (reporter agent-2) ====`)
+  t.match(healthy, /^Active agents: 6$/m)
+  t.match(healthy, /^host\s+30\s+30\s+0\s+100\.0%\s+2\.00ms\s+60\.00ms$/m, 'host row')
+  t.match(healthy, /^pod\s+30\s+30\s+0\s+100\.0%\s+2\.00ms\s+60\.00ms$/m, 'pod row')
+  t.match(healthy, 'Verdicts: none, no fault localised.')
+  t.match(healthy, 'Failing pairs: none')
+  t.match(healthy, 'Service: none configured')
+  t.ok(healthy.endsWith('==== end of report ====\n'))
+
+  const r = buildReport({
+    live: cluster(6, isolatedNode(3), { service: i => i === 3 ? svcDnsFail() : svc() }),
+    lost: [],
+    legacyClients: 3,
+    nowWall: NOW,
+    reporter: null,
+    maxFailingPairs: 4
+  })
+  const text = renderReport(r)
+  t.match(text, `network report ${NOW_ISO} ====`)
+  t.notMatch(text, '(reporter', 'no reporter shown when null')
+  t.match(text, /^Active agents: 6 \(\+ 3 legacy clients\)$/m)
+  t.match(text, /^host\s+30\s+20\s+10\s+66\.7%/m, 'host row with failures')
+  t.match(text, /^pod\s+30\s+20\s+10\s+66\.7%/m, 'pod row with failures')
+  t.match(text, 'Service web.default.svc.cluster.local:80: DNS ok on 5/6 agents (avg 2.00ms), reachable over TCP from 5/6')
+  t.match(text, `Verdicts (${r.verdicts.length}):`)
+  t.equal(r.verdicts.length, 2)
+  for (const v of r.verdicts) {
+    t.ok(text.includes(`  [${v.kind.toUpperCase()}] ${v.summary} [${v.agree}/${v.of} agree]`), `verdict line for ${v.kind}`)
+    for (const e of v.evidence) t.ok(text.includes(`      - ${e}`), `evidence line: ${e}`)
+  }
+  t.match(text, '[ISOLATED] node-3 (10.0.0.3) is unreachable from 5 of 5 peers and cannot reach 5 of 5 itself [5/5 agree]')
+  t.match(text, '[SERVICE-DNS] DNS lookup of web.default.svc.cluster.local fails only from agent-3 (1 of 6 agents)')
+  t.match(text, 'Failing pairs (4 of 20):')
+  t.match(text, '  host node-1 (10.0.0.1) -> node-3 (10.0.0.3): unreachable (ICMP 0/3, TCP timeout)')
+  t.notMatch(text, 'Verdicts: none')
+  t.notMatch(text, 'Failing pairs: none')
+})
