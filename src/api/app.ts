@@ -21,7 +21,12 @@ const errorBody = {
 
 function errorReply (err: FastifyError): { status: number, body: { code: string, message: string, details?: unknown } } {
   if (err instanceof InvalidReport) return { status: 400, body: { code: 'INVALID_REQUEST', message: err.message, details: err.details } }
-  if (err instanceof InjectError) return { status: 503, body: { code: 'CAPACITY_EXCEEDED', message: err.message } }
+  if (err instanceof InjectError) {
+    // only the cap is a capacity problem; anything else the view refused (a stale write) is a conflict
+    if (err.code === 'CAPACITY') return { status: 503, body: { code: 'CAPACITY_EXCEEDED', message: err.message } }
+    if (err.code === 'TOO_LARGE') return { status: 413, body: { code: 'TOO_LARGE', message: err.message } }
+    return { status: 409, body: { code: 'CONFLICT', message: err.message } }
+  }
   if (err.validation !== undefined) {
     const details = err.validation.map(v => ({ field: v.instancePath === '' ? '(body)' : v.instancePath, problem: v.message ?? 'invalid', params: v.params }))
     return { status: 400, body: { code: 'INVALID_REQUEST', message: err.message, details } }
@@ -54,6 +59,8 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
     else req.log.debug({ code: body.code, url: req.url }, 'request rejected')
     void reply.code(status).send(body)
   })
+  // JSON only: Fastify also parses text/plain by default, which would turn a non-JSON body into a 400, not a 415
+  app.removeContentTypeParser('text/plain')
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` })
   })

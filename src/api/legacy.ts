@@ -22,7 +22,8 @@ export const heartbeatSchema = {
   additionalProperties: false,
   required: ['pod_name', 'node_ip', 'pod_ip'],
   properties: {
-    namespace: { type: 'string', maxLength: 63 },
+    // a Kubernetes namespace is a DNS label (the wire counts UTF-16 units, so only ASCII may pass the API)
+    namespace: { type: 'string', maxLength: 63, pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$' },
     node_ip: ipString,
     pod_ip: ipString,
     pod_name: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$' },
@@ -83,16 +84,32 @@ function checkIp (v: string, field: string, problems: Problems): void {
   if (isIP(v) === 0) problems.push({ field, problem: `"${v}" is not an IP address` })
 }
 
+/** RFC 3339 as Go's time.Time marshals it (Date.parse alone accepts "1" or any text holding a year). */
+const RFC3339 = /^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$/
+
 function checkTimestamp (v: string | undefined, field: string, problems: Problems): string {
   if (v === undefined) return ''
-  if (Number.isNaN(Date.parse(v))) problems.push({ field, problem: 'not an RFC 3339 timestamp' })
+  if (!RFC3339.test(v) || Number.isNaN(Date.parse(v))) problems.push({ field, problem: 'not an RFC 3339 timestamp' })
   return v
+}
+
+/** A DNS name (RFC 1123 labels), for a Service target reported by name. */
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/
+
+function checkTarget (v: string, field: string, problems: Problems): void {
+  // all-numeric labels are a malformed IP ("10.0.0.256"), not a name
+  if (isIP(v) === 0 && (!DNS_NAME.test(v) || /^[0-9.]+$/.test(v))) problems.push({ field, problem: 'not an IP address nor a DNS name' })
 }
 
 /** Go clients send time.Duration either as a string ("1.5ms") or as integer nanoseconds. */
 function durationUs (v: string | number | undefined, field: string, problems: Problems): number | null {
   if (v === undefined) return null
-  if (typeof v === 'number') return Math.round(v / 1000)
+  if (typeof v === 'number') {
+    const us = Math.round(v / 1000)
+    // the wire carries µs as a safe integer: a larger value would be refused by every peer
+    if (!Number.isSafeInteger(us)) problems.push({ field, problem: 'duration out of range' })
+    return us
+  }
   const parsed = parseGoDuration(v)
   if (parsed === null) problems.push({ field, problem: `"${v}" is not a duration such as "12.34ms"` })
   return parsed
@@ -100,6 +117,7 @@ function durationUs (v: string | number | undefined, field: string, problems: Pr
 
 function normaliseResult (r: ResultBody, source: string, field: string, problems: Problems): LegacyPathResult {
   checkIp(r.source_ip, `${field}.source_ip`, problems)
+  checkTarget(r.target_ip, `${field}.target_ip`, problems)
   if (r.source_ip !== source) problems.push({ field: `${field}.source_ip`, problem: `differs from the body's source_ip ${source}` })
   for (const p of Object.keys(r.port_status)) {
     if (Number(p) < 1 || Number(p) > 65535) problems.push({ field: `${field}.port_status`, problem: `port ${p} out of range` })

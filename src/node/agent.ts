@@ -9,7 +9,8 @@ import type { ApiDeps, HealthInfo, LeaderInfo } from '../api/routes.ts'
 import { Discovery } from '../gossip/discovery.ts'
 import { createMeshNode, type MeshNode } from '../gossip/libp2p-node.ts'
 import { GossipMesh } from '../gossip/mesh.ts'
-import { externalKey, type ExternalBody } from '../gossip/record.ts'
+import { injectExternal } from '../gossip/inject.ts'
+import type { ExternalBody } from '../gossip/record.ts'
 import { SelfRecord } from '../gossip/self-record.ts'
 import { AntiEntropy } from '../gossip/sync.ts'
 import { View } from '../gossip/view.ts'
@@ -24,7 +25,6 @@ import { Reporter } from '../report/reporter.ts'
 import { DEFAULT_VERDICT_OPTIONS } from '../report/verdicts.ts'
 import type { Config } from './config.ts'
 import { ElectionSupervisor } from './election-supervisor.ts'
-import { InjectError } from './errors.ts'
 import { LeaderElection } from './leader-election.ts'
 import { lazyLeaseStore } from './lease-store.ts'
 import { VERSION } from './version.ts'
@@ -166,15 +166,8 @@ export async function startAgent (config: Config, log: Logger): Promise<Agent> {
     log
   })
   const inject = (body: ExternalBody): void => {
-    const key = externalKey(body)
-    const held = view.externalEntries().find(e => e.record.key === key)
-    // a legacy client's reports may land on different agents: keep its writes ordered even across clock skew
-    const at = Math.max(Date.now(), (held?.record.at ?? 0) + 1)
-    const msg = { t: 'ext' as const, record: { key, at, by: node.peerId.toString(), body } }
-    const outcome = view.apply(msg, node.peerId.toString(), now())
-    if (outcome === 'capacity') throw new InjectError('CAPACITY', `at most ${config.maxExternalOrigins} legacy origins are kept (MAX_EXTERNAL_ORIGINS)`)
-    if (outcome !== 'accepted') throw new InjectError('INVALID', `report not accepted (${outcome})`)
-    mesh.publish(msg)
+    const by = node.peerId.toString()
+    mesh.publish(injectExternal(view, body, { by, wallNow: Date.now(), monoNow: now(), maxExternal: config.maxExternalOrigins }))
   }
   const health = (): HealthInfo => ({
     pod_name: config.podName,

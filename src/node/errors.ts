@@ -26,8 +26,8 @@ export class WireError extends Error {
 
 /** A legacy report could not be accepted (for example the external-origin cap is reached). */
 export class InjectError extends Error {
-  readonly code: 'CAPACITY' | 'INVALID'
-  constructor (code: 'CAPACITY' | 'INVALID', message: string) {
+  readonly code: 'CAPACITY' | 'INVALID' | 'TOO_LARGE'
+  constructor (code: 'CAPACITY' | 'INVALID' | 'TOO_LARGE', message: string) {
     super(message)
     this.name = 'InjectError'
     this.code = code
