@@ -1,5 +1,5 @@
 // Starts agents as child processes on loopback (each on its own 127.x address) for the demo and the tests.
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -16,6 +16,8 @@ export interface AgentProcessOptions {
   log?: string | 'inherit'
   /** Receives the agent's plain-text stdout lines (the report), as opposed to its JSON log lines. */
   onText?: (line: string) => void
+  /** A command the agent runs under, e.g. ['ip', 'netns', 'exec', 'ns1'] (it must exec, keeping fds and env). */
+  prefix?: string[]
 }
 
 export interface AgentProcess {
@@ -46,11 +48,13 @@ export function agentEnv (o: AgentProcessOptions): Record<string, string> {
 export function startAgentProcess (o: AgentProcessOptions): AgentProcess {
   const env = agentEnv(o)
   const toFile = o.log !== undefined && o.log !== 'inherit'
-  const child = fork(MAIN, [], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    execPath: process.execPath,
-    stdio: o.log === 'inherit' ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', toFile || o.onText !== undefined ? 'pipe' : 'ignore', 'pipe', 'ipc']
-  })
+  const stdio = o.log === 'inherit'
+    ? ['ignore', 'inherit', 'inherit', 'ipc'] as const
+    : ['ignore', toFile || o.onText !== undefined ? 'pipe' : 'ignore', 'pipe', 'ipc'] as const
+  const childEnv = { PATH: process.env.PATH ?? '', ...env }
+  const child = o.prefix === undefined || o.prefix.length === 0
+    ? fork(MAIN, [], { env: childEnv, execPath: process.execPath, stdio: [...stdio] })
+    : spawn(o.prefix[0] as string, [...o.prefix.slice(1), process.execPath, MAIN], { env: childEnv, stdio: [...stdio] })
   const out = toFile && o.log !== undefined ? createWriteStream(o.log, { flags: 'a' }) : null
   if (out !== null) child.stderr?.pipe(out)
   if (child.stdout !== null) {

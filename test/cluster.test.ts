@@ -1,0 +1,331 @@
+// Fault scenarios on a virtual cluster of network namespaces (test/harness/cluster.ts): the agents must notice,
+// name the culprit, recover and lose nothing. Needs root; K8SNET_REQUIRE_PRIVILEGED=1 turns a skip into a failure.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import t from 'tap'
+import type { PairMap } from '../src/api/projection.ts'
+import { waitUntil } from '../src/node/launcher.ts'
+import type { Report } from '../src/report/report.ts'
+import type { Verdict } from '../src/report/verdicts.ts'
+import { harnessUnavailable, SERVICE_NAME, VirtualCluster, type VirtualNode } from './harness/cluster.ts'
+
+const N = 6
+const TTL_MS = 5_000
+
+/** One printed report: who printed it, for which aligned instant, and its text. */
+interface Printed { agent: string, time: string, at: number, lines: string[] }
+const printed: Printed[] = []
+const open = new Map<string, Printed>()
+function onText (agent: string, line: string): void {
+  const head = /^==== k8snet-checker network report (\S+) /.exec(line)
+  if (head !== null) { open.set(agent, { agent, time: head[1] ?? '', at: Date.now(), lines: [] }); return }
+  const p = open.get(agent)
+  if (p === undefined) return
+  if (line.startsWith('==== end of report')) { printed.push(p); open.delete(agent); return }
+  p.lines.push(line)
+}
+
+/** Detection and recovery times each scenario saw, kept for BENCHMARKS.md. */
+const figures: Record<string, Record<string, number>> = {}
+const figure = (scenario: string, name: string, ms: number): void => { (figures[scenario] ??= {})[name] = ms }
+
+const why = harnessUnavailable()
+if (why !== null) {
+  if (process.env.K8SNET_REQUIRE_PRIVILEGED === '1') t.fail(`the fault scenarios cannot run: ${why}`)
+  else t.comment(`skipped: the fault scenarios ${why}`)
+} else {
+  const c = new VirtualCluster({ nodes: N, onText, env: { PROBE_ECHOES: '5' } })
+  t.teardown(async () => { await c.stop() })
+
+  const sig = (vs: Verdict[]): string[] => vs.map(v => `${v.kind}|${v.subject}`).sort()
+  const where = (n: VirtualNode): string => `node-${n.index} (${n.nodeIp})`
+  const reportOf = async (n: VirtualNode): Promise<Report> => await c.api<Report>(n, '/api/v1/report')
+  const holder = async (): Promise<string | null> => (await c.lease()).holder
+  const holderNode = async (): Promise<VirtualNode> => {
+    const h = await holder()
+    const n = c.nodes.find(x => x.name === h)
+    if (n === undefined || n.agent === null) throw new Error(`no live lease holder (${String(h)})`)
+    return n
+  }
+  const everyLive = async (check: (n: VirtualNode) => Promise<boolean>): Promise<boolean> =>
+    (await Promise.all(c.liveNodes.map(check))).every(Boolean)
+  const podCount = async (n: VirtualNode): Promise<number> => (await c.api<{ count: number }>(n, '/api/v1/pods')).count
+  const pairs = async (n: VirtualNode, layer: 'hosts' | 'pods'): Promise<PairMap> =>
+    (await c.api<{ results: PairMap }>(n, `/api/v1/test-results/${layer}`)).results
+  /** The holder's current verdicts (its /api/v1/report is the report it prints, built from the same view). */
+  const verdictsNow = async (): Promise<string[]> => sig((await reportOf(await holderNode())).verdicts)
+  /** Waits until the holder's verdicts satisfy `check`; on timeout says what they were. */
+  const untilVerdicts = async (what: string, check: (vs: string[]) => boolean, timeoutMs: number): Promise<number> => {
+    let last: string[] | string = 'none read'
+    try {
+      return await waitUntil(what, async () => {
+        last = await verdictsNow().catch((err: unknown) => `error: ${(err as Error).message}`)
+        return Array.isArray(last) && check(last)
+      }, timeoutMs, 100)
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; last verdicts: ${JSON.stringify(last)}; holder ${String(await holder().catch(() => '?'))}`)
+    }
+  }
+  /** The next report the holder prints after now. */
+  const nextPrinted = async (timeoutMs = 10_000): Promise<Printed> => {
+    const from = printed.length
+    await waitUntil('a printed report', async () => printed.length > from, timeoutMs)
+    return printed[printed.length - 1] as Printed
+  }
+  /** Every agent sees every live agent, and the holder's report has no verdict. */
+  const healthy = async (): Promise<boolean> =>
+    await everyLive(async n => await podCount(n) === c.liveNodes.length) && (await verdictsNow()).length === 0
+  const settle = async (what: string): Promise<number> => await waitUntil(`${what}: a healthy cluster`, healthy, 30_000, 200)
+
+  t.before(async () => {
+    await c.start()
+  })
+
+  t.test('the cluster forms: every agent sees all, every path works, one reporter', async t => {
+    const ms = await settle('start')
+    figure('start', 'healthy_after_start_ms', ms)
+    for (const n of c.nodes) {
+      const allOpen = async (): Promise<boolean> => {
+        const hosts = await pairs(n, 'hosts')
+        return c.nodes.every(s => c.nodes.every(d => s === d || (hosts[s.nodeIp]?.[d.nodeIp]?.port_status === 'open' && hosts[s.nodeIp]?.[d.nodeIp]?.ping === 'reachable')))
+      }
+      t.ok(await waitUntil(`${n.name}: every host pair`, allOpen, 10_000, 100) >= 0, `${n.name}: every host pair open and answering ICMP`)
+    }
+    const p = await nextPrinted()
+    t.equal(p.agent, await holder(), 'the lease holder prints the report')
+    t.ok(p.lines.some(l => l.startsWith(`Active agents: ${N}`)), 'the report counts every agent')
+    t.ok(p.lines.some(l => l.startsWith('Verdicts: none')), 'no verdict on a healthy cluster')
+  })
+
+  t.test('6. TEST_PORT closed on one node: port closed, ICMP and pod layer fine, named as such', async t => {
+    const n = c.node(5)
+    const t0 = Date.now()
+    await c.testPort(n, false)
+    t.teardown(async () => { await c.testPort(n, true) })
+    const detect = await untilVerdicts('port-closed on node 5', vs => vs.includes(`port-closed|${where(n)}`), 15_000)
+    figure('port-closed', 'detect_ms', detect)
+    t.same(await verdictsNow(), [`port-closed|${where(n)}`], 'the only verdict names node 5\'s port')
+    // every agent's API shows it (each converges on its own time: wait for each, then check the pod layer)
+    for (const obs of c.liveNodes) {
+      const refused = async (): Promise<boolean> => {
+        const hosts = await pairs(obs, 'hosts')
+        return c.nodes.filter(s => s !== n).every(s => {
+          const r = hosts[s.nodeIp]?.[n.nodeIp]
+          return r?.port_status === 'closed' && r.tcp === 'refused' && r.ping === 'reachable'
+        })
+      }
+      t.ok(await waitUntil(`${obs.name} to show it`, refused, 5_000, 100) >= 0, `${obs.name}: host port on node 5 refused, ICMP answered, from every peer`)
+      const pods = await pairs(obs, 'pods')
+      t.ok(c.nodes.filter(s => s !== n).every(s => pods[s.podIp]?.[n.podIp]?.port_status === 'open'), `${obs.name}: pod layer to node 5 fine`)
+    }
+    const report = await nextPrinted()
+    t.ok(report.lines.some(l => l.includes('[PORT-CLOSED]') && l.includes(where(n))), 'the printed report names the closed port')
+    await c.testPort(n, true)
+    const recover = await settle('port reopened')
+    figure('port-closed', 'recover_ms', recover)
+    t.comment(`detected in ${detect} ms (${Date.now() - t0} ms with checks), recovered in ${recover} ms`)
+  })
+
+  t.test('5. one-way block A -> B: A -> B failed, B -> A ok, called one-way', async t => {
+    const a = c.node(1)
+    const b = c.node(2)
+    c.blockOneWay(a, b)
+    t.teardown(() => { c.heal(b) })
+    const want = `one-way|${a.name} -> ${b.name}`
+    const detect = await untilVerdicts('a one-way verdict', vs => vs.includes(want), 15_000)
+    figure('one-way', 'detect_ms', detect)
+    t.same([...new Set(await verdictsNow())], [want], 'only the one-way link is blamed')
+    const hosts = await pairs(c.node(3), 'hosts')
+    t.match(hosts[a.nodeIp]?.[b.nodeIp], { ping: 'unreachable', port_status: 'closed' }, 'A -> B failed (seen from a third agent)')
+    t.match(hosts[b.nodeIp]?.[a.nodeIp], { ping: 'reachable', port_status: 'open' }, 'B -> A works')
+    c.heal(b)
+    figure('one-way', 'recover_ms', await settle('one-way healed'))
+  })
+
+  t.test('4. 30 % packet loss on one node: loss reported, nothing declared down', async t => {
+    const n = c.node(6)
+    c.loss(n, 30)
+    t.teardown(() => { c.heal(n) })
+    // the lossy node's own Service check can fail a round (a lost SYN-ACK outlasts the connect timeout): that is
+    // reported scoped to that one agent, which is true; anything else would be a false alarm
+    const seen = new Set<string>()
+    const watch = async (): Promise<string[]> => {
+      const vs = (await reportOf(await holderNode())).verdicts
+      for (const v of vs) {
+        const aboutLossyNodeOnly = v.kind.startsWith('service-') && v.agree === 1 && v.summary.includes(`only from ${n.name} `)
+        if (!aboutLossyNodeOnly) seen.add(`${v.kind}|${v.subject}`)
+      }
+      return sig(vs)
+    }
+    const detect = await waitUntil('a lossy verdict on node 6', async () => (await watch()).includes(`lossy|${where(n)}`), 30_000, 200)
+    figure('loss-30', 'detect_ms', detect)
+    // keep watching a few rounds: loss is degradation, never an outage
+    const until = Date.now() + 6_000
+    while (Date.now() < until) {
+      await watch()
+      await new Promise(resolve => setTimeout(resolve, 300))
+    }
+    const wrong = [...seen].filter(v => v !== `lossy|${where(n)}`)
+    t.same(wrong, [], 'no isolated, outbound, one-way or other verdict while the node only loses packets')
+    const hosts = await pairs(c.node(1), 'hosts')
+    const losses = c.nodes.filter(s => s !== n).map(s => hosts[s.nodeIp]?.[n.nodeIp]?.loss ?? 0)
+    t.ok(losses.some(l => l > 0), `loss is reported on paths into node 6 (${losses.join(', ')})`)
+    // a single round can lose all echoes and the SYN on one path (p ~ 0.3^6): that path is down for that round, truly
+    const into = c.nodes.filter(s => s !== n).map(s => hosts[s.nodeIp]?.[n.nodeIp])
+    const reaching = into.filter(r => r?.port_status === 'open' || r?.ping === 'reachable').length
+    t.ok(reaching >= into.length - 1, `the paths into node 6 still reach it (${reaching} of ${into.length}: ${JSON.stringify(into.map(r => [r?.echoes_received, r?.tcp]))})`)
+    c.heal(n)
+    figure('loss-30', 'recover_ms', await settle('loss removed'))
+  })
+
+  t.test('3. one node\'s link down: isolated on every agent; after it returns, views converge and the verdict clears', async t => {
+    const h = await holderNode()
+    const n = c.nodes.find(x => x !== h && x.agent !== null) as VirtualNode
+    const others = c.liveNodes.filter(x => x !== n)
+    c.link(n, false)
+    t.teardown(() => { c.link(n, true) })
+    const detect = await untilVerdicts('isolated verdict', vs => vs.includes(`isolated|${where(n)}`), 20_000)
+    figure('link-down', 'detect_ms', detect)
+    t.same(await verdictsNow(), [`isolated|${where(n)}`], 'the report names the node isolated, and nothing else')
+    for (const obs of others) {
+      const failed = (layer: 'hosts' | 'pods', ip: (x: VirtualNode) => string) => async (): Promise<boolean> => {
+        const res = await pairs(obs, layer)
+        return others.every(s => res[ip(s)]?.[ip(n)]?.ping === 'unreachable' && res[ip(s)]?.[ip(n)]?.port_status === 'closed')
+      }
+      t.ok(await waitUntil(`${obs.name}: host paths failed`, failed('hosts', x => x.nodeIp), 10_000, 100) >= 0, `${obs.name}: every host path to it failed`)
+      t.ok(await waitUntil(`${obs.name}: pod paths failed`, failed('pods', x => x.podIp), 10_000, 100) >= 0, `${obs.name}: every pod path to it failed`)
+    }
+    const p = await nextPrinted()
+    t.ok(p.lines.some(l => l.includes('[ISOLATED]') && l.includes(where(n))), 'the printed report says isolated')
+    c.link(n, true)
+    const recover = await settle('link back')
+    figure('link-down', 'recover_ms', recover)
+    t.equal(await podCount(n), N, 'the returning node holds the full view again')
+  })
+
+  t.test('7. the Service: DNS broken, then its endpoint down, told apart', async t => {
+    const subject = `${SERVICE_NAME}:80`
+    await c.dns(SERVICE_NAME, 'servfail')
+    t.teardown(async () => { await c.dns(SERVICE_NAME, [c.serviceIp]); await c.service(true) })
+    const dns = await untilVerdicts('service-dns', vs => vs.includes(`service-dns|${subject}`), 15_000)
+    figure('service', 'dns_detect_ms', dns)
+    t.same(await verdictsNow(), [`service-dns|${subject}`], 'DNS failure: service-dns only')
+    type Rows = Record<string, { dns?: { ok: boolean }, reachable?: boolean }>
+    const allFailing = async (): Promise<boolean> => {
+      const rows = Object.values((await c.api<{ results: Rows }>(c.node(1), '/api/v1/test-results/service')).results)
+      return rows.length === N && rows.every(r => r.dns?.ok === false)
+    }
+    t.ok(await waitUntil('every agent to report the lookup failing', allFailing, 10_000, 100) >= 0, 'every agent reports the lookup failing')
+    await c.dns(SERVICE_NAME, [c.serviceIp])
+    await settle('DNS back')
+    await c.service(false)
+    const ep = await untilVerdicts('service-endpoints', vs => vs.includes(`service-endpoints|${subject}`), 15_000)
+    figure('service', 'endpoints_detect_ms', ep)
+    t.same(await verdictsNow(), [`service-endpoints|${subject}`], 'endpoint down: service-endpoints only, DNS fine')
+    await c.service(true)
+    figure('service', 'recover_ms', await settle('endpoint back'))
+  })
+
+  t.test('1. SIGKILL one agent: gone from all views within TTL + 1 s; nothing else failed', async t => {
+    const h = await holderNode()
+    const n = c.nodes.find(x => x !== h && x.agent !== null) as VirtualNode
+    const t0 = Date.now()
+    await c.stopAgent(n, 'SIGKILL')
+    const gone = await waitUntil('the killed agent gone everywhere', async () => await everyLive(async o => await podCount(o) === N - 1), TTL_MS + 3_000, 50)
+    figure('sigkill', 'gone_ms', gone)
+    t.ok(gone <= TTL_MS + 1_000, `gone from all views in ${gone} ms (TTL ${TTL_MS} ms)`)
+    // its node is still up (ICMP, TEST_PORT): only its pod's health port is closed, and no node is blamed
+    const vs = (await reportOf(h)).verdicts
+    t.same(vs.filter(v => v.kind !== 'stale'), [], `no fault blamed on any node (${sig(vs).join('; ')})`)
+    const hosts = await pairs(h, 'hosts')
+    t.ok(c.liveNodes.every(s => c.liveNodes.every(d => s === d || hosts[s.nodeIp]?.[d.nodeIp]?.port_status === 'open')), 'every path between the survivors works')
+    t.comment(`gone in ${gone} ms after ${Date.now() - t0} ms`)
+    c.startAgent(n)
+    await n.agent?.ready
+    figure('sigkill', 'rejoin_ms', await settle('restarted'))
+  })
+
+  t.test('2. SIGTERM the lease holder: gone within 1 s, a new reporter within 2 s', async t => {
+    const h = await holderNode()
+    await c.stopAgent(h, 'SIGTERM')
+    const stopped = Date.now()
+    const gone = await waitUntil('the holder gone everywhere', async () => await everyLive(async o => await podCount(o) === N - 1), 3_000, 25)
+    figure('sigterm-holder', 'gone_ms', gone)
+    t.ok(gone <= 1_000, `gone from all views in ${gone} ms`)
+    const next = await waitUntil('a new holder', async () => { const x = await holder(); return x !== null && x !== h.name }, 5_000, 25)
+    const took = Date.now() - stopped
+    figure('sigterm-holder', 'new_holder_ms', took)
+    t.ok(took <= 2_000, `new lease holder ${String(await holder())} after ${took} ms (seen after ${next} ms of polling)`)
+    const p = await nextPrinted()
+    t.not(p.agent, h.name, 'the new holder prints the report')
+    c.startAgent(h)
+    await h.agent?.ready
+    await settle('old holder back')
+  })
+
+  t.test('8. leader SIGKILL, then the apiserver down and back: never two reporters, reporting resumes', async t => {
+    const from = printed.length
+    const h = await holderNode()
+    const killed = Date.now()
+    await c.stopAgent(h, 'SIGKILL')
+    await waitUntil('a new holder', async () => { const x = await holder(); return x !== null && x !== h.name }, 15_000, 50)
+    figure('sigkill-holder', 'new_holder_ms', Date.now() - killed)
+    const newHolder = await holder()
+    await nextPrinted()
+    await c.apiserver(false)
+    t.teardown(async () => { await c.apiserver(true) })
+    const down = Date.now()
+    // the holder cannot renew: it must stop printing by its renew deadline (4 s), and nobody else may start
+    await new Promise(resolve => setTimeout(resolve, 8_000))
+    const during = printed.filter(p => p.at > down + 4_500)
+    t.same(during.map(p => p.agent), [], 'nobody prints while the apiserver is unreachable (after the renew deadline)')
+    await c.apiserver(true)
+    const back = Date.now()
+    const resumed = await nextPrinted(15_000)
+    figure('apiserver-outage', 'resumed_after_return_ms', resumed.at - back)
+    t.ok(resumed.agent !== h.name, `reporting resumed by ${resumed.agent} (was ${String(newHolder)})`)
+    const byInstant = new Map<string, Set<string>>()
+    for (const p of printed.slice(from)) byInstant.set(p.time, (byInstant.get(p.time) ?? new Set()).add(p.agent))
+    t.same([...byInstant.values()].filter(s => s.size > 1).map(s => [...s]), [], 'never two reporters for one interval')
+    c.startAgent(h)
+    await h.agent?.ready
+    await settle('killed holder back')
+  })
+
+  t.test('9. rolling restart of every agent: no verdict, the view never empties', async t => {
+    const from = printed.length
+    // the agents not being restarted must never lose the others (the restarting one starts from its own record)
+    let smallest = N
+    let sampling = true
+    let restarting: VirtualNode | null = null
+    const sampler = (async () => {
+      while (sampling) {
+        for (const n of c.liveNodes.filter(x => x !== restarting)) {
+          try { smallest = Math.min(smallest, await podCount(n)) } catch { /* restarting */ }
+        }
+        await new Promise(resolve => setTimeout(resolve, 200))
+      }
+    })()
+    const t0 = Date.now()
+    for (const n of c.nodes) {
+      restarting = n
+      await c.restartAgent(n, 'SIGTERM')
+      const back = await waitUntil(`${n.name} back in every view`, async () => await everyLive(async o => await podCount(o) === N), 15_000, 50)
+      figure('rolling-restart', `${n.name}_full_view_ms`, back)
+      restarting = null
+    }
+    sampling = false
+    await sampler
+    figure('rolling-restart', 'total_ms', Date.now() - t0)
+    t.ok(smallest >= N - 1, `every view kept at least ${N - 1} agents (smallest seen: ${smallest})`)
+    const withVerdicts = printed.slice(from).filter(p => !p.lines.some(l => l.startsWith('Verdicts: none')))
+    t.same(withVerdicts.map(p => p.lines.filter(l => l.startsWith('  ['))), [], 'no printed report raised a verdict')
+    t.ok(printed.length > from, 'reports kept coming during the rollout')
+  })
+
+  t.test('figures', async t => {
+    t.comment(JSON.stringify(figures))
+    mkdirSync('bench/results', { recursive: true })
+    writeFileSync('bench/results/fault-scenarios.json', JSON.stringify({ date: new Date().toISOString(), nodes: N, ttlMs: TTL_MS, figures }, null, 2) + '\n')
+    t.ok(Object.keys(figures).length >= 9, 'every scenario recorded its figures')
+  })
+}
