@@ -8,6 +8,7 @@ import { fpingRound } from '../src/probe/fping.ts'
 import { mapLimit } from '../src/probe/limit.ts'
 import { runRound } from '../src/probe/round.ts'
 import { tcpProbe } from '../src/probe/tcp-probe.ts'
+import { repeat, row, type Row, type Suite } from './suite.ts'
 
 export interface Sample { wallMs: number, cpuMs: number }
 
@@ -68,4 +69,34 @@ export async function icmpPingPerTarget (targets: string[]): Promise<Sample> {
       c.once('error', () => { resolve() })
     }))
   })
+}
+
+export const probeRoundSuite: Suite = {
+  name: 'probe-round',
+  title: 'Probe round (ICMP + TCP)',
+  method: 'Targets are loopback addresses (127.0.20.1 ...); a listener in a separate process accepts the TCP connects so ' +
+    'its CPU is not counted; CPU is the benchmark process plus its children (fping, ping) from /proc/self/stat. ' +
+    'The ICMP alternatives are measured in the same run: one fping batch against one `ping` process per target.',
+  async run (ctx) {
+    const rows: Row[] = []
+    const sink = await startSink()
+    try {
+      for (const n of ctx.smoke ? [100] : [100, 500, 1000]) {
+        const samples = await repeat(ctx.runs, async () => await probeRound(loopbackTargets(n), sink.port))
+        const big = n === 1000
+        rows.push(row(`probe round, ICMP x3 + TCP, ${n} targets: wall`, 'ms', samples.map(s => s.wallMs), big ? '<= 2000 ms' : '', big ? 2000 : null))
+        rows.push(row(`probe round, ICMP x3 + TCP, ${n} targets: CPU`, 'ms', samples.map(s => s.cpuMs), big ? '<= 500 ms' : '', big ? 500 : null))
+      }
+      const n = ctx.smoke ? 100 : 1000
+      const targets = loopbackTargets(n)
+      const fp = await repeat(ctx.runs, async () => await icmpFping(targets))
+      const pp = await repeat(ctx.runs, async () => await icmpPingPerTarget(targets))
+      rows.push(row(`ICMP only, ${n} targets x3 echoes, one fping batch: CPU`, 'ms', fp.map(s => s.cpuMs), 'baseline'))
+      rows.push(row(`ICMP only, ${n} targets x3 echoes, one ping per target (100 at a time): CPU`, 'ms', pp.map(s => s.cpuMs), 'comparison'))
+      rows.push(row(`ICMP only, ${n} targets, ping-per-target CPU / fping CPU`, 'x', pp.map((s, i) => s.cpuMs / Math.max(1, fp[i]?.cpuMs ?? 1)), 'ratio'))
+    } finally {
+      sink.child.kill()
+    }
+    return rows
+  }
 }

@@ -298,5 +298,7 @@ export class VirtualCluster {
     removeNamespace(this.infraNs)
     removeNamespace(this.switchNs)
     tryRun('ip', 'link', 'del', this.rootLink)
+    // agents' logs and kubeconfigs go too, unless kept for a post-mortem
+    if (process.env.K8SNET_KEEP_CLUSTER_LOGS !== '1') rmSync(this.dir, { recursive: true, force: true })
   }
 }

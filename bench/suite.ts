@@ -1,0 +1,52 @@
+// What every benchmark suite returns and how a figure is summarised (median and spread of repeated runs).
+export interface Row {
+  figure: string
+  unit: string
+  median: number
+  min: number
+  max: number
+  /** The goal as text ('<= 2000 ms', 'baseline', ''). */
+  goal: string
+  /** Whether the median meets the goal; null when there is no goal. */
+  met: boolean | null
+  samples: number[]
+}
+
+export interface SuiteContext {
+  smoke: boolean
+  /** Measured runs per figure (after one warm-up where a suite does one). */
+  runs: number
+  log: (line: string) => void
+}
+
+export interface Suite {
+  /** File name under bench/results/ and the selector of `npm run bench -- --only name`. */
+  name: string
+  title: string
+  /** How it is measured, a few sentences for BENCHMARKS.md. */
+  method: string
+  run: (ctx: SuiteContext) => Promise<Row[]>
+}
+
+/** Summarises samples; `limit` is the goal's bound (median <= limit), or null, or a function for other goals. */
+export function row (figure: string, unit: string, samples: number[], goal = '', limit: number | null | ((median: number) => boolean) = null): Row {
+  const s = [...samples].filter(x => Number.isFinite(x)).sort((a, b) => a - b)
+  const median = s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2] as number : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2
+  const met = limit === null ? null : typeof limit === 'function' ? limit(median) : median <= limit
+  return { figure, unit, median, min: s[0] ?? NaN, max: s.at(-1) ?? NaN, goal, met: s.length === 0 && limit !== null ? false : met, samples }
+}
+
+/** The p-th percentile (0..100) of samples, nearest rank. */
+export function percentile (samples: number[], p: number): number {
+  const s = [...samples].sort((a, b) => a - b)
+  if (s.length === 0) return NaN
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number
+}
+
+/** Runs `fn` once unmeasured, then `runs` times. */
+export async function repeat<T> (runs: number, fn: () => Promise<T>, warmUp = true): Promise<T[]> {
+  if (warmUp) await fn()
+  const out: T[] = []
+  for (let i = 0; i < runs; i++) out.push(await fn())
+  return out
+}
