@@ -3,10 +3,11 @@
 import { readFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
+import { meshTimingSuite } from './mesh-timing.ts'
 import { probeRoundSuite } from './probe-round.ts'
 import type { Row, Suite } from './suite.ts'
 
-const SUITES: Suite[] = [probeRoundSuite]
+const SUITES: Suite[] = [probeRoundSuite, meshTimingSuite]
 
 const { values } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, runs: { type: 'string' }, only: { type: 'string' } } })
 const smoke = values.smoke === true

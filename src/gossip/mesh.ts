@@ -29,13 +29,21 @@ export interface MeshDeps {
   log: Logger
   /** Called when an origin appears (full record accepted) with its pod IP: a hint for discovery. */
   onOriginSeen?: (podIp: string) => void
+  /** Called after a gossiped message changed the view (benchmarks trace propagation with it). */
+  onAccepted?: (msg: GossipMessage) => void
+  /** Called just before this agent publishes a message (benchmarks time propagation from here). */
+  onPublishing?: (msg: GossipMessage) => void
 }
 
 /** Counters of what the mesh did, by outcome; the reasons are bounded labels. */
 export interface MeshStats {
   published: number
+  /** Payload bytes (encoded message data, before gossipsub's envelope) of own published / received messages. */
   bytesOut: number
   bytesIn: number
+  /** Own published messages and their payload bytes, by wire type (f, h, d, l, x). */
+  sent: Record<string, number>
+  sentBytes: Record<string, number>
   accepted: number
   gaps: number
   ignored: Record<string, number>
@@ -46,7 +54,7 @@ export interface MeshStats {
 const bump = (m: Record<string, number>, k: string): void => { m[k] = (m[k] ?? 0) + 1 }
 
 export class GossipMesh {
-  readonly stats: MeshStats = { published: 0, bytesOut: 0, bytesIn: 0, accepted: 0, gaps: 0, ignored: {}, rejected: {}, expired: 0 }
+  readonly stats: MeshStats = { published: 0, bytesOut: 0, bytesIn: 0, sent: {}, sentBytes: {}, accepted: 0, gaps: 0, ignored: {}, rejected: {}, expired: 0 }
   private readonly deps: MeshDeps
   private readonly opts: MeshOptions
   private readonly timers: NodeJS.Timeout[] = []
@@ -92,10 +100,13 @@ export class GossipMesh {
 
   private async publishNow (msg: GossipMessage): Promise<void> {
     const bytes = encodeMessage(msg)
+    this.deps.onPublishing?.(msg)
     try {
       await this.pubsub.publish(VIEW_TOPIC, bytes)
       this.stats.published++
       this.stats.bytesOut += bytes.byteLength
+      bump(this.stats.sent, msg.t)
+      this.stats.sentBytes[msg.t] = (this.stats.sentBytes[msg.t] ?? 0) + bytes.byteLength
     } catch (err) {
       this.deps.log.debug({ err: (err as Error).message, t: msg.t }, 'publish failed')
     }
@@ -152,6 +163,7 @@ export class GossipMesh {
     if (outcome === 'accepted') {
       this.stats.accepted++
       if (decoded.t === 'full') this.deps.onOriginSeen?.(decoded.record.identity.podIp)
+      this.deps.onAccepted?.(decoded)
     } else if (outcome === 'gap') {
       this.stats.gaps++
       this.repair(msg.from, propagationSource)

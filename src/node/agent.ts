@@ -10,7 +10,7 @@ import { Discovery } from '../gossip/discovery.ts'
 import { createMeshNode, type MeshNode } from '../gossip/libp2p-node.ts'
 import { GossipMesh } from '../gossip/mesh.ts'
 import { injectExternal } from '../gossip/inject.ts'
-import type { ExternalBody } from '../gossip/record.ts'
+import type { ExternalBody, GossipMessage } from '../gossip/record.ts'
 import { SelfRecord } from '../gossip/self-record.ts'
 import { AntiEntropy } from '../gossip/sync.ts'
 import { View } from '../gossip/view.ts'
@@ -107,7 +107,13 @@ function buildElection ({ config, log, view, self, mesh, sync }: Parts, startedA
   return supervisor
 }
 
-export async function startAgent (config: Config, log: Logger): Promise<Agent> {
+/** Optional observers the process edge may attach (main.ts, for benchmarks); the agent works without them. */
+export interface AgentHooks {
+  onAccepted?: (msg: GossipMessage) => void
+  onPublishing?: (msg: GossipMessage) => void
+}
+
+export async function startAgent (config: Config, log: Logger, hooks: AgentHooks = {}): Promise<Agent> {
   const startedAt = now()
   const node = await createMeshNode({
     listenAddress: config.listenAddress,
@@ -134,7 +140,7 @@ export async function startAgent (config: Config, log: Logger): Promise<Agent> {
     maxPeers: config.meshMaxPeers,
     now
   }, log)
-  const mesh = new GossipMesh({ node, view, self, sync, now, log, onOriginSeen: ip => { discovery.heardOf(ip) } }, {
+  const mesh = new GossipMesh({ node, view, self, sync, now, log, onOriginSeen: ip => { discovery.heardOf(ip) }, onAccepted: hooks.onAccepted, onPublishing: hooks.onPublishing }, {
     heartbeatMs: config.heartbeatIntervalS * 1000,
     fullRefreshMs: config.fullRefreshIntervalS * 1000
   })
@@ -183,7 +189,11 @@ export async function startAgent (config: Config, log: Logger): Promise<Agent> {
       gaps: mesh.stats.gaps,
       expired: mesh.stats.expired,
       rejected: mesh.stats.rejected,
-      ignored: mesh.stats.ignored
+      ignored: mesh.stats.ignored,
+      bytes_out: mesh.stats.bytesOut,
+      bytes_in: mesh.stats.bytesIn,
+      sent: mesh.stats.sent,
+      sent_bytes: mesh.stats.sentBytes
     },
     sync: { served: sync.stats.served, pulled: sync.stats.pulled, failed: sync.stats.failed },
     probes: {

@@ -2,7 +2,9 @@
 import { parseConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { createLogger } from './logger.ts'
-import { startAgent } from './agent.ts'
+import { performance } from 'node:perf_hooks'
+import type { GossipMessage } from '../gossip/record.ts'
+import { startAgent, type AgentHooks } from './agent.ts'
 import { VERSION } from './version.ts'
 
 async function main (): Promise<void> {
@@ -25,7 +27,7 @@ async function main (): Promise<void> {
     log.warn({ variable: name }, `${name} is ignored: agents form a mesh and there is no central server any more`)
   }
   process.on('unhandledRejection', (err) => { log.warn({ err }, 'unhandled rejection (ignored)') })
-  const agent = await startAgent(config, log)
+  const agent = await startAgent(config, log, traceHooks())
   const shutdown = (why: string): void => {
     log.info({ why }, 'shutting down')
     const hard = setTimeout(() => process.exit(1), 5_000)
@@ -39,6 +41,19 @@ async function main (): Promise<void> {
     process.once('disconnect', () => { shutdown('parent gone') })
     process.send({ ready: true, peerId: agent.node.peerId.toString() })
   }
+}
+
+/**
+ * K8SNET_TRACE_ACCEPTED=1 under a launcher (IPC): report each accepted gossip message to the parent with a
+ * wall-clock time at sub-millisecond resolution, so a benchmark can time propagation without polling the API.
+ */
+function traceHooks (): AgentHooks {
+  if (process.env.K8SNET_TRACE_ACCEPTED !== '1' || process.send === undefined) return {}
+  const send = (trace: string, msg: GossipMessage): void => {
+    const key = msg.t === 'ext' ? msg.record.key : msg.t === 'full' ? msg.record.identity.podName : msg.origin
+    process.send?.({ trace, t: msg.t, key, at: performance.timeOrigin + performance.now() })
+  }
+  return { onAccepted: msg => { send('accepted', msg) }, onPublishing: msg => { send('publishing', msg) } }
 }
 
 main().catch((err: unknown) => {

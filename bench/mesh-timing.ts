@@ -1,0 +1,298 @@
+// Benchmark: how fast the mesh moves, with real agent processes on loopback: propagation of a change against raw
+// gossipsub (same stack, same size, same run), join of a restarted agent, leave and crash to gone, leader failover.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { encodeMessage } from '../src/gossip/codec.ts'
+import { externalKey, type ExternalBody } from '../src/gossip/record.ts'
+import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
+import { LeaseStandIn } from '../src/node/lease-stand-in.ts'
+import { percentile, row, type Row, type Suite } from './suite.ts'
+
+const N = 10
+const TTL_S = 5
+const LEASE = { duration: 15, renew: 10, retry: 2 }
+const wall = (): number => performance.timeOrigin + performance.now()
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+interface Trace { trace: string, t: string, key: string, at: number }
+
+/** A promise resolved by `done()` from an event listener, rejected after `ms` (no polling loop adds load). */
+function signal (what: string, ms: number): { done: () => void, wait: Promise<void> } {
+  let done = (): void => {}
+  const wait = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`timed out after ${ms} ms waiting for ${what}`)) }, ms)
+    done = () => { clearTimeout(timer); resolve() }
+  })
+  return { done, wait }
+}
+
+/** Ten agents on 127.0.5.x electing through a stand-in apiserver, each reporting its accepted messages. */
+class AgentCluster {
+  readonly ips = Array.from({ length: N }, (_, i) => `127.0.5.${i + 1}`)
+  readonly names = this.ips.map((_ip, i) => `bench-${i + 1}`)
+  readonly agents: Array<AgentProcess | null> = []
+  readonly apiserver = new LeaseStandIn(this.names.map(n => `token-${n}`))
+  private readonly dir = mkdtempSync(join(tmpdir(), 'k8snet-bench-'))
+  private readonly listeners = new Set<(t: Trace, agent: string) => void>()
+
+  async start (): Promise<void> {
+    await this.apiserver.start('127.0.0.1', 0)
+    for (let i = 0; i < N; i++) this.spawn(i)
+    await Promise.all(this.agents.map(async a => await a?.ready))
+    await this.waitFullViews()
+  }
+
+  spawn (i: number): AgentProcess {
+    const name = this.names[i] as string
+    const kubeconfig = join(this.dir, `${name}.kubeconfig`)
+    this.apiserver.writeKubeconfig(kubeconfig, `token-${name}`, 'bench')
+    const a = startAgentProcess({
+      name,
+      ip: this.ips[i] as string,
+      peers: this.ips,
+      env: {
+        K8SNET_TRACE_ACCEPTED: '1',
+        NAMESPACE: 'bench',
+        HEARTBEAT_INTERVAL: '1',
+        CACHE_KEY_SECOND: String(TTL_S),
+        TEST_PORT: '8080',
+        KUBECONFIG: kubeconfig,
+        LEASE_DURATION: String(LEASE.duration),
+        LEASE_RENEW_DEADLINE: String(LEASE.renew),
+        LEASE_RETRY_PERIOD: String(LEASE.retry),
+        LOG_LEVEL: 'warn'
+      }
+    })
+    a.child.on('message', (m: unknown) => {
+      const t = m as Trace
+      if (t.trace !== undefined) for (const l of this.listeners) l(t, name)
+    })
+    this.agents[i] = a
+    return a
+  }
+
+  onTrace (l: (t: Trace, agent: string) => void): () => void {
+    this.listeners.add(l)
+    return () => { this.listeners.delete(l) }
+  }
+
+  live (): AgentProcess[] { return this.agents.filter((a): a is AgentProcess => a !== null) }
+
+  /** Agents in a's view (health's view_size: agents only, not the legacy clients the trials inject). */
+  async viewSize (a: AgentProcess): Promise<number> { return (await getJson<{ view_size: number }>(`${a.apiUrl}/api/v1/health`, 1_000)).view_size }
+
+  async waitFullViews (timeoutMs = 30_000): Promise<void> {
+    const want = this.live().length
+    await waitUntil('full views', async () => (await Promise.all(this.live().map(async a => await this.viewSize(a)))).every(c => c === want), timeoutMs, 50)
+  }
+
+  holder (): string | null {
+    const spec = this.apiserver.lease('bench', 'k8snet-checker-reporter')?.spec
+    return typeof spec?.holderIdentity === 'string' && spec.holderIdentity !== '' ? spec.holderIdentity : null
+  }
+
+  async stop (): Promise<void> {
+    await Promise.all(this.live().map(async a => await stopAgentProcess(a, 'SIGKILL')))
+    await this.apiserver.stop()
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+/** Ten bare gossipsub nodes on 127.0.6.x: the raw delivery baseline. */
+class RawCluster {
+  readonly nodes: ChildProcess[] = []
+  private readonly listeners = new Set<(m: Record<string, { id: number, at: number }>, i: number) => void>()
+
+  async start (): Promise<void> {
+    const script = fileURLToPath(new URL('./raw-gossip-node.ts', import.meta.url))
+    const addrs: string[] = []
+    for (let i = 0; i < N; i++) {
+      const child = spawn(process.execPath, [script, `127.0.6.${i + 1}`, '6300'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+      child.on('message', (m: unknown) => { for (const l of this.listeners) l(m as Record<string, { id: number, at: number }>, i) })
+      const ready = await new Promise<{ peers: string[] }>(resolve => {
+        const on = (m: unknown): void => { if ((m as { ready?: boolean }).ready === true) { child.off('message', on); resolve(m as { peers: string[] }) } }
+        child.on('message', on)
+      })
+      addrs.push(...ready.peers)
+      this.nodes.push(child)
+    }
+    // a full mesh, as the agents have at N = 10
+    await Promise.all(this.nodes.map(async (n, i) => {
+      const dialed = new Promise(resolve => { const on = (m: unknown): void => { if ((m as { dialed?: number }).dialed !== undefined) { n.off('message', on); resolve(null) } }; n.on('message', on) })
+      n.send({ dial: addrs.filter((_a, j) => j > i) })
+      await dialed
+    }))
+    await sleep(3_000) // gossipsub heartbeats graft the mesh
+  }
+
+  on (l: (m: Record<string, { id: number, at: number }>, i: number) => void): () => void {
+    this.listeners.add(l)
+    return () => { this.listeners.delete(l) }
+  }
+
+  stop (): void { for (const n of this.nodes) n.kill('SIGKILL') }
+}
+
+/** One legacy heartbeat through agent `from`: ms from its publish until the last other agent accepted it. */
+async function agentTrial (c: AgentCluster, from: number, seq: number): Promise<number> {
+  const body = { pod_name: 'bench-client', node_ip: '127.0.9.9', pod_ip: '127.0.9.9', timestamp: new Date().toISOString(), namespace: `n${seq % 10}` }
+  const key = 'hb:bench-client'
+  const sender = c.names[from] as string
+  let published = NaN
+  const got = new Map<string, number>()
+  const t0 = wall()
+  // IPC from different processes is not ordered: keep every accept after t0, whatever arrives first
+  const all = signal('every agent to accept the change', 5_000)
+  const off = c.onTrace((t, agent) => {
+    if (t.key !== key || t.at < t0) return
+    if (t.trace === 'publishing' && agent === sender) published = t.at
+    else if (t.trace === 'accepted' && agent !== sender) got.set(agent, t.at)
+    if (got.size === N - 1 && Number.isFinite(published)) all.done()
+  })
+  try {
+    const a = c.agents[from] as AgentProcess
+    const res = await fetch(`${a.apiUrl}/api/v1/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    if (!res.ok) throw new Error(`heartbeat POST: HTTP ${res.status}`)
+    await all.wait
+    return Math.max(...got.values()) - published
+  } finally { off() }
+}
+
+/** The same size through raw gossipsub from node `from`. */
+async function rawTrial (r: RawCluster, from: number, id: number, size: number): Promise<number> {
+  let published = NaN
+  const got = new Map<number, number>()
+  // as above: the publisher's report may arrive after the receivers'
+  const all = signal('every raw node to receive', 5_000)
+  const off = r.on((m, i) => {
+    if (m.publishing?.id === id) published = m.publishing.at
+    if (m.received?.id === id) got.set(i, m.received.at)
+    if (got.size === N - 1 && Number.isFinite(published)) all.done()
+  })
+  try {
+    r.nodes[from]?.send({ publish: { id, size } })
+    await all.wait
+    return Math.max(...got.values()) - published
+  } finally { off() }
+}
+
+/** The encoded size of the change the agent trial gossips (an external heartbeat record). */
+function changeSize (): number {
+  const body: ExternalBody = { part: 'hb', value: { podName: 'bench-client', nodeIp: '127.0.9.9', podIp: '127.0.9.9', namespace: 'n0', timestamp: new Date().toISOString() } }
+  return encodeMessage({ t: 'ext', record: { key: externalKey(body), at: Date.now(), by: '12D3KooWBxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', body } }).byteLength
+}
+
+export const meshTimingSuite: Suite = {
+  name: 'mesh-timing',
+  title: 'Mesh timing: propagation, join, leave, crash, failover',
+  method: `${N} agent processes on loopback (heartbeat 1 s, TTL ${TTL_S} s, Lease ${LEASE.duration} s / renew ${LEASE.renew} s / retry ${LEASE.retry} s, ` +
+    'electing through the stand-in apiserver). Propagation: a legacy heartbeat POSTed to one agent (rotating), timed from ' +
+    'that agent\'s publish to the last other agent\'s accept (each agent reports both over IPC with a sub-ms wall clock, ' +
+    'so no API polling adds delay; the API answers from the view at once). The baseline is ten bare gossipsub nodes ' +
+    'of the same libp2p stack publishing the same number of bytes, interleaved trial by trial in the same run. ' +
+    'Each run is a batch of trials; the figure is the median over runs of each batch\'s p99. Join: process start to ' +
+    'a full view on its API. Leave/crash: signal to gone from every other agent\'s API. Failover: signal to a new ' +
+    'holder on the stand-in\'s Lease.',
+  async run (ctx) {
+    const rows: Row[] = []
+    const agents = new AgentCluster()
+    const raw = new RawCluster()
+    try {
+      await agents.start()
+      await raw.start()
+      const size = changeSize()
+      const trials = ctx.smoke ? 20 : 100
+      const agentP99: number[] = []
+      const rawP99: number[] = []
+      const agentP50: number[] = []
+      let id = 0
+      for (let run = 0; run < ctx.runs + 1; run++) {
+        const a: number[] = []
+        const b: number[] = []
+        for (let k = 0; k < trials; k++) {
+          a.push(await agentTrial(agents, k % N, id))
+          b.push(await rawTrial(raw, k % N, ++id, size))
+          await sleep(10 + Math.random() * 20)
+        }
+        if (run === 0) continue // warm-up
+        agentP99.push(percentile(a, 99))
+        agentP50.push(percentile(a, 50))
+        rawP99.push(percentile(b, 99))
+        ctx.log(`propagation batch ${run}: agent p50 ${percentile(a, 50).toFixed(2)} p99 ${percentile(a, 99).toFixed(2)} ms; raw p50 ${percentile(b, 50).toFixed(2)} p99 ${percentile(b, 99).toFixed(2)} ms`)
+      }
+      raw.stop()
+      rows.push(row(`propagation to all ${N - 1} others, agent (${size} B change): p50`, 'ms', agentP50))
+      rows.push(row('propagation, agent: p99', 'ms', agentP99, '<= 50 ms', 50))
+      rows.push(row(`raw gossipsub delivery, same stack and size: p99`, 'ms', rawP99, 'baseline'))
+      rows.push(row('propagation p99, agent / raw gossipsub', 'x', agentP99.map((x, i) => x / (rawP99[i] ?? NaN)), '<= 1.2 x', 1.2))
+
+      // leave then join, agent by agent (never the lease holder: failover is measured below)
+      const leave: number[] = []
+      const join: number[] = []
+      const crash: number[] = []
+      const cycles = ctx.smoke ? 1 : ctx.runs
+      for (let k = 0; k < cycles; k++) {
+        const i = (k * 3 + 1) % N
+        if (agents.names[i] === agents.holder()) continue
+        const a = agents.agents[i] as AgentProcess
+        const others = (): AgentProcess[] => agents.live().filter(x => x !== a)
+        const t0 = Date.now()
+        agents.agents[i] = null
+        await stopAgentProcess(a, 'SIGTERM')
+        await waitUntil('gone after leave', async () => (await Promise.all(others().map(async o => await agents.viewSize(o)))).every(c => c === N - 1), 10_000, 5)
+        leave.push(Date.now() - t0)
+        const b = agents.spawn(i)
+        const born = Date.now()
+        await b.ready.catch(() => {})
+        await waitUntil('a full view after restart', async () => await agents.viewSize(b) === N, 10_000, 10)
+        join.push(Date.now() - born)
+        await agents.waitFullViews()
+      }
+      rows.push(row('leave (SIGTERM) to gone from every view', 'ms', leave, '<= 1000 ms', 1000))
+      rows.push(row('join: process start to a full view', 'ms', join, '<= 2000 ms', 2000))
+      for (let k = 0; k < (ctx.smoke ? 0 : Math.min(3, ctx.runs)); k++) {
+        const i = (k * 3 + 2) % N
+        if (agents.names[i] === agents.holder()) continue
+        const a = agents.agents[i] as AgentProcess
+        const others = (): AgentProcess[] => agents.live().filter(x => x !== a)
+        const t0 = Date.now()
+        agents.agents[i] = null
+        await stopAgentProcess(a, 'SIGKILL')
+        await waitUntil('gone after crash', async () => (await Promise.all(others().map(async o => await agents.viewSize(o)))).every(c => c === N - 1), 30_000, 20)
+        crash.push(Date.now() - t0)
+        await agents.spawn(i).ready.catch(() => {})
+        await agents.waitFullViews()
+      }
+      if (crash.length > 0) rows.push(row(`crash (SIGKILL) to gone from every view (TTL ${TTL_S} s)`, 'ms', crash, `<= ${TTL_S * 1000 + 1000} ms`, TTL_S * 1000 + 1000))
+
+      // failover: SIGTERM (the holder releases) and SIGKILL (the Lease must expire)
+      for (const signal of ctx.smoke ? ['SIGTERM'] as const : ['SIGTERM', 'SIGKILL'] as const) {
+        const took: number[] = []
+        for (let k = 0; k < (ctx.smoke ? 1 : Math.min(3, ctx.runs)); k++) {
+          await waitUntil('a lease holder', async () => agents.holder() !== null, 40_000, 50)
+          const h = agents.holder() as string
+          const i = agents.names.indexOf(h)
+          const a = agents.agents[i] as AgentProcess
+          const t0 = Date.now()
+          agents.agents[i] = null
+          await stopAgentProcess(a, signal)
+          await waitUntil('a new holder', async () => { const x = agents.holder(); return x !== null && x !== h }, 60_000, 10)
+          took.push(Date.now() - t0)
+          ctx.log(`failover after ${signal}: ${took.at(-1) ?? NaN} ms`)
+          await agents.spawn(i).ready.catch(() => {})
+          await agents.waitFullViews()
+        }
+        const goal = signal === 'SIGTERM' ? 2000 : (LEASE.duration + LEASE.retry) * 1000
+        rows.push(row(`leader failover after ${signal}`, 'ms', took, `<= ${goal} ms`, goal))
+      }
+    } finally {
+      raw.stop()
+      await agents.stop()
+    }
+    return rows
+  }
+}
