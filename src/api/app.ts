@@ -69,6 +69,10 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
     const schema = route.response === undefined ? {} : { response: { 200: route.response } }
     app.get(route.url, { schema }, async () => route.answer(deps.snapshot(), deps))
   }
+  if (deps.metrics !== undefined) {
+    const metrics = deps.metrics
+    app.get('/metrics', async (_req, reply) => { void reply.type(metrics.contentType); return await metrics.text() })
+  }
   for (const route of writeRoutes) {
     app.post(route.url, { schema: { body: route.body, response: { 200: successBody, '4xx': errorBody, '5xx': errorBody } } }, async (req) => {
       deps.inject(route.normalise(req.body as never))

@@ -24,6 +24,12 @@ export interface HealthInfo {
     expired: number
     rejected: Record<string, number>
     ignored: Record<string, number>
+    /** Payload bytes of own published and of received messages (gossipsub's envelope and framing not counted). */
+    bytes_out?: number
+    bytes_in?: number
+    /** Own published messages and their payload bytes, by message type. */
+    sent?: Record<string, number>
+    sent_bytes?: Record<string, number>
   }
   sync: { served: number, pulled: number, failed: number }
   probes: { rounds: number, last_round_ms: number | null, last_targets: number, icmp_error: string | null }
@@ -56,6 +62,8 @@ export interface ApiDeps {
   report: (view: ViewSnapshot) => Report
   /** Probers per target the sampling rule aims for (PROBE_COVERAGE). */
   coverageK: number
+  /** Prometheus exposition for GET /metrics (absent: no metrics route). */
+  metrics?: { text: () => Promise<string>, contentType: string }
 }
 
 export interface ReadRoute {
@@ -150,7 +158,11 @@ export const readRoutes: ReadRoute[] = [
         gaps: { type: 'integer' },
         expired: { type: 'integer' },
         rejected: counts,
-        ignored: counts
+        ignored: counts,
+        bytes_out: { type: 'integer' },
+        bytes_in: { type: 'integer' },
+        sent: counts,
+        sent_bytes: counts
       }),
       sync: objectOf({ served: { type: 'integer' }, pulled: { type: 'integer' }, failed: { type: 'integer' } }),
       probes: objectOf({ rounds: { type: 'integer' }, last_round_ms: nullableNum, last_targets: { type: 'integer' }, icmp_error: nullableStr })

@@ -41,7 +41,7 @@ export interface MeshStats {
   /** Payload bytes (encoded message data, before gossipsub's envelope) of own published / received messages. */
   bytesOut: number
   bytesIn: number
-  /** Own published messages and their payload bytes, by wire type (f, h, d, l, x). */
+  /** Own published messages and their payload bytes, by message type (full, hb, delta, leave, ext). */
   sent: Record<string, number>
   sentBytes: Record<string, number>
   accepted: number

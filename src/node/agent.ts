@@ -3,6 +3,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { buildApi } from '../api/app.ts'
+import { AgentMetrics } from '../api/metrics.ts'
 import { startHealthServer, type HealthServer } from '../api/health-server.ts'
 import { clientCount, type ViewSnapshot } from '../api/projection.ts'
 import type { ApiDeps, HealthInfo, LeaderInfo } from '../api/routes.ts'
@@ -43,9 +44,9 @@ export interface Agent {
 
 const now = (): number => performance.now()
 
-interface Parts { config: Config, log: Logger, node: MeshNode, view: View, self: SelfRecord, mesh: GossipMesh, sync: AntiEntropy }
+interface Parts { config: Config, log: Logger, node: MeshNode, view: View, self: SelfRecord, mesh: GossipMesh, sync: AntiEntropy, metrics: AgentMetrics }
 
-function buildProbes ({ config, log, view, self, mesh }: Parts): ProbeScheduler {
+function buildProbes ({ config, log, view, self, mesh, metrics }: Parts): ProbeScheduler {
   const probers: Probers = {
     icmp: async ips => await fpingRound(ips, { path: config.fpingPath, echoes: config.probeEchoes, timeoutMs: config.probeTimeoutMs }),
     tcp: tcpProbe,
@@ -62,7 +63,12 @@ function buildProbes ({ config, log, view, self, mesh }: Parts): ProbeScheduler 
       k: config.probeCoverage,
       round
     }),
-    run: async plan => await runRound(plan, { timeoutMs: config.probeTimeoutMs, concurrency: config.probeConcurrency, service }, probers),
+    run: async plan => {
+      const started = performance.now()
+      const r = await runRound(plan, { timeoutMs: config.probeTimeoutMs, concurrency: config.probeConcurrency, service }, probers)
+      metrics.observeRound(r, performance.now() - started)
+      return r
+    },
     publish: r => { mesh.updateResults({ host: r.host, pod: r.pod, service: r.service }) },
     log: log.child({ component: 'probe' }),
     intervalMs: config.probeIntervalS * 1000,
@@ -145,7 +151,15 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     fullRefreshMs: config.fullRefreshIntervalS * 1000
   })
   node.addEventListener('peer:disconnect', () => { discovery.poke() })
-  const parts: Parts = { config, log, node, view, self, mesh, sync }
+  // the metrics read the agent's state at scrape time, through functions defined below
+  const metrics = new AgentMetrics({
+    snapshot: () => snapshot(),
+    health: () => health(),
+    leader: () => leader(),
+    verdicts: v => report(v).verdicts,
+    self: config.podName
+  })
+  const parts: Parts = { config, log, node, view, self, mesh, sync, metrics }
   const probes = buildProbes(parts)
   const supervisor = buildElection(parts, startedAt)
 
@@ -216,7 +230,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       lease: e === null ? null : { observed_holder: e.holder, transitions: e.transitions, last_renew_ago_ms: e.lastRenewAgoMs, reports_printed: reporter.printed }
     }
   }
-  const deps: ApiDeps = { snapshot, inject, health, leader, report, coverageK: config.probeCoverage }
+  const deps: ApiDeps = { snapshot, inject, health, leader, report, coverageK: config.probeCoverage, metrics }
   const api = buildApi(deps, { bodyLimit: config.apiBodyLimitBytes, logger: log.child({ component: 'api' }) })
 
   await sync.register()

@@ -58,3 +58,15 @@ export class PathIndex {
 
   all (): Measurement[] { return [...this.pair.values()] }
 }
+
+/** A path's outcome in one bounded word, for counters and colours. */
+export type PathOutcome = 'ok' | 'loss' | 'port-closed' | 'port-silent' | 'unreachable'
+export const PATH_OUTCOMES: readonly PathOutcome[] = ['ok', 'loss', 'port-closed', 'port-silent', 'unreachable']
+
+export function outcomeOf (r: PathResult): PathOutcome {
+  if (!reached(r)) return 'unreachable'
+  if (r.tcp === 'refused') return 'port-closed'
+  if (r.tcp !== 'open') return 'port-silent'
+  if (r.sent > 0 && r.received < r.sent) return 'loss'
+  return 'ok'
+}

@@ -1,0 +1,129 @@
+// Prometheus metrics of one agent (prom-client): process and Node.js defaults, probe counters and RTT histograms fed
+// by each round, gossip/sync/election state read at scrape time, and the view-derived samples (src/report/metric-samples.ts).
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Layer } from '../gossip/record.ts'
+import type { RoundResult } from '../probe/round.ts'
+import { metricSamples } from '../report/metric-samples.ts'
+import { outcomeOf } from '../report/paths.ts'
+import type { Verdict } from '../report/verdicts.ts'
+import type { ViewSnapshot } from './projection.ts'
+import type { HealthInfo, LeaderInfo } from './routes.ts'
+
+export interface MetricsSources {
+  snapshot: () => ViewSnapshot
+  health: () => HealthInfo
+  leader: () => LeaderInfo
+  /** The verdicts of a report built from this view (asked only when this agent holds the Lease). */
+  verdicts: (v: ViewSnapshot) => Verdict[]
+  self: string
+}
+
+const RTT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
+const MAX_VERDICT_SERIES = 64
+
+/** A monotonic total read from the agent, exported as a counter (it only grows while the process lives). */
+class TotalCounter {
+  private readonly last = new Map<string, number>()
+  private readonly counter: Counter
+  constructor (counter: Counter) { this.counter = counter }
+  set (labels: Record<string, string>, total: number): void {
+    const key = JSON.stringify(labels)
+    const delta = total - (this.last.get(key) ?? 0)
+    if (delta > 0) this.counter.inc(labels, delta)
+    this.last.set(key, Math.max(total, this.last.get(key) ?? 0))
+  }
+}
+
+export class AgentMetrics {
+  readonly registry = new Registry()
+  private readonly src: MetricsSources
+  private readonly pathsTotal: Counter
+  private readonly rtt: Histogram
+  private readonly connect: Histogram
+  private readonly round: Histogram
+  private readonly view: Map<string, Gauge> = new Map()
+  private readonly gossip: TotalCounter
+  private readonly rejected: TotalCounter
+  private readonly ignored: TotalCounter
+  private readonly bytes: TotalCounter
+  private readonly sync: TotalCounter
+  private readonly reports: TotalCounter
+  private readonly gauges: Record<'peers' | 'holder' | 'contender' | 'transitions' | 'electionEnabled', Gauge>
+
+  constructor (src: MetricsSources) {
+    this.src = src
+    const r = this.registry
+    collectDefaultMetrics({ register: r })
+    const counter = (name: string, help: string, labelNames: string[]): Counter => new Counter({ name, help, labelNames, registers: [r] })
+    const gauge = (name: string, help: string, labelNames: string[] = []): Gauge => new Gauge({ name, help, labelNames, registers: [r] })
+    this.pathsTotal = counter('k8snet_probe_paths_total', 'Paths this agent probed, by layer and outcome (ok, loss, port-closed, port-silent, unreachable).', ['layer', 'outcome'])
+    this.rtt = new Histogram({ name: 'k8snet_probe_rtt_seconds', help: 'ICMP round-trip time of this agent\'s answered paths, by layer.', labelNames: ['layer'], buckets: RTT_BUCKETS, registers: [r] })
+    this.connect = new Histogram({ name: 'k8snet_probe_connect_seconds', help: 'TCP connect (or refusal) time of this agent\'s paths, by layer.', labelNames: ['layer'], buckets: RTT_BUCKETS, registers: [r] })
+    this.round = new Histogram({ name: 'k8snet_probe_round_seconds', help: 'Wall time of one probe round.', buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: [r] })
+    this.gossip = new TotalCounter(counter('k8snet_gossip_messages_total', 'Gossip messages: published by this agent, accepted into its view, gaps repaired, origins expired.', ['event']))
+    this.rejected = new TotalCounter(counter('k8snet_gossip_rejected_total', 'Gossip messages rejected by the validator, by reason (the sender is penalised).', ['reason']))
+    this.ignored = new TotalCounter(counter('k8snet_gossip_ignored_total', 'Gossip messages ignored (stale or over capacity), by reason.', ['reason']))
+    this.bytes = new TotalCounter(counter('k8snet_gossip_payload_bytes_total', 'Payload bytes of gossip messages, by direction (envelope and framing not counted).', ['direction']))
+    this.sync = new TotalCounter(counter('k8snet_sync_total', 'Anti-entropy exchanges: served to peers, pulled from peers, failed.', ['event']))
+    this.reports = new TotalCounter(counter('k8snet_reports_printed_total', 'Reports this agent printed as Lease holder.', []))
+    this.gauges = {
+      peers: gauge('k8snet_gossip_peers_connected', 'Peers this agent holds a connection to.'),
+      holder: gauge('k8snet_lease_holder', '1 when this agent holds the reporter Lease.'),
+      contender: gauge('k8snet_lease_contender', '1 when this agent contends for the Lease (at most 3 agents do).'),
+      transitions: gauge('k8snet_lease_transitions', 'leaseTransitions of the Lease as this agent last read it.'),
+      electionEnabled: gauge('k8snet_election_enabled', '1 when this agent has a Kubernetes API to elect through.')
+    }
+    const viewGauge = (name: string, help: string, labels: string[]): void => { this.view.set(name, gauge(name, help, labels)) }
+    viewGauge('k8snet_paths', 'This agent\'s current paths, by layer and outcome.', ['layer', 'outcome'])
+    viewGauge('k8snet_inbound_peers_measuring', 'Peers whose latest results include a path to this agent, by layer.', ['layer'])
+    viewGauge('k8snet_inbound_peers_reaching', 'Of those, peers that reach this agent (ICMP answered or TCP answered), by layer.', ['layer'])
+    viewGauge('k8snet_inbound_rtt_median_seconds', 'Median RTT of the peers\' paths to this agent, by layer (NaN when none answered).', ['layer'])
+    viewGauge('k8snet_view_agents', 'Live agents in this agent\'s view.', [])
+    viewGauge('k8snet_view_versions', 'Distinct agent versions in the view (more than 1 during a rollout).', [])
+    viewGauge('k8snet_verdict', 'Lease holder only: a current verdict (kind, subject) with the share of observers that agree.', ['kind', 'subject'])
+    viewGauge('k8snet_verdicts', 'Lease holder only: how many verdicts the current report holds.', [])
+  }
+
+  /** Counts one probe round's outcomes and timings. */
+  observeRound (r: RoundResult, wallMs: number): void {
+    for (const layer of ['host', 'pod'] as const satisfies readonly Layer[]) {
+      for (const p of r[layer]) {
+        this.pathsTotal.inc({ layer, outcome: outcomeOf(p) })
+        if (p.rttMs !== null) this.rtt.observe({ layer }, p.rttMs / 1000)
+        if (p.connectMs !== null) this.connect.observe({ layer }, p.connectMs / 1000)
+      }
+    }
+    this.round.observe(wallMs / 1000)
+  }
+
+  /** The exposition text, every gauge refreshed from the agent's current state. */
+  async text (): Promise<string> {
+    const h = this.src.health()
+    const l = this.src.leader()
+    for (const [event, n] of Object.entries({ published: h.gossip.published, accepted: h.gossip.accepted, gaps: h.gossip.gaps, expired: h.gossip.expired })) this.gossip.set({ event }, n)
+    for (const [reason, n] of Object.entries(h.gossip.rejected)) this.rejected.set({ reason }, n)
+    for (const [reason, n] of Object.entries(h.gossip.ignored)) this.ignored.set({ reason }, n)
+    this.bytes.set({ direction: 'out' }, h.gossip.bytes_out ?? 0)
+    this.bytes.set({ direction: 'in' }, h.gossip.bytes_in ?? 0)
+    for (const [event, n] of Object.entries(h.sync)) this.sync.set({ event }, n)
+    this.reports.set({}, l.lease?.reports_printed ?? 0)
+    this.gauges.peers.set(h.peers_connected)
+    this.gauges.holder.set(l.is_self ? 1 : 0)
+    this.gauges.contender.set(l.contending ? 1 : 0)
+    this.gauges.transitions.set(l.lease?.transitions ?? 0)
+    this.gauges.electionEnabled.set(l.election_enabled ? 1 : 0)
+
+    const v = this.src.snapshot()
+    const samples = metricSamples({
+      agents: v.agents.map(e => e.record),
+      self: this.src.self,
+      verdicts: l.is_self ? this.src.verdicts(v) : null,
+      maxVerdicts: MAX_VERDICT_SERIES
+    })
+    for (const g of this.view.values()) g.reset()
+    for (const s of samples) this.view.get(s.name)?.set(s.labels, s.value)
+    return await this.registry.metrics()
+  }
+
+  get contentType (): string { return this.registry.contentType }
+}
