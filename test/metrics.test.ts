@@ -2,7 +2,8 @@
 // counters fed by probe rounds, and GET /metrics on the API with the process and Node.js defaults.
 import t from 'tap'
 import { AgentMetrics } from '../src/api/metrics.ts'
-import { buildApi } from '../src/api/app.ts'
+import { Validator } from '@seriousme/openapi-schema-validator'
+import { buildApi, OPENAPI_PATH } from '../src/api/app.ts'
 import type { ViewSnapshot } from '../src/api/projection.ts'
 import type { HealthInfo, LeaderInfo } from '../src/api/routes.ts'
 import type { AgentRecord, PathResult } from '../src/gossip/record.ts'
@@ -121,5 +122,31 @@ t.test('GET /metrics on the API: Prometheus text with the process and Node.js de
   for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes', 'k8snet_paths', 'k8snet_inbound_peers_reaching', 'k8snet_gossip_peers_connected', 'k8snet_lease_holder']) {
     t.match(res.body, new RegExp(`^${name}`, 'm'), `exports ${name}`)
   }
+  await app.close()
+})
+
+t.test('OpenAPI: every registered route is documented, and the document is valid OpenAPI 3.1', async t => {
+  const src = sources(cluster(4), 'agent-1', false)
+  const app = buildApi({ snapshot: src.snapshot, inject: () => {}, health: src.health, leader: src.leader, report: () => { throw new Error('unused') }, coverageK: 2, metrics: new AgentMetrics(src) }, { bodyLimit: 1024 })
+  const registered: string[] = []
+  app.addHook('onRoute', r => {
+    for (const m of [r.method].flat()) if (m !== 'HEAD') registered.push(`${m} ${r.url}`)
+  })
+  const res = await app.inject({ method: 'GET', url: OPENAPI_PATH })
+  t.equal(res.statusCode, 200)
+  const doc = JSON.parse(res.body) as { openapi: string, paths: Record<string, Record<string, { summary?: string, requestBody?: unknown, responses?: Record<string, unknown> }>> }
+  t.equal(doc.openapi, '3.1.0')
+  const documented = Object.entries(doc.paths).flatMap(([url, ops]) => Object.keys(ops).map(m => `${m.toUpperCase()} ${url}`))
+  t.ok(registered.length >= 17, `routes registered: ${registered.length}`)
+  t.same(registered.filter(r => !documented.includes(r)), [], 'every registered route is in the document')
+  for (const [url, ops] of Object.entries(doc.paths)) {
+    for (const [m, op] of Object.entries(ops)) {
+      t.ok((op.summary ?? '') !== '', `${m} ${url} has a summary`)
+      t.ok(op.responses?.['200'] !== undefined, `${m} ${url} documents its answer`)
+      if (m === 'post') t.ok(op.requestBody !== undefined, `${m} ${url} documents its body`)
+    }
+  }
+  const verdict = await new Validator().validate(doc as unknown as Record<string, unknown>)
+  t.ok(verdict.valid, `valid OpenAPI 3.1 ${verdict.valid ? '' : JSON.stringify(verdict.errors).slice(0, 500)}`)
   await app.close()
 })

@@ -1,8 +1,13 @@
 // Builds the Fastify app: registers the route table and maps every failure to a clear JSON error.
+import swagger from '@fastify/swagger'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import { InjectError } from '../node/errors.ts'
 import { InvalidReport } from './legacy.ts'
 import { readRoutes, writeRoutes, type ApiDeps } from './routes.ts'
+import { VERSION } from '../node/version.ts'
+
+/** Where every agent serves its OpenAPI document. */
+export const OPENAPI_PATH = '/api/v1/openapi.json'
 
 export interface ApiOptions {
   bodyLimit: number
@@ -65,19 +70,31 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
     void reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` })
   })
 
-  for (const route of readRoutes) {
-    const schema = route.response === undefined ? {} : { response: { 200: route.response } }
-    app.get(route.url, { schema }, async () => route.answer(deps.snapshot(), deps))
-  }
-  if (deps.metrics !== undefined) {
-    const metrics = deps.metrics
-    app.get('/metrics', async (_req, reply) => { void reply.type(metrics.contentType); return await metrics.text() })
-  }
-  for (const route of writeRoutes) {
-    app.post(route.url, { schema: { body: route.body, response: { 200: successBody, '4xx': errorBody, '5xx': errorBody } } }, async (req) => {
-      deps.inject(route.normalise(req.body as never))
-      return { status: 'success', message: route.accepted }
-    })
-  }
+  // the OpenAPI document is generated from the route schemas: swagger must see the routes, so they load after it
+  void app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'k8snet-checker', version: VERSION, description: 'Every agent answers from its own replica of the cluster view; the legacy POSTs come from the original tool\'s clients.' }
+    }
+  })
+  void app.register(async api => {
+    for (const route of readRoutes) {
+      const schema = { summary: route.summary, response: route.response === undefined ? { 200: { type: 'object', additionalProperties: true } } : { 200: route.response } }
+      api.get(route.url, { schema }, async () => route.answer(deps.snapshot(), deps))
+    }
+    if (deps.metrics !== undefined) {
+      const metrics = deps.metrics
+      const schema = { summary: 'Prometheus metrics of this agent (text exposition format)', produces: ['text/plain'], response: { 200: { type: 'string' } } }
+      api.get('/metrics', { schema }, async (_req, reply) => { void reply.type(metrics.contentType); return await metrics.text() })
+    }
+    for (const route of writeRoutes) {
+      const schema = { summary: route.summary, body: route.body, response: { 200: successBody, '4xx': errorBody, '5xx': errorBody } }
+      api.post(route.url, { schema }, async (req) => {
+        deps.inject(route.normalise(req.body as never))
+        return { status: 'success', message: route.accepted }
+      })
+    }
+    api.get(OPENAPI_PATH, { schema: { summary: 'This OpenAPI document', response: { 200: { type: 'object', additionalProperties: true } } } }, async () => app.swagger())
+  })
   return app
 }

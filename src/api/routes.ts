@@ -68,6 +68,8 @@ export interface ApiDeps {
 
 export interface ReadRoute {
   url: string
+  /** One line for the OpenAPI document. */
+  summary: string
   /** Serialises (and documents) the answer; routes with free-form answers leave it out. */
   response?: object
   answer: (view: ViewSnapshot, deps: ApiDeps) => unknown
@@ -75,6 +77,8 @@ export interface ReadRoute {
 
 export interface WriteRoute {
   url: string
+  /** One line for the OpenAPI document. */
+  summary: string
   body: object
   normalise: (body: never) => ExternalBody
   accepted: string
@@ -143,6 +147,7 @@ const objectOf = (properties: Record<string, object>): object => ({ type: 'objec
 export const readRoutes: ReadRoute[] = [
   {
     url: '/api/v1/health',
+    summary: 'This agent\'s health: identity, connections, view size, gossip, sync and probe counters',
     response: objectOf({
       status: str,
       pod_name: str,
@@ -171,36 +176,43 @@ export const readRoutes: ReadRoute[] = [
   },
   {
     url: '/api/v1/hosts',
+    summary: 'Node IPs of every live agent (and legacy client) in the view',
     response: objectOf({ host_ips: ipList, count: { type: 'integer' } }),
     answer: v => { const ips = hostIps(v); return { host_ips: ips, count: ips.length } }
   },
   {
     url: '/api/v1/pods',
+    summary: 'Pod IPs of every live agent (and legacy client) in the view',
     response: objectOf({ pod_ips: ipList, count: { type: 'integer' } }),
     answer: v => { const ips = podIps(v); return { pod_ips: ips, count: ips.length } }
   },
   {
     url: '/api/v1/test-results/hosts',
+    summary: 'Host-level results, source node IP -> target node IP -> pair result',
     response: objectOf({ results: pairMap }),
     answer: v => ({ results: pairResults(v, 'host') })
   },
   {
     url: '/api/v1/test-results/pods',
+    summary: 'Pod-level results, source pod IP -> target pod IP -> pair result',
     response: objectOf({ results: pairMap }),
     answer: v => ({ results: pairResults(v, 'pod') })
   },
   {
     url: '/api/v1/test-results/service',
+    summary: 'The custom Service check of every agent, by source IP',
     response: objectOf({ results: serviceMap }),
     answer: v => ({ results: serviceResults(v) })
   },
   {
     url: '/api/v1/clients/count',
+    summary: 'Active agents and clients, with their versions',
     response: countSchema,
     answer: v => clientCount(v)
   },
   {
     url: '/api/v1/coverage',
+    summary: 'How many agents probe each target (k-coverage of the sampling rule)',
     response: objectOf({
       k: { type: 'integer' },
       agents: { type: 'object', additionalProperties: objectOf({ node_ip: str, pod_ip: str, host: { type: 'integer' }, pod: { type: 'integer' } }) },
@@ -210,6 +222,7 @@ export const readRoutes: ReadRoute[] = [
   },
   {
     url: '/api/v1/leader',
+    summary: 'The reporter Lease holder as gossiped, and what this agent saw of the Lease',
     response: objectOf({
       holder: nullableStr,
       holder_node_ip: nullableStr,
@@ -226,10 +239,12 @@ export const readRoutes: ReadRoute[] = [
   },
   {
     url: '/api/v1/report',
+    summary: 'The report the Lease holder prints, as JSON, built from this agent\'s view',
     answer: (v, deps) => deps.report(v)
   },
   {
     url: '/api/v1/results',
+    summary: 'Everything at once: counts, IPs and the results of every layer',
     response: objectOf({
       active_client_count: { type: 'integer' },
       versions: { type: 'object', additionalProperties: { type: 'integer' } },
@@ -253,24 +268,28 @@ export const readRoutes: ReadRoute[] = [
 export const writeRoutes: WriteRoute[] = [
   {
     url: '/api/v1/heartbeat',
+    summary: 'A legacy client\'s heartbeat (the original tool\'s body), injected into the mesh',
     body: heartbeatSchema,
     normalise: (b: HeartbeatBody) => normaliseHeartbeat(b),
     accepted: 'heartbeat received'
   },
   {
     url: '/api/v1/test-results/hosts',
+    summary: 'A legacy client\'s host-level results, injected into the mesh',
     body: resultsSchema,
     normalise: (b: ResultsBody) => normaliseResults('host', b),
     accepted: 'host test results received'
   },
   {
     url: '/api/v1/test-results/pods',
+    summary: 'A legacy client\'s pod-level results, injected into the mesh',
     body: resultsSchema,
     normalise: (b: ResultsBody) => normaliseResults('pod', b),
     accepted: 'pod test results received'
   },
   {
     url: '/api/v1/test-results/service',
+    summary: 'A legacy client\'s Service result, injected into the mesh',
     body: serviceSchema,
     normalise: (b: ServiceBody) => normaliseService(b),
     accepted: 'service test result received'

@@ -1,0 +1,543 @@
+// Deployment: the manifests in deploy/ (schemas, env against the config parser, ports, probes, Services, RBAC,
+// security context), the Dockerfile's build steps run for real in a temporary directory with the production tree
+// started from it, and ICMP the way the pod does it (non-root, no_new_privs, NET_RAW only in the bounding set,
+// net.ipv4.ping_group_range) inside a network namespace this test creates.
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, posix, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import * as k8s from '@kubernetes/client-node'
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet'
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role'
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding'
+import { Service } from 'kubernetes-models/v1/Service'
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount'
+import t from 'tap'
+import { parseAllDocuments } from 'yaml'
+import { parseConfig, type Config } from '../src/node/config.ts'
+import { LeaseStandIn } from '../src/node/lease-stand-in.ts'
+import { getJson, waitUntil } from '../src/node/launcher.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const DEPLOY = join(ROOT, 'deploy')
+const isRoot = process.getuid?.() === 0
+// CI sets this so that a missing privilege or tool fails instead of skipping
+const required = process.env.K8SNET_REQUIRE_PRIVILEGED === '1'
+
+// ---------------------------------------------------------------- manifests: loading and schema checks
+
+type Obj = Record<string, any>
+interface Doc { file: string, obj: Obj }
+
+/** apiVersion/kind -> the kubernetes-models class (schema validation) and the @kubernetes/client-node type name. */
+const KINDS: Record<string, { model: new (data: any) => { validate: () => void }, type: string }> = {
+  'apps/v1/DaemonSet': { model: DaemonSet, type: 'V1DaemonSet' },
+  'v1/Service': { model: Service, type: 'V1Service' },
+  'v1/ServiceAccount': { model: ServiceAccount, type: 'V1ServiceAccount' },
+  'rbac.authorization.k8s.io/v1/Role': { model: Role, type: 'V1Role' },
+  'rbac.authorization.k8s.io/v1/RoleBinding': { model: RoleBinding, type: 'V1RoleBinding' }
+}
+
+function loadDocs (): Doc[] {
+  const docs: Doc[] = []
+  for (const file of readdirSync(DEPLOY).filter(f => /\.ya?ml$/.test(f)).sort()) {
+    for (const d of parseAllDocuments(readFileSync(join(DEPLOY, file), 'utf8'))) {
+      if (d.errors.length > 0) throw new Error(`${file}: ${d.errors.map(e => e.message).join('; ')}`)
+      const obj = d.toJS() as Obj | null
+      if (obj !== null) docs.push({ file, obj })
+    }
+  }
+  return docs
+}
+
+/**
+ * Fields the Kubernetes API does not know (kubectl's strict field validation): kubernetes-models checks types and
+ * required fields but lets unknown keys through, so a typo such as `publishNotReadyAddress` would pass it. Walks
+ * the object along @kubernetes/client-node's attribute type maps (one per API type).
+ */
+function unknownFields (value: unknown, type: string, path: string, out: string[]): string[] {
+  if (value === null || value === undefined) return out
+  let m = /^Array<(.+)>$/.exec(type)
+  if (m !== null) {
+    if (Array.isArray(value)) value.forEach((v, i) => unknownFields(v, m?.[1] ?? '', `${path}[${i}]`, out))
+    return out
+  }
+  m = /^\{ \[key: string\]: (.+); \}$/.exec(type)
+  if (m !== null) {
+    for (const [k, v] of Object.entries(value as Obj)) unknownFields(v, m[1] ?? '', `${path}.${k}`, out)
+    return out
+  }
+  const cls = (k8s as unknown as Record<string, { getAttributeTypeMap?: () => Array<{ baseName: string, type: string }> }>)[type]
+  if (cls?.getAttributeTypeMap === undefined || typeof value !== 'object' || Array.isArray(value)) return out
+  const attrs = cls.getAttributeTypeMap()
+  for (const [k, v] of Object.entries(value as Obj)) {
+    const a = attrs.find(x => x.baseName === k)
+    if (a === undefined) out.push(`${path}.${k}`)
+    else unknownFields(v, a.type, `${path}.${k}`, out)
+  }
+  return out
+}
+
+function kindOf (obj: Obj): typeof KINDS[string] | undefined { return KINDS[`${String(obj.apiVersion)}/${String(obj.kind)}`] }
+
+const docs = loadDocs()
+const find = (kind: string, name?: string): Obj => {
+  const hits = docs.filter(d => d.obj.kind === kind && (name === undefined || d.obj.metadata?.name === name))
+  if (hits.length !== 1) throw new Error(`expected one ${kind}${name === undefined ? '' : ` ${name}`} in deploy/, found ${hits.length}`)
+  return (hits[0] as Doc).obj
+}
+const ds = find('DaemonSet')
+const podSpec: Obj = ds.spec.template.spec
+const container: Obj = podSpec.containers[0]
+const services = docs.filter(d => d.obj.kind === 'Service').map(d => d.obj)
+const headless = services.find(s => s.spec?.clusterIP === 'None') as Obj
+const apiService = services.find(s => s.spec?.clusterIP !== 'None') as Obj
+const portByName = (name: string): number => (container.ports as Obj[]).find(p => p.name === name)?.containerPort
+
+t.test('every manifest parses and validates against the Kubernetes schemas, with no unknown field', async t => {
+  t.ok(docs.length >= 6, `${docs.length} objects in deploy/ (${[...new Set(docs.map(d => d.file))].join(', ')})`)
+  for (const { file, obj } of docs) {
+    const kind = kindOf(obj)
+    const what = `${file}: ${String(obj.kind)} ${String(obj.metadata?.name)}`
+    if (kind === undefined) { t.fail(`${what}: no schema known for ${String(obj.apiVersion)} ${String(obj.kind)}`); continue }
+    t.doesNotThrow(() => { new kind.model(obj).validate() }, `${what}: valid`)
+    t.same(unknownFields(obj, kind.type, obj.kind, []), [], `${what}: no unknown field`)
+    // the namespace is given once, on the command line (kubectl apply -n); nothing may pin another
+    t.equal(obj.metadata?.namespace, undefined, `${what}: no namespace written in the manifest`)
+  }
+  // the two checks above can fail: a wrong type and a misspelt field are caught
+  const broken = structuredClone(ds)
+  broken.spec.template.spec.containers[0].ports[0].containerPort = '8080'
+  t.throws(() => { new DaemonSet(broken as any).validate() }, 'control: a port given as a string is rejected')
+  const typo = structuredClone(headless)
+  typo.spec.publishNotReadyAddress = true
+  t.same(unknownFields(typo, 'V1Service', 'Service', []), ['Service.spec.publishNotReadyAddress'], 'control: a misspelt field is caught')
+})
+
+// ---------------------------------------------------------------- env: names and values against the parser
+
+/** A valid environment: the names parseConfig reads are recorded through a Proxy. */
+const VALID_ENV: Record<string, string> = {
+  NODE_IP: '10.0.0.1', POD_IP: '10.244.0.5', POD_NAME: 'k8snet-checker-x7k2p', NAMESPACE: 'kube-system', NODE_NAME: 'node-1'
+}
+function namesRead (): Set<string> {
+  const read = new Set<string>()
+  const env = new Proxy({ ...VALID_ENV }, {
+    get (target, prop) { if (typeof prop === 'string') read.add(prop); return Reflect.get(target, prop) }
+  })
+  parseConfig(env)
+  return read
+}
+
+/** Read by the parser, deliberately not set by the DaemonSet. */
+const ALLOWED_ABSENT: Record<string, string> = {
+  KUBECONFIG: 'in a pod the agent uses its service account (in-cluster config); a kubeconfig is for running outside',
+  KUBERNETES_SERVICE_HOST: 'set by the kubelet in every pod; it is how the agent knows it runs in-cluster',
+  STATIC_PEERS: 'for running outside Kubernetes: in a cluster the headless Service (PEER_SERVICE) finds the peers',
+  FPING_PATH: 'the image puts its fping first on PATH (docker/fping), so the default "fping" is right',
+  SERVER_URL: 'the original tool\'s server address: read only to warn that it is ignored (there is no server)'
+}
+
+const DOWNWARD: Record<string, string> = {
+  'status.hostIP': '10.0.0.1',
+  'status.podIP': '10.244.0.5',
+  'metadata.name': 'k8snet-checker-x7k2p',
+  'metadata.namespace': 'kube-system',
+  'spec.nodeName': 'node-1'
+}
+
+/** The environment the kubelet would give the container: downward values faked, $(VAR) references expanded. */
+function manifestEnv (extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const e of container.env as Obj[]) {
+    if (e.valueFrom !== undefined) {
+      const path = e.valueFrom.fieldRef?.fieldPath as string
+      if (!(path in DOWNWARD)) throw new Error(`${String(e.name)}: unexpected valueFrom ${JSON.stringify(e.valueFrom)}`)
+      env[e.name] = DOWNWARD[path] as string
+    } else {
+      // Kubernetes expands $(NAME) from variables defined earlier in the list; $$ escapes a dollar
+      env[e.name] = String(e.value ?? '').replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m: string, name?: string) =>
+        name === undefined ? '$' : env[name] ?? m)
+    }
+  }
+  return { ...env, ...extra }
+}
+
+t.test('the DaemonSet sets exactly the variables the config parser reads', async t => {
+  const read = namesRead()
+  const inManifest = (container.env as Obj[]).map(e => e.name as string)
+  t.equal(new Set(inManifest).size, inManifest.length, 'no variable set twice')
+  t.ok(['NODE_IP', 'POD_IP', 'POD_NAME', 'NAMESPACE', 'HEARTBEAT_INTERVAL'].every(n => read.has(n)), `the Proxy saw parseConfig read ${read.size} variables`)
+  for (const name of Object.keys(ALLOWED_ABSENT)) {
+    t.ok(read.has(name), `${name} is allowed absent and the parser does read it`)
+    t.notOk(inManifest.includes(name), `${name} is not set: ${ALLOWED_ABSENT[name]}`)
+  }
+  const expected = [...read].filter(n => !(n in ALLOWED_ABSENT)).sort()
+  t.same([...inManifest].sort(), expected, 'manifest env names == names read by parseConfig, less the allowed-absent')
+  // downward API identity
+  const from = (name: string): unknown => (container.env as Obj[]).find(e => e.name === name)?.valueFrom?.fieldRef?.fieldPath
+  t.same(
+    { NODE_IP: from('NODE_IP'), POD_IP: from('POD_IP'), POD_NAME: from('POD_NAME'), NAMESPACE: from('NAMESPACE'), NODE_NAME: from('NODE_NAME') },
+    { NODE_IP: 'status.hostIP', POD_IP: 'status.podIP', POD_NAME: 'metadata.name', NAMESPACE: 'metadata.namespace', NODE_NAME: 'spec.nodeName' },
+    'identity comes from the downward API')
+})
+
+t.test('the manifest\'s values parse, equal the parser\'s defaults and agree with ports, probes and Services', async t => {
+  const inPod = { KUBERNETES_SERVICE_HOST: '10.96.0.1' }
+  let cfg: Config | undefined
+  t.doesNotThrow(() => { cfg = parseConfig(manifestEnv(inPod)) }, 'parseConfig accepts the manifest\'s environment')
+  if (cfg === undefined) return
+  const defaults = parseConfig({ ...VALID_ENV, ...inPod })
+  // every literal value is the parser's default, except the peer Service, which only a cluster can name
+  t.same({ ...cfg, peerService: '' }, defaults, 'every other value is the default')
+  t.equal(cfg.kubeconfig, 'in-cluster', 'in a pod the Lease goes through the service account')
+  t.equal(cfg.leaseNamespace, 'kube-system', 'the Lease lives in the agents\' own namespace')
+
+  // PEER_SERVICE names the headless Service in the pod's namespace
+  t.equal(cfg.peerService, `${String(headless.metadata.name)}.kube-system.svc.cluster.local`, `PEER_SERVICE resolves to the headless Service (${cfg.peerService})`)
+  // named container ports == the ports the agent binds with these values == the code's defaults
+  t.same(
+    { api: portByName('api'), health: portByName('health'), gossip: portByName('gossip') },
+    { api: cfg.httpPort, health: cfg.clientPort, gossip: cfg.gossipPort }, 'container ports are what the agent listens on')
+  t.same({ api: defaults.httpPort, health: defaults.clientPort, gossip: defaults.gossipPort }, { api: 8080, health: 6100, gossip: 6200 },
+    'the code\'s default ports')
+  t.ok((container.ports as Obj[]).every(p => p.protocol === 'TCP'), 'all TCP')
+  // probes point at named ports (their paths are requested from the running production agent below)
+  t.equal(container.readinessProbe?.httpGet?.port, 'api', 'readiness probe on the API port')
+  t.equal(container.livenessProbe?.httpGet?.port, 'health', 'liveness probe on the health port')
+
+  // Services: selectors pick the DaemonSet's pods; target ports exist by name
+  const labels = ds.spec.template.metadata.labels as Record<string, string>
+  t.same(ds.spec.selector.matchLabels, labels, 'the DaemonSet selects its own template')
+  for (const s of services) {
+    t.ok(Object.entries(s.spec.selector as Record<string, string>).every(([k, v]) => labels[k] === v), `${String(s.metadata.name)} selects the agents`)
+  }
+  t.equal(services.length, 2, 'two Services')
+  t.match(headless.spec, { clusterIP: 'None', publishNotReadyAddresses: true }, 'headless, not-ready addresses published')
+  t.same(headless.spec.ports, [{ name: 'gossip', port: cfg.gossipPort, targetPort: 'gossip', protocol: 'TCP' }], 'headless Service carries the gossip port')
+  t.equal(apiService.spec.type, 'ClusterIP', 'the API Service is a ClusterIP Service')
+  t.same(apiService.spec.ports, [{ name: 'api', port: cfg.httpPort, targetPort: 'api', protocol: 'TCP' }], 'API Service -> port api')
+})
+
+t.test('RBAC: the Role grants get, create and update on the reporter Lease, nothing else', async t => {
+  const role = find('Role')
+  const binding = find('RoleBinding')
+  const sa = find('ServiceAccount')
+  const cfg = parseConfig(manifestEnv())
+  const verbs = new Set<string>()
+  for (const r of role.rules as Obj[]) {
+    t.same(r.apiGroups, ['coordination.k8s.io'], 'API group coordination.k8s.io only')
+    t.same(r.resources, ['leases'], 'resource leases only')
+    t.equal(r.nonResourceURLs, undefined, 'no non-resource URL')
+    if (r.resourceNames !== undefined) t.same(r.resourceNames, [cfg.leaseName], `limited to the Lease LEASE_NAME names (${cfg.leaseName})`)
+    for (const v of r.verbs as string[]) {
+      t.ok(['get', 'create', 'update'].includes(v), `verb ${v} is one the Lease store uses`)
+      verbs.add(v)
+    }
+  }
+  t.same([...verbs].sort(), ['create', 'get', 'update'], 'exactly get, create, update')
+  t.equal(docs.filter(d => /^Cluster/.test(String(d.obj.kind))).length, 0, 'no cluster-wide RBAC')
+  t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name }, 'binding -> the Role')
+  t.same(binding.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name }], 'subject: the agents\' ServiceAccount, in the binding\'s namespace')
+  t.equal(podSpec.serviceAccountName, sa.metadata.name, 'the pods run as that ServiceAccount')
+})
+
+t.test('security context, scheduling and rollout', async t => {
+  const sc = container.securityContext as Obj
+  t.match(sc, { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, seccompProfile: { type: 'RuntimeDefault' } })
+  t.ok(Number.isInteger(sc.runAsUser) && sc.runAsUser > 0, `runAsUser ${String(sc.runAsUser)}`)
+  t.same(sc.capabilities, { drop: ['ALL'], add: ['NET_RAW'] }, 'capabilities: drop ALL, add NET_RAW only')
+  t.notOk(sc.privileged === true, 'not privileged')
+  t.notOk(podSpec.hostNetwork === true, 'pod network (the pod-level probes target pod IPs)')
+  t.match(podSpec.securityContext, { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } })
+  const dockerUser = /^USER\s+(\d+):(\d+)\s*$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))
+  t.same([Number(dockerUser?.[1]), Number(dockerUser?.[2])], [sc.runAsUser, sc.runAsGroup], 'the image\'s USER is the manifest\'s runAsUser:runAsGroup')
+  const range = (podSpec.securityContext.sysctls as Obj[]).find(s => s.name === 'net.ipv4.ping_group_range')?.value as string
+  const [lo, hi] = (range ?? '').split(/\s+/).map(Number)
+  t.ok(lo !== undefined && hi !== undefined && lo <= sc.runAsGroup && sc.runAsGroup <= hi, `ping_group_range "${range}" admits group ${String(sc.runAsGroup)}`)
+  // every node, whatever its taints
+  t.ok((podSpec.tolerations as Obj[]).some(x => x.operator === 'Exists' && x.key === undefined && x.effect === undefined), 'tolerates every taint')
+  // the agent forces its own exit 5 s after SIGTERM (src/node/main.ts): the kubelet must not SIGKILL before that
+  t.ok(podSpec.terminationGracePeriodSeconds > 5, `terminationGracePeriodSeconds ${String(podSpec.terminationGracePeriodSeconds)} > 5`)
+  t.equal(ds.spec.updateStrategy?.type, 'RollingUpdate', 'rolling update')
+  t.ok(ds.spec.updateStrategy?.rollingUpdate?.maxUnavailable !== undefined, 'maxUnavailable set')
+  const mib = (q: string): number => { const m = /^(\d+)(Mi|Gi)$/.exec(q); if (m === null) throw new Error(`memory ${q}`); return Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1) }
+  const res = container.resources as Obj
+  t.ok(mib(res.requests.memory) <= mib(res.limits.memory), 'memory request <= limit')
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+  t.equal(String(container.image).split(':').at(-1), pkg.version, `image tag is the package version (${pkg.version})`)
+})
+
+// ---------------------------------------------------------------- the Dockerfile, run for real
+
+interface Instr { op: string, args: string }
+interface Stage { name: string, instrs: Instr[] }
+
+function parseDockerfile (text: string): Stage[] {
+  const lines = text.replace(/\\\r?\n/g, ' ').split(/\r?\n/).map(l => l.trim()).filter(l => l !== '' && !l.startsWith('#'))
+  const stages: Stage[] = []
+  for (const line of lines) {
+    const m = /^(\w+)\s+(.*)$/.exec(line)
+    if (m === null) throw new Error(`Dockerfile: cannot read "${line}"`)
+    const op = (m[1] ?? '').toUpperCase()
+    const args = m[2] ?? ''
+    if (op === 'FROM') stages.push({ name: /\s+AS\s+(\S+)\s*$/i.exec(args)?.[1] ?? String(stages.length), instrs: [] })
+    else if (stages.length > 0) stages.at(-1)?.instrs.push({ op, args })
+  }
+  return stages
+}
+
+/** Docker's .dockerignore rule: the last pattern that matches the path or one of its parent directories wins. */
+function dockerignore (patterns: string[]): (path: string) => boolean {
+  const rules = patterns.map(p => p.trim()).filter(p => p !== '' && !p.startsWith('#')).map(p => {
+    const neg = p.startsWith('!')
+    const body = posix.normalize((neg ? p.slice(1) : p).replace(/^\/+/, '')).replace(/\/+$/, '')
+    const re = new RegExp('^' + body.split('/').map(seg => seg === '**'
+      ? '.*'
+      : seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')).join('/') + '$')
+    return { neg, re }
+  })
+  return (path: string): boolean => {
+    const parts = path.split('/')
+    let excluded = false
+    for (const r of rules) {
+      for (let i = 1; i <= parts.length; i++) {
+        if (r.re.test(parts.slice(0, i).join('/'))) { excluded = !r.neg; break }
+      }
+    }
+    return !excluded
+  }
+}
+
+/**
+ * A command line that runs `argv` with exactly `env`: tap's process tracking adds NODE_OPTIONS (a loader of its own)
+ * to every child's environment, which would more than double a Node process's memory; `env -i` drops it.
+ */
+function exact (env: Record<string, string>, argv: string[]): [string, string[]] {
+  return ['env', ['-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv]]
+}
+
+function run (cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): { code: number | null, out: string } {
+  const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 240_000 })
+  return { code: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` }
+}
+
+t.test('the Dockerfile builds a complete production tree: install, compile, prune, then the agent runs', async t => {
+  const stages = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))
+  t.same(stages.map(s => s.name), ['build', 'deps', 'runtime'], 'stages: build, deps, runtime')
+  const runtime = stages.at(-1) as Stage
+  const labels = runtime.instrs.filter(i => i.op === 'LABEL').map(i => i.args).join(' ')
+  for (const key of ['title', 'description', 'version', 'revision', 'created', 'licenses', 'source', 'base.name']) {
+    t.match(labels, new RegExp(`org\\.opencontainers\\.image\\.${key.replace('.', '\\.')}=`), `OCI label ${key}`)
+  }
+  t.ok(runtime.instrs.some(i => i.op === 'RUN' && /apt-get install .*\bfping\b/.test(i.args)), 'runtime image installs Debian\'s fping')
+  t.ok(runtime.instrs.some(i => i.op === 'USER' && !/^(0|root)\b/.test(i.args)), 'runtime runs as a non-root user')
+  const pkgVersion = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
+  t.ok(runtime.instrs.some(i => i.op === 'ARG' && i.args === `VERSION=${pkgVersion}`), `the version label defaults to the package version (${pkgVersion})`)
+  t.notOk(runtime.instrs.some(i => i.op === 'RUN' && /\bnpm\b/.test(i.args)), 'no npm step in the runtime stage')
+
+  // the build context: the work tree's files (tracked or not, less .gitignore), filtered by .dockerignore
+  const tmp = mkdtempSync(join(tmpdir(), 'k8snet-docker-'))
+  t.teardown(() => { rmSync(tmp, { recursive: true, force: true }) })
+  const context = join(tmp, 'context')
+  const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: ROOT, encoding: 'utf8' })
+    .split('\0').filter(f => f !== '' && existsSync(join(ROOT, f)))
+  const keep = dockerignore(readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n'))
+  const inContext = files.filter(keep)
+  for (const f of inContext) cpSync(join(ROOT, f), join(context, f))
+  t.ok(inContext.length > 0 && inContext.length < files.length, `.dockerignore keeps ${inContext.length} of ${files.length} files`)
+  t.notOk(inContext.some(f => /^(node_modules|dist|\.git|test|bench|deploy)\//.test(f)), 'no tests, deploy manifests or build output in the context')
+
+  // each stage gets its own root directory; WORKDIR, COPY (from the context or --from a stage) and RUN as Docker does.
+  // The runtime stage's RUN (apt-get, user creation) is system setup this machine does not repeat; its COPYs are done.
+  const roots = new Map<string, string>()
+  // a clean environment for npm: none of the npm_* variables of an outer `npm test`
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(npm_|INIT_CWD$)/i.test(k)))
+  env.npm_config_update_notifier = 'false'
+  for (const stage of stages) {
+    const root = join(tmp, `stage-${stage.name}`)
+    roots.set(stage.name, root)
+    let workdir = '/'
+    for (const { op, args } of stage.instrs) {
+      if (op === 'WORKDIR') { workdir = posix.resolve(workdir, args); mkdirSync(join(root, workdir), { recursive: true }) }
+      if (op === 'COPY') {
+        const words = args.split(/\s+/)
+        const from = words.find(w => w.startsWith('--from='))?.slice(7)
+        const chmod = words.find(w => w.startsWith('--chmod='))?.slice(8)
+        const paths = words.filter(w => !w.startsWith('--'))
+        const dest = paths.pop() as string
+        const srcRoot = from === undefined ? context : roots.get(from)
+        if (srcRoot === undefined) { t.fail(`COPY --from=${String(from)}: no such stage`); continue }
+        for (const src of paths) {
+          const source = from === undefined ? join(srcRoot, src) : join(srcRoot, src)
+          if (!existsSync(source)) { t.fail(`${stage.name}: COPY ${src}: not in ${from === undefined ? 'the build context' : `stage ${from}`}`); continue }
+          const target = join(root, posix.resolve(workdir, dest))
+          const into = dest.endsWith('/') || paths.length > 1 ? join(target, posix.basename(src)) : target
+          mkdirSync(dirname(into), { recursive: true })
+          cpSync(source, into, { recursive: true, verbatimSymlinks: true })
+          if (chmod !== undefined) chmodSync(into, parseInt(chmod, 8))
+        }
+      }
+      if (op === 'RUN' && stage !== runtime) {
+        const cmd = args.replace(/--mount=\S+\s*/g, '')
+        const started = Date.now()
+        const r = run('sh', ['-c', cmd], join(root, workdir), env)
+        t.equal(r.code, 0, `${stage.name}: RUN ${cmd} (${((Date.now() - started) / 1000).toFixed(1)} s)`)
+        if (r.code !== 0) { t.comment(r.out.slice(-3000)); return }
+      }
+    }
+  }
+  t.ok(stages.find(s => s.name === 'deps')?.instrs.some(i => i.op === 'RUN' && /^npm ci --omit=dev --prefer-offline\b/.test(i.args)),
+    'production dependencies alone, from the lock file (npm ci --omit=dev)')
+
+  // the runtime tree, as the image would hold it
+  const rootfs = roots.get('runtime') as string
+  const workdir = runtime.instrs.filter(i => i.op === 'WORKDIR').map(i => i.args).reduce((w, a) => posix.resolve(w, a), '/')
+  const app = join(rootfs, workdir)
+  const entry = JSON.parse(runtime.instrs.find(i => i.op === 'ENTRYPOINT')?.args ?? '[]') as string[]
+  t.equal(entry[0], 'node', `ENTRYPOINT ${JSON.stringify(entry)}`)
+  const main = entry.slice(1)
+  t.ok(existsSync(join(app, main[0] ?? '-')), `${main[0]} is in the image`)
+  t.notOk(existsSync(join(app, 'node_modules', 'typescript')), 'no devDependency (typescript) in the image')
+  t.notOk(existsSync(join(app, 'node_modules', 'tap')), 'no devDependency (tap) in the image')
+  t.notOk(existsSync(join(app, 'src')) || existsSync(join(app, 'test')), 'no sources or tests in the image')
+  t.ok(statSync(join(rootfs, 'usr/local/bin/fping')).mode & 0o111, '/usr/local/bin/fping (the wrapper) is executable')
+  t.comment(`production tree: ${run('du', ['-sh', app], tmp).out.trim()}`)
+
+  // Node 24 (this test's runtime, as in node:24-*-slim) runs the entry point from the image's working directory
+  const imageEnv: Record<string, string> = { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, NODE_ENV: 'production' }
+  const version = run(...exact(imageEnv, [process.execPath, ...main, '--version']), app)
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+  t.equal(version.code, 0, '--version exits 0')
+  t.equal(version.out.trim(), `k8snet-checker ${pkg.version}`, `--version prints the package version (${version.out.trim()})`)
+
+  const bad = run(...exact({ ...imageEnv, ...manifestEnv(), HEARTBEAT_INTERVAL: '20' }, [process.execPath, ...main]), app)
+  t.equal(bad.code, 78, 'a configuration error exits 78 (EX_CONFIG)')
+  t.match(bad.out, /^k8snet-checker: configuration error: HEARTBEAT_INTERVAL="20": expected a value below CACHE_KEY_SECOND \(15\)[^\n]*\n$/,
+    'with one line naming the variable, the value and what was expected')
+
+  // and the real thing: the manifest's environment, the Lease through a stand-in apiserver (this loads the
+  // Kubernetes client, imported lazily, from the pruned node_modules), the probes' paths on the manifest's ports
+  const ip = '127.0.9.1'
+  const podName = 'k8snet-checker-prod1'
+  const apiserver = new LeaseStandIn(['token-prod'])
+  await apiserver.start('127.0.0.1', 0)
+  t.teardown(async () => { await apiserver.stop() })
+  const kubeconfig = join(tmp, 'kubeconfig')
+  apiserver.writeKubeconfig(kubeconfig, 'token-prod', 'kube-system')
+  const agentEnv = {
+    ...imageEnv,
+    ...manifestEnv({
+      // this machine is not a pod: loopback addresses, no cluster DNS to resolve (PEER_SERVICE would query the
+      // system resolver), the stand-in apiserver instead of the service account, quicker heartbeats to elect sooner
+      NODE_IP: ip, POD_IP: ip, POD_NAME: podName, LISTEN_ADDRESS: ip, PEER_SERVICE: '', KUBECONFIG: kubeconfig,
+      HEARTBEAT_INTERVAL: '1', CACHE_KEY_SECOND: '5', TEST_PORT: String(portByName('api'))
+    })
+  }
+  const [cmd, argv] = exact(agentEnv, [process.execPath, ...main])
+  const child = spawn(cmd, argv, { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] })
+  let log = ''
+  child.stdout.on('data', (d: Buffer) => { if (log.length < 1e6) log += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { if (log.length < 1e6) log += d.toString() })
+  const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  const ready = container.readinessProbe.httpGet
+  const live = container.livenessProbe.httpGet
+  const readyUrl = `http://${ip}:${portByName(ready.port)}${String(ready.path)}`
+  const liveUrl = `http://${ip}:${portByName(live.port)}${String(live.path)}`
+  try {
+    const ms = await waitUntil('the readiness probe', async () => (await fetch(readyUrl)).status === 200, 15_000)
+    t.pass(`readiness probe ${String(ready.path)} on port ${String(ready.port)} answers 200 (${ms} ms after start)`)
+    t.equal((await fetch(liveUrl)).status, 200, `liveness probe ${String(live.path)} on port ${String(live.port)} answers 200`)
+    const health = await getJson<{ status: string, pod_name: string, version: string }>(readyUrl)
+    t.match(health, { status: 'healthy', pod_name: podName, version: pkg.version })
+    const leadMs = await waitUntil('the Lease', async () => (await getJson<{ is_self: boolean }>(`http://${ip}:${portByName('api')}/api/v1/leader`)).is_self, 30_000, 200)
+    t.pass(`the agent took the reporter Lease through the Kubernetes client (${leadMs} ms)`)
+    t.equal(apiserver.lease('kube-system', 'k8snet-checker-reporter')?.spec.holderIdentity, podName, 'the stand-in holds the Lease for it')
+    const rssMiB = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024
+    const requestMiB = Number(/^(\d+)Mi$/.exec(container.resources.requests.memory)?.[1])
+    t.ok(rssMiB > 0 && rssMiB < requestMiB, `RSS of the started Lease holder ${rssMiB.toFixed(0)} MiB < memory request ${requestMiB} MiB`)
+  } catch (err) {
+    t.fail(`${(err as Error).message}\n${log.slice(-3000)}`)
+  }
+  const stopAt = Date.now()
+  child.kill('SIGTERM')
+  const code = await exited
+  const stopMs = Date.now() - stopAt
+  t.equal(code, 0, 'SIGTERM: clean exit 0')
+  t.ok(stopMs < podSpec.terminationGracePeriodSeconds * 1000, `stopped in ${stopMs} ms, inside terminationGracePeriodSeconds`)
+  t.equal(apiserver.lease('kube-system', 'k8snet-checker-reporter')?.spec.holderIdentity, '', 'the Lease was released on the way out')
+})
+
+// ---------------------------------------------------------------- ICMP as the pod does it
+
+function which (cmd: string): string | null {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' })
+  return r.status === 0 ? r.stdout.trim() : null
+}
+
+t.test('ICMP in the pod: non-root, no_new_privs, NET_RAW only in the bounding set, ping_group_range', async t => {
+  const fping = which('fping')
+  const tools = { root: isRoot, fping: fping !== null, ip: which('ip') !== null, setpriv: which('setpriv') !== null }
+  if (Object.values(tools).includes(false)) {
+    const why = `needs ${JSON.stringify(tools)}`
+    if (required) t.fail(why)
+    else t.comment(`skipped: ${why}`)
+    return
+  }
+  const real = resolve(fping as string)
+  const sc = container.securityContext as Obj
+  const range = (podSpec.securityContext.sysctls as Obj[]).find(s => s.name === 'net.ipv4.ping_group_range')?.value as string
+  const fileCaps = /cap_net_raw/.test(spawnSync('getcap', [real], { encoding: 'utf8' }).stdout ?? '')
+  const fpingVersion = /Version (\d+)\.(\d+)/.exec(spawnSync(real, ['-v'], { encoding: 'utf8' }).stdout ?? '')
+  const before52 = fpingVersion !== null && (Number(fpingVersion[1]) < 5 || (Number(fpingVersion[1]) === 5 && Number(fpingVersion[2]) < 2))
+  t.comment(`fping ${real}: version ${fpingVersion?.slice(1).join('.') ?? '?'}, file capability cap_net_raw: ${fileCaps}`)
+
+  const ns = `k8sdep${process.pid}`
+  spawnSync('ip', ['netns', 'del', ns])
+  t.teardown(() => { spawnSync('ip', ['netns', 'del', ns]) })
+  execFileSync('ip', ['netns', 'add', ns])
+  execFileSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up'])
+  const fpingModule = pathToFileURL(join(ROOT, 'src/probe/fping.ts')).href
+  const wrapper = join(ROOT, 'docker/fping')
+
+  /** The agent's process in the pod: uid/gid from the manifest, no capability held, no_new_privs; fpingRound from it. */
+  const agentIcmp = (o: { netRawInBoundingSet: boolean, path: string }): { capPrm: string, ok: boolean, sent?: number, received?: number, error?: string } => {
+    const script = `
+      import { readFileSync } from 'node:fs'
+      import { fpingRound } from ${JSON.stringify(fpingModule)}
+      const capPrm = /CapPrm:\\s+(\\w+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]
+      try {
+        const r = (await fpingRound(['127.0.0.1'], { path: ${JSON.stringify(o.path)}, echoes: 2, timeoutMs: 300 })).get('127.0.0.1')
+        console.log(JSON.stringify({ capPrm, ok: true, sent: r?.sent ?? 0, received: r?.received ?? 0 }))
+      } catch (err) { console.log(JSON.stringify({ capPrm, ok: false, error: err.message })) }`
+    const r = spawnSync('ip', ['netns', 'exec', ns, 'setpriv', `--reuid=${String(sc.runAsUser)}`, `--regid=${String(sc.runAsGroup)}`,
+      '--clear-groups', '--no-new-privs', '--inh-caps=-all', `--bounding-set=-all${o.netRawInBoundingSet ? ',+net_raw' : ''}`,
+      ...exact({ PATH: process.env.PATH ?? '', POD_IP: '127.0.0.1', K8SNET_FPING_REAL: real }, [process.execPath, '--input-type=module', '-e', script]).flat()],
+    { encoding: 'utf8', timeout: 20_000 })
+    try { return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') } catch { return { capPrm: '?', ok: false, error: `no answer: ${r.stdout}${r.stderr}` } }
+  }
+  const keepsNetRaw = (sc.capabilities?.add ?? []).includes('NET_RAW')
+  t.ok(keepsNetRaw, 'the manifest adds NET_RAW (to the bounding set)')
+
+  // 1. without the sysctl: NET_RAW in the bounding set gives the non-root agent no ICMP at all
+  const closed = agentIcmp({ netRawInBoundingSet: keepsNetRaw, path: wrapper })
+  t.equal(closed.capPrm, '0000000000000000', 'the agent process holds no capability')
+  t.match(closed, { ok: false, error: /exit 4/ }, `without ping_group_range fping cannot open a socket (${String(closed.error)})`)
+
+  // 2. the manifest's sysctl: unprivileged ICMP through the image's fping wrapper
+  execFileSync('ip', ['netns', 'exec', ns, 'sh', '-c', `echo '${range}' > /proc/sys/net/ipv4/ping_group_range`])
+  const open = agentIcmp({ netRawInBoundingSet: keepsNetRaw, path: wrapper })
+  t.match(open, { capPrm: '0000000000000000', ok: true, sent: 2, received: 2 }, 'with the manifest\'s ping_group_range: both echoes answered, no capability held')
+
+  // 3. NET_RAW dropped as well: the kernel refuses to exec a file whose "+ep" capability is outside the bounding set
+  const dropped = agentIcmp({ netRawInBoundingSet: false, path: wrapper })
+  if (fileCaps) t.match(dropped, { ok: false, error: /Operation not permitted/ }, `fping has cap_net_raw+ep: without NET_RAW it cannot even start (${String(dropped.error)})`)
+  else t.match(dropped, { ok: true, received: 2 }, 'this fping has no file capability: it would not need NET_RAW')
+
+  // 4. why the wrapper: fping before 5.2 drops every reply on an unprivileged socket unless given a source address
+  const plain = agentIcmp({ netRawInBoundingSet: keepsNetRaw, path: real })
+  if (before52) t.match(plain, { ok: true, sent: 2, received: 0 }, 'fping < 5.2 without -S: echoes sent, replies ignored (upstream #248): the wrapper is needed')
+  else t.match(plain, { ok: true, received: 2 }, 'fping >= 5.2 answers without the wrapper\'s -S (harmless with it)')
+})
