@@ -198,6 +198,10 @@ t.test('config: parseConfig', async t => {
       kubeconfig: '',
       maxExternalOrigins: 256,
       apiBodyLimitBytes: 1_048_576,
+      apiWrites: true,
+      apiWriteRate: 120,
+      apiTokenFile: '',
+      gossipPskFile: '',
       ignored: []
     }
     t.strictSame(parseConfig(ENV), expected, 'exactly the documented defaults, no more, no less')

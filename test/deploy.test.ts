@@ -136,6 +136,8 @@ const ALLOWED_ABSENT: Record<string, string> = {
   KUBERNETES_SERVICE_HOST: 'set by the kubelet in every pod; it is how the agent knows it runs in-cluster',
   STATIC_PEERS: 'for running outside Kubernetes: in a cluster the headless Service (PEER_SERVICE) finds the peers',
   FPING_PATH: 'the image puts its fping first on PATH (docker/fping), so the default "fping" is right',
+  API_TOKEN_FILE: 'set only with the optional token Secret mounted (deploy/options/api-token.yaml)',
+  GOSSIP_PSK_FILE: 'set only with the optional private-mesh Secret mounted (deploy/options/private-mesh.yaml)',
   SERVER_URL: 'the original tool\'s server address: read only to warn that it is ignored (there is no server)'
 }
 
@@ -218,6 +220,47 @@ t.test('the manifest\'s values parse, equal the parser\'s defaults and agree wit
   t.same(headless.spec.ports, [{ name: 'gossip', port: cfg.gossipPort, targetPort: 'gossip', protocol: 'TCP' }], 'headless Service carries the gossip port')
   t.equal(apiService.spec.type, 'ClusterIP', 'the API Service is a ClusterIP Service')
   t.same(apiService.spec.ports, [{ name: 'api', port: cfg.httpPort, targetPort: 'api', protocol: 'TCP' }], 'API Service -> port api')
+})
+
+t.test('the optional patches (private mesh, API token) merge into a valid DaemonSet whose files the parser accepts', async t => {
+  const OPTIONS = join(DEPLOY, 'options')
+  const files = readdirSync(OPTIONS).filter(f => /\.ya?ml$/.test(f)).sort()
+  t.same(files, ['api-token.yaml', 'private-mesh.yaml'], 'the two documented options')
+  const byName = (list: Obj[] | undefined, add: Obj[] | undefined): Obj[] => {
+    const out = [...(list ?? [])]
+    for (const item of add ?? []) {
+      const i = out.findIndex(x => x.name === item.name)
+      if (i >= 0) out[i] = item
+      else out.push(item)
+    }
+    return out
+  }
+  for (const file of files) {
+    const patch = parseAllDocuments(readFileSync(join(OPTIONS, file), 'utf8'))[0]?.toJS() as Obj
+    // kubectl patch's strategic merge, for the lists these patches touch (merged by name)
+    const merged: Obj = structuredClone(ds)
+    const spec = merged.spec.template.spec
+    spec.volumes = byName(spec.volumes, patch.spec.template.spec.volumes)
+    const pc = patch.spec.template.spec.containers[0]
+    const c = spec.containers.find((x: Obj) => x.name === pc.name)
+    t.ok(c !== undefined, `${file}: patches the container by its name (${String(pc.name)})`)
+    c.env = byName(c.env, pc.env)
+    c.volumeMounts = byName(c.volumeMounts, pc.volumeMounts)
+    t.doesNotThrow(() => { new DaemonSet(merged as never).validate() }, `${file}: the patched DaemonSet validates`)
+    t.same(unknownFields(merged, 'V1DaemonSet', 'DaemonSet', []), [], `${file}: no unknown field`)
+    for (const m of pc.volumeMounts as Obj[]) {
+      t.ok(spec.volumes.some((v: Obj) => v.name === m.name && v.secret?.secretName !== undefined), `${file}: mount ${String(m.name)} comes from a Secret`)
+      t.equal(m.readOnly, true, `${file}: mounted read-only`)
+    }
+    const v = spec.volumes.find((x: Obj) => x.secret !== undefined && pc.volumeMounts.some((m: Obj) => m.name === x.name))
+    t.equal(v.secret.defaultMode & 0o004, 0o004, `${file}: readable by the non-root user (no fsGroup is set)`)
+    for (const e of pc.env as Obj[]) {
+      t.ok(Object.hasOwn(ALLOWED_ABSENT, e.name), `${file}: ${String(e.name)} is one of the optional variables`)
+      const mount = (pc.volumeMounts as Obj[]).find(m => String(e.value).startsWith(`${String(m.mountPath)}/`))
+      t.ok(mount !== undefined, `${file}: ${String(e.name)} points into the mounted Secret`)
+      t.doesNotThrow(() => parseConfig({ NODE_IP: '10.0.0.1', POD_IP: '10.244.0.5', POD_NAME: 'p', NAMESPACE: 'kube-system', [e.name]: e.value }), `${file}: the parser accepts ${String(e.name)}=${String(e.value)}`)
+    }
+  }
 })
 
 t.test('RBAC: the Role grants get, create and update on the reporter Lease, nothing else', async t => {

@@ -1,6 +1,9 @@
 // Multi-process tests on loopback: agents converge, leave on SIGTERM, expire on SIGKILL, rejoin fast, relay legacy
 // reports, and refuse bad configuration with one line.
 import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
 import t from 'tap'
@@ -18,8 +21,11 @@ const ips = Array.from({ length: N }, (_, i) => `127.0.1.${11 + i}`)
 const env = { HEARTBEAT_INTERVAL: '1', CACHE_KEY_SECOND: String(TTL_S), DISCOVERY_INTERVAL: '1', LOG_LEVEL: 'warn' }
 const agents: AgentProcess[] = []
 
+// a member that misbehaves: the hostile-peer test plays it from 127.0.1.90:6299 (the static list admits it)
+const ROGUE = { ip: '127.0.1.90', port: 6299 }
+
 function start (i: number): AgentProcess {
-  const a = startAgentProcess({ name: `agent-${i + 1}`, ip: ips[i] ?? '', peers: ips, env })
+  const a = startAgentProcess({ name: `agent-${i + 1}`, ip: ips[i] ?? '', peers: [...ips, `${ROGUE.ip}:${ROGUE.port}`], env })
   agents[i] = a
   return a
 }
@@ -94,14 +100,15 @@ t.test('each pair of agents ends up connected once', async t => {
 t.test('a hostile gossip peer: junk and forgeries are rejected by the validator, the agent stays up', async t => {
   const target = at(0)
   const peerIds = await Promise.all(agents.map(async a => await a.ready))
-  const rogue = await createMeshNode({ listenAddress: '127.0.1.90', gossipPort: 6299, maxConnections: 16 })
+  const rogue = await createMeshNode({ listenAddress: ROGUE.ip, gossipPort: ROGUE.port, maxConnections: 16 })
   t.teardown(async () => { await rogue.stop() })
   await rogue.start()
   rogue.services.pubsub.subscribe(VIEW_TOPIC)
   await rogue.dial(multiaddr(`/ip4/${target.ip}/tcp/6200`))
   await waitUntil('the agent to see the rogue subscribed', async () =>
     rogue.services.pubsub.getSubscribers(VIEW_TOPIC).some(p => p.toString() === peerIds[0]), 5_000)
-  const before = await getJson<{ gossip: { rejected: Record<string, number> } }>(`${target.apiUrl}/api/v1/health`)
+  type Gossip = { gossip: { rejected: Record<string, number>, ignored: Record<string, number>, penalised_peers: number } }
+  const before = await getJson<Gossip>(`${target.apiUrl}/api/v1/health`)
   const viewBefore = await podIpsOf(target)
   const record = (podName: string, peerId: string, podIp: string): AgentRecord => ({
     identity: { podName, nodeName: podName, nodeIp: podIp, podIp, namespace: 'demo', version: '6.6.6', peerId },
@@ -115,23 +122,68 @@ t.test('a hostile gossip peer: junk and forgeries are rejected by the validator,
     ['oversized', enc.encode(JSON.stringify({ v: 1, t: 'h', pad: 'x'.repeat(1_200_000) }))],
     // another agent's record (its peer id) signed with the rogue's key
     ['forged', encodeMessage({ t: 'full', record: record('agent-2', peerIds[1] ?? '', '127.0.1.12') })],
-    // a record claiming the receiving agent's own origin
-    ['self', encodeMessage({ t: 'full', record: record(target.name, rogue.peerId.toString(), '127.0.1.90') })]
   ]
+  // a record claiming the receiving agent's own origin: never applied, ignored (the others judge it by its key)
+  const self = encodeMessage({ t: 'full', record: record(target.name, rogue.peerId.toString(), '127.0.1.90') })
   for (const [, bytes] of junk) await rogue.services.pubsub.publish(VIEW_TOPIC, bytes)
+  await rogue.services.pubsub.publish(VIEW_TOPIC, self)
   await waitUntil('every rejection to be counted', async () => {
-    const h = await getJson<{ gossip: { rejected: Record<string, number> } }>(`${target.apiUrl}/api/v1/health`)
-    return junk.every(([reason]) => (h.gossip.rejected[reason] ?? 0) > (before.gossip.rejected[reason] ?? 0))
+    const h = await getJson<Gossip>(`${target.apiUrl}/api/v1/health`)
+    return junk.every(([reason]) => (h.gossip.rejected[reason] ?? 0) > (before.gossip.rejected[reason] ?? 0)) &&
+      (h.gossip.ignored.self ?? 0) > (before.gossip.ignored.self ?? 0)
   }, 5_000)
-  t.pass('malformed, version, schema, oversized, forged and self-origin messages each counted as rejected')
-  t.same(await podIpsOf(target), viewBefore, 'the view did not change')
+  t.pass('malformed, version, schema, oversized and forged messages each counted as rejected; a self-origin one ignored')
+  // gossipsub refreshes scores on its heartbeat (1 s): wait for the next one
+  const penalised = async (): Promise<boolean> => (await getJson<Gossip>(`${target.apiUrl}/api/v1/health`)).gossip.penalised_peers >= 1
+  t.ok(await waitUntil('the rogue\'s score to go negative', penalised, 5_000, 100) >= 0, 'the rogue\'s gossipsub score went negative (peer scoring)')
+  const agentsOnly = (v: string[]): string[] => v.filter(ip => ips.includes(ip) || ip.startsWith('127.0.1.9'))
+  t.same(agentsOnly(await podIpsOf(target)), agentsOnly(viewBefore), 'the view did not change (legacy clients may expire meanwhile)')
   for (const a of live()) t.notOk((await podIpsOf(a)).includes('127.0.1.90'), `${a.name} holds no rogue record`)
   const h = await getJson<{ status: string }>(`${target.apiUrl}/api/v1/health`)
   t.equal(h.status, 'healthy', 'the agent is still up')
-  // a well-formed record of its own is the legitimate path (membership control is a later issue): it spreads
+  // a well-formed record of its own is a member's legitimate path: it spreads
   await rogue.services.pubsub.publish(VIEW_TOPIC, encodeMessage({ t: 'full', record: record('rogue-1', rogue.peerId.toString(), '127.0.1.91') }))
   await waitUntil('a valid record to reach every agent', async () => await everyView(v => v.includes('127.0.1.91'), live()), 3_000)
   t.pass('a valid signed record from a new member reached every agent')
+})
+
+t.test('a stranger (an address discovery never returned) is refused before the handshake', async t => {
+  const target = at(1)
+  const stranger = await createMeshNode({ listenAddress: '127.0.1.95', gossipPort: 6298, maxConnections: 4 })
+  t.teardown(async () => { await stranger.stop() })
+  await stranger.start()
+  const before = await getJson<{ gossip: { refused_connections: number } }>(`${target.apiUrl}/api/v1/health`)
+  await t.rejects(stranger.dial(multiaddr(`/ip4/${target.ip}/tcp/6200`), { signal: AbortSignal.timeout(3_000) }), 'the dial fails')
+  const after = await getJson<{ gossip: { refused_connections: number } }>(`${target.apiUrl}/api/v1/health`)
+  t.ok(after.gossip.refused_connections > before.gossip.refused_connections, 'counted as refused')
+  t.notOk((await podIpsOf(target)).includes('127.0.1.95'), 'and it is in no view')
+})
+
+t.test('a private mesh: agents with the same key connect, an agent with another key never does, and says so', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'k8snet-psk-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const key = (name: string, hex: string): string => { const f = join(dir, name); writeFileSync(f, `/key/swarm/psk/1.0.0/\n/base16/\n${hex}\n`); return f }
+  const good = key('good', 'ab'.repeat(32))
+  const other = key('other', 'cd'.repeat(32))
+  const pips = ['127.0.1.71', '127.0.1.72', '127.0.1.73']
+  const pskEnv = (file: string): Record<string, string> => ({ ...env, GOSSIP_PSK_FILE: file, LOG_LEVEL: 'debug' })
+  const logs = pips.map(ip => join(dir, `${ip}.log`))
+  const trio = pips.map((ip, i) => startAgentProcess({ name: `psk-${i + 1}`, ip, peers: pips, env: pskEnv(i < 2 ? good : other), log: logs[i] }))
+  t.teardown(async () => { await Promise.all(trio.map(async a => await stopAgentProcess(a, 'SIGKILL'))) })
+  await Promise.all(trio.map(async a => await a.ready))
+  const [a1, a2, a3] = trio as [AgentProcess, AgentProcess, AgentProcess]
+  await waitUntil('the two with the same key to see each other', async () => (await podIpsOf(a1)).length === 2 && (await podIpsOf(a2)).length === 2, 10_000)
+  await new Promise(resolve => setTimeout(resolve, 3_000)) // several discovery rounds: the third keeps trying
+  t.same((await podIpsOf(a1)).sort(), pips.slice(0, 2), 'the same key: a mesh of two')
+  t.same(await podIpsOf(a3), [pips[2]], 'another key: alone')
+  const h = await getJson<{ peers_connected: number }>(`${a3.apiUrl}/api/v1/health`)
+  t.equal(h.peers_connected, 0, 'not a single connection with another key')
+  t.match(readFileSync(logs[0] as string, 'utf8'), /private mesh/, 'the log says the mesh is private')
+  // a key that is not a key stops the agent at start, naming the variable and never the key
+  const bad = key('bad', 'xyz')
+  const broken = startAgentProcess({ name: 'psk-bad', ip: '127.0.1.74', peers: [], env: pskEnv(bad) })
+  const code = await broken.exited
+  t.equal(code, 78, 'a malformed key file is a configuration error')
 })
 
 t.test('a SIGTERMed agent leaves every view within 1 s', async t => {

@@ -1,8 +1,11 @@
 // Builds the Fastify app: registers the route table and maps every failure to a clear JSON error.
 import swagger from '@fastify/swagger'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import { timingSafeEqual } from 'node:crypto'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type onRequestHookHandler } from 'fastify'
 import { InjectError } from '../node/errors.ts'
 import { InvalidReport } from './legacy.ts'
+import { registerPage } from './page-route.ts'
+import { RateLimiter } from './rate-limit.ts'
 import { readRoutes, writeRoutes, type ApiDeps } from './routes.ts'
 import { VERSION } from '../node/version.ts'
 
@@ -11,6 +14,8 @@ export const OPENAPI_PATH = '/api/v1/openapi.json'
 
 export interface ApiOptions {
   bodyLimit: number
+  /** The legacy write endpoints: off, or on with an optional bearer token and a per-client rate (default: on, open, 120/min). */
+  writes?: { enabled: boolean, token: string | null, perMinute: number }
   logger?: FastifyBaseLogger
 }
 
@@ -46,6 +51,31 @@ function errorReply (err: FastifyError): { status: number, body: { code: string,
   return { status: 500, body: { code: 'INTERNAL', message: 'internal error' } }
 }
 
+/** Refuses a write before its body is read: turned off (403), over the client's rate (429), no valid token (401). */
+function writeGuard (w: { enabled: boolean, token: string | null, perMinute: number }): onRequestHookHandler {
+  const limiter = new RateLimiter({ perMinute: w.perMinute, maxClients: 10_000, now: Date.now })
+  const expected = w.token === null ? null : Buffer.from(`Bearer ${w.token}`)
+  return (req, reply, done) => {
+    if (!w.enabled) {
+      void reply.code(403).send({ code: 'WRITES_DISABLED', message: 'this agent does not accept reports (API_WRITES=off)' })
+      return
+    }
+    const wait = limiter.take(req.ip)
+    if (wait > 0) {
+      void reply.code(429).header('retry-after', String(wait)).send({ code: 'RATE_LIMITED', message: `more than ${w.perMinute} writes a minute from ${req.ip}` })
+      return
+    }
+    if (expected !== null) {
+      const given = Buffer.from(req.headers.authorization ?? '')
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        void reply.code(401).header('www-authenticate', 'Bearer').send({ code: 'UNAUTHORIZED', message: 'a valid bearer token is required (API_TOKEN_FILE)' })
+        return
+      }
+    }
+    done()
+  }
+}
+
 export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
   const app = Fastify({
     ...(opts.logger === undefined ? { logger: false } : { loggerInstance: opts.logger }),
@@ -58,6 +88,9 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
     ajv: { customOptions: { allowUnionTypes: true, removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } }
   })
 
+  // slow clients cannot hold sockets: all headers within 10 s (bodies: requestTimeout), at most 64 of them
+  app.server.headersTimeout = 10_000
+  app.server.maxHeadersCount = 64
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const { status, body } = errorReply(err)
     if (status >= 500) req.log.error({ err }, 'request failed')
@@ -87,14 +120,16 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
       const schema = { summary: 'Prometheus metrics of this agent (text exposition format)', produces: ['text/plain'], response: { 200: { type: 'string' } } }
       api.get('/metrics', { schema }, async (_req, reply) => { void reply.type(metrics.contentType); return await metrics.text() })
     }
+    const guard = writeGuard(opts.writes ?? { enabled: true, token: null, perMinute: 120 })
     for (const route of writeRoutes) {
       const schema = { summary: route.summary, body: route.body, response: { 200: successBody, '4xx': errorBody, '5xx': errorBody } }
-      api.post(route.url, { schema }, async (req) => {
+      api.post(route.url, { schema, onRequest: guard }, async (req) => {
         deps.inject(route.normalise(req.body as never))
         return { status: 'success', message: route.accepted }
       })
     }
     api.get(OPENAPI_PATH, { schema: { summary: 'This OpenAPI document', response: { 200: { type: 'object', additionalProperties: true } } } }, async () => app.swagger())
   })
+  registerPage(app)
   return app
 }

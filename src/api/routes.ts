@@ -30,6 +30,13 @@ export interface HealthInfo {
     /** Own published messages and their payload bytes, by message type. */
     sent?: Record<string, number>
     sent_bytes?: Record<string, number>
+    /** Peers in the gossipsub mesh of the view topic (each message is forwarded to them). */
+    mesh_peers?: number | null
+    /** Inbound connections refused before the handshake (not from a discovered member). */
+    refused_connections?: number
+    /** Connected peers whose gossipsub score is negative (penalised for invalid messages), and graylisted ones. */
+    penalised_peers?: number
+    graylisted_peers?: number
   }
   sync: { served: number, pulled: number, failed: number }
   probes: { rounds: number, last_round_ms: number | null, last_targets: number, icmp_error: string | null }
@@ -167,7 +174,11 @@ export const readRoutes: ReadRoute[] = [
         bytes_out: { type: 'integer' },
         bytes_in: { type: 'integer' },
         sent: counts,
-        sent_bytes: counts
+        sent_bytes: counts,
+        mesh_peers: { type: ['integer', 'null'] },
+        refused_connections: { type: 'integer' },
+        penalised_peers: { type: 'integer' },
+        graylisted_peers: { type: 'integer' }
       }),
       sync: objectOf({ served: { type: 'integer' }, pulled: { type: 'integer' }, failed: { type: 'integer' } }),
       probes: objectOf({ rounds: { type: 'integer' }, last_round_ms: nullableNum, last_targets: { type: 'integer' }, icmp_error: nullableStr })

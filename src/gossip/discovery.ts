@@ -7,6 +7,8 @@ import { addrKey, DialPlanner } from './dial-planner.ts'
 import type { MeshNode } from './libp2p-node.ts'
 
 export interface DiscoveryOptions {
+  /** Every lookup's addresses (static list included), e.g. to admit them as members. */
+  onResolved?: (ips: string[]) => void
   self: PeerAddress
   peerService: string
   staticPeers: PeerAddress[]
@@ -112,6 +114,7 @@ export class Discovery {
     if (!this.running) return
     try {
       this.discovered = await this.resolve()
+      this.opts.onResolved?.(this.discovered.map(a => a.ip))
       this.planner.forgetAllBut(this.discovered)
       const dials = this.planner.plan(this.discovered, this.connectedKeys(), this.pending, this.opts.now())
       for (const a of dials) void this.dial(a)

@@ -2,9 +2,13 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { createPeerScoreParams, createTopicScoreParams } from '@libp2p/gossipsub/score'
 import { identify, type Identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp, type TCPSocketOptions } from '@libp2p/tcp'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { VIEW_TOPIC } from './mesh.ts'
 
 export type MeshNode = Libp2p<{ identify: Identify, pubsub: GossipSub }>
 
@@ -13,18 +17,65 @@ export interface MeshNodeOptions {
   gossipPort: number
   /** Upper bound of open connections; discovery aims well below it. */
   maxConnections: number
+  /** Whether an inbound connection from this IP may proceed to the handshake (absent: everyone may). */
+  admits?: (ip: string) => boolean
+  /** Called when an inbound connection is refused (its IP), e.g. to re-resolve members at once. */
+  onRefused?: (ip: string) => void
+  /** A libp2p private-network key (the pnet file format): peers without the same key never connect. */
+  psk?: Uint8Array
 }
+
+/** The view topic's scoring: only invalid messages cost; a quiet honest agent is never penalised. */
+export const VIEW_TOPIC_SCORE = {
+  topicWeight: 1,
+  timeInMeshWeight: 0.01,
+  timeInMeshQuantum: 1_000,
+  timeInMeshCap: 100,
+  firstMessageDeliveriesWeight: 0,
+  meshMessageDeliveriesWeight: 0,
+  meshFailurePenaltyWeight: 0,
+  // the square of the decaying count of rejected messages, times -10: 3 in a row stop gossip to the peer,
+  // 7 graylist it (everything it sends is dropped unread), and the negative score prunes it from the mesh
+  invalidMessageDeliveriesWeight: -10,
+  invalidMessageDeliveriesDecay: 0.9
+}
+export const SCORE_THRESHOLDS = { gossipThreshold: -50, publishThreshold: -200, graylistThreshold: -400, acceptPXThreshold: 10, opportunisticGraftThreshold: 1 }
 
 function listenMultiaddr (host: string, port: number): string {
   return host.includes(':') ? `/ip6/${host}/tcp/${port}` : `/ip4/${host}/tcp/${port}`
 }
 
+const specific = (ip: string): boolean => ip !== '0.0.0.0' && ip !== '::'
+
+/** The remote IP of a raw inbound connection, if it has one. */
+function remoteIp (maConn: { remoteAddr: Multiaddr }): string | null {
+  for (const c of maConn.remoteAddr.getComponents()) if ((c.name === 'ip4' || c.name === 'ip6') && c.value !== undefined) return c.value
+  return null
+}
+
 export async function createMeshNode (opts: MeshNodeOptions): Promise<MeshNode> {
+  const admits = opts.admits
   return await createLibp2p({
     start: false,
     addresses: { listen: [listenMultiaddr(opts.listenAddress, opts.gossipPort)] },
-    transports: [tcp()],
+    // dial from the address we listen on: peers admit connections by their source address (loopback tests and
+    // multi-address hosts would otherwise show another one)
+    transports: [tcp(specific(opts.listenAddress) ? { dialOpts: { localAddress: opts.listenAddress } as TCPSocketOptions } : {})],
     connectionEncrypters: [noise()],
+    ...(opts.psk === undefined ? {} : { connectionProtector: preSharedKey({ psk: opts.psk }) }),
+    ...(admits === undefined
+      ? {}
+      : {
+          connectionGater: {
+            // before any byte of the handshake: a stranger's socket is closed at once
+            denyInboundConnection: (maConn: { remoteAddr: Multiaddr }) => {
+              const ip = remoteIp(maConn)
+              const deny = ip === null || !admits(ip)
+              if (deny) opts.onRefused?.(ip ?? '?')
+              return deny
+            }
+          }
+        }),
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: opts.maxConnections,
@@ -42,7 +93,15 @@ export async function createMeshNode (opts: MeshNodeOptions): Promise<MeshNode> 
         ignoreDuplicatePublishError: true,
         // the validator decides what enters the view; messages are not handed on before it answers
         asyncValidation: false,
-        maxInboundDataLength: 2 * 1024 * 1024
+        maxInboundDataLength: 2 * 1024 * 1024,
+        // IHAVE gossip (gossipsub's own repair): each message id announced once, to 3 peers outside the mesh, instead
+        // of in 3 heartbeats to max(6, 1/4 of them). The view repairs itself (every message carries rv; a gap pulls the
+        // record), and with the defaults IHAVE cost more than the heartbeats it announces (bench/notes/gossip-bytes.md)
+        Dlazy: 3,
+        gossipFactor: 0,
+        mcacheGossip: 1,
+        scoreParams: createPeerScoreParams({ topics: { [VIEW_TOPIC]: createTopicScoreParams(VIEW_TOPIC_SCORE) } }),
+        scoreThresholds: SCORE_THRESHOLDS
       })
     }
   })

@@ -6,12 +6,14 @@ import type { Logger } from 'pino'
 import { WireError } from '../node/errors.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import type { MeshNode } from './libp2p-node.ts'
-import type { GossipMessage } from './record.ts'
+import type { AgentRecord, GossipMessage, LayerDelta } from './record.ts'
 import type { ResultsUpdate, SelfRecord } from './self-record.ts'
 import type { AntiEntropy } from './sync.ts'
 import type { MergeOutcome, View } from './view.ts'
 
 export const VIEW_TOPIC = 'k8snet/view/1'
+/** However many deltas carried every result, a full record still goes out at least this many refresh intervals apart. */
+export const MAX_REFRESH_POSTPONE = 10
 
 export interface MeshOptions {
   heartbeatMs: number
@@ -53,11 +55,22 @@ export interface MeshStats {
 
 const bump = (m: Record<string, number>, k: string): void => { m[k] = (m[k] ?? 0) + 1 }
 
+/** Whether a delta holds every result the record now has (nothing a full record would add but identity and flags). */
+function carriesEverything (msg: GossipMessage, record: AgentRecord): boolean {
+  if (msg.t !== 'delta') return false
+  const whole = (d: LayerDelta | null, held: Map<string, unknown>): boolean => held.size === 0 || (d !== null && d.upsert.length === held.size)
+  return whole(msg.host, record.results.host) && whole(msg.pod, record.results.pod) && (record.results.service === null || msg.service !== undefined)
+}
+
 export class GossipMesh {
   readonly stats: MeshStats = { published: 0, bytesOut: 0, bytesIn: 0, sent: {}, sentBytes: {}, accepted: 0, gaps: 0, ignored: {}, rejected: {}, expired: 0 }
   private readonly deps: MeshDeps
   private readonly opts: MeshOptions
   private readonly timers: NodeJS.Timeout[] = []
+  private heartbeatTimer: NodeJS.Timeout | undefined
+  private refreshTimer: NodeJS.Timeout | undefined
+  private running = false
+  private lastFullAt = 0
   private readonly repairAt = new Map<string, number>()
   private initialPulls = 0
 
@@ -75,22 +88,34 @@ export class GossipMesh {
     this.pubsub.subscribe(VIEW_TOPIC)
     this.pubsub.addEventListener('gossipsub:message', (evt) => { this.onMessage(evt.detail) })
     node.addEventListener('peer:connect', (evt) => { void this.onConnect(evt.detail) })
-    this.every(this.opts.heartbeatMs, () => { this.publish(self.heartbeat()) })
-    this.every(this.opts.fullRefreshMs, () => { this.publish(self.full()) })
     this.every(this.opts.expireEveryMs ?? 250, () => { this.sweep() })
+    this.running = true
+    // publishing arms the heartbeat and the full refresh (see armTimers)
     this.publish(self.full())
   }
 
   async stop (): Promise<void> {
+    this.running = false
     for (const t of this.timers) clearInterval(t)
     this.timers.length = 0
+    clearTimeout(this.heartbeatTimer)
+    clearTimeout(this.refreshTimer)
     await this.publishNow(this.deps.self.leave())
+  }
+
+  /** Peers in this agent's gossipsub mesh for the view topic (each message is forwarded to them); null if unknown. */
+  meshPeers (): number | null {
+    const ps = this.pubsub as unknown as { getMeshPeers?: (topic: string) => unknown[] }
+    return typeof ps.getMeshPeers === 'function' ? ps.getMeshPeers(VIEW_TOPIC).length : null
   }
 
   /** Stores new probe results in this agent's record and gossips what changed. */
   updateResults (u: ResultsUpdate): void {
     const msg = this.deps.self.update(u)
-    if (msg !== null) this.publish(msg)
+    if (msg === null) return
+    this.publish(msg)
+    // a delta that carried every result refreshes peers as a full record would (e.g. each round of a rotating sample)
+    if (this.running && carriesEverything(msg, this.deps.self.record)) this.armRefresh(false)
   }
 
   /** Gossips a message this agent authored (its own record, or a legacy report it injects). */
@@ -100,6 +125,7 @@ export class GossipMesh {
 
   private async publishNow (msg: GossipMessage): Promise<void> {
     const bytes = encodeMessage(msg)
+    this.armTimers(msg)
     this.deps.onPublishing?.(msg)
     try {
       await this.pubsub.publish(VIEW_TOPIC, bytes)
@@ -110,6 +136,26 @@ export class GossipMesh {
     } catch (err) {
       this.deps.log.debug({ err: (err as Error).message, t: msg.t }, 'publish failed')
     }
+  }
+
+  /**
+   * Every message of this agent's own record tells its peers it is alive, so a heartbeat goes out only after
+   * heartbeatMs without one (peers never wait longer than before, and a busy agent sends fewer). A full record is due
+   * fullRefreshMs after the last message that carried every result.
+   */
+  private armTimers (msg: GossipMessage): void {
+    if (!this.running || (msg.t !== 'hb' && msg.t !== 'delta' && msg.t !== 'full')) return
+    clearTimeout(this.heartbeatTimer)
+    this.heartbeatTimer = setTimeout(() => { this.publish(this.deps.self.heartbeat()) }, this.opts.heartbeatMs)
+    if (msg.t === 'full') this.armRefresh(true)
+  }
+
+  private armRefresh (full: boolean): void {
+    const now = this.deps.now()
+    if (full) this.lastFullAt = now
+    const latest = this.lastFullAt + MAX_REFRESH_POSTPONE * this.opts.fullRefreshMs - now
+    clearTimeout(this.refreshTimer)
+    this.refreshTimer = setTimeout(() => { this.publish(this.deps.self.full()) }, Math.max(0, Math.min(this.opts.fullRefreshMs, latest)))
   }
 
   private every (ms: number, fn: () => void): void {
@@ -142,12 +188,14 @@ export class GossipMesh {
       case 'accepted':
       case 'gap':
         return TopicValidatorResult.Accept
+      // about this agent itself: harmless here (never applied), and a relayer may honestly carry a previous
+      // incarnation's message; the others judge forgery of this origin by the key they hold for it
+      case 'self':
       case 'stale':
       case 'capacity':
         bump(this.stats.ignored, o)
         return TopicValidatorResult.Ignore
       case 'forged':
-      case 'self':
         bump(this.stats.rejected, o)
         return TopicValidatorResult.Reject
     }

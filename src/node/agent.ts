@@ -8,7 +8,8 @@ import { startHealthServer, type HealthServer } from '../api/health-server.ts'
 import { clientCount, type ViewSnapshot } from '../api/projection.ts'
 import type { ApiDeps, HealthInfo, LeaderInfo } from '../api/routes.ts'
 import { Discovery } from '../gossip/discovery.ts'
-import { createMeshNode, type MeshNode } from '../gossip/libp2p-node.ts'
+import { Admission } from '../gossip/admission.ts'
+import { createMeshNode, SCORE_THRESHOLDS, type MeshNode } from '../gossip/libp2p-node.ts'
 import { GossipMesh } from '../gossip/mesh.ts'
 import { injectExternal } from '../gossip/inject.ts'
 import type { ExternalBody, GossipMessage } from '../gossip/record.ts'
@@ -28,6 +29,7 @@ import type { Config } from './config.ts'
 import { ElectionSupervisor } from './election-supervisor.ts'
 import { LeaderElection } from './leader-election.ts'
 import { lazyLeaseStore } from './lease-store.ts'
+import type { Secrets } from './secrets.ts'
 import { VERSION } from './version.ts'
 
 export interface Agent {
@@ -119,12 +121,25 @@ export interface AgentHooks {
   onPublishing?: (msg: GossipMessage) => void
 }
 
-export async function startAgent (config: Config, log: Logger, hooks: AgentHooks = {}): Promise<Agent> {
+export async function startAgent (config: Config, log: Logger, hooks: AgentHooks = {}, secrets: Secrets = { apiToken: null, psk: null }): Promise<Agent> {
   const startedAt = now()
+  // gossip connections only from members: what discovery found (remembered 10 min) and the static list
+  const admission = new Admission({ rememberMs: 600_000, now }, config.staticPeers.map(p => p.ip))
+  let lastRefusalLog = -Infinity
   const node = await createMeshNode({
     listenAddress: config.listenAddress,
     gossipPort: config.gossipPort,
-    maxConnections: Math.max(64, config.meshMaxPeers * 4)
+    maxConnections: Math.max(64, config.meshMaxPeers * 4),
+    admits: ip => admission.admits(ip),
+    onRefused: ip => {
+      admission.refused++
+      if (now() - lastRefusalLog > 10_000) {
+        lastRefusalLog = now()
+        log.warn({ ip, refused: admission.refused }, 'refused a gossip connection from an address discovery does not know (not an agent of this mesh?)')
+      }
+      discovery.poke() // a new member may simply be ahead of our last lookup
+    },
+    ...(secrets.psk === null ? {} : { psk: secrets.psk })
   })
   const view = new View({ ttlMs: config.cacheKeySecond * 1000, maxExternal: config.maxExternalOrigins })
   const self = new SelfRecord({
@@ -138,6 +153,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   }, Date.now())
   const sync = new AntiEntropy({ node, view, self: () => self.record, now, log, onChange: () => {} })
   const discovery = new Discovery(node, {
+    onResolved: ips => { admission.saw(ips) },
     self: { ip: config.podIp, port: config.gossipPort },
     peerService: config.peerService,
     staticPeers: config.staticPeers,
@@ -189,6 +205,11 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     const by = node.peerId.toString()
     mesh.publish(injectExternal(view, body, { by, wallNow: Date.now(), monoNow: now(), maxExternal: config.maxExternalOrigins }))
   }
+  const peerScores = (): { penalised_peers: number, graylisted_peers: number } => {
+    const scorer = node.services.pubsub as unknown as { getScore?: (id: string) => number }
+    const scores = [...new Set(node.getConnections().map(c => c.remotePeer.toString()))].map(id => scorer.getScore?.(id) ?? 0)
+    return { penalised_peers: scores.filter(s => s < 0).length, graylisted_peers: scores.filter(s => s < SCORE_THRESHOLDS.graylistThreshold).length }
+  }
   const health = (): HealthInfo => ({
     pod_name: config.podName,
     node_name: config.nodeName,
@@ -207,7 +228,10 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       bytes_out: mesh.stats.bytesOut,
       bytes_in: mesh.stats.bytesIn,
       sent: mesh.stats.sent,
-      sent_bytes: mesh.stats.sentBytes
+      sent_bytes: mesh.stats.sentBytes,
+      mesh_peers: mesh.meshPeers(),
+      refused_connections: admission.refused,
+      ...peerScores()
     },
     sync: { served: sync.stats.served, pulled: sync.stats.pulled, failed: sync.stats.failed },
     probes: {
@@ -231,7 +255,11 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     }
   }
   const deps: ApiDeps = { snapshot, inject, health, leader, report, coverageK: config.probeCoverage, metrics }
-  const api = buildApi(deps, { bodyLimit: config.apiBodyLimitBytes, logger: log.child({ component: 'api' }) })
+  const api = buildApi(deps, {
+    bodyLimit: config.apiBodyLimitBytes,
+    logger: log.child({ component: 'api' }),
+    writes: { enabled: config.apiWrites, token: secrets.apiToken, perMinute: config.apiWriteRate }
+  })
 
   await sync.register()
   await node.start()

@@ -55,6 +55,14 @@ export interface Config {
   // the API
   maxExternalOrigins: number
   apiBodyLimitBytes: number
+  /** Whether the legacy POST endpoints accept reports at all. */
+  apiWrites: boolean
+  /** Writes per minute each client address may make (a token bucket; 429 beyond). */
+  apiWriteRate: number
+  /** A file holding the bearer token the write endpoints require ('' = no token required). */
+  apiTokenFile: string
+  /** A file holding the libp2p pre-shared key of a private mesh ('' = no key). */
+  gossipPskFile: string
   /** Variables that were set but are no longer meaningful (e.g. SERVER_URL); the caller logs a warning. */
   ignored: string[]
 }
@@ -196,6 +204,10 @@ export function parseConfig (env: Env): Config {
     kubeconfig: kubeconfigPath !== '' ? kubeconfigPath : inCluster ? 'in-cluster' : '',
     maxExternalOrigins: int(env, 'MAX_EXTERNAL_ORIGINS', 256, 0, 100000, 'number of origins'),
     apiBodyLimitBytes: int(env, 'API_BODY_LIMIT', 1048576, 1024, 67108864, 'number of bytes'),
+    apiWrites: matching(env, 'API_WRITES', /^(on|off)$/, 'on or off', 'on') === 'on',
+    apiWriteRate: int(env, 'API_WRITE_RATE', 120, 1, 1000000, 'number of writes per minute per client'),
+    apiTokenFile: matching(env, 'API_TOKEN_FILE', /^\/[^\0]{0,4095}$/, 'an absolute path to a file holding the token', ''),
+    gossipPskFile: matching(env, 'GOSSIP_PSK_FILE', /^\/[^\0]{0,4095}$/, 'an absolute path to a libp2p pre-shared key file', ''),
     ignored
   }
 }

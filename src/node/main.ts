@@ -5,6 +5,7 @@ import { createLogger } from './logger.ts'
 import { performance } from 'node:perf_hooks'
 import type { GossipMessage } from '../gossip/record.ts'
 import { startAgent, type AgentHooks } from './agent.ts'
+import { loadSecrets } from './secrets.ts'
 import { VERSION } from './version.ts'
 
 async function main (): Promise<void> {
@@ -27,7 +28,18 @@ async function main (): Promise<void> {
     log.warn({ variable: name }, `${name} is ignored: agents form a mesh and there is no central server any more`)
   }
   process.on('unhandledRejection', (err) => { log.warn({ err }, 'unhandled rejection (ignored)') })
-  const agent = await startAgent(config, log, traceHooks())
+  let secrets
+  try {
+    secrets = loadSecrets(config)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`k8snet-checker: configuration error: ${err.message}\n`)
+      process.exit(78)
+    }
+    throw err
+  }
+  if (secrets.psk !== null) log.info('private mesh: gossip connections need the same pre-shared key (GOSSIP_PSK_FILE); agents with another key never connect')
+  const agent = await startAgent(config, log, traceHooks(), secrets)
   const shutdown = (why: string): void => {
     log.info({ why }, 'shutting down')
     const hard = setTimeout(() => process.exit(1), 5_000)

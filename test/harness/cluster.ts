@@ -143,8 +143,9 @@ export class VirtualCluster {
       this.plug(ns, 'eth0', `n${i}`)
       const node: VirtualNode = { index: i, name: `agent-${i}`, ns, nodeIp: `${this.subnet}.${10 + i}`, podIp: `${this.subnet}.${100 + i}`, sshd: null as unknown as ChildProcess, agent: null }
       this.nodes.push(node) // pushed first: a failure below still cleans it up
-      this.inNs(ns, 'ip', 'addr', 'add', `${node.nodeIp}/24`, 'dev', 'eth0')
+      // the pod IP first: it is the primary address, the source of the agent's connections (as in a pod)
       this.inNs(ns, 'ip', 'addr', 'add', `${node.podIp}/24`, 'dev', 'eth0')
+      this.inNs(ns, 'ip', 'addr', 'add', `${node.nodeIp}/24`, 'dev', 'eth0')
       this.inNs(ns, 'ip', 'link', 'set', 'lo', 'up')
       this.inNs(ns, 'ip', 'link', 'set', 'eth0', 'up')
       this.inNs(ns, 'nft', 'add', 'table', 'inet', 'fault')
