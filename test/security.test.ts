@@ -9,6 +9,8 @@ import { buildApi } from '../src/api/app.ts'
 import { RateLimiter } from '../src/api/rate-limit.ts'
 import type { ApiDeps } from '../src/api/routes.ts'
 import { Admission } from '../src/gossip/admission.ts'
+import type { ExternalRecord } from '../src/gossip/record.ts'
+import { View } from '../src/gossip/view.ts'
 import { ConfigError } from '../src/node/errors.ts'
 import { loadSecrets } from '../src/node/secrets.ts'
 
@@ -135,4 +137,21 @@ t.test('a slow client cannot hold the API: headers must arrive within 10 s', asy
     setTimeout(() => { s.destroy(); resolve(got) }, 3_000)
   })
   t.match(answer, /^HTTP\/1\.1 431/, 'oversized headers: 431')
+})
+
+t.test('the legacy reports of all origins share one memory budget', async t => {
+  const v = new View({ ttlMs: 10_000, maxExternal: 100, maxExternalItems: 1_000 })
+  const report = (source: string, n: number, at = 1): ExternalRecord => ({
+    key: `host:${source}`, at, by: 'peer-x',
+    body: { part: 'host', source, value: Array.from({ length: n }, (_, i) => ({ source, target: `10.0.${Math.floor(i / 250)}.${i % 250}`, ping: 'reachable', ports: { 22: 'open' }, latencyUs: 1, durationUs: 1, timestamp: '' })) }
+  })
+  t.equal(v.apply({ t: 'ext', record: report('10.9.0.1', 600) }, 'peer-x', 0), 'accepted')
+  t.equal(v.apply({ t: 'ext', record: report('10.9.0.2', 600) }, 'peer-x', 0), 'capacity', '600 + 600 > 1000: refused')
+  t.equal(v.apply({ t: 'ext', record: report('10.9.0.2', 400) }, 'peer-x', 0), 'accepted', '600 + 400 fits')
+  t.equal(v.apply({ t: 'ext', record: report('10.9.0.1', 700, 2) }, 'peer-x', 0), 'capacity', 'growing a held report past the budget: refused')
+  t.equal(v.apply({ t: 'ext', record: report('10.9.0.1', 500, 3) }, 'peer-x', 0), 'accepted', 'shrinking it is fine')
+  t.equal(v.apply({ t: 'ext', record: report('10.9.0.3', 100) }, 'peer-x', 0), 'accepted', 'and frees room (500 + 400 + 100)')
+  v.expire(20_000)
+  t.equal(v.externalEntries().length, 0, 'all expired')
+  t.equal(v.apply({ t: 'ext', record: report('10.9.0.4', 1_000) }, 'peer-x', 20_000), 'accepted', 'expiry gives the budget back')
 })

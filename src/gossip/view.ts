@@ -23,6 +23,8 @@ export interface ViewOptions {
   ttlMs: number
   /** The most external (legacy) origins kept at once. */
   maxExternal: number
+  /** The most legacy path results kept across all external origins (memory bound; default 50,000). */
+  maxExternalItems?: number
   /** How long a departed origin's last (inc, seq) is remembered to refuse replays. Default 10 x ttl. */
   tombstoneTtlMs?: number
   maxTombstones?: number
@@ -67,6 +69,9 @@ function applyLayerDelta (target: Map<string, PathResult>, delta: LayerDelta | n
 export class View {
   readonly ttlMs: number
   readonly maxExternal: number
+  readonly maxExternalItems: number
+  /** Legacy path results held across all external origins. */
+  private externalItems = 0
   private readonly tombstoneTtlMs: number
   private readonly maxTombstones: number
   private selfOrigin: string | null = null
@@ -80,6 +85,7 @@ export class View {
     this.lostRetentionMs = opts.lostRetentionMs ?? opts.ttlMs * 20
     this.ttlMs = opts.ttlMs
     this.maxExternal = opts.maxExternal
+    this.maxExternalItems = opts.maxExternalItems ?? 50_000
     this.tombstoneTtlMs = opts.tombstoneTtlMs ?? opts.ttlMs * 10
     this.maxTombstones = opts.maxTombstones ?? 10_000
   }
@@ -122,10 +128,12 @@ export class View {
   private judgeExternal (rec: ExternalRecord, signer: string | null): MergeOutcome {
     if (signer !== null && rec.by !== signer) return 'forged'
     const held = this.externals.get(rec.key)
-    if (held !== undefined) return extNewer(rec, held.record) ? 'accepted' : 'stale'
+    // every origin's results count against one budget, so a flood of big reports cannot grow memory without end
+    const fits = this.externalItems - (held === undefined ? 0 : itemsOf(held.record)) + itemsOf(rec) <= this.maxExternalItems
+    if (held !== undefined) return !extNewer(rec, held.record) ? 'stale' : fits ? 'accepted' : 'capacity'
     const tomb = this.tombstones.get(rec.key)
     if (tomb !== undefined && !newer(rec.at, 0, tomb.inc, 0)) return 'stale'
-    return this.externals.size >= this.maxExternal ? 'capacity' : 'accepted'
+    return this.externals.size >= this.maxExternal || !fits ? 'capacity' : 'accepted'
   }
 
   /** Merges a message; `heardAt` is when its origin was last heard on this agent's monotonic clock. */
@@ -133,10 +141,13 @@ export class View {
     const outcome = this.judge(msg, signer)
     if (outcome !== 'accepted' && outcome !== 'gap') return outcome
     switch (msg.t) {
-      case 'ext':
+      case 'ext': {
         this.tombstones.delete(msg.record.key)
+        const held = this.externals.get(msg.record.key)
+        this.externalItems += itemsOf(msg.record) - (held === undefined ? 0 : itemsOf(held.record))
         this.externals.set(msg.record.key, { record: msg.record, lastHeard: heardAt })
         return outcome
+      }
       case 'full':
         this.tombstones.delete(msg.record.identity.podName)
         this.lost.delete(msg.record.identity.podName)
@@ -191,6 +202,7 @@ export class View {
     for (const [key, e] of this.externals) {
       if (now - e.lastHeard > this.ttlMs) {
         this.externals.delete(key)
+        this.externalItems -= itemsOf(e.record)
         this.bury(key, e.record.at, 0, now, false)
         out.externals.push(key)
       }
@@ -290,4 +302,9 @@ export class View {
     held.lastHeard = Math.max(held.lastHeard, heardAt)
     if (seq > held.record.seq) held.record.seq = seq
   }
+}
+
+/** The weight of a legacy report against the memory budget: its path results (a heartbeat or Service result: 1). */
+function itemsOf (r: ExternalRecord): number {
+  return r.body.part === 'host' || r.body.part === 'pod' ? Math.max(1, r.body.value.length) : 1
 }
