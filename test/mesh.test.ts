@@ -142,9 +142,19 @@ t.test('a hostile gossip peer: junk and forgeries are rejected by the validator,
   const h = await getJson<{ status: string }>(`${target.apiUrl}/api/v1/health`)
   t.equal(h.status, 'healthy', 'the agent is still up')
   // a well-formed record of its own is a member's legitimate path: it spreads
-  await rogue.services.pubsub.publish(VIEW_TOPIC, encodeMessage({ t: 'full', record: record('rogue-1', rogue.peerId.toString(), '127.0.1.91') }))
-  await waitUntil('a valid record to reach every agent', async () => await everyView(v => v.includes('127.0.1.91'), live()), 3_000)
-  t.pass('a valid signed record from a new member reached every agent')
+  // claiming an address it does not speak from is refused at the first hop
+  const lies = encodeMessage({ t: 'full', record: record('rogue-2', rogue.peerId.toString(), '127.0.1.93') })
+  await rogue.services.pubsub.publish(VIEW_TOPIC, lies)
+  await rogue.services.pubsub.publish(VIEW_TOPIC, encodeMessage({ t: 'full', record: record('rogue-1', rogue.peerId.toString(), ROGUE.ip) }))
+  await waitUntil('a valid record to reach every agent', async () => await everyView(v => v.includes(ROGUE.ip), live()), 3_000)
+  t.pass('a valid signed record from a new member, naming its own address, reached every agent')
+  t.ok(await everyView(v => !v.includes('127.0.1.93'), live()), 'a record naming another address reached none')
+  const after = await getJson<Gossip>(`${target.apiUrl}/api/v1/health`)
+  t.ok((after.gossip.rejected.address ?? 0) > 0, 'counted as rejected for its address')
+  for (const a of live().filter(x => x !== target)) {
+    const named = (await getJson<{ pod_ips: string[] }>(`${a.apiUrl}/api/v1/pods`)).pod_ips
+    t.ok(named.includes(target.ip), `${a.name} still holds ${target.name} at its real address (no impersonation)`)
+  }
 })
 
 t.test('a stranger (an address discovery never returned) is refused before the handshake', async t => {

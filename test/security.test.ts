@@ -9,7 +9,8 @@ import { buildApi } from '../src/api/app.ts'
 import { RateLimiter } from '../src/api/rate-limit.ts'
 import type { ApiDeps } from '../src/api/routes.ts'
 import { Admission } from '../src/gossip/admission.ts'
-import type { ExternalRecord } from '../src/gossip/record.ts'
+import type { ExternalRecord, Identity } from '../src/gossip/record.ts'
+import { SelfRecord } from '../src/gossip/self-record.ts'
 import { View } from '../src/gossip/view.ts'
 import { ConfigError } from '../src/node/errors.ts'
 import { loadSecrets } from '../src/node/secrets.ts'
@@ -154,4 +155,25 @@ t.test('the legacy reports of all origins share one memory budget', async t => {
   v.expire(20_000)
   t.equal(v.externalEntries().length, 0, 'all expired')
   t.equal(v.apply({ t: 'ext', record: report('10.9.0.4', 1_000) }, 'peer-x', 20_000), 'accepted', 'expiry gives the budget back')
+})
+
+t.test('an origin name cannot be taken over by another key from another address, by gossip or by anti-entropy', async t => {
+  const id = (peerId: string, podIp: string): Identity => ({ podName: 'agent-1', nodeName: 'node-1', nodeIp: '10.0.0.1', podIp, namespace: 'ns', version: '1', peerId })
+  const real = new SelfRecord(id('peer-real', '10.1.0.1'), 1000)
+  const v = new View({ ttlMs: 10_000, maxExternal: 8 })
+  t.equal(v.apply(real.full(), 'peer-real', 0), 'accepted')
+  const thief = new SelfRecord(id('peer-thief', '10.1.0.66'), 2000)
+  t.equal(v.apply(thief.full(), 'peer-thief', 1), 'forged', 'a newer incarnation under another key and address: impersonation')
+  t.equal(v.agent('agent-1')?.record.identity.peerId, 'peer-real', 'the real record stays')
+  const restarted = new SelfRecord(id('peer-new', '10.1.0.1'), 3000)
+  t.equal(v.apply(restarted.full(), 'peer-new', 2), 'accepted', 'a restart (new key, same pod IP) is taken')
+
+  // anti-entropy: a third party's answer cannot change an origin's key; the origin's own answer can
+  const w = new View({ ttlMs: 10_000, maxExternal: 8 })
+  w.apply(real.full(), 'peer-real', 0)
+  const answer = { full: [{ record: restarted.record, ageMs: 0 }], touch: [], externals: [], extTouch: [], left: [] }
+  t.equal(w.merge(answer, 1, 'peer-someone').changed, 0, 'a new key relayed by another member: not taken')
+  t.equal(w.agent('agent-1')?.record.identity.peerId, 'peer-real')
+  t.equal(w.merge(answer, 1, 'peer-new').changed, 1, 'the same, answered by the origin itself: taken')
+  t.equal(w.agent('agent-1')?.record.identity.peerId, 'peer-new')
 })

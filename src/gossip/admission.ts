@@ -33,6 +33,9 @@ export class Admission {
   }
 }
 
+/** Whether two textual IPs are the same address (IPv4-mapped IPv6 counts as its IPv4). */
+export function sameIp (a: string, b: string): boolean { return normalise(a) === normalise(b) }
+
 /** IPv4-mapped IPv6 (::ffff:10.0.0.1) is the IPv4 address. */
 function normalise (ip: string): string {
   return ip.toLowerCase().replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1')

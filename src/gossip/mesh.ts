@@ -8,7 +8,8 @@ import { decodeMessage, encodeMessage } from './codec.ts'
 import type { MeshNode } from './libp2p-node.ts'
 import type { AgentRecord, GossipMessage, LayerDelta } from './record.ts'
 import type { ResultsUpdate, SelfRecord } from './self-record.ts'
-import type { AntiEntropy } from './sync.ts'
+import { sameIp } from './admission.ts'
+import { remoteIpOf, type AntiEntropy } from './sync.ts'
 import type { MergeOutcome, View } from './view.ts'
 
 export const VIEW_TOPIC = 'k8snet/view/1'
@@ -169,7 +170,7 @@ export class GossipMesh {
   }
 
   /** Decode and judge, without touching the view: gossipsub forwards only what this accepts. */
-  private validate (_peer: PeerId, msg: Message): TopicValidatorResult {
+  private validate (peer: PeerId, msg: Message): TopicValidatorResult {
     if (msg.type !== 'signed') { bump(this.stats.rejected, 'unsigned'); return TopicValidatorResult.Reject }
     let decoded: GossipMessage
     try {
@@ -180,7 +181,18 @@ export class GossipMesh {
       this.deps.log.debug({ from: msg.from.toString(), reason, err: (err as Error).message }, 'gossip message rejected')
       return TopicValidatorResult.Reject
     }
-    return this.verdict(this.deps.view.judge(decoded, msg.from.toString()))
+    const outcome = this.deps.view.judge(decoded, msg.from.toString())
+    // first hop: the publisher itself sent it, so its full record must name the address it speaks from (relays
+    // forward only what their own first-hop check passed)
+    if (decoded.t === 'full' && (outcome === 'accepted' || outcome === 'gap') && peer.equals(msg.from)) {
+      const ips = this.deps.node.getConnections(peer).map(remoteIpOf).filter((ip): ip is string => ip !== null)
+      if (ips.length > 0 && !ips.some(ip => sameIp(ip, decoded.record.identity.podIp))) {
+        bump(this.stats.rejected, 'address')
+        this.deps.log.debug({ from: msg.from.toString(), claims: decoded.record.identity.podIp, ips }, 'full record from another address than it claims')
+        return TopicValidatorResult.Reject
+      }
+    }
+    return this.verdict(outcome)
   }
 
   private verdict (o: MergeOutcome): TopicValidatorResult {

@@ -1,6 +1,7 @@
 // Anti-entropy over a libp2p stream protocol: send my digest and record, get back what I lack; serve the same.
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
+import { sameIp } from './admission.ts'
 import { decodeSyncRequest, decodeSyncResponse, encodeSyncRequest, encodeSyncResponse, MAX_SYNC_BYTES } from './codec.ts'
 import type { MeshNode } from './libp2p-node.ts'
 import type { AgentRecord } from './record.ts'
@@ -42,9 +43,12 @@ export class AntiEntropy {
     const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS)
     try {
       const req = decodeSyncRequest(await readAll(stream, MAX_SYNC_BYTES, signal))
-      // the asker's own record is bound to the connection's authenticated peer id
-      const o = view.apply({ t: 'full', record: req.self }, conn.remotePeer.toString(), now())
-      if (o === 'accepted') this.deps.onChange(1)
+      // the asker's own record is bound to the connection's authenticated peer id and to its source address
+      const ip = remoteIpOf(conn)
+      if (ip !== null && sameIp(ip, req.self.identity.podIp)) {
+        const o = view.apply({ t: 'full', record: req.self }, conn.remotePeer.toString(), now())
+        if (o === 'accepted') this.deps.onChange(1)
+      }
       await writeAll(stream, encodeSyncResponse(view.answer(req.digest, now())), signal)
       this.stats.served++
     } catch (err) {
@@ -64,7 +68,7 @@ export class AntiEntropy {
       const stream = await node.dialProtocol(peer, SYNC_PROTOCOL, { signal })
       await writeAll(stream, encodeSyncRequest({ digest: view.digest(), self: this.deps.self() }), signal)
       const res = decodeSyncResponse(await readAll(stream, MAX_SYNC_BYTES, signal))
-      const { changed } = view.merge(res, now())
+      const { changed } = view.merge(res, now(), id)
       this.stats.pulled++
       this.stats.lastPullAt = now()
       log.debug({ peer: id, changed, records: res.full.length }, 'anti-entropy pull')
@@ -78,4 +82,10 @@ export class AntiEntropy {
       this.inFlight.delete(id)
     }
   }
+}
+
+/** The IP a connection comes from (or goes to). */
+export function remoteIpOf (conn: { remoteAddr: { getComponents: () => Array<{ name: string, value?: string }> } }): string | null {
+  for (const c of conn.remoteAddr.getComponents()) if ((c.name === 'ip4' || c.name === 'ip6') && c.value !== undefined) return c.value
+  return null
 }

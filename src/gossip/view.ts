@@ -114,7 +114,12 @@ export class View {
     if (tomb !== undefined && !newer(inc, seq, tomb.inc, tomb.seq)) return 'stale'
     if (held !== undefined && !newer(inc, seq, held.record.inc, held.record.seq)) return 'stale'
     switch (msg.t) {
-      case 'full': return 'accepted'
+      case 'full':
+        // an origin name changes key only where it lives: a restarted agent keeps its pod IP; another member
+        // claiming this name from its own address is an impersonation
+        if (held !== undefined && held.record.identity.peerId !== msg.record.identity.peerId &&
+            held.record.identity.podIp !== msg.record.identity.podIp) return 'forged'
+        return 'accepted'
       case 'leave': return held !== undefined && held.record.inc === inc ? 'accepted' : 'stale'
       case 'hb':
         if (held === undefined || held.record.inc !== inc) return 'gap'
@@ -264,11 +269,15 @@ export class View {
   }
 
   /** Merges a peer's answer. Returns the origins that changed and those still missing their full state. */
-  merge (res: SyncResponse, now: number): { changed: number, gaps: string[] } {
+  merge (res: SyncResponse, now: number, answerer: string | null = null): { changed: number, gaps: string[] } {
     let changed = 0
     const gaps: string[] = []
     for (const { record, ageMs } of res.full) {
       if (ageMs > this.ttlMs) continue
+      // records relayed by anti-entropy are not signed by their origin: a new key for a known origin is taken
+      // only from the origin itself (the answerer's authenticated id), never on a third party's word
+      const held = this.agents.get(record.identity.podName)
+      if (held !== undefined && held.record.identity.peerId !== record.identity.peerId && answerer !== record.identity.peerId) continue
       const o = this.apply({ t: 'full', record }, null, now - ageMs)
       if (o === 'accepted') changed++
       else if (o === 'stale') this.refresh(record.identity.podName, record.inc, record.seq, now - ageMs)
