@@ -6,7 +6,7 @@ import type {
 } from './record.ts'
 import { TCP_OUTCOMES, externalKey } from './record.ts'
 import type { SyncDigest, SyncResponse } from './view.ts'
-import { arr, fail, index, ip, name, obj, oneOf, optUint, parseJson, str, tuple, uint, type Json } from './wire-reader.ts'
+import { arr, fail, index, ip, MAX_US, name, obj, oneOf, optUint, parseJson, str, tuple, uint, type Json } from './wire-reader.ts'
 
 export const WIRE_VERSION = 1
 /** Largest gossip message accepted; a full record of 1000 targets is about 60 KB. */
@@ -42,10 +42,10 @@ function decodePath (v: Json, f: string): PathResult {
     port: uint(t[1], `${f}.port`, 65535),
     sent,
     received,
-    rttMs: ms(optUint(t[4], `${f}.rtt`)),
+    rttMs: ms(optUint(t[4], `${f}.rtt`, MAX_US)),
     tcp: index(t[5], `${f}.tcp`, TCP_OUTCOMES),
-    connectMs: ms(optUint(t[6], `${f}.connect`)),
-    durationMs: uint(t[7], `${f}.duration`) / 1000,
+    connectMs: ms(optUint(t[6], `${f}.connect`, MAX_US)),
+    durationMs: uint(t[7], `${f}.duration`, MAX_US) / 1000,
     checkedAt: uint(t[8], `${f}.checkedAt`)
   }
 }
@@ -68,7 +68,7 @@ function decodeService (v: Json, f: string): ServiceResult | null {
     name: name(t[0], `${f}.name`),
     port: uint(t[1], `${f}.port`, 65535),
     dnsOk: uint(t[2], `${f}.dnsOk`, 1) === 1,
-    dnsMs: uint(t[3], `${f}.dns`) / 1000,
+    dnsMs: uint(t[3], `${f}.dns`, MAX_US) / 1000,
     dnsError: t[4] === null ? null : str(t[4], `${f}.dnsError`, 200),
     addresses: arr(t[5], `${f}.addresses`, MAX_ADDRESSES).map((a, i) => ip(a, `${f}.addresses[${i}]`)),
     paths: arr(t[6], `${f}.paths`, MAX_ADDRESSES).map((p, i) => decodePath(p, `${f}.paths[${i}]`)),

@@ -14,7 +14,11 @@ import { messageOrigin } from './record.ts'
  */
 export type MergeOutcome = 'accepted' | 'gap' | 'stale' | 'forged' | 'self' | 'capacity'
 
-export interface AgentEntry { record: AgentRecord, lastHeard: number, self: boolean }
+/**
+ * `verified`: the record came from its origin (a message it signed, or an anti-entropy answer it gave itself);
+ * false when a third party relayed it, which only a verified record may replace, never the other way round.
+ */
+export interface AgentEntry { record: AgentRecord, lastHeard: number, self: boolean, verified: boolean }
 export interface ExternalEntry { record: ExternalRecord, lastHeard: number }
 interface Tombstone { inc: number, seq: number, until: number, left: boolean }
 
@@ -93,7 +97,7 @@ export class View {
   /** Installs or replaces this agent's own record; it never expires and no peer may overwrite it. */
   setSelf (record: AgentRecord, now: number): void {
     this.selfOrigin = record.identity.podName
-    this.agents.set(record.identity.podName, { record, lastHeard: now, self: true })
+    this.agents.set(record.identity.podName, { record, lastHeard: now, self: true, verified: true })
   }
 
   /**
@@ -112,7 +116,12 @@ export class View {
         held.record.identity.peerId !== signer) return 'forged'
     const tomb = this.tombstones.get(origin)
     if (tomb !== undefined && !newer(inc, seq, tomb.inc, tomb.seq)) return 'stale'
-    if (held !== undefined && !newer(inc, seq, held.record.inc, held.record.seq)) return 'stale'
+    if (held !== undefined && !newer(inc, seq, held.record.inc, held.record.seq)) {
+      // the origin's own signed word beats what a third party relayed, whatever sequence number that claimed
+      const overrides = signer !== null && !held.verified && inc === held.record.inc && held.record.identity.peerId === signer
+      if (!overrides) return 'stale'
+      return msg.t === 'full' || msg.t === 'leave' ? 'accepted' : 'gap'
+    }
     switch (msg.t) {
       case 'full':
         // an origin name changes key only where it lives: a restarted agent keeps its pod IP; another member
@@ -156,7 +165,7 @@ export class View {
       case 'full':
         this.tombstones.delete(msg.record.identity.podName)
         this.lost.delete(msg.record.identity.podName)
-        this.agents.set(msg.record.identity.podName, { record: msg.record, lastHeard: heardAt, self: false })
+        this.agents.set(msg.record.identity.podName, { record: msg.record, lastHeard: heardAt, self: false, verified: signer !== null || this.vouched })
         return outcome
       case 'leave':
         this.agents.delete(msg.origin)
@@ -253,7 +262,9 @@ export class View {
       const r = e.record
       const ageMs = e.self ? 0 : Math.max(0, now - e.lastHeard)
       const h = has.get(r.identity.podName)
-      if (h === undefined || h.inc < r.inc || (h.inc === r.inc && h.rv < r.rv)) res.full.push({ record: r, ageMs })
+      // about myself, anything but my exact version is wrong (a third party may have relayed a fake): correct it
+      const wrongAboutMe = e.self && h !== undefined && h.inc === r.inc && (h.rv !== r.rv || h.seq > r.seq)
+      if (h === undefined || h.inc < r.inc || (h.inc === r.inc && h.rv < r.rv) || wrongAboutMe) res.full.push({ record: r, ageMs })
       else if (h.inc === r.inc) res.touch.push([r.identity.podName, r.inc, Math.max(r.seq, h.seq), r.rv, ageMs])
     }
     for (const e of this.externals.values()) {
@@ -277,17 +288,21 @@ export class View {
       // records relayed by anti-entropy are not signed by their origin: a new key for a known origin is taken
       // only from the origin itself (the answerer's authenticated id), never on a third party's word
       const held = this.agents.get(record.identity.podName)
-      if (held !== undefined && held.record.identity.peerId !== record.identity.peerId && answerer !== record.identity.peerId) continue
-      const o = this.apply({ t: 'full', record }, null, now - ageMs)
+      const fromOrigin = answerer !== null && answerer === record.identity.peerId
+      // a new key for a known origin only from the origin itself; a third party's newer state is taken but kept
+      // second-hand (unverified), so the origin's next signed message replaces it whatever it claimed
+      if (held !== undefined && !fromOrigin && held.record.identity.peerId !== record.identity.peerId) continue
+      // the origin's own answer is as good as its signature
+      const o = fromOrigin ? this.vouchedApply(record, now - ageMs) : this.apply({ t: 'full', record }, null, now - ageMs)
       if (o === 'accepted') changed++
-      else if (o === 'stale') this.refresh(record.identity.podName, record.inc, record.seq, now - ageMs)
+      else if (o === 'stale') this.refresh(record.identity.podName, record.inc, fromOrigin ? record.seq : (held?.record.seq ?? 0), now - ageMs)
     }
     for (const [origin, inc, seq, rv, ageMs] of res.touch) {
       if (ageMs > this.ttlMs) continue
       const held = this.agents.get(origin)
       if (held === undefined || held.self || held.record.inc !== inc) continue
       if (rv > held.record.rv) gaps.push(origin)
-      this.refresh(origin, inc, seq, now - ageMs)
+      this.refresh(origin, inc, answerer === held.record.identity.peerId ? seq : held.record.seq, now - ageMs)
     }
     for (const { record, ageMs } of res.externals) {
       if (ageMs <= this.ttlMs && this.apply({ t: 'ext', record }, null, now - ageMs) === 'accepted') changed++
@@ -299,9 +314,25 @@ export class View {
       }
     }
     for (const [origin, inc, seq] of res.left) {
+      // a departure relayed by a third party removes only what was second-hand anyway (a verified origin that
+      // really left expires within the TTL; a forged departure must not silence a live one)
+      const held = this.agents.get(origin)
+      if (held !== undefined && held.verified && answerer !== held.record.identity.peerId) continue
       if (this.apply({ t: 'leave', origin, inc, seq }, null, now) === 'accepted') changed++
     }
     return { changed, gaps }
+  }
+
+  private vouched = false
+
+  /** Applies a full record as if signed by its origin (it answered for itself over an authenticated stream). */
+  vouchedApply (record: AgentRecord, heardAt: number): MergeOutcome {
+    this.vouched = true
+    try {
+      return this.apply({ t: 'full', record }, record.identity.peerId, heardAt)
+    } finally {
+      this.vouched = false
+    }
   }
 
   /** Moves an origin's last-heard time forward when a peer vouches it heard the same incarnation later. */

@@ -48,10 +48,16 @@ export function uint (v: Json, field: string, max = Number.MAX_SAFE_INTEGER): nu
 }
 
 /** A non-negative integer, or -1 standing for "none" (decoded as null). */
-export function optUint (v: Json, field: string): number | null {
+export function optUint (v: Json, field: string, max = Number.MAX_SAFE_INTEGER): number | null {
   if (v === -1) return null
-  return uint(v, field)
+  return uint(v, field, max)
 }
+
+/**
+ * The largest duration in µs a record carries (about 35 years): below 2^50 a µs count survives the trip through
+ * milliseconds (µs / 1000, then Math.round(ms * 1000)) exactly; above it the float loses the last digit.
+ */
+export const MAX_US = 2 ** 50
 
 export function oneOf<T extends string> (v: Json, field: string, allowed: readonly T[]): T {
   if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) fail(field, `one of ${allowed.join(', ')}`)
