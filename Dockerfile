@@ -66,4 +66,4 @@ COPY --from=build /build/dist ./dist
 USER 10001:10001
 # api (REST API), health (GET /health, the pod-level probe target), gossip (libp2p TCP)
 EXPOSE 8080/tcp 6100/tcp 6200/tcp
-ENTRYPOINT ["node", "dist/src/node/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/src/node/main.js"]

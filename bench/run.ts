@@ -3,11 +3,14 @@
 import { readFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
+import { agentMemorySuite } from './agent-memory.ts'
+import { apiThroughputSuite } from './api-throughput.ts'
+import { gossipBytesSuite } from './gossip-bytes.ts'
 import { meshTimingSuite } from './mesh-timing.ts'
 import { probeRoundSuite } from './probe-round.ts'
 import type { Row, Suite } from './suite.ts'
 
-const SUITES: Suite[] = [probeRoundSuite, meshTimingSuite]
+const SUITES: Suite[] = [probeRoundSuite, meshTimingSuite, gossipBytesSuite, agentMemorySuite, apiThroughputSuite]
 
 const { values } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, runs: { type: 'string' }, only: { type: 'string' } } })
 const smoke = values.smoke === true

@@ -3,11 +3,15 @@ import swagger from '@fastify/swagger'
 import { timingSafeEqual } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type onRequestHookHandler } from 'fastify'
 import { InjectError } from '../node/errors.ts'
+import { JsonCache } from './json-cache.ts'
 import { InvalidReport } from './legacy.ts'
 import { registerPage } from './page-route.ts'
 import { RateLimiter } from './rate-limit.ts'
 import { readRoutes, writeRoutes, type ApiDeps } from './routes.ts'
 import { VERSION } from '../node/version.ts'
+
+/** What Fastify sends serialised JSON as. */
+const JSON_TYPE = 'application/json; charset=utf-8'
 
 /** Where every agent serves its OpenAPI document. */
 export const OPENAPI_PATH = '/api/v1/openapi.json'
@@ -110,10 +114,14 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
       info: { title: 'k8snet-checker', version: VERSION, description: 'Every agent answers from its own replica of the cluster view; the legacy POSTs come from the original tool\'s clients.' }
     }
   })
+  const jsonCache = new JsonCache()
   void app.register(async api => {
     for (const route of readRoutes) {
       const schema = { summary: route.summary, response: route.response === undefined ? { 200: { type: 'object', additionalProperties: true } } : { 200: route.response } }
-      api.get(route.url, { schema }, async () => route.answer(deps.snapshot(), deps))
+      const json = route.json
+      if (json === undefined) api.get(route.url, { schema }, async () => route.answer(deps.snapshot(), deps))
+      // the same bytes the schema's serializer would make of `answer`, from cached rows (src/api/json-cache.ts)
+      else api.get(route.url, { schema }, async (_req, reply) => await reply.type(JSON_TYPE).send(Buffer.concat(json(deps.snapshot(), deps, jsonCache.out(reply)))))
     }
     if (deps.metrics !== undefined) {
       const metrics = deps.metrics

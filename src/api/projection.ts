@@ -48,7 +48,9 @@ export interface ServiceRow {
 }
 
 const iso = (epochMs: number): string => new Date(epochMs).toISOString()
-const sortIps = (ips: Iterable<string>): string[] => [...new Set(ips)].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+// one collator: localeCompare with options builds a new one per comparison (most of a 100-agent /results request)
+const numericOrder = new Intl.Collator('en', { numeric: true })
+const sortIps = (ips: Iterable<string>): string[] => [...new Set(ips)].sort(numericOrder.compare)
 
 const pingStatus = (r: PathResult): PingStatus => r.sent === 0 ? 'unknown' : r.received > 0 ? 'reachable' : 'unreachable'
 
@@ -101,21 +103,42 @@ function legacyHeartbeats (v: ViewSnapshot): Array<{ nodeIp: string, podIp: stri
   return v.externals.flatMap(e => e.record.body.part === 'hb' ? [e.record.body.value] : [])
 }
 
-/** source IP -> target IP -> result, for one layer. An agent's own data wins over a legacy report for its IP. */
-export function pairResults (v: ViewSnapshot, layer: Layer): PairMap {
-  const out: PairMap = {}
+/**
+ * The rows of one layer's pair map, in the order pairResults writes them (a later row for the same source replaces
+ * an earlier one in its place). `from` is the object the row is projected from and `version` its version: a legacy
+ * record never changes; an agent's results map changes in place only with a new results version (a delta), and is
+ * replaced otherwise (a full record, the agent's own probe round). Same `from` and `version`: same row.
+ */
+export interface PairRowSource { source: string, from: object, version: number, row: () => Record<string, PairResult> }
+
+export function pairRowSources (v: ViewSnapshot, layer: Layer): PairRowSource[] {
+  const out: PairRowSource[] = []
   for (const e of v.externals) {
     const b = e.record.body
     if (b.part !== layer) continue
-    const row: Record<string, PairResult> = {}
-    for (const r of b.value) row[r.target] = legacyPair(r)
-    out[b.source] = row
+    out.push({
+      source: b.source,
+      from: e.record,
+      version: 0,
+      row: () => { const row: Record<string, PairResult> = {}; for (const r of b.value) row[r.target] = legacyPair(r); return row }
+    })
   }
   for (const e of v.agents) {
-    const row: Record<string, PairResult> = {}
-    for (const r of e.record.results[layer].values()) row[r.target] = agentPair(r)
-    out[sourceIp(e.record, layer)] = row
+    const results = e.record.results[layer]
+    out.push({
+      source: sourceIp(e.record, layer),
+      from: results,
+      version: e.record.rv,
+      row: () => { const row: Record<string, PairResult> = {}; for (const r of results.values()) row[r.target] = agentPair(r); return row }
+    })
   }
+  return out
+}
+
+/** source IP -> target IP -> result, for one layer. An agent's own data wins over a legacy report for its IP. */
+export function pairResults (v: ViewSnapshot, layer: Layer): PairMap {
+  const out: PairMap = {}
+  for (const s of pairRowSources(v, layer)) out[s.source] = s.row()
   return out
 }
 

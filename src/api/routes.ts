@@ -1,6 +1,7 @@
 // The seed's REST endpoints as one table: read routes project the view, write routes inject legacy reports.
 import type { ExternalBody } from '../gossip/record.ts'
 import type { Report } from '../report/report.ts'
+import type { JsonOut, JsonPieces } from './json-cache.ts'
 import {
   clientCount, coverageReport, hostIps, pairResults, podIps, serviceResults, type ViewSnapshot
 } from './projection.ts'
@@ -80,6 +81,8 @@ export interface ReadRoute {
   /** Serialises (and documents) the answer; routes with free-form answers leave it out. */
   response?: object
   answer: (view: ViewSnapshot, deps: ApiDeps) => unknown
+  /** The same answer as JSON, built from cached rows (the large pair maps); when present the route serves this. */
+  json?: (view: ViewSnapshot, deps: ApiDeps, out: JsonOut) => JsonPieces
 }
 
 export interface WriteRoute {
@@ -150,6 +153,17 @@ const countSchema = {
 } as const
 
 const objectOf = (properties: Record<string, object>): object => ({ type: 'object', properties })
+const hostResults = objectOf({ results: pairMap })
+const podResults = objectOf({ results: pairMap })
+const allResults = objectOf({
+  active_client_count: { type: 'integer' },
+  versions: { type: 'object', additionalProperties: { type: 'integer' } },
+  host_ips: ipList,
+  pod_ips: ipList,
+  host_test_results: pairMap,
+  pod_test_results: pairMap,
+  service_test_results: serviceMap
+})
 
 export const readRoutes: ReadRoute[] = [
   {
@@ -200,14 +214,16 @@ export const readRoutes: ReadRoute[] = [
   {
     url: '/api/v1/test-results/hosts',
     summary: 'Host-level results, source node IP -> target node IP -> pair result',
-    response: objectOf({ results: pairMap }),
-    answer: v => ({ results: pairResults(v, 'host') })
+    response: hostResults,
+    answer: v => ({ results: pairResults(v, 'host') }),
+    json: (v, _deps, out) => out.object(hostResults, {}, { results: out.pairMap(pairMap, v, 'host') })
   },
   {
     url: '/api/v1/test-results/pods',
     summary: 'Pod-level results, source pod IP -> target pod IP -> pair result',
-    response: objectOf({ results: pairMap }),
-    answer: v => ({ results: pairResults(v, 'pod') })
+    response: podResults,
+    answer: v => ({ results: pairResults(v, 'pod') }),
+    json: (v, _deps, out) => out.object(podResults, {}, { results: out.pairMap(pairMap, v, 'pod') })
   },
   {
     url: '/api/v1/test-results/service',
@@ -256,15 +272,7 @@ export const readRoutes: ReadRoute[] = [
   {
     url: '/api/v1/results',
     summary: 'Everything at once: counts, IPs and the results of every layer',
-    response: objectOf({
-      active_client_count: { type: 'integer' },
-      versions: { type: 'object', additionalProperties: { type: 'integer' } },
-      host_ips: ipList,
-      pod_ips: ipList,
-      host_test_results: pairMap,
-      pod_test_results: pairMap,
-      service_test_results: serviceMap
-    }),
+    response: allResults,
     answer: v => ({
       ...clientCount(v),
       host_ips: hostIps(v),
@@ -272,6 +280,10 @@ export const readRoutes: ReadRoute[] = [
       host_test_results: pairResults(v, 'host'),
       pod_test_results: pairResults(v, 'pod'),
       service_test_results: serviceResults(v)
+    }),
+    json: (v, _deps, out) => out.object(allResults, { ...clientCount(v), host_ips: hostIps(v), pod_ips: podIps(v), service_test_results: serviceResults(v) }, {
+      host_test_results: out.pairMap(pairMap, v, 'host'),
+      pod_test_results: out.pairMap(pairMap, v, 'pod')
     })
   }
 ]

@@ -5,6 +5,12 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url))
+/**
+ * Node flags of launched agents: none, and in particular not the parent's own (a test runner's loaders would ride
+ * along into every agent, ~160 MB each). The image adds --max-semi-space-size=2 (Dockerfile) for a lower RSS at
+ * the cost of ~0.2 s of start-up; launched agents favour start-up (the join-time tests and benchmarks).
+ */
+export const NODE_FLAGS: string[] = []
 
 export interface AgentProcessOptions {
   name: string
@@ -53,8 +59,8 @@ export function startAgentProcess (o: AgentProcessOptions): AgentProcess {
     : ['ignore', toFile || o.onText !== undefined ? 'pipe' : 'ignore', 'pipe', 'ipc'] as const
   const childEnv = { PATH: process.env.PATH ?? '', ...env }
   const child = o.prefix === undefined || o.prefix.length === 0
-    ? fork(MAIN, [], { env: childEnv, execPath: process.execPath, stdio: [...stdio] })
-    : spawn(o.prefix[0] as string, [...o.prefix.slice(1), process.execPath, MAIN], { env: childEnv, stdio: [...stdio] })
+    ? fork(MAIN, [], { env: childEnv, execPath: process.execPath, execArgv: NODE_FLAGS, stdio: [...stdio] })
+    : spawn(o.prefix[0] as string, [...o.prefix.slice(1), process.execPath, ...NODE_FLAGS, MAIN], { env: childEnv, stdio: [...stdio] })
   const out = toFile && o.log !== undefined ? createWriteStream(o.log, { flags: 'a' }) : null
   if (out !== null) child.stderr?.pipe(out)
   if (child.stdout !== null) {
