@@ -46,7 +46,8 @@ async function main (): Promise<void> {
     missed ||= rows.some(r => r.met === false)
   }
   if (!smoke) writeMarkdown()
-  if (missed) process.exitCode = 1
+  // a short CI run proves the suites work; goals are judged on full runs only
+  if (missed && !smoke) process.exitCode = 1
 }
 
 /** BENCHMARKS.md from the latest full results of every suite (each keeps the date and machine it ran on). */
