@@ -233,9 +233,11 @@ export function findVerdicts (live: AgentRecord[], lost: LostAgent[], nowWall: n
   for (const t of targets) {
     if (blamed.has(name(t))) continue
     const ms = fromHealthy(idx.host.byTarget.get(name(t)) ?? []).filter(m => m.result.sent > 0 && m.result.received > 0)
-    const tl = tally(ms, m => m.result.tcp !== 'open', m => name(m.source))
+    // refused is proof; a silent port counts only on a path that lost no echo (a lossy path times out connects)
+    const closed = (m: Measurement): boolean => m.result.tcp === 'refused' || (m.result.tcp !== 'open' && m.result.received === m.result.sent)
+    const tl = tally(ms, closed, m => name(m.source))
     if (!strong(tl)) continue
-    const first = ms.find(m => m.result.tcp !== 'open')?.result
+    const first = ms.find(closed)?.result
     const how = first?.tcp === 'refused' ? 'closed (connection refused)' : `not answering (${first?.tcp ?? '?'})`
     blamed.add(name(t))
     verdicts.push({

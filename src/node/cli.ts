@@ -1,0 +1,74 @@
+// The agent process: parse the environment, start the agent, stop cleanly on SIGTERM/SIGINT or when the parent goes.
+import { parseConfig } from './config.ts'
+import { ConfigError } from './errors.ts'
+import { createLogger } from './logger.ts'
+import { performance } from 'node:perf_hooks'
+import type { GossipMessage } from '../gossip/record.ts'
+import { startAgent, type AgentHooks } from './agent.ts'
+import { loadSecrets } from './secrets.ts'
+import { VERSION } from './version.ts'
+
+async function main (): Promise<void> {
+  if (process.argv.includes('--version')) {
+    process.stdout.write(`k8snet-checker ${VERSION}\n`)
+    return
+  }
+  let config
+  try {
+    config = parseConfig(process.env)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`k8snet-checker: configuration error: ${err.message}\n`)
+      process.exit(78)
+    }
+    throw err
+  }
+  const log = createLogger(config.logLevel, { pod: config.podName, node: config.nodeName })
+  for (const name of config.ignored) {
+    log.warn({ variable: name }, `${name} is ignored: agents form a mesh and there is no central server any more`)
+  }
+  process.on('unhandledRejection', (err) => { log.warn({ err }, 'unhandled rejection (ignored)') })
+  let secrets
+  try {
+    secrets = loadSecrets(config)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`k8snet-checker: configuration error: ${err.message}\n`)
+      process.exit(78)
+    }
+    throw err
+  }
+  if (secrets.psk !== null) log.info('private mesh: gossip connections need the same pre-shared key (GOSSIP_PSK_FILE); agents with another key never connect')
+  const agent = await startAgent(config, log, traceHooks(), secrets)
+  const shutdown = (why: string): void => {
+    log.info({ why }, 'shutting down')
+    const hard = setTimeout(() => process.exit(1), 5_000)
+    hard.unref()
+    void agent.stop().then(() => process.exit(0))
+  }
+  process.once('SIGTERM', () => { shutdown('SIGTERM') })
+  process.once('SIGINT', () => { shutdown('SIGINT') })
+  // started by a launcher (demo, tests) over IPC: never outlive it
+  if (process.send !== undefined) {
+    process.once('disconnect', () => { shutdown('parent gone') })
+    process.send({ ready: true, peerId: agent.node.peerId.toString() })
+  }
+}
+
+/**
+ * K8SNET_TRACE_ACCEPTED=1 under a launcher (IPC): report each accepted gossip message to the parent with a
+ * wall-clock time at sub-millisecond resolution, so a benchmark can time propagation without polling the API.
+ */
+function traceHooks (): AgentHooks {
+  if (process.env.K8SNET_TRACE_ACCEPTED !== '1' || process.send === undefined) return {}
+  const send = (trace: string, msg: GossipMessage): void => {
+    const key = msg.t === 'ext' ? msg.record.key : msg.t === 'full' ? msg.record.identity.podName : msg.origin
+    process.send?.({ trace, t: msg.t, key, at: performance.timeOrigin + performance.now() })
+  }
+  return { onAccepted: msg => { send('accepted', msg) }, onPublishing: msg => { send('publishing', msg) } }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`k8snet-checker: failed to start: ${(err as Error).message}\n`)
+  process.exit(1)
+})
