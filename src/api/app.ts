@@ -137,7 +137,7 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
       })
     }
     api.get(OPENAPI_PATH, { schema: { summary: 'This OpenAPI document', response: { 200: { type: 'object', additionalProperties: true } } } }, async () => app.swagger())
+    registerPage(api)
   })
-  registerPage(app)
   return app
 }

@@ -33,7 +33,11 @@ const ASSETS = pageAssets()
 
 export function registerPage (app: FastifyInstance): void {
   for (const a of ASSETS) {
-    app.get(a.url, (req: FastifyRequest, reply: FastifyReply): void => {
+    const kind = a.url === '/' ? 'The built-in page (HTML)' : a.type.startsWith('text/css') ? 'The page\'s stylesheet (content-hashed, immutable)' : 'The page\'s script (content-hashed, immutable)'
+    const mime = a.type.split(';')[0] ?? a.type
+    // sent as bytes: the schema documents the answer, it never serialises it
+    const schema = { summary: kind, response: { 200: { description: kind, content: { [mime]: { schema: { type: 'string' } } } } } }
+    app.get(a.url, { schema }, (req: FastifyRequest, reply: FastifyReply): void => {
       void reply
         .header('cache-control', a.cache)
         .header('etag', a.etag)
