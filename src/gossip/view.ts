@@ -20,7 +20,8 @@ export type MergeOutcome = 'accepted' | 'gap' | 'stale' | 'forged' | 'self' | 'c
  */
 export interface AgentEntry { record: AgentRecord, lastHeard: number, self: boolean, verified: boolean }
 export interface ExternalEntry { record: ExternalRecord, lastHeard: number }
-interface Tombstone { inc: number, seq: number, until: number, left: boolean }
+/** `exact`: buried on an unverifiable word (a leave for an origin not held): blocks only that incarnation. */
+interface Tombstone { inc: number, seq: number, until: number, left: boolean, exact?: boolean }
 
 export interface ViewOptions {
   /** Origin's time to live since it was last heard, in ms (CACHE_KEY_SECOND). */
@@ -115,7 +116,7 @@ export class View {
     if (signer !== null && msg.t !== 'full' && held !== undefined && held.record.inc === inc &&
         held.record.identity.peerId !== signer) return 'forged'
     const tomb = this.tombstones.get(origin)
-    if (tomb !== undefined && !newer(inc, seq, tomb.inc, tomb.seq)) return 'stale'
+    if (tomb !== undefined && (tomb.exact === true ? inc === tomb.inc && seq <= tomb.seq : !newer(inc, seq, tomb.inc, tomb.seq))) return 'stale'
     if (held !== undefined && !newer(inc, seq, held.record.inc, held.record.seq)) {
       // the origin's own signed word beats what a third party relayed, whatever sequence number that claimed
       const overrides = signer !== null && !held.verified && inc === held.record.inc && held.record.identity.peerId === signer
@@ -129,7 +130,8 @@ export class View {
         if (held !== undefined && held.record.identity.peerId !== msg.record.identity.peerId &&
             held.record.identity.podIp !== msg.record.identity.podIp) return 'forged'
         return 'accepted'
-      case 'leave': return held !== undefined && held.record.inc === inc ? 'accepted' : 'stale'
+      // a leave for an origin not held (it may come before the record it ends) is remembered for that incarnation
+      case 'leave': return held === undefined || held.record.inc <= inc ? 'accepted' : 'stale'
       case 'hb':
         if (held === undefined || held.record.inc !== inc) return 'gap'
         return msg.rv > held.record.rv ? 'gap' : 'accepted'
@@ -167,11 +169,13 @@ export class View {
         this.lost.delete(msg.record.identity.podName)
         this.agents.set(msg.record.identity.podName, { record: msg.record, lastHeard: heardAt, self: false, verified: signer !== null || this.vouched })
         return outcome
-      case 'leave':
+      case 'leave': {
+        const held = this.agents.get(msg.origin)
         this.agents.delete(msg.origin)
         this.lost.delete(msg.origin)
-        this.bury(msg.origin, msg.inc, msg.seq, heardAt, true)
+        this.bury(msg.origin, msg.inc, msg.seq, heardAt, true, held === undefined)
         return outcome
+      }
       case 'hb':
       case 'delta': {
         const held = this.agents.get(msg.origin)
@@ -191,9 +195,12 @@ export class View {
     }
   }
 
-  private bury (origin: string, inc: number, seq: number, now: number, left: boolean): void {
+  private bury (origin: string, inc: number, seq: number, now: number, left: boolean, exact = false): void {
+    const held = this.tombstones.get(origin)
+    // an exact (unverified) departure never weakens a tombstone this agent already holds
+    if (exact && held !== undefined && held.exact !== true) return
     this.tombstones.delete(origin)
-    this.tombstones.set(origin, { inc, seq, until: now + this.tombstoneTtlMs, left })
+    this.tombstones.set(origin, { inc, seq, until: now + this.tombstoneTtlMs, left, exact })
     while (this.tombstones.size > this.maxTombstones) {
       const oldest = this.tombstones.keys().next().value
       if (oldest === undefined) break
