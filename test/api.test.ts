@@ -18,6 +18,7 @@ import { View } from '../src/gossip/view.ts'
 import { injectExternal } from '../src/gossip/inject.ts'
 import { buildReport, type Report } from '../src/report/report.ts'
 import { DEFAULT_VERDICT_OPTIONS } from '../src/report/verdicts.ts'
+import { ident, mulberry32 } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers: identities, results and a view built the way the agent builds it (see src/node/agent.ts)
@@ -30,18 +31,6 @@ const WALL = 1_800_000_000_000
 const SELF_PEER = '12D3KooWPeer1'
 const SVC = 'my-svc.default.svc.cluster.local'
 const JSON_CT = /^application\/json; charset=utf-8$/
-
-function ident (n: number, version = '0.1.0'): Identity {
-  return {
-    podName: `agent-${n}`,
-    nodeName: `node-${n}`,
-    nodeIp: `10.0.0.${n}`,
-    podIp: `10.1.0.${n}`,
-    namespace: 'k8snet',
-    version,
-    peerId: `12D3KooWPeer${n}`
-  }
-}
 
 /** A path result whose durations are whole µs, so it survives the codec unchanged. */
 function path (target: string, over: Partial<PathResult> = {}): PathResult {
@@ -83,17 +72,6 @@ function canon (v: unknown): string {
     if (x === null || typeof x !== 'object' || Array.isArray(x)) return x
     return Object.fromEntries(Object.keys(x).sort().map(k => [k, (x as Record<string, unknown>)[k]]))
   })
-}
-
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const BASE_HEALTH: HealthInfo = {

@@ -12,6 +12,7 @@ import { resultChanged, SelfRecord } from '../src/gossip/self-record.ts'
 import { View, type SyncResponse } from '../src/gossip/view.ts'
 import { parseConfig, type Config } from '../src/node/config.ts'
 import { ConfigError, WireError } from '../src/node/errors.ts'
+import { ident, mulberry32 } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
@@ -20,18 +21,6 @@ const TTL = 15_000
 const REASONS = ['oversized', 'malformed', 'version', 'schema']
 const enc = new TextEncoder()
 const dec = new TextDecoder()
-
-function ident (n: number): Identity {
-  return {
-    podName: `agent-${n}`,
-    nodeName: `node-${n}`,
-    nodeIp: `10.0.0.${n}`,
-    podIp: `10.1.0.${n}`,
-    namespace: 'k8snet',
-    version: '0.1.0',
-    peerId: `12D3KooWPeer${n}`
-  }
-}
 
 /** A path result whose durations are whole µs, so it survives the codec unchanged. */
 function path (target: string, over: Partial<PathResult> = {}): PathResult {
@@ -122,17 +111,6 @@ function edit (bytes: Uint8Array, f: (o: J) => void): Uint8Array {
   return enc.encode(JSON.stringify(o))
 }
 const bytesOf = (s: string): Uint8Array => enc.encode(s)
-
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Everything observable about a view (records, externals, versions, lost agents, left tombstones). */
 function snapshot (v: View, now: number, probeOrigins: string[] = []): unknown {

@@ -28,6 +28,7 @@ import { MAX_US } from '../src/gossip/wire-reader.ts'
 import { View, type SyncResponse } from '../src/gossip/view.ts'
 import { WireError } from '../src/node/errors.ts'
 import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
+import { ident, mulberry32 } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // seeds and the property runner
@@ -475,9 +476,6 @@ t.test('codec properties: a value or a WireError, and what decodes round-trips',
 
 const VTTL = 10_000
 
-function ident (n: number): Identity {
-  return { podName: `agent-${n}`, nodeName: `node-${n}`, nodeIp: `10.0.${n >> 8}.${n & 255}`, podIp: `10.1.${n >> 8}.${n & 255}`, namespace: 'k8snet', version: '0.1.0', peerId: `12D3KooWPeer${n}` }
-}
 const signerOf = (n: number): string => ident(n).peerId
 
 /** Results from a small pool, so updates collide: some change beyond noise (a delta), some only by noise. */
@@ -843,17 +841,6 @@ function rssMb (pid: number | undefined): number {
     const m = /VmRSS:\s+([0-9]+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
     return m === null ? Number.NaN : Number(m[1]) / 1024
   } catch { return Number.NaN }
-}
-
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** What this test reads of gossipsub beyond its public interface (the class has them; the interface type does not). */

@@ -5,6 +5,7 @@ import type { AgentRecord, Identity, Layer, PathResult, ServiceResult } from '..
 import { buildReport } from '../src/report/report.ts'
 import { renderReport } from '../src/report/render.ts'
 import { DEFAULT_VERDICT_OPTIONS, findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from '../src/report/verdicts.ts'
+import { ident, mulberry32 } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // synthetic cluster builder
@@ -18,18 +19,6 @@ type Outcome = 'ok' | 'down' | 'refused' | 'filtered' | 'lossy' | 'noicmp-refuse
 type Pick = (layer: Layer, src: number, dst: number) => Outcome
 
 const allOk: Pick = () => 'ok'
-
-function ident (i: number): Identity {
-  return {
-    podName: `agent-${i}`,
-    nodeName: `node-${i}`,
-    nodeIp: `10.0.0.${i}`,
-    podIp: `10.1.0.${i}`,
-    namespace: 'k8snet',
-    version: '0.1.0',
-    peerId: `12D3KooWPeer${i}`
-  }
-}
 
 /** One PathResult for an outcome. */
 function result (target: string, port: number, outcome: Exclude<Outcome, 'absent'>, checkedAt: number): PathResult {
@@ -109,18 +98,6 @@ const verdicts = (live: AgentRecord[], lost: LostAgent[] = [], o: VerdictOptions
 /** Every path touching node k (both directions, both layers) is down. */
 const isolatedNode = (k: number): Pick => (_l, s, d) => s === k || d === k ? 'down' : 'ok'
 
-/** Seeded PRNG (mulberry32) for the noisy scenarios. */
-function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 
 t.test('builder sanity: the synthetic cluster is what the scenarios assume', async t => {
@@ -159,7 +136,7 @@ t.test('2. noisy but healthy: a down pair and a lossy pair never blame a node', 
   // seeded random noise: any down pair + any distinct lossy pair
   let checked = 0
   for (let seed = 1; seed <= 40; seed++) {
-    const r = rng(seed)
+    const r = mulberry32(seed)
     const pickPair = (): [number, number] => {
       const s = 1 + Math.floor(r() * 6)
       let d = 1 + Math.floor(r() * 5)

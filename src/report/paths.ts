@@ -27,6 +27,13 @@ export function problemOf (r: PathResult): string {
 
 export interface Measurement { source: AgentRecord, target: AgentRecord, result: PathResult }
 
+/** Appends v to the list at k (in place: building an index stays linear). */
+export function add<T> (m: Map<string, T[]>, k: string, v: T): void {
+  const l = m.get(k)
+  if (l === undefined) m.set(k, [v])
+  else l.push(v)
+}
+
 /** Every measurement between known agents, indexed both ways, for one layer. */
 export class PathIndex {
   readonly layer: Layer
@@ -38,14 +45,14 @@ export class PathIndex {
     this.layer = layer
     const ipOf = (a: AgentRecord): string => layer === 'host' ? a.identity.nodeIp : a.identity.podIp
     const byIp = new Map<string, AgentRecord[]>()
-    for (const t of targets) byIp.set(ipOf(t), [...(byIp.get(ipOf(t)) ?? []), t])
+    for (const t of targets) add(byIp, ipOf(t), t)
     for (const s of sources) {
       for (const result of s.results[layer].values()) {
         for (const target of byIp.get(result.target) ?? []) {
           if (target.identity.podName === s.identity.podName) continue
           const m = { source: s, target, result }
-          this.bySource.set(s.identity.podName, [...(this.bySource.get(s.identity.podName) ?? []), m])
-          this.byTarget.set(target.identity.podName, [...(this.byTarget.get(target.identity.podName) ?? []), m])
+          add(this.bySource, s.identity.podName, m)
+          add(this.byTarget, target.identity.podName, m)
           this.pair.set(`${s.identity.podName}>${target.identity.podName}`, m)
         }
       }

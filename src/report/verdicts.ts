@@ -1,7 +1,7 @@
 // Pure: verdicts that localise a fault (isolated node, outbound failure, one-way link, overlay/CNI, closed port,
 // lossy paths, Service DNS vs endpoints, stale sources), each with its evidence and how many peers agree.
 import type { AgentRecord, Layer, PathResult } from '../gossip/record.ts'
-import { lossOf, PathIndex, problemOf, reached, type Measurement } from './paths.ts'
+import { add, lossOf, PathIndex, problemOf, reached, type Measurement } from './paths.ts'
 
 export type VerdictKind =
   | 'isolated' | 'outbound' | 'node-ip' | 'one-way' | 'overlay' | 'port-closed' | 'lossy' | 'service-dns' | 'service-endpoints' | 'stale'
@@ -68,8 +68,8 @@ function pairsOf (idx: Record<Layer, PathIndex>): { bySource: Map<string, Pair[]
   const bySource = new Map<string, Pair[]>()
   const byTarget = new Map<string, Pair[]>()
   for (const p of merged.values()) {
-    bySource.set(p.source, [...(bySource.get(p.source) ?? []), p])
-    byTarget.set(p.target, [...(byTarget.get(p.target) ?? []), p])
+    add(bySource, p.source, p)
+    add(byTarget, p.target, p)
   }
   return { bySource, byTarget }
 }

@@ -1,0 +1,20 @@
+// Shared test fixtures: agent identities and a seeded PRNG (mulberry32), so failures replay from their seed.
+import type { Identity } from '../src/gossip/record.ts'
+
+/** Agent n: pod agent-n on node-n, node IP 10.0.x.y and pod IP 10.1.x.y (x.y = n in base 256). */
+export function ident (n: number, version = '0.1.0'): Identity {
+  const low = `${n >> 8}.${n & 255}`
+  return { podName: `agent-${n}`, nodeName: `node-${n}`, nodeIp: `10.0.${low}`, podIp: `10.1.${low}`, namespace: 'k8snet', version, peerId: `12D3KooWPeer${n}` }
+}
+
+/** A seeded PRNG in [0, 1). */
+export function mulberry32 (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let x = a
+    x = Math.imul(x ^ (x >>> 15), x | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
