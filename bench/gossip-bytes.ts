@@ -21,6 +21,7 @@ import { DialPlanner } from '../src/gossip/dial-planner.ts'
 import { createMeshNode, type MeshNode } from '../src/gossip/libp2p-node.ts'
 import { GossipMesh, MAX_REFRESH_POSTPONE, VIEW_TOPIC } from '../src/gossip/mesh.ts'
 import { emptyResults, type GossipMessage, type Identity, type PathResult } from '../src/gossip/record.ts'
+import { newAgentKey } from '../src/gossip/keys.ts'
 import { SelfRecord } from '../src/gossip/self-record.ts'
 import type { AntiEntropy } from '../src/gossip/sync.ts'
 import { View } from '../src/gossip/view.ts'
@@ -281,6 +282,7 @@ export async function simulateAgents (o: SimOptions): Promise<SimResult> {
   const net = new SteadyNetwork(rand, o.pChange)
   const counts = new Map<string, { n: number, bytes: number }>()
   const selves: SelfRecord[] = []
+  const sealKey = newAgentKey()
   const stops: Array<() => Promise<void>> = []
   let stopped = false
   let syncRequest = 0
@@ -288,7 +290,8 @@ export async function simulateAgents (o: SimOptions): Promise<SimResult> {
   mock.timers.enable({ apis: ['setTimeout', 'setInterval'] })
   try {
     for (const i of simIdx) {
-      const self = new SelfRecord(ids[i] as Identity, inc0 + i)
+      // sealed as the agent seals (one real Ed25519 key stands in for each agent's: a seal is 64 bytes whoever signs)
+      const self = new SelfRecord(ids[i] as Identity, inc0 + i, sealKey.sign)
       selves.push(self)
       const me = self.record.identity
       const pubsub = {

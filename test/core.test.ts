@@ -8,6 +8,8 @@ import {
 import type {
   AgentRecord, ExternalRecord, GossipMessage, Identity, LegacyPathResult, PathResult, ServiceResult
 } from '../src/gossip/record.ts'
+import { newAgentKey, PeerKeys } from '../src/gossip/keys.ts'
+import { checkSeals, recordSealHolds } from '../src/gossip/seal.ts'
 import { resultChanged, SelfRecord } from '../src/gossip/self-record.ts'
 import { View, type SyncResponse } from '../src/gossip/view.ts'
 import { parseConfig, type Config } from '../src/node/config.ts'
@@ -363,7 +365,7 @@ t.test('SelfRecord', async t => {
     const aNoise = { ...a, rttMs: 1.1, checkedAt: a.checkedAt + 10_000 }
     t.equal(s.update({ host: [aNoise, b, c] }), null, 'rtt 1.0 -> 1.1 ms is noise')
     t.equal(s.record.rv, 1, 'rv unchanged by noise')
-    t.equal(s.record.results.host.get('10.0.0.2')?.rttMs, 1.1, 'noise still replaces the local result')
+    t.equal(s.record.results.host.get('10.0.0.2')?.rttMs, 1.0, 'the record keeps what peers hold')
 
     // one changed (RTT bucket), one changed (tcp), one removed, one added
     const a2 = { ...a, rttMs: 1.25 }
@@ -430,6 +432,86 @@ t.test('SelfRecord', async t => {
       t.equal(held.rv, s.record.rv)
       t.equal(held.seq, s.record.seq)
     }
+  })
+
+  t.test('noise waits for the next full record, which carries it under a new rv', async t => {
+    const s = new SelfRecord(ident(1), 1000)
+    const a = path('10.0.0.2', { rttMs: 1.0 })
+    must(s.update({ host: [a] }), 'first delta')
+    const full0 = s.full()
+    t.equal(s.record.rv, 1, 'a full record of what peers already hold keeps rv')
+    t.equal(fullOf(full0).results.host.get('10.0.0.2')?.rttMs, 1.0)
+    t.equal(s.update({ host: [{ ...a, rttMs: 1.1, checkedAt: a.checkedAt + 10_000 }] }), null, 'noise: no delta')
+    s.full()
+    t.equal(s.record.rv, 2, 'the full record carrying the noise is a new version')
+    t.equal(s.record.results.host.get('10.0.0.2')?.rttMs, 1.1, 'and holds the newest result')
+    s.record.leader = true
+    s.full()
+    t.equal(s.record.rv, 3, 'a changed leader flag is a new version too')
+  })
+
+  t.test('seals: whoever relays a record can prove what its origin said, and nothing else', async t => {
+    const key = newAgentKey()
+    const keys = new PeerKeys()
+    const id = { ...ident(1), peerId: key.peerId }
+    const s = new SelfRecord(id, 1000, key.sign)
+    const A = new View({ ttlMs: TTL, maxExternal: 8 })
+    t.equal(A.apply(wire(s.full()), key.peerId, 1), 'accepted')
+    const m1 = must(s.update({ host: [path('10.0.0.2'), path('10.0.0.3', { tcp: 'refused' })], service: service() }), 'delta')
+    t.equal(A.apply(wire(m1), key.peerId, 2), 'accepted')
+    t.equal(A.apply(wire(s.heartbeat()), key.peerId, 3), 'accepted')
+    const m2 = must(s.update({ host: [path('10.0.0.3', { tcp: 'refused' }), path('10.0.0.4')] }), 'delta')
+    t.equal(A.apply(wire(m2), key.peerId, 4), 'accepted')
+    const held = must(A.agent('agent-1'), 'held').record
+    t.ok(held.seal !== undefined && recordSealHolds(held, held.seal, keys.verify), 'the receiver holds a seal that verifies against its content')
+
+    // a third party (A) answers B: the sealed record is the origin's word, up to the sealed seq
+    t.equal(A.apply(wire(s.heartbeat()), key.peerId, 5), 'accepted')
+    const relayed = wireSync(A.answer({ agents: [], externals: [] }, 6))
+    checkSeals(relayed, keys.verify, () => undefined)
+    t.equal(relayed.full[0]?.sealed, true, 'the seal holds after the wire')
+    const B = new View({ ttlMs: TTL, maxExternal: 8 })
+    B.merge(relayed, 6, 'a-third-party')
+    const atB = must(B.agent('agent-1'), 'B holds it')
+    t.equal(atB.verified, true, 'taken as the origin\'s own word')
+    t.equal(atB.record.seq, m2.t === 'delta' ? m2.seq : -1, 'at the sealed seq, not the relay\'s later claim')
+
+    // a relay that changes anything loses the seal: the copy is second-hand
+    const forged = wireSync(A.answer({ agents: [], externals: [] }, 6))
+    const rec = must(forged.full[0], 'record').record
+    rec.results.host.set('10.0.0.4', path('10.0.0.4', { tcp: 'timeout', connectMs: null }))
+    checkSeals(forged, keys.verify, () => undefined)
+    t.equal(forged.full[0]?.sealed, false, 'a changed result breaks the seal')
+    t.equal(rec.seal, undefined, 'and the broken seal is dropped, never relayed on')
+    const C = new View({ ttlMs: TTL, maxExternal: 8 })
+    C.merge(forged, 6, 'a-third-party')
+    t.equal(C.agent('agent-1')?.verified, false, 'kept second-hand')
+    const otherKey = newAgentKey()
+    const stolen = wireSync(A.answer({ agents: [], externals: [] }, 6))
+    const r2 = must(stolen.full[0], 'record').record
+    r2.identity = { ...r2.identity, peerId: otherKey.peerId }
+    checkSeals(stolen, keys.verify, () => undefined)
+    t.equal(stolen.full[0]?.sealed, false, 'a seal does not move to another key')
+
+    // the origin's signed departure, relayed by a third party, removes a verified record; an unsealed one does not
+    const D = new View({ ttlMs: TTL, maxExternal: 8 })
+    D.merge(wireSync(A.answer({ agents: [], externals: [] }, 7)), 7, key.peerId)
+    t.equal(D.agent('agent-1')?.verified, true, 'D holds the origin first-hand')
+    t.equal(A.apply(wire(s.leave()), key.peerId, 8), 'accepted', 'A hears the leave')
+    const unsealed = wireSync(A.answer(D.digest(), 9))
+    for (const l of unsealed.left) delete l.seal
+    checkSeals(unsealed, keys.verify, o => D.agent(o)?.record.identity.peerId)
+    D.merge(unsealed, 9, 'a-third-party')
+    t.ok(D.agent('agent-1') !== undefined, 'an unsealed relayed departure does not silence a verified origin')
+    const sealedLeave = wireSync(A.answer(D.digest(), 9))
+    checkSeals(sealedLeave, keys.verify, o => D.agent(o)?.record.identity.peerId)
+    t.equal(sealedLeave.left[0]?.sealed, true, 'the relayed departure carries the origin\'s seal')
+    D.merge(sealedLeave, 9, 'a-third-party')
+    t.equal(D.agent('agent-1'), undefined, 'a sealed departure removes it, whoever relays it')
+    const E = new View({ ttlMs: TTL, maxExternal: 8 })
+    const relayedOn = wireSync(D.answer({ agents: [['agent-1', 1000, 0, 0]], externals: [] }, 10))
+    t.ok(relayedOn.left[0]?.seal !== undefined, 'and D relays the seal on')
+    t.equal(E.agentCount, 0)
   })
 
   t.test('resultChanged', async t => {
@@ -782,7 +864,7 @@ t.test('View: anti-entropy', async t => {
       'full records for what B lacks or holds at an older rv')
     t.strictSame(resAB.touch.map(x => x[0]), ['agent-3'], 'a touch for what B holds at the same rv')
     t.strictSame(resAB.touch[0], ['agent-3', 1000, 2, 0, 2_000], 'touch carries the age of A\'s last hearing')
-    t.strictSame(resAB.left, [['agent-4', 1000, 2]], 'the departure B has not seen')
+    t.strictSame(resAB.left, [{ origin: 'agent-4', inc: 1000, seq: 2 }], 'the departure B has not seen')
     t.strictSame(resAB.externals, [], 'A lacks B\'s external: nothing to send')
     t.strictSame(resAB.extTouch, [['hb:shared', 10, 'p1', 11_000]])
 
@@ -849,7 +931,7 @@ t.test('View: anti-entropy', async t => {
     N.apply(wire(s3b.full()), null, 15_000)
     N.apply({ t: 'ext', record: extHb('e', 50, 'p1') }, null, 15_000)
     const res = A.answer(N.digest(), NOW)
-    t.strictSame(res.left, [['agent-3', 1000, 2]], 'A offers its (older) departure of agent-3')
+    t.strictSame(res.left, [{ origin: 'agent-3', inc: 1000, seq: 2 }], 'A offers its (older) departure of agent-3')
     const before = snapshot(N, NOW, ['agent-3'])
     t.strictSame(N.merge(wireSync(res), NOW), { changed: 0, gaps: [] })
     t.strictSame(snapshot(N, NOW, ['agent-3']), before, 'merging older records changes nothing')
@@ -1002,7 +1084,7 @@ t.test('codec: round trips', async t => {
     touch: [['agent-4', 1, 2, 3, 999.4]],
     externals: extRecords.map((record, i) => ({ record, ageMs: i * 100 })),
     extTouch: [['hb:y', 3, 'p9', 15_000]],
-    left: [['agent-5', 6, 7]]
+    left: [{ origin: 'agent-5', inc: 6, seq: 7 }]
   }
   const back = decodeSyncResponse(encodeSyncResponse(response))
   t.strictSame(back, {
@@ -1160,7 +1242,7 @@ t.test('codec: hostile input throws WireError only', async t => {
   t.ok([...seen].every(r => REASONS.includes(r)), `random bytes: only WireError (${[...seen].join(', ')})`)
 
   // anti-entropy payloads
-  const resp = encodeSyncResponse({ full: [{ record: sampleRecord(), ageMs: 1 }], touch: [['a', 1, 1, 1, 1]], externals: [], extTouch: [], left: [['b', 1, 1]] })
+  const resp = encodeSyncResponse({ full: [{ record: sampleRecord(), ageMs: 1 }], touch: [['a', 1, 1, 1, 1]], externals: [], extTouch: [], left: [{ origin: 'b', inc: 1, seq: 1 }] })
   const syncCases: Array<[string, Uint8Array, string]> = [
     ['valid', resp, 'decoded'],
     ['not JSON', bytesOf('nope'), 'malformed'],
@@ -1193,7 +1275,7 @@ t.test('codec: seeded fuzz', async t => {
   type Decoder = (b: Uint8Array) => unknown
   const corpus: Array<[Uint8Array, Decoder]> = [
     ...sampleMessages().map(m => [encodeMessage(m), decodeMessage] as [Uint8Array, Decoder]),
-    [encodeSyncResponse({ full: [{ record: sampleRecord(), ageMs: 1 }], touch: [['a', 1, 1, 1, 1]], externals: extRecords.map(record => ({ record, ageMs: 2 })), extTouch: [['hb:a', 1, 'p', 1]], left: [['b', 1, 1]] }), decodeSyncResponse],
+    [encodeSyncResponse({ full: [{ record: sampleRecord(), ageMs: 1 }], touch: [['a', 1, 1, 1, 1]], externals: extRecords.map(record => ({ record, ageMs: 2 })), extTouch: [['hb:a', 1, 'p', 1]], left: [{ origin: 'b', inc: 1, seq: 1 }] }), decodeSyncResponse],
     [encodeSyncRequest({ digest: { agents: [['a', 1, 2, 3]], externals: [['hb:x', 1, 'p']] }, self: sampleRecord() }), decodeSyncRequest]
   ]
   const JUNK: unknown[] = [-1, -2, 0, 1, 1.5, 2 ** 53, 1e308, -1e308, '', 'x', '10.0.0', '::1', '1.1.1.1', null, true, false, [], {},

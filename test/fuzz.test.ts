@@ -232,7 +232,7 @@ function arbitraries (ip: fc.Arbitrary<string>): Arbs {
     touch: fc.array(fc.tuple(arbName, nat, nat, nat, nat), { maxLength: 3 }),
     externals: fc.array(fc.record({ record: ext, ageMs: nat }), { maxLength: 2 }),
     extTouch: fc.array(fc.tuple(arbStr(300), nat, arbName, nat), { maxLength: 3 }),
-    left: fc.array(fc.tuple(arbName, nat, nat), { maxLength: 3 })
+    left: fc.array(fc.record({ origin: arbName, inc: nat, seq: nat }), { maxLength: 3 })
   })
   const syncRequest = fc.record({
     digest: fc.record({
@@ -1199,7 +1199,7 @@ t.test('a rogue libp2p peer floods two live agents', async t => {
   // the same, with a departure: agent-2 "left" at a seq it will not reach, so its own messages stay stale for 10 x TTL
   await sleep(1_100) // the mesh pulls from one peer at most once a second
   const heldInc2 = recordIn(await readView(witness, a1, id1), 'agent-2')?.inc ?? realInc2
-  answer = { full: [], touch: [], externals: [], extTouch: [], left: [['agent-2', heldInc2, Number.MAX_SAFE_INTEGER]] }
+  answer = { full: [], touch: [], externals: [], extTouch: [], left: [{ origin: 'agent-2', inc: heldInc2, seq: Number.MAX_SAFE_INTEGER }] }
   t.comment(`agent-1 pulled from the lying witness (agent-2 "left"): ${await pullFromWitness('ghost-of-the-witness-2')}`)
   await sleep(2_500) // agent-2 keeps heartbeating (every second) and its record is still in its own view
   const gone = recordIn(await readView(witness, a1, id1), 'agent-2')

@@ -2,7 +2,7 @@
 import { WireError } from '../node/errors.ts'
 import type {
   AgentRecord, ExternalBody, ExternalRecord, GossipMessage, LayerDelta, LegacyHeartbeat, LegacyPathResult,
-  PathResult, Results, ServiceResult
+  PathResult, Results, Seal, ServiceResult
 } from './record.ts'
 import { TCP_OUTCOMES, externalKey } from './record.ts'
 import type { SyncDigest, SyncResponse } from './view.ts'
@@ -88,8 +88,34 @@ function encodeRecord (r: AgentRecord): Record<string, Json> {
     h: [...r.results.host.values()].map(encodePath),
     p: [...r.results.pod.values()].map(encodePath),
     sv: encodeService(r.results.service),
-    ld: r.leader === true ? 1 : 0
+    ld: r.leader === true ? 1 : 0,
+    ...(r.seal === undefined ? {} : { g: [r.seal.seq, r.seal.sig] })
   }
+}
+
+const byTarget = (a: PathResult, b: PathResult): number => a.target < b.target ? -1 : a.target > b.target ? 1 : 0
+
+/**
+ * The content an origin seals: identity, leader flag and results as the wire carries them (integer µs, so a
+ * decoded copy encodes the same), in a fixed order (by target), whatever order a holder's maps grew in.
+ */
+export function canonicalContent (r: AgentRecord): string {
+  const id = r.identity
+  const paths = (m: Map<string, PathResult>): Json[] => [...m.values()].sort(byTarget).map(encodePath)
+  return JSON.stringify([[id.podName, id.nodeName, id.nodeIp, id.podIp, id.namespace, id.version, id.peerId],
+    r.leader === true ? 1 : 0, paths(r.results.host), paths(r.results.pod), encodeService(r.results.service)])
+}
+
+/** An Ed25519 signature in base64 (64 bytes). */
+function sig (v: Json, f: string): string {
+  const s = str(v, f, 88)
+  if (!/^[A-Za-z0-9+/]{86}==$/.test(s)) fail(f, 'a 64-byte signature in base64')
+  return s
+}
+
+function decodeSeal (v: Json, f: string): Seal {
+  const t = tuple(v, f, 2)
+  return { seq: uint(t[0], `${f}.seq`), sig: sig(t[1], `${f}.sig`) }
 }
 
 function toMap (paths: PathResult[]): Map<string, PathResult> {
@@ -118,7 +144,8 @@ function decodeRecord (v: Json, f: string): AgentRecord {
     seq: uint(o.s, `${f}.seq`),
     rv: uint(o.r, `${f}.rv`),
     results,
-    leader: o.ld === undefined ? false : uint(o.ld, `${f}.leader`, 1) === 1
+    leader: o.ld === undefined ? false : uint(o.ld, `${f}.leader`, 1) === 1,
+    ...(o.g === undefined ? {} : { seal: decodeSeal(o.g, `${f}.seal`) })
   }
 }
 
@@ -212,11 +239,15 @@ export function encodeMessage (m: GossipMessage): Uint8Array {
   switch (m.t) {
     case 'full': body = { t: 'f', ...encodeRecord(m.record) }; break
     case 'hb': body = { t: 'h', o: m.origin, i: m.inc, s: m.seq, r: m.rv }; break
-    case 'leave': body = { t: 'l', o: m.origin, i: m.inc, s: m.seq }; break
+    case 'leave':
+      body = { t: 'l', o: m.origin, i: m.inc, s: m.seq }
+      if (m.seal !== undefined) body.g = m.seal
+      break
     case 'ext': body = { t: 'x', ...encodeExternal(m.record) }; break
     case 'delta':
       body = { t: 'd', o: m.origin, i: m.inc, s: m.seq, b: m.base, r: m.rv, h: encodeDelta(m.host), p: encodeDelta(m.pod) }
       if (m.service !== undefined) body.sv = encodeService(m.service)
+      if (m.seal !== undefined) body.g = m.seal
       break
   }
   return enc.encode(JSON.stringify({ v: WIRE_VERSION, ...body }))
@@ -233,7 +264,11 @@ export function decodeMessage (bytes: Uint8Array): GossipMessage {
   switch (o.t) {
     case 'f': return { t: 'full', record: decodeRecord(o, 'full') }
     case 'h': return { t: 'hb', origin: name(o.o, 'origin'), inc: uint(o.i, 'inc'), seq: uint(o.s, 'seq'), rv: uint(o.r, 'rv') }
-    case 'l': return { t: 'leave', origin: name(o.o, 'origin'), inc: uint(o.i, 'inc'), seq: uint(o.s, 'seq') }
+    case 'l': {
+      const leave: GossipMessage = { t: 'leave', origin: name(o.o, 'origin'), inc: uint(o.i, 'inc'), seq: uint(o.s, 'seq') }
+      if (o.g !== undefined) leave.seal = sig(o.g, 'seal')
+      return leave
+    }
     case 'x': return { t: 'ext', record: decodeExternal(o, 'ext') }
     case 'd': {
       const base = uint(o.b, 'base')
@@ -248,7 +283,8 @@ export function decodeMessage (bytes: Uint8Array): GossipMessage {
         rv,
         host: decodeDelta(o.h, 'h'),
         pod: decodeDelta(o.p, 'p'),
-        service: 'sv' in o ? decodeService(o.sv, 'sv') : undefined
+        service: 'sv' in o ? decodeService(o.sv, 'sv') : undefined,
+        ...(o.g === undefined ? {} : { seal: sig(o.g, 'seal') })
       }
     }
     default: throw new WireError('version', `unknown message type ${describe(o.t)}`)
@@ -290,7 +326,7 @@ export function encodeSyncResponse (r: SyncResponse): Uint8Array {
     t: r.touch.map(([o, i, s, rv, age]) => [o, i, s, rv, Math.round(age)]),
     x: r.externals.map(x => [encodeExternal(x.record), Math.round(x.ageMs)]),
     xt: r.extTouch.map(([k, at, by, age]) => [k, at, by, Math.round(age)]),
-    l: r.left
+    l: r.left.map(l => l.seal === undefined ? [l.origin, l.inc, l.seq] : [l.origin, l.inc, l.seq, l.seal])
   }))
 }
 
@@ -315,8 +351,10 @@ export function decodeSyncResponse (bytes: Uint8Array): SyncResponse {
       return [str(t[0], 'key', 300), uint(t[1], 'at'), name(t[2], 'by'), uint(t[3], 'age')]
     }),
     left: arr(o.l, 'l', MAX_DIGEST).map((v, i) => {
-      const t = tuple(v, `l[${i}]`, 3)
-      return [name(t[0], 'origin'), uint(t[1], 'inc'), uint(t[2], 'seq')]
+      const t = arr(v, `l[${i}]`, 4)
+      if (t.length < 3) fail(`l[${i}]`, 'an array of 3 or 4 items')
+      const left = { origin: name(t[0], 'origin'), inc: uint(t[1], 'inc'), seq: uint(t[2], 'seq') }
+      return t[3] === undefined ? left : { ...left, seal: sig(t[3], 'seal') }
     })
   }
 }

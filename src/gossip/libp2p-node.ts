@@ -6,6 +6,7 @@ import { createPeerScoreParams, createTopicScoreParams } from '@libp2p/gossipsub
 import { identify, type Identify } from '@libp2p/identify'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp, type TCPSocketOptions } from '@libp2p/tcp'
+import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { VIEW_TOPIC } from './mesh.ts'
@@ -23,6 +24,8 @@ export interface MeshNodeOptions {
   onRefused?: (ip: string) => void
   /** A libp2p private-network key (the pnet file format): peers without the same key never connect. */
   psk?: Uint8Array
+  /** The node's identity key (its peer id); a fresh one when absent. */
+  privateKey?: PrivateKey
 }
 
 /** The view topic's scoring: only invalid messages cost; a quiet honest agent is never penalised. */
@@ -57,6 +60,7 @@ export async function createMeshNode (opts: MeshNodeOptions): Promise<MeshNode> 
   const admits = opts.admits
   return await createLibp2p({
     start: false,
+    ...(opts.privateKey === undefined ? {} : { privateKey: opts.privateKey }),
     addresses: { listen: [listenMultiaddr(opts.listenAddress, opts.gossipPort)] },
     // dial from the address we listen on: peers admit connections by their source address (loopback tests and
     // multi-address hosts would otherwise show another one)

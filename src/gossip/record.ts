@@ -66,7 +66,15 @@ export interface AgentRecord {
   results: Results
   /** Holds the reporter Lease (as of its last full record; gossiped again whenever it changes). */
   leader?: boolean
+  /** The origin's seal of this version (absent when none came with it): lets any relay prove what the origin said. */
+  seal?: Seal
 }
+
+/**
+ * An origin's Ed25519 signature (base64) over (origin, key, inc, seq, rv, digest of the record's content), made
+ * when it published message `seq`; rv names the content exactly, so whoever holds that version can prove it.
+ */
+export interface Seal { seq: number, sig: string }
 
 // ---- legacy (external) records: reports POSTed by the original tool's Go clients, injected by an agent ----
 
@@ -125,9 +133,16 @@ export interface LayerDelta {
 export type GossipMessage =
   | { t: 'full', record: AgentRecord }
   | { t: 'hb', origin: string, inc: number, seq: number, rv: number }
-  | { t: 'delta', origin: string, inc: number, seq: number, base: number, rv: number, host: LayerDelta | null, pod: LayerDelta | null, service: ServiceResult | null | undefined }
-  | { t: 'leave', origin: string, inc: number, seq: number }
+  | { t: 'delta', origin: string, inc: number, seq: number, base: number, rv: number, host: LayerDelta | null, pod: LayerDelta | null, service: ServiceResult | null | undefined, seal?: string }
+  | { t: 'leave', origin: string, inc: number, seq: number, seal?: string }
   | { t: 'ext', record: ExternalRecord }
+
+/** Applies one layer's delta in place: what a receiver does, and what the origin does to the version it published. */
+export function applyLayerDelta (target: Map<string, PathResult>, delta: LayerDelta | null): void {
+  if (delta === null) return
+  for (const ip of delta.remove) target.delete(ip)
+  for (const r of delta.upsert) target.set(r.target, r)
+}
 
 export function emptyResults (): Results {
   return { host: new Map(), pod: new Map(), service: null }

@@ -1,6 +1,8 @@
 // This agent's own record, the single writer of its origin: turns local changes into the messages to gossip.
-import type { AgentRecord, GossipMessage, Identity, LayerDelta, PathResult, ServiceResult } from './record.ts'
-import { emptyResults } from './record.ts'
+import type { Signer } from './keys.ts'
+import type { AgentRecord, GossipMessage, Identity, LayerDelta, PathResult, Results, ServiceResult } from './record.ts'
+import { applyLayerDelta, emptyResults } from './record.ts'
+import { contentDigest, sealLeave, sealRecord } from './seal.ts'
 
 /** RTT buckets a quarter of a power of two wide: a change inside one bucket is noise, not news. */
 function rttBucket (ms: number | null): number {
@@ -39,19 +41,39 @@ export interface ResultsUpdate {
   service?: ServiceResult | null
 }
 
+/**
+ * `record` is exactly the version peers hold (what was gossiped), so (inc, rv) names one content everywhere and a
+ * seal over it verifies at any holder. The newest round's results, noise included, wait in `latest` for the next
+ * full record, which carries them under a new rv when they differ.
+ */
 export class SelfRecord {
   readonly record: AgentRecord
+  private readonly latest: Results = emptyResults()
+  private readonly sign: Signer | undefined
+  /** Digest of the content last published (at rv). */
+  private publishedDigest: string
 
-  constructor (identity: Identity, incarnation: number) {
+  /** Without `sign` the messages carry no seal: relays of this record can then only be taken second-hand. */
+  constructor (identity: Identity, incarnation: number, sign?: Signer) {
     this.record = { identity, inc: incarnation, seq: 0, rv: 0, results: emptyResults(), leader: false }
+    this.sign = sign
+    this.publishedDigest = contentDigest(this.record)
   }
 
   get origin (): string { return this.record.identity.podName }
 
-  /** The whole record, for a join and the slow periodic refresh. */
+  /** The whole record with the newest results, for a join and the slow periodic refresh. */
   full (): GossipMessage {
-    this.record.seq++
-    return { t: 'full', record: this.record }
+    const r = this.record
+    r.results = { host: new Map(this.latest.host), pod: new Map(this.latest.pod), service: this.latest.service }
+    const digest = contentDigest(r)
+    if (digest !== this.publishedDigest) {
+      r.rv++
+      this.publishedDigest = digest
+    }
+    r.seq++
+    this.seal()
+    return { t: 'full', record: r }
   }
 
   heartbeat (): GossipMessage {
@@ -61,27 +83,44 @@ export class SelfRecord {
   }
 
   leave (): GossipMessage {
-    this.record.seq++
-    return { t: 'leave', origin: this.origin, inc: this.record.inc, seq: this.record.seq }
+    const r = this.record
+    r.seq++
+    const msg: GossipMessage = { t: 'leave', origin: this.origin, inc: r.inc, seq: r.seq }
+    if (this.sign !== undefined) msg.seal = sealLeave(this.origin, r.identity.peerId, r.inc, r.seq, this.sign)
+    return msg
   }
 
   /**
-   * Stores new results. Returns the delta to gossip, or null when nothing changed beyond noise. Results that
-   * differ only by noise still replace the held ones locally (fresh checkedAt and RTT in this agent's API).
+   * Stores new results. Returns the delta to gossip, or null when nothing changed beyond noise (measured against
+   * what peers hold). Noise is kept for the next full record.
    */
   update (u: ResultsUpdate): GossipMessage | null {
     const r = this.record.results
     const host = u.host === undefined ? null : diffLayer(r.host, u.host)
     const pod = u.pod === undefined ? null : diffLayer(r.pod, u.pod)
     const svcChanged = u.service !== undefined && serviceChanged(r.service, u.service)
-    if (u.host !== undefined) r.host = new Map(u.host.map(p => [p.target, p]))
-    if (u.pod !== undefined) r.pod = new Map(u.pod.map(p => [p.target, p]))
-    if (u.service !== undefined) r.service = u.service
+    if (u.host !== undefined) this.latest.host = new Map(u.host.map(p => [p.target, p]))
+    if (u.pod !== undefined) this.latest.pod = new Map(u.pod.map(p => [p.target, p]))
+    if (u.service !== undefined) this.latest.service = u.service
     if (host === null && pod === null && !svcChanged) return null
+    applyLayerDelta(r.host, host)
+    applyLayerDelta(r.pod, pod)
+    if (svcChanged) r.service = u.service ?? null
     const base = this.record.rv
     this.record.rv++
     this.record.seq++
+    this.publishedDigest = contentDigest(this.record)
     const { inc, seq, rv } = this.record
-    return { t: 'delta', origin: this.origin, inc, seq, base, rv, host, pod, service: svcChanged ? u.service : undefined }
+    const msg: GossipMessage = { t: 'delta', origin: this.origin, inc, seq, base, rv, host, pod, service: svcChanged ? u.service : undefined }
+    const seal = this.seal()
+    if (seal !== undefined) msg.seal = seal
+    return msg
+  }
+
+  /** Seals the published version for the message just numbered; the record keeps it so relays can prove it. */
+  private seal (): string | undefined {
+    if (this.sign === undefined) return undefined
+    this.record.seal = sealRecord(this.record, this.record.seq, this.sign)
+    return this.record.seal.sig
   }
 }

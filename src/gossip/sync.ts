@@ -3,8 +3,10 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { sameIp } from './admission.ts'
 import { decodeSyncRequest, decodeSyncResponse, encodeSyncRequest, encodeSyncResponse, MAX_SYNC_BYTES } from './codec.ts'
+import type { Verifier } from './keys.ts'
 import type { MeshNode } from './libp2p-node.ts'
 import type { AgentRecord } from './record.ts'
+import { checkSeals, recordSealHolds } from './seal.ts'
 import { readAll, writeAll } from './stream-io.ts'
 import type { View } from './view.ts'
 
@@ -17,6 +19,8 @@ export interface SyncDeps {
   self: () => AgentRecord
   now: () => number
   log: Logger
+  /** Checks a signature by the key a peer id embeds (origin seals on relayed records). */
+  verify: Verifier
   /** Called with the origins still missing their full state after a sync, and with every record change. */
   onChange: (changed: number) => void
 }
@@ -45,6 +49,7 @@ export class AntiEntropy {
       const req = decodeSyncRequest(await readAll(stream, MAX_SYNC_BYTES, signal))
       // the asker's own record is bound to the connection's authenticated peer id and to its source address
       const ip = remoteIpOf(conn)
+      if (req.self.seal !== undefined && !recordSealHolds(req.self, req.self.seal, this.deps.verify)) delete req.self.seal
       if (ip !== null && sameIp(ip, req.self.identity.podIp)) {
         const o = view.apply({ t: 'full', record: req.self }, conn.remotePeer.toString(), now())
         if (o === 'accepted') this.deps.onChange(1)
@@ -68,6 +73,7 @@ export class AntiEntropy {
       const stream = await node.dialProtocol(peer, SYNC_PROTOCOL, { signal })
       await writeAll(stream, encodeSyncRequest({ digest: view.digest(), self: this.deps.self() }), signal)
       const res = decodeSyncResponse(await readAll(stream, MAX_SYNC_BYTES, signal))
+      checkSeals(res, this.deps.verify, origin => view.agent(origin)?.record.identity.peerId)
       const { changed } = view.merge(res, now(), id)
       this.stats.pulled++
       this.stats.lastPullAt = now()

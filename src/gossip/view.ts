@@ -1,6 +1,6 @@
 // The replicated view: pure merge, replay, expiry and anti-entropy rules over origin records. No I/O, no clocks.
-import type { AgentRecord, ExternalRecord, GossipMessage, LayerDelta, PathResult } from './record.ts'
-import { messageOrigin } from './record.ts'
+import type { AgentRecord, ExternalRecord, GossipMessage } from './record.ts'
+import { applyLayerDelta, messageOrigin } from './record.ts'
 
 /**
  * What merging a message did (or, for `judge`, would do):
@@ -20,8 +20,11 @@ export type MergeOutcome = 'accepted' | 'gap' | 'stale' | 'forged' | 'self' | 'c
  */
 export interface AgentEntry { record: AgentRecord, lastHeard: number, self: boolean, verified: boolean }
 export interface ExternalEntry { record: ExternalRecord, lastHeard: number }
-/** `exact`: buried on an unverifiable word (a leave for an origin not held): blocks only that incarnation. */
-interface Tombstone { inc: number, seq: number, until: number, left: boolean, exact?: boolean }
+/**
+ * `exact`: buried on an unverifiable word (a leave for an origin not held): blocks only that incarnation.
+ * `seal`: the origin's signed departure, relayed with it so a third party's copy counts as the origin's word.
+ */
+interface Tombstone { inc: number, seq: number, until: number, left: boolean, exact?: boolean, seal?: string }
 
 export interface ViewOptions {
   /** Origin's time to live since it was last heard, in ms (CACHE_KEY_SECOND). */
@@ -46,13 +49,20 @@ export interface SyncDigest {
   externals: Array<[key: string, at: number, by: string]>
 }
 
-/** The answer to a digest: records the asker lacks, freshness for those it has, and departures. */
+/** A departure relayed by anti-entropy, with the origin's seal when the relay holds it. */
+export interface Departure { origin: string, inc: number, seq: number, seal?: string, sealed?: boolean }
+
+/**
+ * The answer to a digest: records the asker lacks, freshness for those it has, and departures. `sealed` is set
+ * by the receiving adapter once it has checked a seal against the origin's key (never read from the wire): a
+ * sealed record or departure counts as the origin's own word whoever relayed it.
+ */
 export interface SyncResponse {
-  full: Array<{ record: AgentRecord, ageMs: number }>
+  full: Array<{ record: AgentRecord, ageMs: number, sealed?: boolean }>
   touch: Array<[origin: string, inc: number, seq: number, rv: number, ageMs: number]>
   externals: Array<{ record: ExternalRecord, ageMs: number }>
   extTouch: Array<[key: string, at: number, by: string, ageMs: number]>
-  left: Array<[origin: string, inc: number, seq: number]>
+  left: Departure[]
 }
 
 export interface Expired { agents: string[], externals: string[] }
@@ -63,12 +73,6 @@ function newer (inc: number, seq: number, heldInc: number, heldSeq: number): boo
 
 function extNewer (a: ExternalRecord, b: ExternalRecord): boolean {
   return a.at > b.at || (a.at === b.at && a.by > b.by)
-}
-
-function applyLayerDelta (target: Map<string, PathResult>, delta: LayerDelta | null): void {
-  if (delta === null) return
-  for (const ip of delta.remove) target.delete(ip)
-  for (const r of delta.upsert) target.set(r.target, r)
 }
 
 export class View {
@@ -173,7 +177,7 @@ export class View {
         const held = this.agents.get(msg.origin)
         this.agents.delete(msg.origin)
         this.lost.delete(msg.origin)
-        this.bury(msg.origin, msg.inc, msg.seq, heardAt, true, held === undefined)
+        this.bury(msg.origin, msg.inc, msg.seq, heardAt, true, held === undefined, msg.seal)
         return outcome
       }
       case 'hb':
@@ -189,18 +193,21 @@ export class View {
           applyLayerDelta(held.record.results.pod, msg.pod)
           if (msg.service !== undefined) held.record.results.service = msg.service
           held.record.rv = msg.rv
+          // the old seal no longer matches the content; the delta's own seal (if any) does
+          if (msg.seal === undefined) delete held.record.seal
+          else held.record.seal = { seq: msg.seq, sig: msg.seal }
         }
         return outcome
       }
     }
   }
 
-  private bury (origin: string, inc: number, seq: number, now: number, left: boolean, exact = false): void {
+  private bury (origin: string, inc: number, seq: number, now: number, left: boolean, exact = false, seal?: string): void {
     const held = this.tombstones.get(origin)
     // an exact (unverified) departure never weakens a tombstone this agent already holds
     if (exact && held !== undefined && held.exact !== true) return
     this.tombstones.delete(origin)
-    this.tombstones.set(origin, { inc, seq, until: now + this.tombstoneTtlMs, left, exact })
+    this.tombstones.set(origin, { inc, seq, until: now + this.tombstoneTtlMs, left, exact, ...(seal === undefined ? {} : { seal }) })
     while (this.tombstones.size > this.maxTombstones) {
       const oldest = this.tombstones.keys().next().value
       if (oldest === undefined) break
@@ -281,7 +288,7 @@ export class View {
       else if (h.at === e.record.at && h.by === e.record.by) res.extTouch.push([e.record.key, h.at, h.by, ageMs])
     }
     for (const [origin, t] of this.tombstones) {
-      if (t.left && has.has(origin)) res.left.push([origin, t.inc, t.seq])
+      if (t.left && has.has(origin)) res.left.push({ origin, inc: t.inc, seq: t.seq, ...(t.seal === undefined ? {} : { seal: t.seal }) })
     }
     return res
   }
@@ -290,17 +297,20 @@ export class View {
   merge (res: SyncResponse, now: number, answerer: string | null = null): { changed: number, gaps: string[] } {
     let changed = 0
     const gaps: string[] = []
-    for (const { record, ageMs } of res.full) {
+    for (const { record: relayed, ageMs, sealed } of res.full) {
       if (ageMs > this.ttlMs) continue
-      // records relayed by anti-entropy are not signed by their origin: a new key for a known origin is taken
-      // only from the origin itself (the answerer's authenticated id), never on a third party's word
-      const held = this.agents.get(record.identity.podName)
-      const fromOrigin = answerer !== null && answerer === record.identity.peerId
-      // a new key for a known origin only from the origin itself; a third party's newer state is taken but kept
-      // second-hand (unverified), so the origin's next signed message replaces it whatever it claimed
-      if (held !== undefined && !fromOrigin && held.record.identity.peerId !== record.identity.peerId) continue
-      // the origin's own answer is as good as its signature
-      const o = fromOrigin ? this.vouchedApply(record, now - ageMs) : this.apply({ t: 'full', record }, null, now - ageMs)
+      const held = this.agents.get(relayed.identity.podName)
+      const fromOrigin = answerer !== null && answerer === relayed.identity.peerId
+      // a new key for a known origin only from the origin itself (the answerer's authenticated id); a seal proves
+      // what a key said, not that the key may speak for that name
+      if (held !== undefined && !fromOrigin && held.record.identity.peerId !== relayed.identity.peerId) continue
+      // a sealed record is the origin's word up to the sealed message; the relay's later seq is only its claim
+      const record = sealed === true && !fromOrigin && relayed.seal !== undefined ? { ...relayed, seq: relayed.seal.seq } : relayed
+      // the origin's own answer is as good as its signature; so is its seal; anything else is kept second-hand
+      // (unverified), so the origin's next signed message replaces it whatever it claimed
+      const o = fromOrigin
+        ? this.vouchedApply(record, now - ageMs)
+        : this.apply({ t: 'full', record }, sealed === true ? record.identity.peerId : null, now - ageMs)
       if (o === 'accepted') changed++
       else if (o === 'stale') this.refresh(record.identity.podName, record.inc, fromOrigin ? record.seq : (held?.record.seq ?? 0), now - ageMs)
     }
@@ -320,12 +330,13 @@ export class View {
         held.lastHeard = Math.max(held.lastHeard, now - ageMs)
       }
     }
-    for (const [origin, inc, seq] of res.left) {
-      // a departure relayed by a third party removes only what was second-hand anyway (a verified origin that
-      // really left expires within the TTL; a forged departure must not silence a live one)
+    for (const { origin, inc, seq, seal, sealed } of res.left) {
+      // an unsealed departure relayed by a third party removes only what was second-hand anyway (a verified origin
+      // that really left expires within the TTL; a forged departure must not silence a live one)
       const held = this.agents.get(origin)
-      if (held !== undefined && held.verified && answerer !== held.record.identity.peerId) continue
-      if (this.apply({ t: 'leave', origin, inc, seq }, null, now) === 'accepted') changed++
+      if (held !== undefined && held.verified && sealed !== true && answerer !== held.record.identity.peerId) continue
+      const leave: GossipMessage = { t: 'leave', origin, inc, seq, ...(sealed === true && seal !== undefined ? { seal } : {}) }
+      if (this.apply(leave, null, now) === 'accepted') changed++
     }
     return { changed, gaps }
   }

@@ -12,6 +12,7 @@ import { Admission } from '../gossip/admission.ts'
 import { createMeshNode, SCORE_THRESHOLDS, type MeshNode } from '../gossip/libp2p-node.ts'
 import { GossipMesh } from '../gossip/mesh.ts'
 import { injectExternal } from '../gossip/inject.ts'
+import { newAgentKey, PeerKeys } from '../gossip/keys.ts'
 import type { ExternalBody, GossipMessage } from '../gossip/record.ts'
 import { SelfRecord } from '../gossip/self-record.ts'
 import { AntiEntropy } from '../gossip/sync.ts'
@@ -126,7 +127,10 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   // gossip connections only from members: what discovery found (remembered 10 min) and the static list
   const admission = new Admission({ rememberMs: 600_000, now }, config.staticPeers.map(p => p.ip))
   let lastRefusalLog = -Infinity
+  // one key per process: libp2p signs gossip with it, the agent seals its record versions with it
+  const key = newAgentKey()
   const node = await createMeshNode({
+    privateKey: key.libp2p,
     listenAddress: config.listenAddress,
     gossipPort: config.gossipPort,
     maxConnections: Math.max(64, config.meshMaxPeers * 4),
@@ -150,8 +154,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     namespace: config.namespace,
     version: VERSION,
     peerId: node.peerId.toString()
-  }, Date.now())
-  const sync = new AntiEntropy({ node, view, self: () => self.record, now, log, onChange: () => {} })
+  }, Date.now(), key.sign)
+  const sync = new AntiEntropy({ node, view, self: () => self.record, now, log, verify: new PeerKeys().verify, onChange: () => {} })
   const discovery = new Discovery(node, {
     onResolved: ips => { admission.saw(ips) },
     self: { ip: config.podIp, port: config.gossipPort },
