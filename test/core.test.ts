@@ -1344,3 +1344,53 @@ t.test('codec: seeded fuzz', async t => {
   t.ok((counts.version ?? 0) > 0, 'some fail the version check')
   t.equal((Object.prototype as Record<string, unknown>).polluted, undefined, 'no prototype pollution')
 })
+
+// ---------------------------------------------------------------------------------------------------------------
+// who may hold an origin: one name per key, one origin per pod IP, a bounded count
+
+t.test('View: one origin per key and per pod IP, and at most maxAgents', async t => {
+  const rec = (n: number, over: Partial<AgentRecord['identity']> = {}, inc = 1000): AgentRecord =>
+    ({ identity: { ...ident(n), ...over }, inc, seq: 1, rv: 0, results: { host: new Map(), pod: new Map(), service: null }, leader: false })
+  const full = (r: AgentRecord): GossipMessage => ({ t: 'full', record: r })
+
+  t.test('a key speaks for one name', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    t.equal(v.apply(full(rec(1)), ident(1).peerId, 1), 'accepted')
+    const madeUp = rec(1, { podName: 'made-up-1', podIp: '10.1.9.9' })
+    t.equal(v.judge(full(madeUp), ident(1).peerId), 'forged', 'a second name under the same key is refused')
+    t.equal(v.apply(full(rec(1, {}, 2000)), ident(1).peerId, 2), 'accepted', 'its own next incarnation is fine')
+  })
+
+  t.test('a pod IP holds one live origin', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    v.setSelf(rec(9), 0)
+    t.equal(v.apply(full(rec(1)), ident(1).peerId, 1), 'accepted')
+    const successor = rec(2, { podIp: ident(1).podIp }, 2000)
+    t.equal(v.apply(full(successor), null, 2), 'capacity', 'relayed (unsigned): a live origin\'s address is not taken')
+    const older = rec(2, { podIp: ident(1).podIp }, 500)
+    t.equal(v.apply(full(older), ident(2).peerId, 2), 'capacity', 'an older incarnation does not take it either')
+    t.equal(v.apply(full(rec(3, { podIp: ident(9).podIp })), ident(3).peerId, 2), 'forged', 'nobody takes this agent\'s own address')
+    t.equal(v.apply(full(successor), ident(2).peerId, 3), 'accepted', 'a newer pod heard first-hand takes the address')
+    t.equal(v.agent('agent-1'), undefined, 'the dead pod that had it is gone')
+    t.strictSame(v.lostEntries(3).map(l => l.record.identity.podName), ['agent-1'], 'and remembered as lost, not departed')
+    t.equal(v.agentCount, 2)
+  })
+
+  t.test('a sealed relay is the origin\'s word, not a first-hand hearing of its address', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    t.equal(v.apply(full(rec(1)), ident(1).peerId, 1), 'accepted')
+    const claim = rec(2, { podIp: ident(1).podIp }, 5000)
+    claim.seal = { seq: 1, sig: 'A'.repeat(86) + '==' }
+    v.merge({ full: [{ record: claim, ageMs: 0, sealed: true }], touch: [], externals: [], extTouch: [], left: [] }, 2, 'a-third-party')
+    t.ok(v.agent('agent-1') !== undefined && v.agent('agent-2') === undefined, 'the live origin keeps its address')
+  })
+
+  t.test('no more than maxAgents origins', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8, maxAgents: 3 })
+    for (let n = 1; n <= 3; n++) t.equal(v.apply(full(rec(n)), ident(n).peerId, n), 'accepted')
+    t.equal(v.apply(full(rec(4)), ident(4).peerId, 4), 'capacity', 'the fourth is refused')
+    t.equal(v.apply(full(rec(3, {}, 2000)), ident(3).peerId, 5), 'accepted', 'a held origin still moves on')
+    t.equal(v.apply({ t: 'leave', origin: 'agent-1', inc: 1000, seq: 2 }, ident(1).peerId, 6), 'accepted')
+    t.equal(v.apply(full(rec(4)), ident(4).peerId, 7), 'accepted', 'room again once one left')
+  })
+})

@@ -10,7 +10,8 @@ import { applyLayerDelta, messageOrigin } from './record.ts'
  * - stale: older than or equal to what is held (duplicate, replay, or about an origin that has left);
  * - forged: the signer is not the key the record is bound to;
  * - self: a message about this agent's own origin, which only this agent writes;
- * - capacity: a new external origin while the cap is reached.
+ * - capacity: a new origin (agent or external) while its cap is reached, or a second-hand record for a pod IP a
+ *   live origin holds.
  */
 export type MergeOutcome = 'accepted' | 'gap' | 'stale' | 'forged' | 'self' | 'capacity'
 
@@ -31,6 +32,8 @@ export interface ViewOptions {
   ttlMs: number
   /** The most external (legacy) origins kept at once. */
   maxExternal: number
+  /** The most agent origins kept at once (memory bound against made-up origins; default 10,000). */
+  maxAgents?: number
   /** The most legacy path results kept across all external origins (memory bound; default 50,000). */
   maxExternalItems?: number
   /** How long a departed origin's last (inc, seq) is remembered to refuse replays. Default 10 x ttl. */
@@ -85,6 +88,12 @@ export class View {
   private readonly maxTombstones: number
   private selfOrigin: string | null = null
   private readonly agents = new Map<string, AgentEntry>()
+  readonly maxAgents: number
+  /** Which live origin holds each key and each pod IP: one origin per key, one per address. */
+  private readonly byPeer = new Map<string, string>()
+  private readonly byIp = new Map<string, string>()
+  /** Set while merging an origin-sealed record a third party relayed (signed, yet not first-hand). */
+  private relaying = false
   private readonly externals = new Map<string, ExternalEntry>()
   private readonly tombstones = new Map<string, Tombstone>()
   private readonly lost = new Map<string, { record: AgentRecord, lastHeard: number }>()
@@ -94,6 +103,7 @@ export class View {
     this.lostRetentionMs = opts.lostRetentionMs ?? opts.ttlMs * 20
     this.ttlMs = opts.ttlMs
     this.maxExternal = opts.maxExternal
+    this.maxAgents = opts.maxAgents ?? 10_000
     this.maxExternalItems = opts.maxExternalItems ?? 50_000
     this.tombstoneTtlMs = opts.tombstoneTtlMs ?? opts.ttlMs * 10
     this.maxTombstones = opts.maxTombstones ?? 10_000
@@ -102,7 +112,7 @@ export class View {
   /** Installs or replaces this agent's own record; it never expires and no peer may overwrite it. */
   setSelf (record: AgentRecord, now: number): void {
     this.selfOrigin = record.identity.podName
-    this.agents.set(record.identity.podName, { record, lastHeard: now, self: true, verified: true })
+    this.put({ record, lastHeard: now, self: true, verified: true })
   }
 
   /**
@@ -128,12 +138,25 @@ export class View {
       return msg.t === 'full' || msg.t === 'leave' ? 'accepted' : 'gap'
     }
     switch (msg.t) {
-      case 'full':
+      case 'full': {
+        const id = msg.record.identity
         // an origin name changes key only where it lives: a restarted agent keeps its pod IP; another member
         // claiming this name from its own address is an impersonation
-        if (held !== undefined && held.record.identity.peerId !== msg.record.identity.peerId &&
-            held.record.identity.podIp !== msg.record.identity.podIp) return 'forged'
+        if (held !== undefined && held.record.identity.peerId !== id.peerId && held.record.identity.podIp !== id.podIp) return 'forged'
+        // one name per key (a key is one process): a member cannot make up more origins under its own key
+        const keyOwner = this.byPeer.get(id.peerId)
+        if (keyOwner !== undefined && keyOwner !== origin) return 'forged'
+        // one origin per pod IP: a newer incarnation heard first-hand (the first hop checked its address) replaces
+        // the dead pod that had the address; a relayed claim on a live origin's address is not taken
+        const ipOwner = this.byIp.get(id.podIp)
+        const other = ipOwner === undefined || ipOwner === origin ? undefined : this.agents.get(ipOwner)
+        if (other !== undefined) {
+          if (other.self) return 'forged'
+          if (signer === null || this.relaying || msg.record.inc <= other.record.inc) return 'capacity'
+        }
+        if (held === undefined && other === undefined && this.agents.size >= this.maxAgents) return 'capacity'
         return 'accepted'
+      }
       // a leave for an origin not held (it may come before the record it ends) is remembered for that incarnation
       case 'leave': return held === undefined || held.record.inc <= inc ? 'accepted' : 'stale'
       case 'hb':
@@ -168,14 +191,18 @@ export class View {
         this.externals.set(msg.record.key, { record: msg.record, lastHeard: heardAt })
         return outcome
       }
-      case 'full':
-        this.tombstones.delete(msg.record.identity.podName)
-        this.lost.delete(msg.record.identity.podName)
-        this.agents.set(msg.record.identity.podName, { record: msg.record, lastHeard: heardAt, self: false, verified: signer !== null || this.vouched })
+      case 'full': {
+        const origin = msg.record.identity.podName
+        this.tombstones.delete(origin)
+        this.lost.delete(origin)
+        const ipOwner = this.byIp.get(msg.record.identity.podIp)
+        if (ipOwner !== undefined && ipOwner !== origin) this.silence(ipOwner, heardAt)
+        this.put({ record: msg.record, lastHeard: heardAt, self: false, verified: signer !== null || this.vouched })
         return outcome
+      }
       case 'leave': {
         const held = this.agents.get(msg.origin)
-        this.agents.delete(msg.origin)
+        this.drop(msg.origin)
         this.lost.delete(msg.origin)
         this.bury(msg.origin, msg.inc, msg.seq, heardAt, true, held === undefined, msg.seal)
         return outcome
@@ -202,6 +229,34 @@ export class View {
     }
   }
 
+  /** Holds an entry, indexing its key and address (and forgetting the ones an earlier record of it had). */
+  private put (e: AgentEntry): void {
+    const id = e.record.identity
+    this.drop(id.podName)
+    this.agents.set(id.podName, e)
+    this.byPeer.set(id.peerId, id.podName)
+    this.byIp.set(id.podIp, id.podName)
+  }
+
+  private drop (origin: string): AgentEntry | undefined {
+    const e = this.agents.get(origin)
+    if (e === undefined) return undefined
+    this.agents.delete(origin)
+    const id = e.record.identity
+    if (this.byPeer.get(id.peerId) === origin) this.byPeer.delete(id.peerId)
+    if (this.byIp.get(id.podIp) === origin) this.byIp.delete(id.podIp)
+    return e
+  }
+
+  /** An origin known to be gone without a word (expired, or its address taken by a newer pod): remembered as lost. */
+  private silence (origin: string, now: number): void {
+    const e = this.drop(origin)
+    if (e === undefined) return
+    this.bury(origin, e.record.inc, e.record.seq, now, false)
+    this.lost.set(origin, { record: e.record, lastHeard: e.lastHeard })
+    if (this.lost.size > this.maxTombstones) this.lost.delete(this.lost.keys().next().value ?? '')
+  }
+
   private bury (origin: string, inc: number, seq: number, now: number, left: boolean, exact = false, seal?: string): void {
     const held = this.tombstones.get(origin)
     // an exact (unverified) departure never weakens a tombstone this agent already holds
@@ -220,10 +275,7 @@ export class View {
     const out: Expired = { agents: [], externals: [] }
     for (const [origin, e] of this.agents) {
       if (!e.self && now - e.lastHeard > this.ttlMs) {
-        this.agents.delete(origin)
-        this.bury(origin, e.record.inc, e.record.seq, now, false)
-        this.lost.set(origin, { record: e.record, lastHeard: e.lastHeard })
-        if (this.lost.size > this.maxTombstones) this.lost.delete(this.lost.keys().next().value ?? '')
+        this.silence(origin, now)
         out.agents.push(origin)
       }
     }
@@ -310,7 +362,7 @@ export class View {
       // (unverified), so the origin's next signed message replaces it whatever it claimed
       const o = fromOrigin
         ? this.vouchedApply(record, now - ageMs)
-        : this.apply({ t: 'full', record }, sealed === true ? record.identity.peerId : null, now - ageMs)
+        : sealed === true ? this.relayedApply(record, now - ageMs) : this.apply({ t: 'full', record }, null, now - ageMs)
       if (o === 'accepted') changed++
       else if (o === 'stale') this.refresh(record.identity.podName, record.inc, fromOrigin ? record.seq : (held?.record.seq ?? 0), now - ageMs)
     }
@@ -350,6 +402,16 @@ export class View {
       return this.apply({ t: 'full', record }, record.identity.peerId, heardAt)
     } finally {
       this.vouched = false
+    }
+  }
+
+  /** Applies a record a third party relayed under its origin's seal: the origin's word, not heard first-hand. */
+  private relayedApply (record: AgentRecord, heardAt: number): MergeOutcome {
+    this.relaying = true
+    try {
+      return this.apply({ t: 'full', record }, record.identity.peerId, heardAt)
+    } finally {
+      this.relaying = false
     }
   }
 
