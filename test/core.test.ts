@@ -634,6 +634,9 @@ t.test('View: merge rules', async t => {
     t.equal(v.apply(decodeMessage(f), sig(2), 1), 'forged', 'full record signed by another key')
     t.equal(v.agentCount, 0, 'not stored')
     t.equal(v.apply(decodeMessage(f), null, 1), 'accepted', 'relayed by anti-entropy (no signer)')
+    const early = encodeMessage(s.heartbeat())
+    t.equal(v.apply(decodeMessage(early), sig(2), 1), 'gap', 'held second-hand: another key\'s heartbeat only asks for the record')
+    t.equal(v.apply(decodeMessage(f), sig(1), 1), 'accepted', 'then heard first-hand')
     const before = snapshot(v, 2)
     const hb = encodeMessage(s.heartbeat())
     const delta = encodeMessage(must(s.update({ host: [path('10.0.0.9')] }), 'delta'))
@@ -1393,4 +1396,34 @@ t.test('View: one origin per key and per pod IP, and at most maxAgents', async t
     t.equal(v.apply({ t: 'leave', origin: 'agent-1', inc: 1000, seq: 2 }, ident(1).peerId, 6), 'accepted')
     t.equal(v.apply(full(rec(4)), ident(4).peerId, 7), 'accepted', 'room again once one left')
   })
+})
+
+t.test('View: a relayed fake never locks the real origin out', async t => {
+  const rec = (n: number, over: Partial<AgentRecord['identity']> = {}, inc = 1000): AgentRecord =>
+    ({ identity: { ...ident(n), ...over }, inc, seq: 1, rv: 0, results: { host: new Map(), pod: new Map(), service: null }, leader: false })
+  const relay = (v: View, r: AgentRecord, now: number): void => {
+    v.merge({ full: [{ record: r, ageMs: 0 }], touch: [], externals: [], extTouch: [], left: [] }, now, 'a-liar')
+  }
+  const v = new View({ ttlMs: TTL, maxExternal: 8 })
+  // a liar claims agent-7 under a key of its own, at a far-future incarnation
+  relay(v, rec(7, { peerId: '12D3KooWLiarKey' }, 9e12), 1)
+  t.equal(v.agent('agent-7')?.firstHand, false, 'held second-hand')
+  t.equal(v.apply({ t: 'hb', origin: 'agent-7', inc: 1000, seq: 2, rv: 0 }, ident(7).peerId, 2), 'gap', 'the real key\'s heartbeat asks for the real record')
+  t.equal(v.apply({ t: 'full', record: rec(7) }, ident(7).peerId, 3), 'accepted', 'the real origin, heard first-hand, replaces the fake')
+  t.equal(v.agent('agent-7')?.record.identity.peerId, ident(7).peerId)
+  t.equal(v.agent('agent-7')?.firstHand, true)
+
+  // a made-up name under agent-8's real key and address
+  relay(v, rec(8, { podName: 'made-up' }), 4)
+  t.ok(v.agent('made-up') !== undefined, 'taken second-hand while nothing contradicts it')
+  t.equal(v.apply({ t: 'full', record: rec(8) }, ident(8).peerId, 5), 'accepted', 'the real owner of that key and address takes them back')
+  t.equal(v.agent('made-up'), undefined, 'the made-up name is gone')
+  t.strictSame(v.lostEntries(5), [], 'and not reported as a lost agent')
+
+  // a fake that expires does not bury the real origin's name
+  const w = new View({ ttlMs: TTL, maxExternal: 8 })
+  relay(w, rec(9, { peerId: '12D3KooWLiarKey' }, 9e12), 0)
+  w.expire(TTL + 1)
+  t.equal(w.agentCount, 0)
+  t.equal(w.apply({ t: 'full', record: rec(9) }, ident(9).peerId, TTL + 2), 'accepted', 'the real agent-9 is accepted after the fake expired')
 })

@@ -73,6 +73,9 @@ export class AntiEntropy {
       const stream = await node.dialProtocol(peer, SYNC_PROTOCOL, { signal })
       await writeAll(stream, encodeSyncRequest({ digest: view.digest(), self: this.deps.self() }), signal)
       const res = decodeSyncResponse(await readAll(stream, MAX_SYNC_BYTES, signal))
+      // an agent answers for itself only from its own address (as the first hop checks gossip)
+      const ips = node.getConnections(peer).map(remoteIpOf).filter((a): a is string => a !== null)
+      res.full = res.full.filter(f => f.record.identity.peerId !== id || ips.some(a => sameIp(a, f.record.identity.podIp)))
       checkSeals(res, this.deps.verify, origin => view.agent(origin)?.record.identity.peerId)
       const { changed } = view.merge(res, now(), id)
       this.stats.pulled++

@@ -16,10 +16,14 @@ import { applyLayerDelta, messageOrigin } from './record.ts'
 export type MergeOutcome = 'accepted' | 'gap' | 'stale' | 'forged' | 'self' | 'capacity'
 
 /**
- * `verified`: the record came from its origin (a message it signed, or an anti-entropy answer it gave itself);
- * false when a third party relayed it, which only a verified record may replace, never the other way round.
+ * `verified`: the record is its origin's word (a message it signed, its own anti-entropy answer, or a relay under
+ * its seal); false when a third party relayed it unsealed, which only a verified record may replace, never the
+ * other way round.
+ * `firstHand`: heard from the origin's key itself (its signed gossip, whose first hop checked its address, or its
+ * own answer). Whatever a relay said about a name, key or address yields to a first-hand record, so a relayed
+ * fake can never lock the real origin out.
  */
-export interface AgentEntry { record: AgentRecord, lastHeard: number, self: boolean, verified: boolean }
+export interface AgentEntry { record: AgentRecord, lastHeard: number, self: boolean, verified: boolean, firstHand: boolean }
 export interface ExternalEntry { record: ExternalRecord, lastHeard: number }
 /**
  * `exact`: buried on an unverifiable word (a leave for an origin not held): blocks only that incarnation.
@@ -112,7 +116,7 @@ export class View {
   /** Installs or replaces this agent's own record; it never expires and no peer may overwrite it. */
   setSelf (record: AgentRecord, now: number): void {
     this.selfOrigin = record.identity.podName
-    this.put({ record, lastHeard: now, self: true, verified: true })
+    this.put({ record, lastHeard: now, self: true, verified: true, firstHand: true })
   }
 
   /**
@@ -127,11 +131,16 @@ export class View {
     const inc = msg.t === 'full' ? msg.record.inc : msg.inc
     const seq = msg.t === 'full' ? msg.record.seq : msg.seq
     if (msg.t === 'full' && signer !== null && msg.record.identity.peerId !== signer) return 'forged'
+    const firstHand = signer !== null && !this.relaying
+    // a relayed copy under another key is no proof against the origin's own word: pull the origin instead
+    const supersedes = firstHand && held !== undefined && !held.firstHand && held.record.identity.peerId !== signer
+    // (a departure needs the held key or its seal: another key's word removes nothing)
+    if (supersedes && (msg.t === 'hb' || msg.t === 'delta')) return 'gap'
     if (signer !== null && msg.t !== 'full' && held !== undefined && held.record.inc === inc &&
         held.record.identity.peerId !== signer) return 'forged'
     const tomb = this.tombstones.get(origin)
     if (tomb !== undefined && (tomb.exact === true ? inc === tomb.inc && seq <= tomb.seq : !newer(inc, seq, tomb.inc, tomb.seq))) return 'stale'
-    if (held !== undefined && !newer(inc, seq, held.record.inc, held.record.seq)) {
+    if (held !== undefined && !supersedes && !newer(inc, seq, held.record.inc, held.record.seq)) {
       // the origin's own signed word beats what a third party relayed, whatever sequence number that claimed
       const overrides = signer !== null && !held.verified && inc === held.record.inc && held.record.identity.peerId === signer
       if (!overrides) return 'stale'
@@ -142,20 +151,19 @@ export class View {
         const id = msg.record.identity
         // an origin name changes key only where it lives: a restarted agent keeps its pod IP; another member
         // claiming this name from its own address is an impersonation
-        if (held !== undefined && held.record.identity.peerId !== id.peerId && held.record.identity.podIp !== id.podIp) return 'forged'
+        if (!supersedes && held !== undefined && held.record.identity.peerId !== id.peerId && held.record.identity.podIp !== id.podIp) return 'forged'
         // one name per key (a key is one process): a member cannot make up more origins under its own key
-        const keyOwner = this.byPeer.get(id.peerId)
-        if (keyOwner !== undefined && keyOwner !== origin) return 'forged'
+        const keyOwner = this.otherOwner(this.byPeer.get(id.peerId), origin)
+        if (keyOwner !== undefined && (keyOwner.self || keyOwner.firstHand || !firstHand)) return 'forged'
         // one origin per pod IP: a newer incarnation heard first-hand (the first hop checked its address) replaces
         // the dead pod that had the address; a relayed claim on a live origin's address is not taken
-        const ipOwner = this.byIp.get(id.podIp)
-        const other = ipOwner === undefined || ipOwner === origin ? undefined : this.agents.get(ipOwner)
-        if (other !== undefined) {
-          if (other.self) return 'forged'
-          if (signer === null || this.relaying || msg.record.inc <= other.record.inc) return 'capacity'
+        const ipOwner = this.otherOwner(this.byIp.get(id.podIp), origin)
+        if (ipOwner !== undefined) {
+          if (ipOwner.self) return 'forged'
+          if (!firstHand || (ipOwner.firstHand && msg.record.inc <= ipOwner.record.inc)) return 'capacity'
         }
-        if (held === undefined && other === undefined && this.agents.size >= this.maxAgents) return 'capacity'
-        return 'accepted'
+        const room = held !== undefined || keyOwner !== undefined || ipOwner !== undefined || this.agents.size < this.maxAgents
+        return room ? 'accepted' : 'capacity'
       }
       // a leave for an origin not held (it may come before the record it ends) is remembered for that incarnation
       case 'leave': return held === undefined || held.record.inc <= inc ? 'accepted' : 'stale'
@@ -166,6 +174,11 @@ export class View {
         if (held === undefined || held.record.inc !== inc) return 'gap'
         return msg.base === held.record.rv || msg.rv <= held.record.rv ? 'accepted' : 'gap'
     }
+  }
+
+  /** The live entry `owner` names when it is not `origin` itself. */
+  private otherOwner (owner: string | undefined, origin: string): AgentEntry | undefined {
+    return owner === undefined || owner === origin ? undefined : this.agents.get(owner)
   }
 
   private judgeExternal (rec: ExternalRecord, signer: string | null): MergeOutcome {
@@ -195,9 +208,12 @@ export class View {
         const origin = msg.record.identity.podName
         this.tombstones.delete(origin)
         this.lost.delete(origin)
-        const ipOwner = this.byIp.get(msg.record.identity.podIp)
-        if (ipOwner !== undefined && ipOwner !== origin) this.silence(ipOwner, heardAt)
-        this.put({ record: msg.record, lastHeard: heardAt, self: false, verified: signer !== null || this.vouched })
+        // what judge let through on a conflict of key or address is the dead (or made-up) holder giving way
+        for (const owner of [this.byPeer.get(msg.record.identity.peerId), this.byIp.get(msg.record.identity.podIp)]) {
+          if (owner !== undefined && owner !== origin) this.silence(owner, heardAt)
+        }
+        const firstHand = (signer !== null && !this.relaying) || this.vouched
+        this.put({ record: msg.record, lastHeard: heardAt, self: false, verified: signer !== null || this.vouched, firstHand })
         return outcome
       }
       case 'leave': {
@@ -212,6 +228,7 @@ export class View {
         const held = this.agents.get(msg.origin)
         if (held === undefined || held.record.inc !== msg.inc) return outcome
         held.lastHeard = Math.max(held.lastHeard, heardAt)
+        if (signer === held.record.identity.peerId && !this.relaying) held.firstHand = true
         // a gap leaves seq where it was, so the repairing full record (same seq, newer results) is still news
         if (outcome === 'gap') return outcome
         held.record.seq = msg.seq
@@ -248,11 +265,15 @@ export class View {
     return e
   }
 
-  /** An origin known to be gone without a word (expired, or its address taken by a newer pod): remembered as lost. */
+  /**
+   * An origin gone without a word (expired, or its key or address taken by a newer pod): remembered as lost. One
+   * never heard first-hand is buried for its incarnation only and not listed as lost (it may have been made up).
+   */
   private silence (origin: string, now: number): void {
     const e = this.drop(origin)
     if (e === undefined) return
-    this.bury(origin, e.record.inc, e.record.seq, now, false)
+    this.bury(origin, e.record.inc, e.record.seq, now, false, !e.firstHand)
+    if (!e.firstHand) return
     this.lost.set(origin, { record: e.record, lastHeard: e.lastHeard })
     if (this.lost.size > this.maxTombstones) this.lost.delete(this.lost.keys().next().value ?? '')
   }
