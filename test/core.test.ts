@@ -8,7 +8,7 @@ import {
 import type {
   AgentRecord, ExternalRecord, GossipMessage, Identity, LegacyPathResult, PathResult, ServiceResult
 } from '../src/gossip/record.ts'
-import { newAgentKey, PeerKeys } from '../src/gossip/keys.ts'
+import { newAgentKey, PeerKeys, type AgentKey } from '../src/gossip/keys.ts'
 import { checkSeals, recordSealHolds } from '../src/gossip/seal.ts'
 import { resultChanged, SelfRecord } from '../src/gossip/self-record.ts'
 import { View, type SyncResponse } from '../src/gossip/view.ts'
@@ -829,15 +829,26 @@ t.test('View: anti-entropy', async t => {
   const NOW = 16_000
 
   t.test('two views converge', async t => {
+    // real keys: every record is sealed by its origin, as agents do, so a relayed newer version is the origin's word
+    const keyOf = new Map([1, 2, 3, 4, 5, 10, 11].map(n => [n, newAgentKey()]))
+    const key = (n: number): AgentKey => must(keyOf.get(n), `key ${n}`)
+    const sig = (n: number): string => key(n).peerId
+    const sealed = (n: number, inc: number): SelfRecord => new SelfRecord({ ...ident(n), peerId: sig(n) }, inc, key(n).sign)
+    const verify = new PeerKeys().verify
+    const checked = (into: View, r: SyncResponse): SyncResponse => {
+      const x = wireSync(r)
+      checkSeals(x, verify, o => into.agent(o)?.record.identity.peerId)
+      return x
+    }
     const A = new View({ ttlMs: TTL, maxExternal: 8 })
     const B = new View({ ttlMs: TTL, maxExternal: 8 })
-    const selfA = new SelfRecord(ident(10), 1)
-    const selfB = new SelfRecord(ident(11), 1)
+    const selfA = sealed(10, 1)
+    const selfB = sealed(11, 1)
     selfA.update({ pod: [path('10.1.0.11')] })
     // (installed within the TTL of NOW: see 'an answerer\'s own record is fresh' below for why that matters)
     A.setSelf(selfA.record, 10_000)
     B.setSelf(selfB.record, 10_000)
-    const s = [1, 2, 3, 4, 5].map(n => new SelfRecord(ident(n), 1000))
+    const s = [1, 2, 3, 4, 5].map(n => sealed(n, 1000))
     const [s1, s2, s3, s4, s5] = s as [SelfRecord, SelfRecord, SelfRecord, SelfRecord, SelfRecord]
     const f1 = encodeMessage(s1.full())
     const f2 = encodeMessage(s2.full())
@@ -867,15 +878,15 @@ t.test('View: anti-entropy', async t => {
       'full records for what B lacks or holds at an older rv')
     t.strictSame(resAB.touch.map(x => x[0]), ['agent-3'], 'a touch for what B holds at the same rv')
     t.strictSame(resAB.touch[0], ['agent-3', 1000, 2, 0, 2_000], 'touch carries the age of A\'s last hearing')
-    t.strictSame(resAB.left, [{ origin: 'agent-4', inc: 1000, seq: 2 }], 'the departure B has not seen')
+    t.strictSame(resAB.left.map(({ seal, ...l }) => l), [{ origin: 'agent-4', inc: 1000, seq: 2 }], 'the departure B has not seen')
+    t.ok(resAB.left[0]?.seal !== undefined, 'with agent-4\'s seal')
     t.strictSame(resAB.externals, [], 'A lacks B\'s external: nothing to send')
     t.strictSame(resAB.extTouch, [['hb:shared', 10, 'p1', 11_000]])
 
-    const r1 = B.merge(wireSync(resAB), NOW)
-    t.strictSame(r1, { changed: 3, gaps: [] }, 'agent-1, agent-10 and agent-2')
-    t.not(B.agent('agent-4'), undefined, 'a departure relayed by a third party does not remove an origin B heard itself')
-    t.equal(B.apply(wire(leave4), sig(4), 7_000), 'accepted', 'the origin\'s own signed leave does')
-    t.equal(B.agent('agent-4'), undefined)
+    const r1 = B.merge(checked(B, resAB), NOW)
+    t.strictSame(r1, { changed: 4, gaps: [] }, 'agent-1, agent-10, agent-2 and agent-4\'s departure')
+    t.equal(B.agent('agent-4'), undefined, 'a departure relayed under its origin\'s seal removes an origin B heard itself')
+    t.equal(B.apply(wire(leave4), sig(4), 7_000), 'stale', 'the origin\'s own leave, heard later, is news no more')
     t.equal(B.agent('agent-5'), undefined, 'a record heard longer ago than the TTL is not taken')
     t.equal(B.agent('agent-3')?.lastHeard, 14_000, 'touch refreshed lastHeard by age')
     t.equal(B.agent('agent-3')?.record.seq, 1, 'but not seq: only the origin\'s word moves it')
@@ -884,7 +895,7 @@ t.test('View: anti-entropy', async t => {
     t.strictSame(B.agent('agent-2')?.record.results.host, s2.record.results.host, 'B got the delta\'s results')
     t.strictSame(B.agent('agent-10')?.record.results.pod, selfA.record.results.pod)
 
-    const r2 = A.merge(wireSync(B.answer(A.digest(), NOW)), NOW)
+    const r2 = A.merge(checked(A, B.answer(A.digest(), NOW)), NOW)
     t.strictSame(r2, { changed: 2, gaps: [] }, 'agent-11 and the external only B held')
     t.equal(A.agent('agent-10')?.self, true, 'my own record comes back as "self" and is ignored')
     t.strictSame(A.expire(NOW), { agents: ['agent-5'], externals: [] }, 'A lets its stale agent-5 expire')
@@ -988,7 +999,7 @@ t.test('View: anti-entropy', async t => {
     t.equal(R.apply(wire(d2), sig(1), 2), 'gap', 'missed delta detected')
     const res = wireSync(X.answer(R.digest(), 3))
     t.strictSame(res.full.map(f => f.record.rv), [2], 'X offers its full record at rv 2')
-    const merged = R.merge(res, 3)
+    const merged = R.merge(res, 3, sig(1)) // the answerer is the origin itself
     // regression: the gap delta once advanced R's seq without its results, so X's full record (same seq) was
     // judged stale and the repair pull did nothing until X's next full refresh
     t.equal(R.agent('agent-1')?.record.rv, 2, 'repaired to the origin\'s rv')

@@ -377,6 +377,12 @@ export class View {
       // a new key for a known origin only from the origin itself (the answerer's authenticated id); a seal proves
       // what a key said, not that the key may speak for that name
       if (held !== undefined && !fromOrigin && held.record.identity.peerId !== relayed.identity.peerId) continue
+      // what this agent holds as the origin's word is replaced only by the origin's word (its answer or its seal);
+      // an unsealed relay may still say the origin was heard recently
+      if (held !== undefined && held.verified && !fromOrigin && sealed !== true) {
+        this.refresh(relayed.identity.podName, relayed.inc, held.record.seq, now - ageMs)
+        continue
+      }
       // a sealed record is the origin's word up to the sealed message; the relay's later seq is only its claim
       const record = sealed === true && !fromOrigin && relayed.seal !== undefined ? { ...relayed, seq: relayed.seal.seq } : relayed
       // the origin's own answer is as good as its signature; so is its seal; anything else is kept second-hand
