@@ -159,7 +159,8 @@ export class View {
         // the dead pod that had the address; a relayed claim on a live origin's address is not taken
         const ipOwner = this.otherOwner(this.byIp.get(id.podIp), origin)
         if (ipOwner !== undefined) {
-          if (ipOwner.self) return 'forged'
+          // (my own address: ignored, not punished: a dead pod that had it may still be relayed late)
+          if (ipOwner.self) return 'capacity'
           if (!firstHand || (ipOwner.firstHand && msg.record.inc <= ipOwner.record.inc)) return 'capacity'
         }
         const room = held !== undefined || keyOwner !== undefined || ipOwner !== undefined || this.agents.size < this.maxAgents
