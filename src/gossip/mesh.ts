@@ -74,6 +74,8 @@ export class GossipMesh {
   private lastFullAt = 0
   private readonly repairAt = new Map<string, number>()
   private initialPulls = 0
+  /** What the validator decoded, by payload, so the handler does not decode the same bytes again. */
+  private readonly decoded = new WeakMap<Uint8Array, GossipMessage>()
 
   constructor (deps: MeshDeps, opts: MeshOptions) {
     this.deps = deps
@@ -181,6 +183,7 @@ export class GossipMesh {
       this.deps.log.debug({ from: msg.from.toString(), reason, err: (err as Error).message }, 'gossip message rejected')
       return TopicValidatorResult.Reject
     }
+    this.decoded.set(msg.data, decoded)
     const outcome = this.deps.view.judge(decoded, msg.from.toString())
     // first hop: the publisher itself sent it, so its full record must name the address it speaks from (relays
     // forward only what their own first-hop check passed)
@@ -217,8 +220,10 @@ export class GossipMesh {
     const { msg, propagationSource } = evt
     if (msg.topic !== VIEW_TOPIC || msg.type !== 'signed') return
     this.stats.bytesIn += msg.data.byteLength
-    let decoded: GossipMessage
-    try { decoded = decodeMessage(msg.data) } catch { return }
+    let decoded: GossipMessage | undefined = this.decoded.get(msg.data)
+    if (decoded === undefined) {
+      try { decoded = decodeMessage(msg.data) } catch { return }
+    }
     const outcome = this.deps.view.apply(decoded, msg.from.toString(), this.deps.now())
     if (outcome === 'accepted') {
       this.stats.accepted++
