@@ -3,11 +3,14 @@
 // View with 1000 agents' records the way an agent does (decoded gossip, then a few rounds of deltas) and reports RSS
 // and heap before and after, after gc.
 import { fork } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import type { AgentRecord, GossipMessage, LayerDelta, PathResult } from '../src/gossip/record.ts'
+import type { AgentRecord, GossipMessage, Identity, LayerDelta, PathResult } from '../src/gossip/record.ts'
 import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
+import { identities } from './gossip-bytes.ts'
 import { row, type Row, type Suite } from './suite.ts'
 
 const MB = 1024 * 1024
@@ -60,20 +63,22 @@ async function clusterRss (n: number, ipPrefix: string, steadyMs: number, reads:
 
 export interface ViewMemory { paths: number, rssBefore: number, rssFilled: number, rssAfterGc: number, heapBefore: number, heapAfterGc: number, agents: number }
 
-async function viewChild (agents: number, perLayer: number): Promise<ViewMemory> {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (gc === undefined) throw new Error('run with --expose-gc')
-  // everything the view needs is loaded before the first reading
-  const { decodeMessage, decodeSyncResponse, encodeMessage, encodeSyncResponse } = await import('../src/gossip/codec.ts')
-  const { View } = await import('../src/gossip/view.ts')
-  const { identities } = await import('./gossip-bytes.ts')
-  const settle = async (): Promise<void> => { for (let i = 0; i < 3; i++) { gc(); await sleep(50) } }
-  let seed = 7
-  const rand = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648 }
-  const ids = identities(agents, rand)
+/**
+ * What an agent receives while its view of `agents` agents fills, as wire bytes: a warm-up anti-entropy answer (two
+ * records), the joining answer with every record, then three probe rounds of deltas (agent 0..n-1 in each round).
+ * Built by the parent: the senders live in other processes, and their garbage must not stay in the measured one
+ * (V8 keeps the pages of a burst's garbage for reuse after an ordinary gc, see the notes).
+ */
+async function viewWire (agents: number, perLayer: number): Promise<Uint8Array[]> {
+  const { encodeMessage, encodeSyncResponse } = await import('../src/gossip/codec.ts')
+  const { newAgentKey } = await import('../src/gossip/keys.ts')
+  const ids = viewIdentities(agents)
+  // every record and delta carries a seal as agents send them (64 random-looking bytes; one key signs for all)
+  const key = newAgentKey()
+  const sealOf = (i: number, r: number): string => Buffer.from(key.sign(new TextEncoder().encode(`${i}/${r}`))).toString('base64')
   const inc = (i: number): number => 1_732_000_000_000 + i
   // agent i's results in round r: `perLayer` host and pod targets, the rotating sample of src/probe/targets.ts, with
-  // values from a stateless hash (the senders live in other processes: nothing of theirs may stay in this one)
+  // values from a stateless hash
   const targets = (i: number, r: number): number[] =>
     Array.from({ length: Math.min(perLayer, agents - 1) }, (_, m) => (i + 1 + ((r * perLayer + m) % (agents - 1))) % agents)
   const path = (i: number, t: number, layer: number, r: number): PathResult => {
@@ -85,30 +90,70 @@ async function viewChild (agents: number, perLayer: number): Promise<ViewMemory>
     return { target, port: layer === 0 ? 22 : 6100, sent: 3, received: 3, rttMs, tcp: 'open', connectMs, durationMs: Math.max(rttMs * 1.3, connectMs) + 0.05, checkedAt: 1_732_000_000_000 + r * 10_000 }
   }
   const layer = (i: number, r: number, l: number): Map<string, PathResult> => new Map(targets(i, r).map(t => { const p = path(i, t, l, r); return [p.target, p] }))
-  const record = (i: number): AgentRecord => ({ identity: ids[i] as AgentRecord['identity'], inc: inc(i), seq: 1, rv: 0, results: { host: layer(i, 0, 0), pod: layer(i, 0, 1), service: null }, leader: false })
-  // a warm-up view, thrown away: code paths compiled, lazily created structures in place
-  {
-    const v = new View({ ttlMs: 15_000, maxExternal: 256 })
-    v.merge(decodeSyncResponse(encodeSyncResponse({ full: [0, 1].map(i => ({ record: record(i), ageMs: 0 })), touch: [], externals: [], extTouch: [], left: [] })), 0)
-  }
-  await settle()
-  const rssBefore = process.memoryUsage().rss
-  const heapBefore = process.memoryUsage().heapUsed
-  const view = new View({ ttlMs: 15_000, maxExternal: 256 })
-  // joining: the whole view in one anti-entropy answer
-  view.merge(decodeSyncResponse(encodeSyncResponse({ full: ids.map((_, i) => ({ record: record(i), ageMs: 0 })), touch: [], externals: [], extTouch: [], left: [] })), 0)
-  // then three probe rounds of deltas as they arrive (each rotation replaces the sample), 100 messages at a time
+  const record = (i: number): AgentRecord => ({ identity: ids[i] as AgentRecord['identity'], inc: inc(i), seq: 1, rv: 0, results: { host: layer(i, 0, 0), pod: layer(i, 0, 1), service: null }, leader: false, seal: { seq: 1, sig: sealOf(i, 0) } })
+  const answer = (of: number[]): Uint8Array => encodeSyncResponse({ full: of.map(i => ({ record: record(i), ageMs: 0 })), touch: [], externals: [], extTouch: [], left: [] })
+  const out = [answer([0, 1]), answer(ids.map((_, i) => i))]
+  // three probe rounds of deltas (each rotation replaces the sample)
   for (let r = 1; r <= 3; r++) {
     for (let i = 0; i < agents; i++) {
       const delta = (l: number): LayerDelta => {
         const next = layer(i, r, l)
         return { upsert: [...next.values()], remove: [...layer(i, r - 1, l).keys()].filter(ip => !next.has(ip)) }
       }
-      const msg: GossipMessage = { t: 'delta', origin: ids[i]?.podName ?? '', inc: inc(i), seq: 1 + r, base: r - 1, rv: r, host: delta(0), pod: delta(1), service: undefined }
-      const outcome = view.apply(decodeMessage(encodeMessage(msg)), ids[i]?.peerId ?? '', r)
-      if (outcome !== 'accepted') throw new Error(`delta ${outcome}`)
-      if (i % 100 === 99) await sleep(1)
+      const msg: GossipMessage = { t: 'delta', origin: ids[i]?.podName ?? '', inc: inc(i), seq: 1 + r, base: r - 1, rv: r, host: delta(0), pod: delta(1), service: undefined, seal: sealOf(i, r) }
+      out.push(encodeMessage(msg))
     }
+  }
+  return out
+}
+
+/** The view's agents (the same in the parent, which encodes their messages, and the child, which checks signers). */
+function viewIdentities (agents: number): Identity[] {
+  let seed = 7
+  const rand = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648 }
+  return identities(agents, rand)
+}
+
+/** Length-prefixed messages in one buffer, and back (the child reads them as views of one allocation). */
+function packWire (msgs: Uint8Array[]): Buffer {
+  const out = Buffer.alloc(msgs.reduce((s, m) => s + 4 + m.byteLength, 0))
+  let at = 0
+  for (const m of msgs) { out.writeUInt32LE(m.byteLength, at); out.set(m, at + 4); at += 4 + m.byteLength }
+  return out
+}
+
+function unpackWire (buf: Buffer): Uint8Array[] {
+  const out: Uint8Array[] = []
+  for (let at = 0; at < buf.byteLength; at += 4 + buf.readUInt32LE(at)) out.push(buf.subarray(at + 4, at + 4 + buf.readUInt32LE(at)))
+  return out
+}
+
+async function viewChild (agents: number, wireFile: string): Promise<ViewMemory> {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error('run with --expose-gc')
+  // everything the view needs is loaded before the first reading
+  const { decodeMessage, decodeSyncResponse } = await import('../src/gossip/codec.ts')
+  const { View } = await import('../src/gossip/view.ts')
+  const settle = async (): Promise<void> => { for (let i = 0; i < 3; i++) { gc(); await sleep(50) } }
+  const ids = viewIdentities(agents)
+  // the senders' bytes: one allocation, held until the last reading (in both readings, so they add nothing)
+  const wire = readFileSync(wireFile)
+  const [warmUp, joining, ...deltas] = unpackWire(wire)
+  if (warmUp === undefined || joining === undefined || deltas.length !== 3 * agents) throw new Error(`${wireFile}: not the wire of ${agents} agents`)
+  // a warm-up view, thrown away: code paths compiled, lazily created structures in place
+  new View({ ttlMs: 15_000, maxExternal: 256 }).merge(decodeSyncResponse(warmUp), 0)
+  await settle()
+  const rssBefore = process.memoryUsage().rss
+  const heapBefore = process.memoryUsage().heapUsed
+  const view = new View({ ttlMs: 15_000, maxExternal: 256 })
+  // joining: the whole view in one anti-entropy answer
+  view.merge(decodeSyncResponse(joining), 0)
+  // then three probe rounds of deltas as they arrive, 100 messages at a time
+  for (const [k, bytes] of deltas.entries()) {
+    const i = k % agents
+    const outcome = view.apply(decodeMessage(bytes), ids[i]?.peerId ?? '', 1 + Math.floor(k / agents))
+    if (outcome !== 'accepted') throw new Error(`delta ${outcome}`)
+    if (i % 100 === 99) await sleep(1)
   }
   const rssFilled = process.memoryUsage().rss
   await settle()
@@ -116,26 +161,35 @@ async function viewChild (agents: number, perLayer: number): Promise<ViewMemory>
   const held = view.agentEntries()
   const paths = held.reduce((s, e) => s + e.record.results.host.size + e.record.results.pod.size, 0) / held.length
   if (held.length !== agents) throw new Error(`the view holds ${held.length} agents, not ${agents}`)
+  // (read after the last reading, so the senders' bytes cannot be freed before it)
+  if (wire.byteLength === 0) throw new Error('no wire')
   return { agents, paths, rssBefore, rssFilled, rssAfterGc: mem.rss, heapBefore, heapAfterGc: mem.heapUsed }
 }
 
 if (process.env.K8SNET_BENCH_VIEW_CHILD !== undefined) {
-  const [agents, perLayer] = process.env.K8SNET_BENCH_VIEW_CHILD.split(',').map(Number)
-  viewChild(agents ?? 1000, perLayer ?? 10)
+  const [agents, wireFile] = process.env.K8SNET_BENCH_VIEW_CHILD.split(',')
+  viewChild(Number(agents ?? 1000), wireFile ?? '')
     .then(r => { process.send?.(r); process.disconnect?.() })
     .catch((err: unknown) => { process.stderr.write(`${String((err as Error).stack ?? err)}\n`); process.exit(1) })
 }
 
 export async function viewMemory (agents: number, perLayer: number, nodeFlags: string[] = []): Promise<ViewMemory> {
-  const child = fork(fileURLToPath(import.meta.url), [], {
-    execArgv: ['--expose-gc', ...nodeFlags],
-    env: { PATH: process.env.PATH ?? '', K8SNET_BENCH_VIEW_CHILD: `${agents},${perLayer}` },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc']
-  })
-  return await new Promise<ViewMemory>((resolve, reject) => {
-    child.once('message', m => { resolve(m as ViewMemory) })
-    child.once('exit', code => { reject(new Error(`view child exited (${code}) without an answer`)) })
-  })
+  const dir = mkdtempSync(join(tmpdir(), 'k8snet-bench-view-'))
+  try {
+    const wireFile = join(dir, 'wire')
+    writeFileSync(wireFile, packWire(await viewWire(agents, perLayer)))
+    const child = fork(fileURLToPath(import.meta.url), [], {
+      execArgv: ['--expose-gc', ...nodeFlags],
+      env: { PATH: process.env.PATH ?? '', K8SNET_BENCH_VIEW_CHILD: `${agents},${wireFile}` },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc']
+    })
+    return await new Promise<ViewMemory>((resolve, reject) => {
+      child.once('message', m => { resolve(m as ViewMemory) })
+      child.once('exit', code => { reject(new Error(`view child exited (${code}) without an answer`)) })
+    })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -152,7 +206,9 @@ export const agentMemorySuite: Suite = {
     'median over agents, reads and runs (each run a new cluster). View: a child process run with --expose-gc fills a ' +
     'real View with 1000 agents\' records the way an agent does (joining: one anti-entropy answer with every record, ' +
     'decoded; then three probe rounds of deltas of a rotating sample, decoded and merged, 100 at a time) and reports ' +
-    'RSS and V8 heap before filling and after filling + gc. Rows marked ' + SMALL_YOUNG_GEN + ' use the V8 flag the ' +
+    'RSS and V8 heap before filling and after filling + gc. The senders\' wire bytes are encoded by the parent and ' +
+    'read by the child, as one buffer, before the first reading (held until the last), so the measured process only ' +
+    'decodes and merges. Rows marked ' + SMALL_YOUNG_GEN + ' use the V8 flag the ' +
     'image runs the agent with (Dockerfile ENTRYPOINT); the goals judge those.',
   async run (ctx) {
     const rows: Row[] = []
