@@ -4,9 +4,16 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { pino } from 'pino'
+import type { GossipMesh } from '../src/gossip/mesh.ts'
+import { SelfRecord } from '../src/gossip/self-record.ts'
+import { View } from '../src/gossip/view.ts'
 import { contenders } from '../src/node/contenders.ts'
+import { ElectionSupervisor } from '../src/node/election-supervisor.ts'
+import type { LeaderElection } from '../src/node/leader-election.ts'
 import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
 import { LeaseStandIn } from '../src/node/lease-stand-in.ts'
+import { ident } from './fixtures.ts'
 
 const N = 5
 const LEASE = { duration: 3, renew: 2, retry: 0.5 }
@@ -180,4 +187,45 @@ t.test('the stand-in is strict: it fails clients that break the Lease rules', as
   t.not(updated.json.metadata?.resourceVersion, rv1, 'every write bumps resourceVersion')
   t.match(await call('PUT', `${base}/l`, lease({ holderIdentity: 'b', renewTime: micro }, rv1)), { code: 409, json: { reason: 'Conflict' } }, 'a stale resourceVersion conflicts')
   t.equal(s.lease('ns', 'l')?.spec.holderIdentity, 'a', 'the conflicting write changed nothing')
+})
+
+t.test('supervisor: a settled contender steps in at once when the holder lets go, stable membership or not', async t => {
+  const view = new View({ ttlMs: 15_000, maxExternal: 8 })
+  const self = new SelfRecord(ident(1), 1000)
+  view.setSelf(self.record, 0)
+  const others = [2, 3, 4].map(n => new SelfRecord(ident(n), 1000))
+  for (const o of others) view.apply({ t: 'full', record: { ...structuredClone(o.record), leader: o === others[0] } }, o.record.identity.peerId, 0)
+  const calls: string[] = []
+  let enabled = false
+  const election = {
+    enable: () => { if (!enabled) calls.push('enable'); enabled = true },
+    disable: async () => { calls.push('disable'); enabled = false },
+    poke: () => { calls.push('poke') },
+    state: () => ({ enabled, leading: false, holder: null, transitions: 0, lastRenewAgoMs: null, attempts: 0, failures: 0 }),
+    isLeader: () => false
+  }
+  let now = 0
+  const sup = new ElectionSupervisor({
+    election: election as unknown as LeaderElection,
+    view,
+    self,
+    mesh: { publish: () => {} } as unknown as GossipMesh,
+    maxContenders: 4,
+    settled: () => true,
+    stableMs: 10_000,
+    now: () => now,
+    checkEveryMs: 60_000,
+    log: pino({ level: 'silent' })
+  })
+  const holder = others[0] as SelfRecord
+  sup.check()
+  t.strictSame(calls, [], 'a membership just seen is not stable: no contending yet')
+  now = 1_000
+  view.apply({ t: 'leave', origin: 'agent-4', inc: 1000, seq: 5 }, ident(4).peerId, now)
+  sup.check()
+  t.strictSame(calls, [], 'another member leaving changes nothing')
+  now = 2_000
+  view.apply(holder.leave(), holder.record.identity.peerId, now)
+  sup.check()
+  t.strictSame(calls, ['enable', 'poke'], 'the holder gone: contend and try now')
 })

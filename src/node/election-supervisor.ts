@@ -66,7 +66,8 @@ export class ElectionSupervisor {
    * agent's partial view must not make it poll the apiserver); an incumbent leader keeps contending, so an agent
    * joining with a lower hash does not cause a handover.
    */
-  private check (): void {
+  /** One evaluation (the timer runs it every checkEveryMs). */
+  check (): void {
     const names = this.d.view.agentEntries().map(e => e.record.identity.podName).sort()
     const key = names.join(',')
     if (key !== this.members) {
@@ -78,14 +79,17 @@ export class ElectionSupervisor {
     this.contenders = contenders(names, this.d.maxContenders)
     const stable = this.d.now() - this.membersSince >= this.d.stableMs
     const leading = this.d.election.state().leading
+    const leaderNow = this.holder() !== null
+    // the holder just let go: a settled contender steps in now, even if that departure (or a restart before it)
+    // means the membership has not been stable for long (rolling restarts kill holder after holder)
+    const leaderGone = this.sawLeader && !leaderNow
+    this.sawLeader = leaderNow
     if (this.contenders.includes(me) || leading) {
-      if (stable || leading) this.d.election.enable()
+      if (stable || leading || leaderGone) this.d.election.enable()
     } else if (this.d.election.state().enabled) {
       this.d.log.info({ contenders: this.contenders }, 'no longer a Lease contender')
       void this.d.election.disable()
     }
-    const leaderNow = this.holder() !== null
-    if (this.sawLeader && !leaderNow) this.d.election.poke()
-    this.sawLeader = leaderNow
+    if (leaderGone) this.d.election.poke()
   }
 }
