@@ -8,6 +8,7 @@ import { pairResults, serviceResults } from '../src/api/projection.ts'
 import { emptyResults, type AgentRecord } from '../src/gossip/record.ts'
 import { dnsProbe } from '../src/probe/dns-probe.ts'
 import { fpingRound, IcmpUnavailable, parseFpingOutput, sendInterval } from '../src/probe/fping.ts'
+import { FpingLauncher } from '../src/probe/fping-launcher.ts'
 import { runRound, type Probers } from '../src/probe/round.ts'
 import { chooseAgents, coverage, planRound, sampleOffsets } from '../src/probe/targets.ts'
 import { tcpProbe } from '../src/probe/tcp-probe.ts'
@@ -103,6 +104,24 @@ t.test('fping output parsing and send pacing', async t => {
   await t.rejects(fpingRound(['127.0.0.1'], { path: '/nonexistent/fping', echoes: 1, timeoutMs: 100 }), IcmpUnavailable)
 })
 
+t.test('the fping launcher: a missing binary, a hung run, a dead shell, unsafe arguments', async t => {
+  const missing = new FpingLauncher('/nonexistent/fping')
+  try {
+    await t.rejects(fpingRound(['127.0.0.1'], { path: '/nonexistent/fping', echoes: 1, timeoutMs: 100, launcher: missing }), IcmpUnavailable, 'a missing binary: ICMP unavailable')
+  } finally { missing.stop() }
+  const noShell = new FpingLauncher('fping', '/nonexistent/sh')
+  await t.rejects(noShell.run(['-v'], 2_000), /cannot start/, 'no shell: a clear error')
+  // /bin/sleep stands in for an fping that hangs
+  const sleeper = new FpingLauncher('/bin/sleep')
+  try {
+    await t.rejects(sleeper.run(['30'], 200), /no answer within 200 ms/, 'a run that outlasts its bound is given up')
+    const next = await sleeper.run(['0'], 5_000)
+    t.equal(next.code, 0, 'and the next run gets a fresh shell')
+    await t.rejects(sleeper.run(['1;', 'reboot'], 1_000), /refusing/, 'an argument the shell would split is refused')
+    await t.rejects(sleeper.run(['$(id)'], 1_000), /refusing/, 'so is one it would expand')
+  } finally { sleeper.stop() }
+})
+
 t.test('a round with fake probers: Service DNS failure, ICMP unavailable', async t => {
   const probers: Probers = {
     icmp: async () => { throw new IcmpUnavailable('no fping') },
@@ -159,6 +178,17 @@ t.test('real sockets on loopback: open, refused, the health server, ICMP, DNS', 
   }
   const echo = await fpingRound(['127.0.0.1', '127.0.1.40'], { path: 'fping', echoes: 3, timeoutMs: 500 })
   t.same(echo.get('127.0.0.1')?.received, 3, 'three echoes answered')
+  // the same through the launcher the agent uses (a shell beside it starts fping): same results, runs queued
+  const launcher = new FpingLauncher('fping')
+  try {
+    const [viaShell, again] = await Promise.all([
+      fpingRound(['127.0.0.1', '127.0.1.40'], { path: 'fping', echoes: 3, timeoutMs: 500, launcher }),
+      fpingRound(['127.0.0.2'], { path: 'fping', echoes: 2, timeoutMs: 500, launcher })
+    ])
+    t.same(viaShell.get('127.0.0.1')?.received, 3, 'through the launcher: three echoes answered')
+    t.same([...viaShell.keys()].sort(), [...echo.keys()].sort(), 'the same targets as a direct run')
+    t.same(again.get('127.0.0.2')?.received, 2, 'a second run at the same time waits its turn')
+  } finally { launcher.stop() }
   t.ok((echo.get('127.0.0.1')?.rttsMs ?? []).every(ms => ms >= 0 && ms < 100), 'RTTs are echo round trips in ms')
   const round = await runRound(
     { host: [{ ip: '127.0.0.1', port: portOf(open) }], pod: [{ ip: '127.0.1.40', port: closedPort }], sampled: false },

@@ -19,6 +19,7 @@ import { AntiEntropy } from '../gossip/sync.ts'
 import { View } from '../gossip/view.ts'
 import { dnsProbe } from '../probe/dns-probe.ts'
 import { fpingRound } from '../probe/fping.ts'
+import { FpingLauncher } from '../probe/fping-launcher.ts'
 import { runRound, type Probers } from '../probe/round.ts'
 import { ProbeScheduler } from '../probe/scheduler.ts'
 import { planRound } from '../probe/targets.ts'
@@ -49,9 +50,9 @@ const now = (): number => performance.now()
 
 interface Parts { config: Config, log: Logger, node: MeshNode, view: View, self: SelfRecord, mesh: GossipMesh, sync: AntiEntropy, metrics: AgentMetrics }
 
-function buildProbes ({ config, log, view, self, mesh, metrics }: Parts): ProbeScheduler {
+function buildProbes ({ config, log, view, self, mesh, metrics }: Parts, fping: FpingLauncher): ProbeScheduler {
   const probers: Probers = {
-    icmp: async ips => await fpingRound(ips, { path: config.fpingPath, echoes: config.probeEchoes, timeoutMs: config.probeTimeoutMs }),
+    icmp: async ips => await fpingRound(ips, { path: config.fpingPath, echoes: config.probeEchoes, timeoutMs: config.probeTimeoutMs, launcher: fping }),
     tcp: tcpProbe,
     dns: dnsProbe,
     wallNow: Date.now
@@ -180,7 +181,9 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     self: config.podName
   })
   const parts: Parts = { config, log, node, view, self, mesh, sync, metrics }
-  const probes = buildProbes(parts)
+  // fping starts from a small shell kept beside the agent: forking the agent itself stalls gossip for ~10 ms a round
+  const fping = new FpingLauncher(config.fpingPath)
+  const probes = buildProbes(parts, fping)
   const supervisor = buildElection(parts, startedAt)
 
   const snapshot = (): ViewSnapshot => {
@@ -291,6 +294,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       reporter.stop()
       discovery.stop()
       await probes.stop()
+      fping.stop()
       // release the Lease first (the others take over at once), then announce the leave
       await supervisor?.stop()
       await mesh.stop()
