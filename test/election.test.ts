@@ -189,43 +189,53 @@ t.test('the stand-in is strict: it fails clients that break the Lease rules', as
   t.equal(s.lease('ns', 'l')?.spec.holderIdentity, 'a', 'the conflicting write changed nothing')
 })
 
-t.test('supervisor: a settled contender steps in at once when the holder lets go, stable membership or not', async t => {
-  const view = new View({ ttlMs: 15_000, maxExternal: 8 })
-  const self = new SelfRecord(ident(1), 1000)
-  view.setSelf(self.record, 0)
-  const others = [2, 3, 4].map(n => new SelfRecord(ident(n), 1000))
-  for (const o of others) view.apply({ t: 'full', record: { ...structuredClone(o.record), leader: o === others[0] } }, o.record.identity.peerId, 0)
-  const calls: string[] = []
-  let enabled = false
-  const election = {
-    enable: () => { if (!enabled) calls.push('enable'); enabled = true },
-    disable: async () => { calls.push('disable'); enabled = false },
-    poke: () => { calls.push('poke') },
-    state: () => ({ enabled, leading: false, holder: null, transitions: 0, lastRenewAgoMs: null, attempts: 0, failures: 0 }),
-    isLeader: () => false
+t.test('supervisor: a contender settled for a while steps in at once when the holder lets go, stable membership or not', async t => {
+  const scene = (): { view: View, self: SelfRecord, holder: SelfRecord, calls: string[], sup: ElectionSupervisor, clock: { now: number } } => {
+    const view = new View({ ttlMs: 15_000, maxExternal: 8 })
+    const self = new SelfRecord(ident(1), 1000)
+    view.setSelf(self.record, 0)
+    const others = [2, 3, 4].map(n => new SelfRecord(ident(n), 1000))
+    for (const o of others) view.apply({ t: 'full', record: { ...structuredClone(o.record), leader: o === others[0] } }, o.record.identity.peerId, 0)
+    const calls: string[] = []
+    let enabled = false
+    const election = {
+      enable: () => { if (!enabled) calls.push('enable'); enabled = true },
+      disable: async () => { calls.push('disable'); enabled = false },
+      poke: () => { calls.push('poke') },
+      state: () => ({ enabled, leading: false, holder: null, transitions: 0, lastRenewAgoMs: null, attempts: 0, failures: 0 }),
+      isLeader: () => false
+    }
+    const clock = { now: 0 }
+    const sup = new ElectionSupervisor({
+      election: election as unknown as LeaderElection,
+      view,
+      self,
+      mesh: { publish: () => {} } as unknown as GossipMesh,
+      maxContenders: 4,
+      settled: () => true,
+      stableMs: 1_500,
+      now: () => clock.now,
+      checkEveryMs: 60_000,
+      log: pino({ level: 'silent' })
+    })
+    return { view, self, holder: others[0] as SelfRecord, calls, sup, clock }
   }
-  let now = 0
-  const sup = new ElectionSupervisor({
-    election: election as unknown as LeaderElection,
-    view,
-    self,
-    mesh: { publish: () => {} } as unknown as GossipMesh,
-    maxContenders: 4,
-    settled: () => true,
-    stableMs: 10_000,
-    now: () => now,
-    checkEveryMs: 60_000,
-    log: pino({ level: 'silent' })
-  })
-  const holder = others[0] as SelfRecord
-  sup.check()
-  t.strictSame(calls, [], 'a membership just seen is not stable: no contending yet')
-  now = 1_000
-  view.apply({ t: 'leave', origin: 'agent-4', inc: 1000, seq: 5 }, ident(4).peerId, now)
-  sup.check()
-  t.strictSame(calls, [], 'another member leaving changes nothing')
-  now = 2_000
-  view.apply(holder.leave(), holder.record.identity.peerId, now)
-  sup.check()
-  t.strictSame(calls, ['enable', 'poke'], 'the holder gone: contend and try now')
+  const a = scene()
+  a.sup.check()
+  t.strictSame(a.calls, [], 'a membership just seen is not stable: no contending yet')
+  a.clock.now = 1_000
+  a.view.apply({ t: 'leave', origin: 'agent-4', inc: 1000, seq: 5 }, ident(4).peerId, a.clock.now)
+  a.sup.check()
+  t.strictSame(a.calls, [], 'another member leaving changes nothing')
+  a.clock.now = 2_000
+  a.view.apply(a.holder.leave(), a.holder.record.identity.peerId, a.clock.now)
+  a.sup.check()
+  t.strictSame(a.calls, ['enable', 'poke'], 'the holder gone, membership unstable: a contender settled 2 s ago contends and tries now')
+
+  const b = scene()
+  b.sup.check()
+  b.clock.now = 500
+  b.view.apply(b.holder.leave(), b.holder.record.identity.peerId, b.clock.now)
+  b.sup.check()
+  t.strictSame(b.calls, ['poke'], 'one settled only 0.5 s ago leaves the takeover to contenders already running')
 })

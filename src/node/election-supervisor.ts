@@ -27,6 +27,7 @@ export class ElectionSupervisor {
   private readonly d: SupervisorDeps
   private timer: NodeJS.Timeout | undefined
   private sawLeader = false
+  private settledAt: number | null = null
   private members = ''
   private membersSince = 0
 
@@ -75,17 +76,20 @@ export class ElectionSupervisor {
       this.membersSince = this.d.now()
     }
     if (!this.d.settled()) return
+    this.settledAt ??= this.d.now()
     const me = this.d.self.origin
     this.contenders = contenders(names, this.d.maxContenders)
     const stable = this.d.now() - this.membersSince >= this.d.stableMs
     const leading = this.d.election.state().leading
     const leaderNow = this.holder() !== null
-    // the holder just let go: a settled contender steps in now, even if that departure (or a restart before it)
-    // means the membership has not been stable for long (rolling restarts kill holder after holder)
+    // the holder just let go: a contender settled for a while steps in now, even if that departure (or a restart
+    // before it) means the membership has not been stable for long (rolling restarts kill holder after holder);
+    // one that has just started does not (loading the Kubernetes client stalls it ~0.5 s: not at a failover)
     const leaderGone = this.sawLeader && !leaderNow
     this.sawLeader = leaderNow
+    const seasoned = this.d.now() - this.settledAt >= this.d.stableMs
     if (this.contenders.includes(me) || leading) {
-      if (stable || leading || leaderGone) this.d.election.enable()
+      if (stable || leading || (leaderGone && seasoned)) this.d.election.enable()
     } else if (this.d.election.state().enabled) {
       this.d.log.info({ contenders: this.contenders }, 'no longer a Lease contender')
       void this.d.election.disable()
