@@ -17,9 +17,9 @@ export function contentDigest (r: AgentRecord): string {
   return createHash('sha256').update(canonicalContent(r)).digest('hex')
 }
 
-/** Seals the record as it is now, for the message numbered `seq`. */
-export function sealRecord (r: AgentRecord, seq: number, sign: Signer): Seal {
-  const p = payload('record', r.identity.podName, r.identity.peerId, r.inc, seq, r.rv, contentDigest(r))
+/** Seals the record as it is now, for the message numbered `seq` (`digest`: its contentDigest, when known). */
+export function sealRecord (r: AgentRecord, seq: number, sign: Signer, digest = contentDigest(r)): Seal {
+  const p = payload('record', r.identity.podName, r.identity.peerId, r.inc, seq, r.rv, digest)
   return { seq, sig: Buffer.from(sign(p)).toString('base64') }
 }
 

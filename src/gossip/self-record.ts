@@ -117,10 +117,10 @@ export class SelfRecord {
     return msg
   }
 
-  /** Seals the published version for the message just numbered; the record keeps it so relays can prove it. */
+  /** Seals the published version (digest: publishedDigest) for the message just numbered, kept for relays. */
   private seal (): string | undefined {
     if (this.sign === undefined) return undefined
-    this.record.seal = sealRecord(this.record, this.record.seq, this.sign)
+    this.record.seal = sealRecord(this.record, this.record.seq, this.sign, this.publishedDigest)
     return this.record.seal.sig
   }
 }
