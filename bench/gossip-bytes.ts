@@ -23,6 +23,7 @@ import { GossipMesh, MAX_REFRESH_POSTPONE, VIEW_TOPIC } from '../src/gossip/mesh
 import { emptyResults, type GossipMessage, type Identity, type PathResult } from '../src/gossip/record.ts'
 import { newAgentKey } from '../src/gossip/keys.ts'
 import { SelfRecord } from '../src/gossip/self-record.ts'
+import { mulberry32 } from '../test/fixtures.ts'
 import type { AntiEntropy } from '../src/gossip/sync.ts'
 import { View } from '../src/gossip/view.ts'
 import { parseConfig } from '../src/node/config.ts'
@@ -143,17 +144,6 @@ export class Wire {
 
 // ---------------------------------------------------------------------------------------------------------------
 // virtual agents: identities, probe results, and what SelfRecord makes of them
-
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 const K8S_SUFFIX = 'bcdfghjklmnpqrstvwxz2456789'

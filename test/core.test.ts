@@ -6,7 +6,7 @@ import {
   MAX_MESSAGE_BYTES
 } from '../src/gossip/codec.ts'
 import type {
-  AgentRecord, ExternalRecord, GossipMessage, Identity, LegacyPathResult, PathResult, ServiceResult
+  AgentRecord, ExternalRecord, GossipMessage, LegacyPathResult, PathResult, ServiceResult
 } from '../src/gossip/record.ts'
 import { newAgentKey, PeerKeys, type AgentKey } from '../src/gossip/keys.ts'
 import { checkSeals, recordSealHolds } from '../src/gossip/seal.ts'
@@ -14,7 +14,7 @@ import { resultChanged, SelfRecord } from '../src/gossip/self-record.ts'
 import { View, type SyncResponse } from '../src/gossip/view.ts'
 import { parseConfig, type Config } from '../src/node/config.ts'
 import { ConfigError, WireError } from '../src/node/errors.ts'
-import { ident, mulberry32 } from './fixtures.ts'
+import { ident, mulberry32, viewSnapshot } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
@@ -114,17 +114,7 @@ function edit (bytes: Uint8Array, f: (o: J) => void): Uint8Array {
 }
 const bytesOf = (s: string): Uint8Array => enc.encode(s)
 
-/** Everything observable about a view (records, externals, versions, lost agents, left tombstones). */
-function snapshot (v: View, now: number, probeOrigins: string[] = []): unknown {
-  return structuredClone({
-    agents: v.agentEntries(),
-    externals: v.externalEntries(),
-    digest: v.digest(),
-    lost: v.lostEntries(now),
-    // `answer` lists left tombstones for origins the asker claims to hold: observes the private tombstone map
-    left: v.answer({ agents: probeOrigins.map(o => [o, 0, 0, 0]), externals: [] }, now).left
-  })
-}
+const snapshot = viewSnapshot
 
 const byOrigin = <T extends [string, ...unknown[]]>(xs: T[]): T[] => [...xs].sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)
 

@@ -1,5 +1,6 @@
 // Shared test fixtures: agent identities and a seeded PRNG (mulberry32), so failures replay from their seed.
 import type { Identity } from '../src/gossip/record.ts'
+import type { View } from '../src/gossip/view.ts'
 
 /** Agent n: pod agent-n on node-n, node IP 10.0.x.y and pod IP 10.1.x.y (x.y = n in base 256). */
 export function ident (n: number, version = '0.1.0'): Identity {
@@ -17,4 +18,18 @@ export function mulberry32 (seed: number): () => number {
     x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
     return ((x ^ (x >>> 14)) >>> 0) / 4294967296
   }
+}
+
+/**
+ * Everything observable about a view (records, externals, versions, lost agents, left tombstones). `answer` lists
+ * left tombstones only for origins the asker claims to hold, so `probe` names the origins to look for.
+ */
+export function viewSnapshot (v: View, now: number, probe: string[] = []): unknown {
+  return structuredClone({
+    agents: v.agentEntries(),
+    externals: v.externalEntries(),
+    digest: v.digest(),
+    lost: v.lostEntries(now),
+    left: v.answer({ agents: probe.map(o => [o, 0, 0, 0]), externals: [] }, now).left
+  })
 }

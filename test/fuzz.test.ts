@@ -28,7 +28,7 @@ import { MAX_US } from '../src/gossip/wire-reader.ts'
 import { View, type SyncResponse } from '../src/gossip/view.ts'
 import { WireError } from '../src/node/errors.ts'
 import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
-import { ident, mulberry32 } from './fixtures.ts'
+import { ident, mulberry32, viewSnapshot } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // seeds and the property runner
@@ -559,16 +559,7 @@ function deliver (v: View, s: Sent, at: number): string {
   return v.apply(structuredClone(s.msg), s.msg.t === 'ext' ? s.msg.record.by : signerOf(s.n), at)
 }
 
-/** Everything observable about a view (records, externals, versions, lost agents, left tombstones). */
-function snapshot (v: View, now: number, probe: string[]): unknown {
-  return structuredClone({
-    agents: v.agentEntries(),
-    externals: v.externalEntries(),
-    digest: v.digest(),
-    lost: v.lostEntries(now),
-    left: v.answer({ agents: probe.map(o => [o, 0, 0, 0]), externals: [] }, now).left
-  })
-}
+const snapshot = viewSnapshot
 const ORIGINS = [1, 2, 3, 4].map(n => `agent-${n}`)
 
 function sameUpToNoise (a: Results, b: Results): string | null {

@@ -5,17 +5,18 @@
 // to check the matrix is drawn on a canvas (no per-cell elements) and aggregated at 1000 (render times reported).
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { createServer, type Server } from 'node:net'
+import type { Server } from 'node:net'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import t from 'tap'
 import { buildApi } from '../src/api/app.ts'
 import type { ViewSnapshot } from '../src/api/projection.ts'
 import type { HealthInfo, LeaderInfo } from '../src/api/routes.ts'
 import { emptyResults, type AgentRecord, type Layer, type PathResult } from '../src/gossip/record.ts'
-import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
+import { getJson, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
 import { chooseAgents } from '../src/probe/targets.ts'
 import { problemOf } from '../src/report/paths.ts'
 import { buildReport } from '../src/report/report.ts'
+import { close, startProbedAgents } from './harness/probed-agents.ts'
 
 // CI sets this so that a missing browser (or fping, for the verdict) fails instead of skipping
 const required = process.env.K8SNET_REQUIRE_PRIVILEGED === '1'
@@ -258,30 +259,11 @@ t.test('GET / and its assets: content types, caching, CSP, nothing external', as
 
 // ---------------------------------------------------------------- 2. three agents on loopback
 
-async function listen (host: string, port: number): Promise<Server> {
-  const s = createServer(c => { c.destroy() })
-  await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen({ host, port }, resolve) })
-  return s
-}
-const close = async (s: Server): Promise<void> => { await new Promise(resolve => s.close(resolve)) }
-
 browserTest('three agents: one row and column per agent, a closed port turns its pairs red, the verdict names the node', async (t, b) => {
   const ips = ['127.0.7.1', '127.0.7.2', '127.0.7.3']
   const testPort = 17022
-  const sshd = new Map<string, Server>()
-  for (const ip of ips) sshd.set(ip, await listen(ip, testPort))
-  const svc = await listen('127.0.0.1', 0)
-  const env = {
-    HEARTBEAT_INTERVAL: '1', CACHE_KEY_SECOND: '5', PROBE_INTERVAL: '1', TEST_PORT: String(testPort), LOG_LEVEL: 'warn',
-    CUSTOM_SERVICE_NAME: 'localhost', CUSTOM_SERVICE_PORT: String((svc.address() as { port: number }).port)
-  }
-  const agents: AgentProcess[] = ips.map((ip, i) => startAgentProcess({ name: `page-${i + 1}`, ip, peers: ips, env }))
-  t.teardown(async () => {
-    await Promise.all(agents.map(async a => await stopAgentProcess(a, 'SIGKILL')))
-    for (const s of sshd.values()) if (s.listening) await close(s)
-    await close(svc)
-  })
-  await Promise.all(agents.map(async a => await a.ready))
+  const { agents, sshd, stop } = await startProbedAgents({ ips, testPort, prefix: 'page' })
+  t.teardown(stop)
   type Pairs = Record<string, Record<string, { port_status: string }>>
   const allOpen = async (a: AgentProcess): Promise<boolean> => {
     const p = (await getJson<{ results: Pairs }>(`${a.apiUrl}/api/v1/test-results/hosts`)).results
@@ -399,15 +381,21 @@ browserTest('three agents: one row and column per agent, a closed port turns its
 
 // ---------------------------------------------------------------- 3. scale: 100 and 1000 agents
 
-browserTest('100 agents: a 100 x 100 matrix per layer on one canvas each', async (t, b) => {
-  const n = 100
-  const records = syntheticCluster(n, { closed: 17, isolated: 42, lossy: 77 }, Date.now())
-  const s = await serveSynthetic(records, '127.0.7.10')
+/** A synthetic cluster of `n` agents served by one app, its page open and drawn once. */
+async function openSynthetic (t: Asserts, b: Browser, n: number, faults: Faults, host: string): Promise<{ records: AgentRecord[], page: Page, seen: ReturnType<typeof watch> }> {
+  const records = syntheticCluster(n, faults, Date.now())
+  const s = await serveSynthetic(records, host)
   t.teardown(s.close)
   const page = await b.newPage({ viewport: { width: 1600, height: 1000 } })
   const seen = watch(page)
   await page.goto(s.url)
   await waitForUpdates(page, 0)
+  return { records, page, seen }
+}
+
+browserTest('100 agents: a 100 x 100 matrix per layer on one canvas each', async (t, b) => {
+  const n = 100
+  const { records, page, seen } = await openSynthetic(t, b, n, { closed: 17, isolated: 42, lossy: 77 }, '127.0.7.10')
   const nodeIps = records.map(r => r.identity.nodeIp)
   for (const layer of ['host', 'pod'] as const) {
     const m = await matrix(page, layer)
@@ -439,13 +427,7 @@ browserTest('100 agents: a 100 x 100 matrix per layer on one canvas each', async
 
 browserTest('1000 agents (sampled): failing rows and columns only, most failures first; "all" is capped', async (t, b) => {
   const n = 1000
-  const records = syntheticCluster(n, { closed: 170, isolated: 420, lossy: 770 }, Date.now())
-  const s = await serveSynthetic(records, '127.0.7.11')
-  t.teardown(s.close)
-  const page = await b.newPage({ viewport: { width: 1600, height: 1000 } })
-  const seen = watch(page)
-  await page.goto(s.url)
-  await waitForUpdates(page, 0)
+  const { records, page, seen } = await openSynthetic(t, b, n, { closed: 170, isolated: 420, lossy: 770 }, '127.0.7.11')
   for (const layer of ['host', 'pod'] as const) {
     const m = await matrix(page, layer)
     const want = failingAxes(records, layer)

@@ -1,7 +1,7 @@
 // Probes: the sampling rule at N=1000, fping parsing, real TCP/ICMP/DNS on loopback, timeouts and unreachable
 // targets inside a network namespace this test creates, and a changed result reaching every agent.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { createServer, type Server } from 'node:net'
+import type { Server } from 'node:net'
 import t from 'tap'
 import { startHealthServer } from '../src/api/health-server.ts'
 import { pairResults, serviceResults } from '../src/api/projection.ts'
@@ -12,7 +12,8 @@ import { FpingLauncher } from '../src/probe/fping-launcher.ts'
 import { runRound, type Probers } from '../src/probe/round.ts'
 import { chooseAgents, coverage, planRound, sampleOffsets } from '../src/probe/targets.ts'
 import { tcpProbe } from '../src/probe/tcp-probe.ts'
-import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
+import { getJson, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
+import { close, listen, portOf, startProbedAgents } from './harness/probed-agents.ts'
 
 const isRoot = process.getuid?.() === 0
 const hasFping = spawnSync('fping', ['-v']).status === 0
@@ -29,13 +30,6 @@ function agent (name: string, nodeIp: string, podIp: string): AgentRecord {
   }
 }
 
-async function listen (host: string, port = 0): Promise<Server> {
-  const s = createServer(c => { c.destroy() })
-  await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen({ host, port }, resolve) })
-  return s
-}
-const portOf = (s: Server): number => (s.address() as { port: number }).port
-const close = async (s: Server): Promise<void> => { await new Promise(resolve => s.close(resolve)) }
 
 t.test('sampling: at N=1000 every target is probed by exactly k agents each round, never by itself', async t => {
   const n = 1000
@@ -243,23 +237,10 @@ t.test('timeouts, unreachable targets and ICMP loss inside a network namespace',
 
 t.test('a changed result propagates to every agent', async t => {
   // three agents; the test plays sshd on each node IP's TEST_PORT, then closes one
+  // (and plays the custom Service: "localhost" resolves to 127.0.0.1, where it listens)
   const ips = ['127.0.1.31', '127.0.1.32', '127.0.1.33']
-  const testPort = 16022
-  const sshd = new Map<string, Server>()
-  for (const ip of ips) sshd.set(ip, await listen(ip, testPort))
-  // and plays the custom Service: "localhost" resolves to 127.0.0.1, where it listens
-  const svc = await listen('127.0.0.1', 0)
-  const env = {
-    HEARTBEAT_INTERVAL: '1', CACHE_KEY_SECOND: '5', PROBE_INTERVAL: '1', TEST_PORT: String(testPort), LOG_LEVEL: 'warn',
-    CUSTOM_SERVICE_NAME: 'localhost', CUSTOM_SERVICE_PORT: String(portOf(svc))
-  }
-  const agents: AgentProcess[] = ips.map((ip, i) => startAgentProcess({ name: `prober-${i + 1}`, ip, peers: ips, env }))
-  t.teardown(async () => {
-    await Promise.all(agents.map(async a => await stopAgentProcess(a, 'SIGKILL')))
-    for (const s of sshd.values()) await close(s)
-    await close(svc)
-  })
-  await Promise.all(agents.map(async a => await a.ready))
+  const { agents, sshd, svc, stop } = await startProbedAgents({ ips, testPort: 16022, prefix: 'prober' })
+  t.teardown(stop)
   type Pairs = Record<string, Record<string, { port_status: string, tcp: string, ping: string }>>
   const hostPairs = async (a: AgentProcess): Promise<Pairs> => (await getJson<{ results: Pairs }>(`${a.apiUrl}/api/v1/test-results/hosts`)).results
   const allPairs = (p: Pairs, status: (src: string, dst: string) => string): boolean =>
