@@ -16,13 +16,16 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { RPC } from '@libp2p/gossipsub/message'
 import { multiaddr } from '@multiformats/multiaddr'
 import pino from 'pino'
-import { decodeMessage, encodeMessage, encodeSyncRequest, encodeSyncResponse } from '../src/gossip/codec.ts'
+import { decodeMessage, encodeBeat, encodeMessage, encodeSyncRequest, encodeSyncResponse } from '../src/gossip/codec.ts'
 import { DialPlanner } from '../src/gossip/dial-planner.ts'
 import { createMeshNode, type MeshNode } from '../src/gossip/libp2p-node.ts'
 import { GossipMesh, MAX_REFRESH_POSTPONE, VIEW_TOPIC } from '../src/gossip/mesh.ts'
 import { emptyResults, type GossipMessage, type Identity, type PathResult } from '../src/gossip/record.ts'
 import { newAgentKey } from '../src/gossip/keys.ts'
 import { SelfRecord } from '../src/gossip/self-record.ts'
+import { Beats, type BeatChannel } from '../src/gossip/beat.ts'
+import { BeatBook, chooseAggregators } from '../src/gossip/liveness.ts'
+import { publishRound } from '../src/node/agent.ts'
 import { mulberry32 } from '../test/fixtures.ts'
 import type { AntiEntropy } from '../src/gossip/sync.ts'
 import { View } from '../src/gossip/view.ts'
@@ -237,9 +240,13 @@ export interface SimOptions {
   /** Deltas are counted in two classes, below and from this size (gossipsub's IDONTWANT threshold). */
   splitAt: number
   seed: number
-  /** What-if only (1 = the agent's behaviour): keep each sampled target set for this many probe rounds. */
-  rotateEvery?: number
+  /** PROBE_SAMPLE_HOLD and HEARTBEAT_DIGEST_ABOVE. */
+  hold: number
+  digestAbove: number
 }
+
+/** The message class of beats (straight to an aggregator, not gossiped). */
+export const BEAT_KIND = 'beat'
 
 const silent = pino({ level: 'silent' })
 
@@ -264,26 +271,51 @@ export async function simulateAgents (o: SimOptions): Promise<SimResult> {
     const outcome = observer.apply(msg, signer, clock)
     outcomes[outcome] = (outcomes[outcome] ?? 0) + 1
   }
-  const step = Math.max(1, Math.floor(o.n / Math.min(o.n, o.simulated)))
-  const simIdx = Array.from({ length: Math.min(o.n, o.simulated) }, (_, j) => j * step)
+  // what each simulated agent's own view holds of the membership (all alike in steady state): one shared copy,
+  // read for the aggregators and their peer ids
+  const members = new View({ ttlMs: 3 * o.heartbeatMs, maxExternal: 1 })
+  for (const r of base) members.apply({ t: 'full', record: r }, r.identity.peerId, 0)
+  // every aggregator runs (its digest holds the beats of all N), and `simulated` of the other agents stand for them
+  const large = o.n > o.digestAbove
+  const aggNames = new Set(large ? members.aggregators().list : [])
+  const aggIdx = ids.flatMap((id, i) => aggNames.has(id.podName) ? [i] : [])
+  const rest = ids.flatMap((id, i) => aggNames.has(id.podName) ? [] : [i])
+  const want = Math.min(rest.length, o.simulated)
+  const step = rest.length / Math.max(1, want)
+  const simIdx = [...aggIdx, ...Array.from({ length: want }, (_, j) => rest[Math.floor(j * step)] as number)]
   const simSet = new Set(simIdx)
+  // each simulated non-aggregator counts for this many agents in the per-agent mix
+  const weightOf = (i: number): number => aggNames.has((ids[i] as Identity).podName) ? 1 : rest.length / Math.max(1, want)
   // the agents not simulated are in the view too (a digest and an answer cover all N)
   for (const [i, r] of base.entries()) if (!simSet.has(i)) apply({ t: 'full', record: r }, r.identity.peerId)
   const net = new SteadyNetwork(rand, o.pChange)
-  const counts = new Map<string, { n: number, bytes: number }>()
+  const counts = new Map<string, { n: number, w: number, bytes: number }>()
+  const count = (kind: string, bytes: number, weight: number): void => {
+    if (clock <= o.warmMs || stopped) return
+    const c = counts.get(kind) ?? { n: 0, w: 0, bytes: 0 }
+    c.n++
+    c.w += weight
+    c.bytes += bytes
+    counts.set(kind, c)
+  }
   const selves: SelfRecord[] = []
   const sealKey = newAgentKey()
   const stops: Array<() => Promise<void>> = []
+  // the beats each simulated agent heard as an aggregator, by its peer id
+  const books = new Map<string, BeatBook>()
   let stopped = false
   let syncRequest = 0
   let syncResponse = 0
   mock.timers.enable({ apis: ['setTimeout', 'setInterval'] })
   try {
     for (const i of simIdx) {
+      const weight = weightOf(i)
       // sealed as the agent seals (one real Ed25519 key stands in for each agent's: a seal is 64 bytes whoever signs)
       const self = new SelfRecord(ids[i] as Identity, inc0 + i, sealKey.sign)
       selves.push(self)
       const me = self.record.identity
+      const book = new BeatBook()
+      books.set(me.peerId, book)
       const pubsub = {
         topicValidators: new Map(),
         subscribe: () => {},
@@ -291,28 +323,40 @@ export async function simulateAgents (o: SimOptions): Promise<SimResult> {
         publish: async (_topic: string, bytes: Uint8Array) => {
           const msg = decodeMessage(bytes)
           if (stopped) return { recipients: [] }
-          if (clock > o.warmMs) {
-            const kind = msg.t === 'delta' ? (bytes.byteLength < o.splitAt ? 'delta' : 'delta (IDONTWANT)') : msg.t
-            const c = counts.get(kind) ?? { n: 0, bytes: 0 }
-            c.n++
-            c.bytes += bytes.byteLength
-            counts.set(kind, c)
-          }
+          count(msg.t === 'delta' ? (bytes.byteLength < o.splitAt ? 'delta' : 'delta (IDONTWANT)') : msg.t === 'hb' && msg.live !== undefined ? 'hb (digest)' : msg.t, bytes.byteLength, weight)
           apply(msg, me.peerId)
+          if (msg.t === 'hb' && msg.live !== undefined) {
+            const live = observer.applyLiveness(msg.origin, msg.live, clock)
+            outcomes[live.refused ? 'digest refused' : 'digest'] = (outcomes[live.refused ? 'digest refused' : 'digest'] ?? 0) + 1
+            outcomes['live entries refreshed'] = (outcomes['live entries refreshed'] ?? 0) + live.refreshed
+            outcomes['live entries skipped'] = (outcomes['live entries skipped'] ?? 0) + msg.live.length - live.refreshed
+          }
           return { recipients: [] }
         }
+      }
+      const beats: BeatChannel = {
+        send: async (peerId, beat) => {
+          const to = books.get(peerId)
+          if (to === undefined) return false
+          count(BEAT_KIND, encodeBeat(beat).byteLength, weight)
+          to.note(me.podName, beat.rv, clock)
+          return true
+        },
+        drain: now => book.drain(now)
       }
       const node = { services: { pubsub }, addEventListener: () => {}, getConnections: () => [] }
       const mesh = new GossipMesh({
         node: node as unknown as MeshNode,
-        view: new View({ ttlMs: 3 * o.heartbeatMs, maxExternal: 256 }),
+        view: members,
         self,
         sync: { pull: async () => true } as unknown as AntiEntropy,
+        beats,
         now: () => clock,
         log: silent
-      }, { heartbeatMs: o.heartbeatMs, fullRefreshMs: o.fullRefreshMs })
+      }, { heartbeatMs: o.heartbeatMs, fullRefreshMs: o.fullRefreshMs, digestAbove: o.digestAbove, expireEveryMs: 3_600_000 })
+      const timing = { probeSampleHold: o.hold, probeIntervalS: o.probeIntervalMs / 1000 }
       const scheduler = new ProbeScheduler({
-        plan: round => planRound(base, self.record, { testPort: o.testPort, clientPort: o.clientPort, sampleAbove: o.sampleAbove, k: o.coverage, round: Math.floor(round / (o.rotateEvery ?? 1)) }),
+        plan: round => planRound(base, self.record, { testPort: o.testPort, clientPort: o.clientPort, sampleAbove: o.sampleAbove, k: o.coverage, round, hold: o.hold }),
         run: async plan => {
           const wall = wall0 + clock
           return {
@@ -322,7 +366,7 @@ export async function simulateAgents (o: SimOptions): Promise<SimResult> {
             icmpError: null
           }
         },
-        publish: r => { mesh.updateResults({ host: r.host, pod: r.pod, service: r.service }) },
+        publish: (r, plan) => { publishRound(mesh, r, plan, timing) },
         log: silent,
         intervalMs: o.probeIntervalMs,
         wallNow: () => wall0 + clock,
@@ -331,6 +375,21 @@ export async function simulateAgents (o: SimOptions): Promise<SimResult> {
       // agents of a DaemonSet start within a few seconds of each other
       setTimeout(() => { mesh.start(); scheduler.start() }, rand() * Math.min(o.warmMs, 10_000))
       stops.push(async () => { await scheduler.stop(); await mesh.stop() })
+    }
+    // the agents not simulated beat their two aggregators every heartbeat interval (an upper bound: a real agent
+    // skips the beat when it gossiped a delta in that interval)
+    if (large) {
+      const list = members.aggregators().list
+      for (const [i, id] of ids.entries()) {
+        if (simSet.has(i)) continue
+        const to = chooseAggregators(id.podName, list).map(a => books.get((members.agent(a)?.record.identity.peerId) ?? ''))
+        setTimeout(() => {
+          const beat = (): void => { for (const b of to) b?.note(id.podName, 0, clock) }
+          beat()
+          stops.push(async () => { clearInterval(timer) })
+          const timer = setInterval(beat, o.heartbeatMs)
+        }, rand() * Math.min(o.warmMs, 10_000))
+      }
     }
     const tick = 100
     for (let t = 0; t < o.warmMs + o.measureMs; t += tick) {
@@ -351,8 +410,8 @@ export async function simulateAgents (o: SimOptions): Promise<SimResult> {
   } finally {
     mock.timers.reset()
   }
+  const mix: MessageMix = [...counts].map(([kind, c]) => ({ kind, rate: c.w / o.n / (o.measureMs / 1000), payload: c.bytes / c.n }))
   const s = selves.length
-  const mix: MessageMix = [...counts].map(([kind, c]) => ({ kind, rate: c.n / s / (o.measureMs / 1000), payload: c.bytes / c.n }))
   return {
     mix,
     syncRequest,
@@ -495,9 +554,11 @@ export interface NetModel {
   syncsPerS: number
   syncRequest: number
   syncResponse: number
+  /** Bytes of one beat to an aggregator (its stream, both directions, measured on a real pair). */
+  beatBytes: number
 }
 
-export interface Breakdown { own: number, forward: number, idontwant: number, ihave: number, windowUpdates: number, keepalive: number, sync: number, total: number }
+export interface Breakdown { own: number, forward: number, idontwant: number, ihave: number, windowUpdates: number, keepalive: number, sync: number, beats: number, total: number }
 
 /**
  * Bytes per second one agent sends (in = out in steady state, over all agents).
@@ -523,8 +584,11 @@ export function perAgentBytes (mix: MessageMix, m: NetModel): Breakdown {
   let idontwant = 0
   let rpcs = 0
   let msgsPerS = 0
+  let beats = 0
   for (const t of mix) {
     if (t.rate === 0) continue
+    // a beat goes straight to an aggregator (not gossiped): each agent sends as many as it receives on average
+    if (t.kind === BEAT_KIND) { beats += t.rate * m.beatBytes; continue }
     const w = wire.message(t.payload)
     own += t.rate * publishTo * w
     forward += (n - 1) * t.rate * forwards * w
@@ -542,8 +606,8 @@ export function perAgentBytes (mix: MessageMix, m: NetModel): Breakdown {
   const windowUpdates = rpcs * WINDOW_UPDATE
   const keepalive = k * m.idlePerConnection
   const sync = m.syncsPerS * (framed(m.syncRequest) + framed(m.syncResponse))
-  const total = own + forward + idontwant + ihave + windowUpdates + keepalive + sync
-  return { own, forward, idontwant, ihave, windowUpdates, keepalive, sync, total }
+  const total = own + forward + idontwant + ihave + windowUpdates + keepalive + sync + beats
+  return { own, forward, idontwant, ihave, windowUpdates, keepalive, sync, beats, total }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -589,7 +653,7 @@ function socketDelta (a: Map<string, SocketBytes>, b: Map<string, SocketBytes>, 
 // ---------------------------------------------------------------------------------------------------------------
 // a pair of real nodes: keepalive bytes and a check of the per-copy wire size
 
-export interface Calibration { g: GossipParams, idlePerConnection: number, copyMeasured: number, copyComputed: number, payload: number }
+export interface Calibration { g: GossipParams, idlePerConnection: number, copyMeasured: number, copyComputed: number, payload: number, beatBytes: number }
 
 export async function calibratePair (idleMs: number, payload: number, ip1 = '127.0.4.201', ip2 = '127.0.4.202', port = 6291): Promise<Calibration> {
   const a = await createMeshNode({ listenAddress: ip1, gossipPort: port, maxConnections: 16 })
@@ -618,8 +682,20 @@ export async function calibratePair (idleMs: number, payload: number, ip1 = '127
     }
     await sleep(300)
     const copyMeasured = (sum() - c0 - idlePerConnection * 2 * (Date.now() - p0) / 1000) / count
+    // a beat (large clusters): a stream opened, negotiated, one tiny payload, closed: both directions, all framing
+    const view = new View({ ttlMs: 15_000, maxExternal: 1 })
+    await new Beats({ node: b, view, now: () => performance.now(), log: silent }).register()
+    const sender = new Beats({ node: a, view, now: () => performance.now(), log: silent })
+    const b0 = sum()
+    const q0 = Date.now()
+    for (let i = 0; i < count; i++) {
+      if (!await sender.send(b.peerId.toString(), { inc: 1_732_000_000_000 + i, rv: i })) throw new Error('a calibration beat failed')
+      await sleep(5)
+    }
+    await sleep(300)
+    const beatBytes = (sum() - b0 - idlePerConnection * 2 * (Date.now() - q0) / 1000) / count
     const g = gossipParams(a)
-    return { g, idlePerConnection, copyMeasured, copyComputed: new Wire(g).message(payload) + WINDOW_UPDATE, payload }
+    return { g, idlePerConnection, copyMeasured, copyComputed: new Wire(g).message(payload) + WINDOW_UPDATE, payload, beatBytes }
   } finally {
     await Promise.allSettled([a.stop(), b.stop()])
   }
@@ -773,6 +849,8 @@ export const gossipBytesSuite: Suite = {
       probeIntervalMs: defaults.probeIntervalS * 1000,
       sampleAbove: defaults.probeSampleAbove,
       coverage: defaults.probeCoverage,
+      hold: defaults.probeSampleHold,
+      digestAbove: defaults.heartbeatDigestAbove,
       testPort: defaults.testPort,
       clientPort: defaults.clientPort,
       pChange: 0.02
@@ -792,7 +870,7 @@ export const gossipBytesSuite: Suite = {
         ? meshReal
         : { k, d: mean(w.meshDegrees), gossipTargets: mean(w.meshDegrees.map(d => Math.min(k - d, Math.floor(Math.max(g.Dlazy, g.gossipFactor * (k - d)))))) }
       if (w.meshDegrees.length > 0) degreeRatios.push(meshReal.d / mesh.d)
-      const model = perAgentBytes(w.mix, { n: nReal, mesh, g, idlePerConnection: cal.idlePerConnection, syncsPerS: w.syncsPerAgentS, syncRequest: simReal.syncRequest, syncResponse: simReal.syncResponse })
+      const model = perAgentBytes(w.mix, { n: nReal, mesh, g, idlePerConnection: cal.idlePerConnection, syncsPerS: w.syncsPerAgentS, syncRequest: simReal.syncRequest, syncResponse: simReal.syncResponse, beatBytes: cal.beatBytes })
       const m = mean(w.out)
       measured.push(m)
       ratios.push(model.total / m)
@@ -805,7 +883,7 @@ export const gossipBytesSuite: Suite = {
       }
       ctx.log(`N=${nReal} model (k=${mesh.k.toFixed(1)}, measured mesh degree d=${mesh.d.toFixed(2)} [${w.meshDegrees.join(' ')}], IHAVE to ${mesh.gossipTargets.toFixed(2)}; simulated d=${meshReal.d.toFixed(2)}): ${describe(model)}`)
     }
-    const own = perAgentBytes(simReal.mix, { n: nReal, mesh: meshReal, g, idlePerConnection: cal.idlePerConnection, syncsPerS: 0, syncRequest: simReal.syncRequest, syncResponse: simReal.syncResponse })
+    const own = perAgentBytes(simReal.mix, { n: nReal, mesh: meshReal, g, idlePerConnection: cal.idlePerConnection, syncsPerS: 0, syncRequest: simReal.syncRequest, syncResponse: simReal.syncResponse, beatBytes: cal.beatBytes })
     ctx.log(`N=${nReal} model with its own simulated mix (${mixText(simReal.mix)}), for comparison: ${describe(own)}`)
     rows.push(row(`N=${nReal} real agents on loopback: gossip bytes sent per agent (measured)`, 'KB/s', measured.map(x => x / 1000)))
     rows.push(row(`N=${nReal}: model / measured`, 'x', ratios, ...judged('0.8 - 1.25', (x: number) => x >= 0.8 && x <= 1.25)))
@@ -819,7 +897,7 @@ export const gossipBytesSuite: Suite = {
         const sim = await simulateAgents({ ...simBase, n, warmMs: 30_000, measureMs: smoke ? 30_000 : MAX_REFRESH_POSTPONE * simBase.fullRefreshMs, simulated: smoke ? 30 : n >= 5000 ? 50 : 100, splitAt: g.idontwantMinDataSize, seed: 100 + r })
         const adj = connectionGraph(n, defaults.meshMaxPeers, mulberry32(200 + r))
         const mesh = simulateMesh(adj, g, mulberry32(300 + r))
-        const model = perAgentBytes(sim.mix, { n, mesh, g, idlePerConnection: cal.idlePerConnection, syncsPerS: 0, syncRequest: sim.syncRequest, syncResponse: sim.syncResponse })
+        const model = perAgentBytes(sim.mix, { n, mesh, g, idlePerConnection: cal.idlePerConnection, syncsPerS: 0, syncRequest: sim.syncRequest, syncResponse: sim.syncResponse, beatBytes: cal.beatBytes })
         samples.push(model.total / 1000)
         if (r === 0) {
           const k = plannerDegree(n, defaults.meshMaxPeers, 0)
@@ -837,5 +915,5 @@ export const gossipBytesSuite: Suite = {
 
 function describe (b: Breakdown): string {
   return `total ${kb(b.total)} = own ${kb(b.own)} + forwarded ${kb(b.forward)} + IDONTWANT ${kb(b.idontwant)} + IHAVE ${kb(b.ihave)} + ` +
-    `window updates ${kb(b.windowUpdates)} + keepalive ${kb(b.keepalive)} + sync ${kb(b.sync)}`
+    `window updates ${kb(b.windowUpdates)} + keepalive ${kb(b.keepalive)} + sync ${kb(b.sync)} + beats ${kb(b.beats)}`
 }

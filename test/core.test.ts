@@ -138,6 +138,7 @@ t.test('config: parseConfig', async t => {
       nodeName: '10.0.0.1',
       heartbeatIntervalS: 5,
       cacheKeySecond: 15,
+      heartbeatDigestAbove: 100,
       testPort: 22,
       customServiceName: '',
       customServicePort: 80,
@@ -158,6 +159,7 @@ t.test('config: parseConfig', async t => {
       probeConcurrency: 512,
       probeSampleAbove: 100,
       probeCoverage: 10,
+      probeSampleHold: 20,
       fpingPath: 'fping',
       leaseName: 'k8snet-checker-reporter',
       leaseNamespace: 'k8snet',
@@ -357,24 +359,35 @@ t.test('SelfRecord', async t => {
     t.equal(s.record.rv, 1, 'rv unchanged by noise')
     t.equal(s.record.results.host.get('10.0.0.2')?.rttMs, 1.0, 'the record keeps what peers hold')
 
-    // one changed (RTT bucket), one changed (tcp), one removed, one added
-    const a2 = { ...a, rttMs: 1.25 }
-    const b2 = { ...b, tcp: 'refused' as const }
+    // one changed (tcp), one unchanged, one removed, one added: the removal is named
+    const b1 = { ...b, tcp: 'refused' as const }
     const e = path('10.0.0.5')
-    const d1 = must(s.update({ host: [a2, b2, e] }), 'second delta')
+    const d1 = must(s.update({ host: [a, b1, e] }), 'second delta')
     if (d1.t !== 'delta') throw new Error('expected a delta')
-    t.strictSame(d1.host, { upsert: [a2, b2, e], remove: ['10.0.0.4'] }, 'changed + new upserted, gone removed')
+    t.strictSame(d1.host, { upsert: [b1, e], remove: ['10.0.0.4'] }, 'changed + new upserted, gone removed')
     t.equal(d1.base, 1)
     t.equal(d1.rv, 2)
 
-    const d2 = must(s.update({ host: [a2, b2, e], pod: [path('10.1.0.9')] }), 'pod delta')
+    // every result changed or new (a new sample): the layer is replaced, nothing listed for removal
+    const a2 = { ...a, rttMs: 1.25 }
+    const b2 = { ...b1, tcp: 'open' as const }
+    const d1b = must(s.update({ host: [a2, b2] }), 'replacing delta')
+    if (d1b.t !== 'delta') throw new Error('expected a delta')
+    t.strictSame(d1b.host, { upsert: [a2, b2], remove: [], replace: true }, 'all upserted: replace')
+    t.same([...s.record.results.host.keys()].sort(), ['10.0.0.2', '10.0.0.3'], 'the origin applied the replacement')
+    const viaWire = decodeMessage(encodeMessage(d1b))
+    t.strictSame(viaWire, d1b, 'a replacing delta round-trips the wire')
+    const e2 = { ...e, tcp: 'timeout' as const }
+    must(s.update({ host: [a2, b2, e2] }), 'e back')
+
+    const d2 = must(s.update({ host: [a2, b2, e2], pod: [path('10.1.0.9')] }), 'pod delta')
     if (d2.t !== 'delta') throw new Error('expected a delta')
     t.equal(d2.host, null, 'unchanged host layer: no host delta')
     t.strictSame(d2.pod, { upsert: [path('10.1.0.9')], remove: [] })
 
     const d3 = must(s.update({ host: [] }), 'all removed')
     if (d3.t !== 'delta') throw new Error('expected a delta')
-    t.strictSame(d3.host, { upsert: [], remove: ['10.0.0.2', '10.0.0.3', '10.0.0.5'] })
+    t.strictSame(d3.host, { upsert: [], remove: [], replace: true }, 'emptied: replaced by nothing')
     t.equal(s.record.results.host.size, 0)
   })
 

@@ -38,6 +38,11 @@ export interface HealthInfo {
     /** Connected peers whose gossipsub score is negative (penalised for invalid messages), and graylisted ones. */
     penalised_peers?: number
     graylisted_peers?: number
+    /**
+     * Large clusters: beats sent to aggregators (ok / failed), beats heard and refused as an aggregator, liveness
+     * entries applied from aggregators' digests, digests refused (not from an aggregator).
+     */
+    liveness?: { beats_sent: number, beats_failed: number, beats_heard: number, beats_refused: number, entries_applied: number, digests_refused: number }
   }
   sync: { served: number, pulled: number, failed: number }
   probes: { rounds: number, last_round_ms: number | null, last_targets: number, icmp_error: string | null }
@@ -192,7 +197,15 @@ export const readRoutes: ReadRoute[] = [
         mesh_peers: { type: ['integer', 'null'] },
         refused_connections: { type: 'integer' },
         penalised_peers: { type: 'integer' },
-        graylisted_peers: { type: 'integer' }
+        graylisted_peers: { type: 'integer' },
+        liveness: objectOf({
+          beats_sent: { type: 'integer' },
+          beats_failed: { type: 'integer' },
+          beats_heard: { type: 'integer' },
+          beats_refused: { type: 'integer' },
+          entries_applied: { type: 'integer' },
+          digests_refused: { type: 'integer' }
+        })
       }),
       sync: objectOf({ served: { type: 'integer' }, pulled: { type: 'integer' }, failed: { type: 'integer' } }),
       probes: objectOf({ rounds: { type: 'integer' }, last_round_ms: nullableNum, last_targets: { type: 'integer' }, icmp_error: nullableStr })

@@ -5,6 +5,7 @@ import type {
   PathResult, Results, Seal, ServiceResult
 } from './record.ts'
 import { TCP_OUTCOMES, externalKey } from './record.ts'
+import { MAX_LIVE_ENTRIES, packEntries, unpackEntries } from './liveness.ts'
 import type { SyncDigest, SyncResponse } from './view.ts'
 import { arr, fail, index, ip, MAX_US, name, obj, oneOf, optUint, parseJson, str, tuple, uint, type Json } from './wire-reader.ts'
 
@@ -25,14 +26,24 @@ const ms = (v: number | null): number | null => v === null ? null : v / 1000
 const describe = (v: unknown): string =>
   typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : typeof v === 'number' || typeof v === 'boolean' || v === null ? String(v) : `(${Array.isArray(v) ? 'array' : typeof v})`
 
-// ---- path results: [target, port, sent, received, rttUs|-1, tcp, connectUs|-1, durationUs, checkedAt] ----
+// ---- path results: [target, port, sent, received, rttUs|-1, tcp, connectUs|-1, durationUs, checkedAt - base] ----
+// (base: the earliest checkedAt of the paths a record or delta carries, sent once as `c`; 0 for a seal's content)
 
-function encodePath (r: PathResult): Json[] {
+function encodePath (r: PathResult, base = 0): Json[] {
   return [r.target, r.port, r.sent, r.received, usOrNone(r.rttMs), TCP_OUTCOMES.indexOf(r.tcp), usOrNone(r.connectMs),
-    us(r.durationMs), r.checkedAt]
+    us(r.durationMs), r.checkedAt - base]
 }
 
-function decodePath (v: Json, f: string): PathResult {
+/** The base the paths' times are sent against. */
+function baseOf (...lists: Array<Iterable<PathResult>>): number {
+  let base = Infinity
+  for (const l of lists) for (const p of l) if (p.checkedAt < base) base = p.checkedAt
+  return Number.isFinite(base) ? base : 0
+}
+
+const decodeBase = (v: Json, f: string): number => v === undefined ? 0 : uint(v, f)
+
+function decodePath (v: Json, f: string, base = 0): PathResult {
   const t = tuple(v, f, 9)
   const sent = uint(t[2], `${f}.sent`, 1000)
   const received = uint(t[3], `${f}.received`, 1000)
@@ -46,19 +57,19 @@ function decodePath (v: Json, f: string): PathResult {
     tcp: index(t[5], `${f}.tcp`, TCP_OUTCOMES),
     connectMs: ms(optUint(t[6], `${f}.connect`, MAX_US)),
     durationMs: uint(t[7], `${f}.duration`, MAX_US) / 1000,
-    checkedAt: uint(t[8], `${f}.checkedAt`)
+    checkedAt: base + uint(t[8], `${f}.checkedAt`)
   }
 }
 
-function decodePaths (v: Json, f: string): PathResult[] {
-  return arr(v, f, MAX_TARGETS).map((p, i) => decodePath(p, `${f}[${i}]`))
+function decodePaths (v: Json, f: string, base = 0): PathResult[] {
+  return arr(v, f, MAX_TARGETS).map((p, i) => decodePath(p, `${f}[${i}]`, base))
 }
 
 // ---- service result: [name, port, dnsOk, dnsUs, dnsError|null, addresses, paths, checkedAt] ----
 
 function encodeService (s: ServiceResult | null): Json {
   if (s === null) return null
-  return [s.name, s.port, s.dnsOk ? 1 : 0, us(s.dnsMs), s.dnsError, s.addresses, s.paths.map(encodePath), s.checkedAt]
+  return [s.name, s.port, s.dnsOk ? 1 : 0, us(s.dnsMs), s.dnsError, s.addresses, s.paths.map(p => encodePath(p)), s.checkedAt]
 }
 
 function decodeService (v: Json, f: string): ServiceResult | null {
@@ -80,13 +91,15 @@ function decodeService (v: Json, f: string): ServiceResult | null {
 
 function encodeRecord (r: AgentRecord): Record<string, Json> {
   const id = r.identity
+  const c = baseOf(r.results.host.values(), r.results.pod.values())
   return {
     id: [id.podName, id.nodeName, id.nodeIp, id.podIp, id.namespace, id.version, id.peerId],
     i: r.inc,
     s: r.seq,
     r: r.rv,
-    h: [...r.results.host.values()].map(encodePath),
-    p: [...r.results.pod.values()].map(encodePath),
+    ...(c === 0 ? {} : { c }),
+    h: [...r.results.host.values()].map(p => encodePath(p, c)),
+    p: [...r.results.pod.values()].map(p => encodePath(p, c)),
     sv: encodeService(r.results.service),
     ld: r.leader === true ? 1 : 0,
     ...(r.seal === undefined ? {} : { g: [r.seal.seq, r.seal.sig] })
@@ -101,7 +114,7 @@ const byTarget = (a: PathResult, b: PathResult): number => a.target < b.target ?
  */
 export function canonicalContent (r: AgentRecord): string {
   const id = r.identity
-  const paths = (m: Map<string, PathResult>): Json[] => [...m.values()].sort(byTarget).map(encodePath)
+  const paths = (m: Map<string, PathResult>): Json[] => [...m.values()].sort(byTarget).map(p => encodePath(p))
   return JSON.stringify([[id.podName, id.nodeName, id.nodeIp, id.podIp, id.namespace, id.version, id.peerId],
     r.leader === true ? 1 : 0, paths(r.results.host), paths(r.results.pod), encodeService(r.results.service)])
 }
@@ -125,9 +138,10 @@ function toMap (paths: PathResult[]): Map<string, PathResult> {
 function decodeRecord (v: Json, f: string): AgentRecord {
   const o = obj(v, f)
   const id = tuple(o.id, `${f}.id`, 7)
+  const c = decodeBase(o.c, `${f}.c`)
   const results: Results = {
-    host: toMap(decodePaths(o.h, `${f}.h`)),
-    pod: toMap(decodePaths(o.p, `${f}.p`)),
+    host: toMap(decodePaths(o.h, `${f}.h`, c)),
+    pod: toMap(decodePaths(o.p, `${f}.p`, c)),
     service: decodeService(o.sv, `${f}.sv`)
   }
   return {
@@ -221,31 +235,42 @@ function decodeExternal (v: Json, f: string): ExternalRecord {
 
 // ---- gossip messages ----
 
-function encodeDelta (d: LayerDelta | null): Json {
-  return d === null ? null : { u: d.upsert.map(encodePath), x: d.remove }
+/** A layer's delta: upserts, and either the targets removed (`x`) or `r: 1`, the layer is exactly the upserts. */
+function encodeDelta (d: LayerDelta | null, base: number): Json {
+  if (d === null) return null
+  const u = d.upsert.map(p => encodePath(p, base))
+  return d.replace === true ? { u, r: 1 } : { u, x: d.remove }
 }
 
-function decodeDelta (v: Json, f: string): LayerDelta | null {
+function decodeDelta (v: Json, f: string, base: number): LayerDelta | null {
   if (v === null || v === undefined) return null
   const o = obj(v, f)
-  return {
-    upsert: decodePaths(o.u, `${f}.u`),
-    remove: arr(o.x, `${f}.x`, MAX_TARGETS).map((a, i) => ip(a, `${f}.x[${i}]`))
+  const upsert = decodePaths(o.u, `${f}.u`, base)
+  if (o.r !== undefined) {
+    if (uint(o.r, `${f}.r`, 1) !== 1 || o.x !== undefined) fail(`${f}.r`, '1, and no removals beside it')
+    return { upsert, remove: [], replace: true }
   }
+  return { upsert, remove: arr(o.x, `${f}.x`, MAX_TARGETS).map((a, i) => ip(a, `${f}.x[${i}]`)) }
 }
 
 export function encodeMessage (m: GossipMessage): Uint8Array {
   let body: Record<string, Json>
   switch (m.t) {
     case 'full': body = { t: 'f', ...encodeRecord(m.record) }; break
-    case 'hb': body = { t: 'h', o: m.origin, i: m.inc, s: m.seq, r: m.rv }; break
+    case 'hb':
+      body = { t: 'h', o: m.origin, i: m.inc, s: m.seq, r: m.rv }
+      if (m.live !== undefined && m.live.length > 0) body.e = packEntries(m.live)
+      break
     case 'leave':
       body = { t: 'l', o: m.origin, i: m.inc, s: m.seq }
       if (m.seal !== undefined) body.g = m.seal
       break
     case 'ext': body = { t: 'x', ...encodeExternal(m.record) }; break
     case 'delta':
-      body = { t: 'd', o: m.origin, i: m.inc, s: m.seq, b: m.base, r: m.rv, h: encodeDelta(m.host), p: encodeDelta(m.pod) }
+      {
+        const c = baseOf(m.host?.upsert ?? [], m.pod?.upsert ?? [])
+        body = { t: 'd', o: m.origin, i: m.inc, s: m.seq, b: m.base, r: m.rv, ...(c === 0 ? {} : { c }), h: encodeDelta(m.host, c), p: encodeDelta(m.pod, c) }
+      }
       if (m.service !== undefined) body.sv = encodeService(m.service)
       if (m.seal !== undefined) body.g = m.seal
       break
@@ -263,7 +288,11 @@ export function decodeMessage (bytes: Uint8Array): GossipMessage {
   checkVersion(o)
   switch (o.t) {
     case 'f': return { t: 'full', record: decodeRecord(o, 'full') }
-    case 'h': return { t: 'hb', origin: name(o.o, 'origin'), inc: uint(o.i, 'inc'), seq: uint(o.s, 'seq'), rv: uint(o.r, 'rv') }
+    case 'h': {
+      const hb: GossipMessage = { t: 'hb', origin: name(o.o, 'origin'), inc: uint(o.i, 'inc'), seq: uint(o.s, 'seq'), rv: uint(o.r, 'rv') }
+      if (o.e !== undefined) hb.live = unpackEntries(str(o.e, 'live', 8 * MAX_LIVE_ENTRIES), 'live')
+      return hb
+    }
     case 'l': {
       const leave: GossipMessage = { t: 'leave', origin: name(o.o, 'origin'), inc: uint(o.i, 'inc'), seq: uint(o.s, 'seq') }
       if (o.g !== undefined) leave.seal = sig(o.g, 'seal')
@@ -281,8 +310,8 @@ export function decodeMessage (bytes: Uint8Array): GossipMessage {
         seq: uint(o.s, 'seq'),
         base,
         rv,
-        host: decodeDelta(o.h, 'h'),
-        pod: decodeDelta(o.p, 'p'),
+        host: decodeDelta(o.h, 'h', decodeBase(o.c, 'c')),
+        pod: decodeDelta(o.p, 'p', decodeBase(o.c, 'c')),
         service: 'sv' in o ? decodeService(o.sv, 'sv') : undefined,
         ...(o.g === undefined ? {} : { seal: sig(o.g, 'seal') })
       }
@@ -358,3 +387,18 @@ export function decodeSyncResponse (bytes: Uint8Array): SyncResponse {
     })
   }
 }
+
+// ---- beats (large clusters): an origin's [inc, rv], straight to an aggregator over an authenticated stream ----
+
+export const MAX_BEAT_BYTES = 64
+
+export function encodeBeat (b: { inc: number, rv: number }): Uint8Array {
+  return enc.encode(JSON.stringify([WIRE_VERSION, b.inc, b.rv]))
+}
+
+export function decodeBeat (bytes: Uint8Array): { inc: number, rv: number } {
+  const t = tuple(parseJson(bytes, MAX_BEAT_BYTES), 'beat', 3)
+  if (t[0] !== WIRE_VERSION) throw new WireError('version', `wire version ${describe(t[0])} is not ${WIRE_VERSION}`)
+  return { inc: uint(t[1], 'beat.inc'), rv: uint(t[2], 'beat.rv') }
+}
+

@@ -5,7 +5,9 @@ import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { WireError } from '../node/errors.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
+import type { BeatChannel } from './beat.ts'
 import type { MeshNode } from './libp2p-node.ts'
+import { chooseAggregators } from './liveness.ts'
 import type { AgentRecord, GossipMessage, LayerDelta } from './record.ts'
 import type { ResultsUpdate, SelfRecord } from './self-record.ts'
 import { sameIp } from './admission.ts'
@@ -21,6 +23,11 @@ export interface MeshOptions {
   fullRefreshMs: number
   /** How often expired origins are swept. */
   expireEveryMs?: number
+  /**
+   * Above this many agents in the view, an agent's heartbeat goes straight to two aggregators instead of to the
+   * whole cluster, and the aggregators gossip batched liveness digests (see liveness.ts). Needs `beats`.
+   */
+  digestAbove?: number
 }
 
 export interface MeshDeps {
@@ -30,6 +37,8 @@ export interface MeshDeps {
   sync: AntiEntropy
   now: () => number
   log: Logger
+  /** Beats to aggregators and the beats heard as one (large clusters); without it every heartbeat is gossiped. */
+  beats?: BeatChannel
   /** Called when an origin appears (full record accepted) with its pod IP: a hint for discovery. */
   onOriginSeen?: (podIp: string) => void
   /** Called after a gossiped message changed the view (benchmarks trace propagation with it). */
@@ -52,6 +61,9 @@ export interface MeshStats {
   ignored: Record<string, number>
   rejected: Record<string, number>
   expired: number
+  /** Liveness entries applied from aggregators' digests, and digests refused (large clusters). */
+  liveRefreshed: number
+  liveRefused: number
 }
 
 const bump = (m: Record<string, number>, k: string): void => { m[k] = (m[k] ?? 0) + 1 }
@@ -64,13 +76,17 @@ function carriesEverything (msg: GossipMessage, record: AgentRecord): boolean {
 }
 
 export class GossipMesh {
-  readonly stats: MeshStats = { published: 0, bytesOut: 0, bytesIn: 0, sent: {}, sentBytes: {}, accepted: 0, gaps: 0, ignored: {}, rejected: {}, expired: 0 }
+  readonly stats: MeshStats = { published: 0, bytesOut: 0, bytesIn: 0, sent: {}, sentBytes: {}, accepted: 0, gaps: 0, ignored: {}, rejected: {}, expired: 0, liveRefreshed: 0, liveRefused: 0 }
   private readonly deps: MeshDeps
   private readonly opts: MeshOptions
   private readonly timers: NodeJS.Timeout[] = []
   private heartbeatTimer: NodeJS.Timeout | undefined
   private refreshTimer: NodeJS.Timeout | undefined
   private running = false
+  /** Whether this agent's heartbeats carry liveness digests (it is an aggregator): they then keep their rhythm. */
+  private aggregating = false
+  /** The aggregators this agent beats to, for the aggregator list they were chosen from. */
+  private chosen: { from: readonly string[], to: string[] } | undefined
   private lastFullAt = 0
   private readonly repairAt = new Map<string, number>()
   private initialPulls = 0
@@ -112,13 +128,16 @@ export class GossipMesh {
     return typeof ps.getMeshPeers === 'function' ? ps.getMeshPeers(VIEW_TOPIC).length : null
   }
 
-  /** Stores new probe results in this agent's record and gossips what changed. */
-  updateResults (u: ResultsUpdate): void {
+  /**
+   * Stores new probe results in this agent's record and gossips what changed. `keptMs`: the results are a sample
+   * the next one replaces within that long, so the full refresh waits for it.
+   */
+  updateResults (u: ResultsUpdate, keptMs = 0): void {
     const msg = this.deps.self.update(u)
     if (msg === null) return
     this.publish(msg)
-    // a delta that carried every result refreshes peers as a full record would (e.g. each round of a rotating sample)
-    if (this.running && carriesEverything(msg, this.deps.self.record)) this.armRefresh(false)
+    // a delta that carried every result refreshes peers as a full record would (e.g. each new rotating sample)
+    if (this.running && carriesEverything(msg, this.deps.self.record)) this.armRefresh(false, keptMs)
   }
 
   /** Gossips a message this agent authored (its own record, or a legacy report it injects). */
@@ -148,17 +167,52 @@ export class GossipMesh {
    */
   private armTimers (msg: GossipMessage): void {
     if (!this.running || (msg.t !== 'hb' && msg.t !== 'delta' && msg.t !== 'full')) return
-    clearTimeout(this.heartbeatTimer)
-    this.heartbeatTimer = setTimeout(() => { this.publish(this.deps.self.heartbeat()) }, this.opts.heartbeatMs)
+    // an aggregator's heartbeat carries the beats it heard: it goes out every interval whatever else was sent
+    if (msg.t === 'hb' || !this.aggregating) this.armHeartbeat()
     if (msg.t === 'full') this.armRefresh(true)
   }
 
-  private armRefresh (full: boolean): void {
+  private armHeartbeat (): void {
+    clearTimeout(this.heartbeatTimer)
+    this.heartbeatTimer = setTimeout(() => { this.heartbeatDue() }, this.opts.heartbeatMs)
+  }
+
+  /**
+   * A heartbeat is due. In a small cluster it is gossiped. In a large one (above digestAbove agents) it goes
+   * straight to this agent's two aggregators, whose gossiped digests carry it; an aggregator gossips its own with
+   * the beats it heard. When no aggregator takes the beat, it is gossiped after all.
+   */
+  private heartbeatDue (): void {
+    const { view, self, beats, now } = this.deps
+    const live = beats?.drain(now()) ?? []
+    // (an origin whose short id another member shares cannot be named in a digest: it gossips its heartbeats)
+    const large = beats !== undefined && view.agentCount > (this.opts.digestAbove ?? Infinity) && view.shortIdUnique(self.origin)
+    const aggs = large ? view.aggregators().list : []
+    this.aggregating = aggs.includes(self.origin) || live.length > 0
+    if (!large || this.aggregating) {
+      this.publish(self.heartbeat(live))
+      return
+    }
+    this.armHeartbeat()
+    if (this.chosen?.from !== aggs) this.chosen = { from: aggs, to: chooseAggregators(self.origin, aggs) }
+    void this.beat(this.chosen.to)
+  }
+
+  private async beat (to: string[]): Promise<void> {
+    const { view, self, beats } = this.deps
+    if (beats === undefined) return
+    const peers = to.map(n => view.agent(n)?.record.identity.peerId).filter((p): p is string => p !== undefined)
+    const { inc, rv } = self.record
+    const taken = await Promise.all(peers.map(async p => await beats.send(p, { inc, rv })))
+    if (!taken.includes(true) && this.running) this.publish(self.heartbeat())
+  }
+
+  private armRefresh (full: boolean, keptMs = 0): void {
     const now = this.deps.now()
     if (full) this.lastFullAt = now
     const latest = this.lastFullAt + MAX_REFRESH_POSTPONE * this.opts.fullRefreshMs - now
     clearTimeout(this.refreshTimer)
-    this.refreshTimer = setTimeout(() => { this.publish(this.deps.self.full()) }, Math.max(0, Math.min(this.opts.fullRefreshMs, latest)))
+    this.refreshTimer = setTimeout(() => { this.publish(this.deps.self.full()) }, Math.max(0, Math.min(Math.max(this.opts.fullRefreshMs, keptMs), latest)))
   }
 
   private every (ms: number, fn: () => void): void {
@@ -225,6 +279,12 @@ export class GossipMesh {
       try { decoded = decodeMessage(msg.data) } catch { return }
     }
     const outcome = this.deps.view.apply(decoded, msg.from.toString(), this.deps.now())
+    if (decoded.t === 'hb' && decoded.live !== undefined && (outcome === 'accepted' || outcome === 'gap')) {
+      const live = this.deps.view.applyLiveness(decoded.origin, decoded.live, this.deps.now())
+      this.stats.liveRefreshed += live.refreshed
+      if (live.refused) this.stats.liveRefused++
+      if (live.gaps.length > 0) this.repair(msg.from, propagationSource)
+    }
     if (outcome === 'accepted') {
       this.stats.accepted++
       if (decoded.t === 'full') this.deps.onOriginSeen?.(decoded.record.identity.podIp)

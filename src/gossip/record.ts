@@ -125,14 +125,23 @@ export function externalKey (body: ExternalBody): string {
 
 // ---- the messages gossiped on the topic ----
 
+/**
+ * One origin's liveness as an aggregator heard it (large clusters): the origin's short id, the low 16 bits of its
+ * results version, and how long ago (ms, in 100-ms steps) its last beat came. The aggregator heard the beat over a
+ * connection authenticated by the key of the incarnation it holds.
+ */
+export interface LiveEntry { id: number, rv16: number, ageMs: number }
+
 export interface LayerDelta {
   upsert: PathResult[]
   remove: string[]
+  /** The layer holds exactly `upsert` afterwards (a new sample): nothing else need be named for removal. */
+  replace?: boolean
 }
 
 export type GossipMessage =
   | { t: 'full', record: AgentRecord }
-  | { t: 'hb', origin: string, inc: number, seq: number, rv: number }
+  | { t: 'hb', origin: string, inc: number, seq: number, rv: number, live?: LiveEntry[] }
   | { t: 'delta', origin: string, inc: number, seq: number, base: number, rv: number, host: LayerDelta | null, pod: LayerDelta | null, service: ServiceResult | null | undefined, seal?: string }
   | { t: 'leave', origin: string, inc: number, seq: number, seal?: string }
   | { t: 'ext', record: ExternalRecord }
@@ -140,6 +149,7 @@ export type GossipMessage =
 /** Applies one layer's delta in place: what a receiver does, and what the origin does to the version it published. */
 export function applyLayerDelta (target: Map<string, PathResult>, delta: LayerDelta | null): void {
   if (delta === null) return
+  if (delta.replace === true) target.clear()
   for (const ip of delta.remove) target.delete(ip)
   for (const r of delta.upsert) target.set(r.target, r)
 }

@@ -1,6 +1,6 @@
 // This agent's own record, the single writer of its origin: turns local changes into the messages to gossip.
 import type { Signer } from './keys.ts'
-import type { AgentRecord, GossipMessage, Identity, LayerDelta, PathResult, Results, ServiceResult } from './record.ts'
+import type { AgentRecord, GossipMessage, Identity, LayerDelta, LiveEntry, PathResult, Results, ServiceResult } from './record.ts'
 import { applyLayerDelta, emptyResults } from './record.ts'
 import { contentDigest, sealLeave, sealRecord } from './seal.ts'
 
@@ -9,10 +9,24 @@ function rttBucket (ms: number | null): number {
   return ms === null ? Number.NEGATIVE_INFINITY : Math.floor(Math.log2(Math.max(ms, 0.001)) * 4)
 }
 
-/** Whether a new result says something different enough from the held one to be worth gossiping. */
-export function resultChanged (a: PathResult, b: PathResult): boolean {
+/** Buckets apart for a change of time to be news: 1 (a quarter power of two), or 8 (4x) for a coarse sample. */
+const FINE = 1
+const COARSE = 8
+
+const moved = (a: number | null, b: number | null, by: number): boolean => {
+  const x = rttBucket(a)
+  const y = rttBucket(b)
+  return x === y ? false : !Number.isFinite(x) || !Number.isFinite(y) || Math.abs(x - y) >= by
+}
+
+/**
+ * Whether a new result says something different enough from the held one to be worth gossiping: any change of
+ * outcome or loss, and a change of round-trip or connect time beyond one bucket, or beyond 4x when `coarse`.
+ */
+export function resultChanged (a: PathResult, b: PathResult, coarse = false): boolean {
+  const by = coarse ? COARSE : FINE
   return a.port !== b.port || a.tcp !== b.tcp || a.sent !== b.sent || a.received !== b.received ||
-    rttBucket(a.rttMs) !== rttBucket(b.rttMs) || rttBucket(a.connectMs) !== rttBucket(b.connectMs)
+    moved(a.rttMs, b.rttMs, by) || moved(a.connectMs, b.connectMs, by)
 }
 
 function serviceChanged (a: ServiceResult | null, b: ServiceResult | null): boolean {
@@ -22,16 +36,18 @@ function serviceChanged (a: ServiceResult | null, b: ServiceResult | null): bool
   return a.paths.some((p, i) => { const q = b.paths[i]; return q === undefined || resultChanged(p, q) })
 }
 
-function diffLayer (held: Map<string, PathResult>, next: PathResult[]): LayerDelta | null {
+function diffLayer (held: Map<string, PathResult>, next: PathResult[], coarse: boolean): LayerDelta | null {
   const upsert: PathResult[] = []
   const seen = new Set<string>()
   for (const r of next) {
     seen.add(r.target)
     const old = held.get(r.target)
-    if (old === undefined || resultChanged(old, r)) upsert.push(r)
+    if (old === undefined || resultChanged(old, r, coarse)) upsert.push(r)
   }
   const remove = [...held.keys()].filter(ip => !seen.has(ip))
-  return upsert.length === 0 && remove.length === 0 ? null : { upsert, remove }
+  if (upsert.length === 0 && remove.length === 0) return null
+  // every result is new or changed (a new sample): the layer is replaced, with no list of what went
+  return remove.length > 0 && upsert.length === next.length ? { upsert, remove: [], replace: true } : { upsert, remove }
 }
 
 export interface ResultsUpdate {
@@ -39,6 +55,11 @@ export interface ResultsUpdate {
   pod?: PathResult[]
   /** null clears the Service result; absent leaves it as it is. */
   service?: ServiceResult | null
+  /**
+   * The paths are a sample kept for several rounds in a large cluster: round-trip and connect times that move less
+   * than 4x wait for the next full record or sample (outcomes and loss are news at once, as always).
+   */
+  coarse?: boolean
 }
 
 /**
@@ -76,10 +97,11 @@ export class SelfRecord {
     return { t: 'full', record: r }
   }
 
-  heartbeat (): GossipMessage {
+  /** A heartbeat; an aggregator's carries the liveness entries of the beats it heard. */
+  heartbeat (live: LiveEntry[] = []): GossipMessage {
     this.record.seq++
     const { inc, seq, rv } = this.record
-    return { t: 'hb', origin: this.origin, inc, seq, rv }
+    return live.length === 0 ? { t: 'hb', origin: this.origin, inc, seq, rv } : { t: 'hb', origin: this.origin, inc, seq, rv, live }
   }
 
   leave (): GossipMessage {
@@ -96,8 +118,9 @@ export class SelfRecord {
    */
   update (u: ResultsUpdate): GossipMessage | null {
     const r = this.record.results
-    const host = u.host === undefined ? null : diffLayer(r.host, u.host)
-    const pod = u.pod === undefined ? null : diffLayer(r.pod, u.pod)
+    const coarse = u.coarse === true
+    const host = u.host === undefined ? null : diffLayer(r.host, u.host, coarse)
+    const pod = u.pod === undefined ? null : diffLayer(r.pod, u.pod, coarse)
     const svcChanged = u.service !== undefined && serviceChanged(r.service, u.service)
     if (u.host !== undefined) this.latest.host = new Map(u.host.map(p => [p.target, p]))
     if (u.pod !== undefined) this.latest.pod = new Map(u.pod.map(p => [p.target, p]))

@@ -1,5 +1,6 @@
 // The replicated view: pure merge, replay, expiry and anti-entropy rules over origin records. No I/O, no clocks.
-import type { AgentRecord, ExternalRecord, GossipMessage } from './record.ts'
+import { aggregatorSets, rvAhead, shortId, type AggregatorSets } from './liveness.ts'
+import type { AgentRecord, ExternalRecord, GossipMessage, LiveEntry } from './record.ts'
 import { applyLayerDelta, messageOrigin } from './record.ts'
 
 /**
@@ -74,6 +75,9 @@ export interface SyncResponse {
 
 export interface Expired { agents: string[], externals: string[] }
 
+/** What an aggregator's liveness entries did: origins refreshed, and those whose newer results this view lacks. */
+export interface LivenessOutcome { refreshed: number, gaps: string[], refused: boolean }
+
 function newer (inc: number, seq: number, heldInc: number, heldSeq: number): boolean {
   return inc > heldInc || (inc === heldInc && seq > heldSeq)
 }
@@ -96,6 +100,10 @@ export class View {
   /** Which live origin holds each key and each pod IP: one origin per key, one per address. */
   private readonly byPeer = new Map<string, string>()
   private readonly byIp = new Map<string, string>()
+  /** Origins by short id (liveness entries name them so); null where two held names share one. */
+  private readonly byShortId = new Map<number, string | null>()
+  /** The agents allowed to speak for others' liveness, for the membership it was computed from. */
+  private aggregatorCache: AggregatorSets | null = null
   /** Set while merging an origin-sealed record a third party relayed (signed, yet not first-hand). */
   private relaying = false
   private readonly externals = new Map<string, ExternalEntry>()
@@ -250,19 +258,27 @@ export class View {
   /** Holds an entry, indexing its key and address (and forgetting the ones an earlier record of it had). */
   private put (e: AgentEntry): void {
     const id = e.record.identity
-    this.drop(id.podName)
+    const replaced = this.drop(id.podName, false) !== undefined
     this.agents.set(id.podName, e)
     this.byPeer.set(id.peerId, id.podName)
     this.byIp.set(id.podIp, id.podName)
+    const sid = shortId(id.podName)
+    const other = this.byShortId.get(sid)
+    this.byShortId.set(sid, other === undefined || other === id.podName ? id.podName : null)
+    if (!replaced) this.aggregatorCache = null
   }
 
-  private drop (origin: string): AgentEntry | undefined {
+  /** Forgets an origin's entry and indexes (`forGood`: its membership ends, not a newer record of it coming in). */
+  private drop (origin: string, forGood = true): AgentEntry | undefined {
     const e = this.agents.get(origin)
     if (e === undefined) return undefined
     this.agents.delete(origin)
     const id = e.record.identity
     if (this.byPeer.get(id.peerId) === origin) this.byPeer.delete(id.peerId)
     if (this.byIp.get(id.podIp) === origin) this.byIp.delete(id.podIp)
+    const sid = shortId(origin)
+    if (this.byShortId.get(sid) === origin) this.byShortId.delete(sid)
+    if (forGood) this.aggregatorCache = null
     return e
   }
 
@@ -327,6 +343,36 @@ export class View {
   }
 
   agentEntries (): AgentEntry[] { return [...this.agents.values()] }
+  /** Whether liveness entries can name `origin`: no other held origin shares its short id. */
+  shortIdUnique (origin: string): boolean { return this.byShortId.get(shortId(origin)) === origin }
+  /** The origin a peer id speaks for, if held. */
+  originOfPeer (peerId: string): string | undefined { return this.byPeer.get(peerId) }
+
+  /** This view's aggregators (what this agent would pick), and the wider set it accepts digests from. */
+  aggregators (): AggregatorSets {
+    this.aggregatorCache ??= aggregatorSets(this.agents.keys())
+    return this.aggregatorCache
+  }
+
+  /**
+   * Applies an aggregator's liveness entries (sent with its heartbeat, already accepted from its key). Only the
+   * lowest-id agents may speak for others: each entry moves the origin's
+   * last-heard time to when the aggregator heard it, never forward of that. A newer results version is a gap.
+   */
+  applyLiveness (by: string, entries: readonly LiveEntry[], now: number): LivenessOutcome {
+    const out: LivenessOutcome = { refreshed: 0, gaps: [], refused: false }
+    if (!this.aggregators().accepted.has(by)) { out.refused = true; return out }
+    for (const e of entries) {
+      const origin = this.byShortId.get(e.id)
+      if (origin === undefined || origin === null || origin === by) continue
+      const held = this.agents.get(origin)
+      if (held === undefined || held.self) continue
+      held.lastHeard = Math.max(held.lastHeard, now - e.ageMs)
+      out.refreshed++
+      if (rvAhead(e.rv16, held.record.rv)) out.gaps.push(origin)
+    }
+    return out
+  }
   externalEntries (): ExternalEntry[] { return [...this.externals.values()] }
   agent (origin: string): AgentEntry | undefined { return this.agents.get(origin) }
   get agentCount (): number { return this.agents.size }

@@ -15,14 +15,15 @@ import { injectExternal } from '../gossip/inject.ts'
 import { newAgentKey, PeerKeys } from '../gossip/keys.ts'
 import type { ExternalBody, GossipMessage } from '../gossip/record.ts'
 import { SelfRecord } from '../gossip/self-record.ts'
+import { Beats } from '../gossip/beat.ts'
 import { AntiEntropy } from '../gossip/sync.ts'
 import { View } from '../gossip/view.ts'
 import { dnsProbe } from '../probe/dns-probe.ts'
 import { fpingRound } from '../probe/fping.ts'
 import { FpingLauncher } from '../probe/fping-launcher.ts'
-import { runRound, type Probers } from '../probe/round.ts'
+import { runRound, type Probers, type RoundResult } from '../probe/round.ts'
 import { ProbeScheduler } from '../probe/scheduler.ts'
-import { planRound } from '../probe/targets.ts'
+import { planRound, type RoundPlan } from '../probe/targets.ts'
 import { tcpProbe } from '../probe/tcp-probe.ts'
 import { buildReport, type Report } from '../report/report.ts'
 import { Reporter } from '../report/reporter.ts'
@@ -48,6 +49,24 @@ export interface Agent {
 
 const now = (): number => performance.now()
 
+type SampleTiming = Pick<Config, 'probeSampleHold' | 'probeIntervalS'>
+
+/** How long a sampled agent's results stand before its next sample replaces them (one round of slack). */
+const sampleKeptMs = (c: SampleTiming): number => (c.probeSampleHold + 1) * c.probeIntervalS * 1000
+
+/**
+ * Gossips a probe round's results. A sample is kept PROBE_SAMPLE_HOLD rounds: peers hear its changes of outcome
+ * (and times that moved 4x) at once, the rest with the next sample, which comes within (hold + 1) rounds.
+ */
+export function publishRound (mesh: GossipMesh, r: RoundResult, plan: RoundPlan, c: SampleTiming): void {
+  if (!plan.sampled) mesh.updateResults({ host: r.host, pod: r.pod, service: r.service })
+  else mesh.updateResults({ host: r.host, pod: r.pod, service: r.service, coarse: true }, sampleKeptMs(c))
+}
+
+/** Results older than this make a source stale: the longest they may stand unrefreshed, plus three rounds. */
+const staleAfterMs = (c: Config, sampled: boolean): number =>
+  Math.max(c.fullRefreshIntervalS * 1000, sampled ? sampleKeptMs(c) : 0) + 3 * c.probeIntervalS * 1000
+
 interface Parts { config: Config, log: Logger, node: MeshNode, view: View, self: SelfRecord, mesh: GossipMesh, sync: AntiEntropy, metrics: AgentMetrics }
 
 function buildProbes ({ config, log, view, self, mesh, metrics }: Parts, fping: FpingLauncher): ProbeScheduler {
@@ -65,7 +84,8 @@ function buildProbes ({ config, log, view, self, mesh, metrics }: Parts, fping: 
       clientPort: config.clientPort,
       sampleAbove: config.probeSampleAbove,
       k: config.probeCoverage,
-      round
+      round,
+      hold: config.probeSampleHold
     }),
     run: async plan => {
       const started = performance.now()
@@ -73,7 +93,7 @@ function buildProbes ({ config, log, view, self, mesh, metrics }: Parts, fping: 
       metrics.observeRound(r, performance.now() - started)
       return r
     },
-    publish: r => { mesh.updateResults({ host: r.host, pod: r.pod, service: r.service }) },
+    publish: (r, plan) => { publishRound(mesh, r, plan, config) },
     log: log.child({ component: 'probe' }),
     intervalMs: config.probeIntervalS * 1000,
     wallNow: Date.now
@@ -167,9 +187,11 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     maxPeers: config.meshMaxPeers,
     now
   }, log)
-  const mesh = new GossipMesh({ node, view, self, sync, now, log, onOriginSeen: ip => { discovery.heardOf(ip) }, onAccepted: hooks.onAccepted, onPublishing: hooks.onPublishing }, {
+  const beats = new Beats({ node, view, now, log })
+  const mesh = new GossipMesh({ node, view, self, sync, beats, now, log, onOriginSeen: ip => { discovery.heardOf(ip) }, onAccepted: hooks.onAccepted, onPublishing: hooks.onPublishing }, {
     heartbeatMs: config.heartbeatIntervalS * 1000,
-    fullRefreshMs: config.fullRefreshIntervalS * 1000
+    fullRefreshMs: config.fullRefreshIntervalS * 1000,
+    digestAbove: config.heartbeatDigestAbove
   })
   node.addEventListener('peer:disconnect', () => { discovery.poke() })
   // the metrics read the agent's state at scrape time, through functions defined below
@@ -197,7 +219,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       legacyClients: clientCount(v).active_client_count - v.agents.length,
       nowWall: Date.now(),
       reporter: supervisor?.holder() ?? null,
-      verdictOptions: { ...DEFAULT_VERDICT_OPTIONS, staleAfterMs: (config.fullRefreshIntervalS + 3 * config.probeIntervalS) * 1000 }
+      verdictOptions: { ...DEFAULT_VERDICT_OPTIONS, staleAfterMs: staleAfterMs(config, v.agents.length > config.probeSampleAbove) }
     })
   }
   const reporter = new Reporter({
@@ -238,7 +260,15 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       sent_bytes: mesh.stats.sentBytes,
       mesh_peers: mesh.meshPeers(),
       refused_connections: admission.refused,
-      ...peerScores()
+      ...peerScores(),
+      liveness: {
+        beats_sent: beats.stats.sent,
+        beats_failed: beats.stats.failed,
+        beats_heard: beats.stats.heard,
+        beats_refused: beats.stats.refused,
+        entries_applied: mesh.stats.liveRefreshed,
+        digests_refused: mesh.stats.liveRefused
+      }
     },
     sync: { served: sync.stats.served, pulled: sync.stats.pulled, failed: sync.stats.failed },
     probes: {
@@ -269,6 +299,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   })
 
   await sync.register()
+  await beats.register()
   await node.start()
   mesh.start()
   discovery.start()

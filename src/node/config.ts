@@ -18,6 +18,8 @@ export interface Config {
   // the original tool's knobs
   heartbeatIntervalS: number
   cacheKeySecond: number
+  /** Above this many agents, heartbeats go to two aggregators that gossip batched liveness digests. */
+  heartbeatDigestAbove: number
   testPort: number
   customServiceName: string
   customServicePort: number
@@ -42,6 +44,8 @@ export interface Config {
   probeSampleAbove: number
   /** With sampling, each target is probed by at least this many agents every round. */
   probeCoverage: number
+  /** With sampling, each agent keeps its sample for this many rounds (only changes are gossiped in between). */
+  probeSampleHold: number
   fpingPath: string
   // the reporter election
   leaseName: string
@@ -174,6 +178,7 @@ export function parseConfig (env: Env): Config {
     nodeName,
     heartbeatIntervalS,
     cacheKeySecond,
+    heartbeatDigestAbove: int(env, 'HEARTBEAT_DIGEST_ABOVE', 100, 2, 100000, 'number of agents'),
     testPort: port(env, 'TEST_PORT', 22),
     customServiceName: matching(env, 'CUSTOM_SERVICE_NAME', DNS_NAME, 'a DNS name such as my-svc.my-namespace.svc.cluster.local', ''),
     customServicePort: port(env, 'CUSTOM_SERVICE_PORT', 80),
@@ -194,6 +199,7 @@ export function parseConfig (env: Env): Config {
     probeConcurrency: int(env, 'PROBE_CONCURRENCY', 512, 1, 4096, 'number of concurrent TCP probes'),
     probeSampleAbove: int(env, 'PROBE_SAMPLE_ABOVE', 100, 2, 100000, 'number of agents'),
     probeCoverage: int(env, 'PROBE_COVERAGE', 10, 1, 1000, 'number of probing agents per target'),
+    probeSampleHold: int(env, 'PROBE_SAMPLE_HOLD', 20, 1, 1000, 'number of probe rounds'),
     fpingPath: matching(env, 'FPING_PATH', /^[^\0]{1,4096}$/, 'a path to the fping binary', 'fping'),
     leaseName: matching(env, 'LEASE_NAME', /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'a Kubernetes object name', 'k8snet-checker-reporter'),
     leaseNamespace: matching(env, 'LEASE_NAMESPACE', /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace name', namespace),

@@ -8,7 +8,8 @@ export interface SchedulerDeps {
   /** The targets for a round; `round` is the shared interval index that rotates sampling. */
   plan: (round: number) => RoundPlan
   run: (plan: RoundPlan) => Promise<RoundResult>
-  publish: (result: RoundResult) => void
+  /** Publishes a round's results; `plan` says whether they are a sample. */
+  publish: (result: RoundResult, plan: RoundPlan) => void
   log: Logger
   intervalMs: number
   wallNow: () => number
@@ -64,7 +65,7 @@ export class ProbeScheduler {
       const plan = deps.plan(Math.floor(deps.wallNow() / deps.intervalMs))
       const result = await deps.run(plan)
       if (this.stopped) return
-      deps.publish(result)
+      deps.publish(result, plan)
       this.stats.rounds++
       this.stats.lastRoundMs = performance.now() - started
       this.stats.lastTargets = plan.host.length + plan.pod.length

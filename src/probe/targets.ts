@@ -13,6 +13,8 @@ export interface PlanOptions {
   k: number
   /** Round number shared by all agents (wall-clock interval index); it rotates the sample. */
   round: number
+  /** Rounds each sample is kept for (default 1): peers then hear only its changes until the next one. */
+  hold?: number
 }
 
 /**
@@ -39,7 +41,7 @@ export function chooseAgents (names: string[], self: string, opts: Pick<PlanOpti
 /** Host targets (node IP : TEST_PORT) and pod targets (pod IP : CLIENT_PORT) of the chosen agents, never self. */
 export function planRound (agents: AgentRecord[], self: AgentRecord, opts: PlanOptions): RoundPlan {
   const byName = new Map(agents.map(a => [a.identity.podName, a]))
-  const chosen = chooseAgents([...byName.keys()], self.identity.podName, opts)
+  const chosen = chooseAgents([...byName.keys()], self.identity.podName, { ...opts, round: Math.floor(opts.round / Math.max(1, opts.hold ?? 1)) })
   const host = new Map<string, ProbeTarget>()
   const pod = new Map<string, ProbeTarget>()
   for (const name of chosen) {

@@ -1,0 +1,74 @@
+// Beats over a libp2p stream protocol (large clusters): an origin tells its two aggregators it is alive; an
+// aggregator notes beats from origins its view binds to the connection's key, for its next liveness digest.
+import type { Connection, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Logger } from 'pino'
+import { decodeBeat, encodeBeat, MAX_BEAT_BYTES } from './codec.ts'
+import type { MeshNode } from './libp2p-node.ts'
+import { BeatBook } from './liveness.ts'
+import type { LiveEntry } from './record.ts'
+import { readAll, writeAll } from './stream-io.ts'
+import type { View } from './view.ts'
+
+export const BEAT_PROTOCOL = '/k8snet/beat/1.0.0'
+const BEAT_TIMEOUT_MS = 2_000
+
+/** What the mesh needs of beats: send one, and take the beats heard since the last digest. */
+export interface BeatChannel {
+  send: (peerId: string, beat: { inc: number, rv: number }) => Promise<boolean>
+  drain: (now: number) => LiveEntry[]
+}
+
+export interface BeatStats { sent: number, failed: number, heard: number, refused: number }
+
+export interface BeatDeps { node: MeshNode, view: View, now: () => number, log: Logger }
+
+export class Beats implements BeatChannel {
+  readonly stats: BeatStats = { sent: 0, failed: 0, heard: 0, refused: 0 }
+  private readonly deps: BeatDeps
+  private readonly book = new BeatBook()
+
+  constructor (deps: BeatDeps) {
+    this.deps = deps
+  }
+
+  async register (): Promise<void> {
+    await this.deps.node.handle(BEAT_PROTOCOL, (stream, conn) => { void this.serve(stream, conn) }, { maxInboundStreams: 4 })
+  }
+
+  private async serve (stream: Stream, conn: Connection): Promise<void> {
+    const signal = AbortSignal.timeout(BEAT_TIMEOUT_MS)
+    try {
+      const beat = decodeBeat(await readAll(stream, MAX_BEAT_BYTES, signal))
+      await stream.close({ signal })
+      // the beat speaks for whichever origin this view binds to the connection's authenticated key, nobody else
+      const origin = this.deps.view.originOfPeer(conn.remotePeer.toString())
+      const held = origin === undefined ? undefined : this.deps.view.agent(origin)
+      if (origin === undefined || held?.record.inc !== beat.inc || !this.book.note(origin, beat.rv, this.deps.now())) {
+        this.stats.refused++
+        return
+      }
+      this.stats.heard++
+    } catch (err) {
+      this.stats.refused++
+      this.deps.log.debug({ peer: conn.remotePeer.toString(), err: (err as Error).message }, 'beat refused')
+      stream.abort(err as Error)
+    }
+  }
+
+  async send (peerId: string, beat: { inc: number, rv: number }): Promise<boolean> {
+    const signal = AbortSignal.timeout(BEAT_TIMEOUT_MS)
+    try {
+      const stream = await this.deps.node.dialProtocol(peerIdFromString(peerId), BEAT_PROTOCOL, { signal })
+      await writeAll(stream, encodeBeat(beat), signal)
+      this.stats.sent++
+      return true
+    } catch (err) {
+      this.stats.failed++
+      this.deps.log.debug({ peer: peerId, err: (err as Error).message }, 'beat failed')
+      return false
+    }
+  }
+
+  drain (now: number): LiveEntry[] { return this.book.drain(now) }
+}
