@@ -2,14 +2,19 @@
 // deltas, and the wire codec (round trips, hostile input, a seeded fuzz loop). No I/O, no real clocks.
 import t from 'tap'
 import {
-  decodeMessage, decodeSyncRequest, decodeSyncResponse, encodeMessage, encodeSyncRequest, encodeSyncResponse,
-  MAX_MESSAGE_BYTES
+  decodeBeat, decodeMessage, decodeSyncRequest, decodeSyncResponse, encodeBeat, encodeMessage, encodeSyncRequest,
+  encodeSyncResponse, MAX_MESSAGE_BYTES
 } from '../src/gossip/codec.ts'
 import type {
-  AgentRecord, ExternalRecord, GossipMessage, LegacyPathResult, PathResult, ServiceResult
+  AgentRecord, ExternalRecord, GossipMessage, LegacyPathResult, LiveEntry, PathResult, ServiceResult
 } from '../src/gossip/record.ts'
+import { emptyResults } from '../src/gossip/record.ts'
 import { newAgentKey, PeerKeys, type AgentKey } from '../src/gossip/keys.ts'
 import { checkSeals, recordSealHolds } from '../src/gossip/seal.ts'
+import {
+  AGGREGATOR_SLACK, AGGREGATORS_PER_ORIGIN, aggregatorCount, aggregatorSets, BeatBook, chooseAggregators,
+  ORIGINS_PER_AGGREGATOR, packEntries, rvAhead, shortId, unpackEntries
+} from '../src/gossip/liveness.ts'
 import { resultChanged, SelfRecord } from '../src/gossip/self-record.ts'
 import { View, type SyncResponse } from '../src/gossip/view.ts'
 import { parseConfig, type Config } from '../src/node/config.ts'
@@ -1440,4 +1445,98 @@ t.test('View: a relayed fake never locks the real origin out', async t => {
   w.expire(TTL + 1)
   t.equal(w.agentCount, 0)
   t.equal(w.apply({ t: 'full', record: rec(9) }, ident(9).peerId, TTL + 2), 'accepted', 'the real agent-9 is accepted after the fake expired')
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// liveness digests (large clusters)
+
+t.test('liveness: packing, aggregators, the beat book', async t => {
+  const entries = [{ id: 0xdeadbeef, rv16: 65535, ageMs: 1200 }, { id: 1, rv16: 0, ageMs: 0 }, { id: 2, rv16: 7, ageMs: 25_500 }]
+  t.strictSame(unpackEntries(packEntries(entries), 'e'), entries, 'entries round-trip (7 bytes each)')
+  t.equal(packEntries([{ id: 3, rv16: 1, ageMs: 99_000 }]), packEntries([{ id: 3, rv16: 1, ageMs: 25_500 }]), 'ages cap at 25.5 s')
+  for (const [bad, why] of [['!!!!', 'not base64'], ['AAAAAAAA', 'not whole entries'], ['AAAAAAAAAB==', 'not canonical'], ['A'.repeat(40_000), 'too many']] as const) {
+    t.throws(() => unpackEntries(bad, 'e'), WireError, `refused: ${why}`)
+  }
+  const hb: GossipMessage = { t: 'hb', origin: 'agent-1', inc: 5, seq: 9, rv: 3, live: entries }
+  t.strictSame(decodeMessage(encodeMessage(hb)), hb, 'a heartbeat with a digest round-trips the wire')
+  t.throws(() => decodeMessage(new TextEncoder().encode('{"v":1,"t":"h","o":"agent-1","i":5,"s":9,"r":3,"e":7}')), WireError, 'a digest must be a string')
+  t.strictSame(decodeBeat(encodeBeat({ inc: 1_732_000_000_000, rv: 4 })), { inc: 1_732_000_000_000, rv: 4 }, 'a beat round-trips')
+  for (const bad of ['[1,2]', '[2,1,1]', '[1,-1,0]', 'x', `[1,1,"${'a'.repeat(80)}"]`]) {
+    t.throws(() => decodeBeat(new TextEncoder().encode(bad)), WireError, `beat refused: ${bad.slice(0, 12)}`)
+  }
+
+  const names = Array.from({ length: 1000 }, (_, i) => `agent-${i}`)
+  const sets = aggregatorSets(names)
+  t.equal(sets.list.length, aggregatorCount(1000), `${sets.list.length} aggregators for 1000 agents`)
+  t.equal(sets.accepted.size, sets.list.length + AGGREGATOR_SLACK)
+  t.strictSame(aggregatorSets([...names].reverse()).list, sets.list, 'the same whatever order the view holds them in')
+  const chosen = chooseAggregators('agent-500', sets.list)
+  t.equal(chosen.length, AGGREGATORS_PER_ORIGIN)
+  t.ok(chosen.every(a => sets.list.includes(a) && a !== 'agent-500'))
+  t.notOk(chooseAggregators(sets.list[0] as string, sets.list).includes(sets.list[0] as string), 'an aggregator never beats to itself')
+  // a member that is not one of them leaving moves nobody's choice (rendezvous hashing)
+  const fewer = sets.list.filter(a => !chosen.includes(a)).slice(1)
+  t.strictSame(chooseAggregators('agent-500', [...chosen, ...fewer]).sort(), [...chosen].sort(), 'choices stay when others go')
+  // every aggregator serves about ORIGINS_PER_AGGREGATOR origins
+  const load = new Map<string, number>()
+  for (const n of names) for (const a of chooseAggregators(n, sets.list)) load.set(a, (load.get(a) ?? 0) + 1)
+  t.ok(Math.max(...load.values()) < 3 * ORIGINS_PER_AGGREGATOR, `the busiest aggregator serves ${Math.max(...load.values())} origins`)
+
+  const book = new BeatBook(2)
+  t.ok(book.note('a', 1, 1000))
+  t.ok(book.note('b', 2, 2000))
+  t.notOk(book.note('c', 3, 2000), 'the book is bounded')
+  t.ok(book.note('a', 4, 3000), 'a newer beat of a known origin replaces its older one')
+  const drained = book.drain(3500)
+  t.strictSame(drained, [{ id: shortId('a'), rv16: 4, ageMs: 500 }, { id: shortId('b'), rv16: 2, ageMs: 1500 }])
+  t.strictSame(book.drain(4000), [], 'each beat is reported once')
+  book.note('a', 1, 0)
+  t.strictSame(book.drain(30_000), [], 'a beat older than an entry can say is dropped')
+  t.ok(rvAhead(5, 4) && rvAhead(0, 65535) && !rvAhead(4, 4) && !rvAhead(3, 4), 'rv ahead, modulo 2^16')
+})
+
+t.test('liveness: a view applies digests from aggregators only', async t => {
+  const TTL = 15_000
+  const v = new View({ ttlMs: TTL, maxExternal: 8 })
+  v.setSelf({ identity: ident(0), inc: 1, seq: 1, rv: 0, results: emptyResults(), leader: false }, 0)
+  const recs = Array.from({ length: 120 }, (_, i) => ({ identity: ident(i + 1), inc: 100, seq: 1, rv: 2, results: emptyResults(), leader: false }))
+  for (const r of recs) v.apply({ t: 'full', record: r }, r.identity.peerId, 0)
+  const { list, accepted } = v.aggregators()
+  t.strictSame(list, aggregatorSets(v.agentEntries().map(e => e.record.identity.podName)).list, 'the view\'s aggregators are its membership\'s')
+  const agg = list.find(a => a !== 'agent-0') as string
+  const outsider = recs.map(r => r.identity.podName).find(n => !accepted.has(n)) as string
+  const target = recs.map(r => r.identity.podName).find(n => n !== agg && !accepted.has(n) && n !== outsider) as string
+  const entry = (rv16: number, ageMs: number): LiveEntry => ({ id: shortId(target), rv16, ageMs })
+
+  t.ok(v.shortIdUnique(agg))
+  t.equal(v.originOfPeer(ident(5).peerId), 'agent-5', 'a beat\'s key names its origin')
+  t.ok(v.applyLiveness(outsider, [entry(2, 0)], 10_000).refused, 'a digest from an agent that is no aggregator is refused')
+  t.equal(v.agent(target)?.lastHeard, 0)
+  const ok = v.applyLiveness(agg, [entry(2, 1500), { id: shortId('nobody'), rv16: 0, ageMs: 0 }, { id: shortId('agent-0'), rv16: 0, ageMs: 0 }], 10_000)
+  t.strictSame(ok, { refreshed: 1, gaps: [], refused: false }, 'an unknown id and this agent itself are skipped')
+  t.equal(v.agent(target)?.lastHeard, 8_500, 'last heard when the aggregator heard it, not when the digest came')
+  v.applyLiveness(agg, [entry(2, 20_000)], 12_000)
+  t.equal(v.agent(target)?.lastHeard, 8_500, 'an older word never moves last-heard back')
+  t.strictSame(v.applyLiveness(agg, [entry(3, 0)], 12_000).gaps, [target], 'a newer results version is a gap to pull')
+  // kept alive by digests alone, it expires TTL after the aggregator last heard it
+  v.expire(8_500 + TTL)
+  t.ok(v.agent(target) !== undefined, 'alive at TTL after its last beat')
+  v.expire(12_000 + TTL + 1)
+  t.equal(v.agent(target), undefined, 'expired once digests stopped naming it')
+
+  // two held names sharing a short id: digests name neither, and each knows to gossip its heartbeats
+  const seen = new Map<number, string>()
+  let pair: [string, string] | undefined
+  for (let i = 0; pair === undefined; i++) {
+    const n = `c-${i}`
+    const other = seen.get(shortId(n))
+    if (other !== undefined) pair = [other, n]
+    seen.set(shortId(n), n)
+  }
+  const w = new View({ ttlMs: TTL, maxExternal: 8 })
+  pair.forEach((n, i) => { w.apply({ t: 'full', record: { identity: { ...ident(500 + i), podName: n }, inc: 1, seq: 1, rv: 0, results: emptyResults(), leader: false } }, ident(500 + i).peerId, 0) })
+  for (const r of recs.slice(0, 5)) w.apply({ t: 'full', record: r }, r.identity.peerId, 0)
+  t.notOk(w.shortIdUnique(pair[0]) || w.shortIdUnique(pair[1]), `${pair[0]} and ${pair[1]} share a short id`)
+  const by = w.aggregators().list.find(a => !pair?.includes(a)) as string
+  t.equal(w.applyLiveness(by, [{ id: shortId(pair[0]), rv16: 0, ageMs: 0 }], 5_000).refreshed, 0, 'an ambiguous id refreshes nobody')
 })

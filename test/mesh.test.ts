@@ -269,3 +269,43 @@ t.test('bad configuration stops the agent at start with one line naming the vari
   const v = spawnSync(process.execPath, [main, '--version'], { encoding: 'utf8', timeout: 10_000 })
   t.match(v.stdout, /^k8snet-checker \d+\.\d+\.\d+/)
 })
+
+// a large cluster's liveness, played small: above HEARTBEAT_DIGEST_ABOVE (here 2) heartbeats go straight to
+// aggregators over the beat protocol, whose gossiped digests keep everyone alive; a crash still expires
+t.test('liveness digests: beats to aggregators keep six agents alive, a SIGKILLed one still expires', async t => {
+  const M = 6
+  const bIps = Array.from({ length: M }, (_, i) => `127.0.1.${41 + i}`)
+  const big: AgentProcess[] = bIps.map((ip, i) => startAgentProcess({ name: `digest-${i + 1}`, ip, peers: bIps, env: { ...env, HEARTBEAT_DIGEST_ABOVE: '2' } }))
+  t.teardown(async () => { await Promise.all(big.map(async a => await stopAgentProcess(a, 'SIGKILL'))) })
+  await Promise.all(big.map(async a => await a.ready))
+  await waitUntil('convergence', async () => await everyView(v => v.length === M, big), 15_000)
+  interface Live { beats_sent: number, beats_failed: number, beats_heard: number, beats_refused: number, entries_applied: number, digests_refused: number }
+  type H = { view_size: number, gossip: { expired: number, sent?: Record<string, number>, liveness: Live } }
+  const health = async (): Promise<H[]> => await Promise.all(big.map(async a => await getJson<H>(`${a.apiUrl}/api/v1/health`)))
+  const before = await health()
+  // three TTLs of steady state: nobody may expire a live peer
+  await new Promise(resolve => setTimeout(resolve, 3 * TTL_S * 1000))
+  const after = await health()
+  t.ok(after.every(h => h.view_size === M), 'every view still holds every agent')
+  t.same(after.map(h => h.gossip.expired), before.map(h => h.gossip.expired), 'no live agent expired anywhere')
+  const beaters = after.filter(h => h.gossip.liveness.beats_sent > 0)
+  const aggregators = after.filter(h => h.gossip.liveness.beats_heard > 0)
+  t.ok(beaters.length >= M / 2, `${beaters.length} agents beat to aggregators instead of gossiping heartbeats`)
+  t.ok(aggregators.length >= 2, `${aggregators.length} agents heard beats and gossiped digests`)
+  t.ok(after.every(h => h.gossip.liveness.entries_applied > 0), 'every agent applied digest entries')
+  t.equal(after.reduce((x, h) => x + h.gossip.liveness.digests_refused + h.gossip.liveness.beats_refused, 0), 0, 'no digest or beat refused')
+  const hbs = (h: H): number => h.gossip.sent?.hb ?? 0
+  const beatersHb = beaters.map((h, i) => hbs(h) - hbs(before[after.indexOf(h)] ?? h))
+  t.ok(beatersHb.every(n => n <= 1), `agents that beat gossiped (almost) no heartbeats meanwhile: ${beatersHb.join(', ')}`)
+  t.comment(`beats sent ${after.map(h => h.gossip.liveness.beats_sent).join(' ')}; heard ${after.map(h => h.gossip.liveness.beats_heard).join(' ')}; entries applied ${after.map(h => h.gossip.liveness.entries_applied).join(' ')}`)
+
+  // a beating agent dies without a word: the digests stop naming it, and it expires everywhere
+  const vi = after.findIndex(h => h.gossip.liveness.beats_sent > 0 && h.gossip.liveness.beats_heard === 0)
+  const victim = big[vi] as AgentProcess
+  const rest = big.filter(a => a !== victim)
+  const t0 = Date.now()
+  await stopAgentProcess(victim, 'SIGKILL')
+  await waitUntil('expiry', async () => await everyView(v => !v.includes(victim.ip), rest), (TTL_S + 10) * 1000, 50)
+  t.comment(`${victim.name} gone from every view ${Date.now() - t0} ms after SIGKILL (TTL ${TTL_S} s)`)
+  t.ok(await everyView(v => v.length === M - 1, rest), 'the others stay')
+})
