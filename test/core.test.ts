@@ -1,5 +1,7 @@
 // Pure core: configuration parsing, the replicated view's merge/expiry/anti-entropy rules, the self record's
 // deltas, and the wire codec (round trips, hostile input, a seeded fuzz loop). No I/O, no real clocks.
+import { performance } from 'node:perf_hooks'
+import pino from 'pino'
 import t from 'tap'
 import {
   decodeBeat, decodeMessage, decodeSyncRequest, decodeSyncResponse, encodeBeat, encodeMessage, encodeSyncRequest,
@@ -9,6 +11,9 @@ import type {
   AgentRecord, ExternalRecord, GossipMessage, LegacyPathResult, LiveEntry, PathResult, ServiceResult
 } from '../src/gossip/record.ts'
 import { emptyResults } from '../src/gossip/record.ts'
+import type { MeshNode } from '../src/gossip/libp2p-node.ts'
+import { GossipMesh } from '../src/gossip/mesh.ts'
+import type { AntiEntropy } from '../src/gossip/sync.ts'
 import { newAgentKey, PeerKeys, type AgentKey } from '../src/gossip/keys.ts'
 import { checkSeals, recordSealHolds } from '../src/gossip/seal.ts'
 import {
@@ -1539,4 +1544,46 @@ t.test('liveness: a view applies digests from aggregators only', async t => {
   t.notOk(w.shortIdUnique(pair[0]) || w.shortIdUnique(pair[1]), `${pair[0]} and ${pair[1]} share a short id`)
   const by = w.aggregators().list.find(a => !pair?.includes(a)) as string
   t.equal(w.applyLiveness(by, [{ id: shortId(pair[0]), rv16: 0, ageMs: 0 }], 5_000).refreshed, 0, 'an ambiguous id refreshes nobody')
+})
+
+t.test('liveness: the mesh beats to its aggregators, gossips its heartbeat when none takes it, digests as one', async t => {
+  const HB = 40
+  const recs = Array.from({ length: 8 }, (_, i) => ({ identity: ident(i + 1), inc: 100, seq: 1, rv: 0, results: emptyResults(), leader: false }))
+  const names = recs.map(r => r.identity.podName)
+  const { list } = aggregatorSets(names)
+  const run = async (who: string, take: boolean, heard: LiveEntry[] = []): Promise<{ published: GossipMessage[], beats: string[] }> => {
+    const view = new View({ ttlMs: 10_000, maxExternal: 1 })
+    for (const r of recs) view.apply({ t: 'full', record: r }, r.identity.peerId, 0)
+    const rec = recs[names.indexOf(who)] as AgentRecord
+    const self = new SelfRecord(rec.identity, rec.inc)
+    const published: GossipMessage[] = []
+    const beats: string[] = []
+    const pubsub = { topicValidators: new Map(), subscribe: () => {}, addEventListener: () => {}, publish: async (_t: string, b: Uint8Array) => { published.push(decodeMessage(b)); return { recipients: [] } } }
+    const mesh = new GossipMesh({
+      node: { services: { pubsub }, addEventListener: () => {}, getConnections: () => [] } as unknown as MeshNode,
+      view,
+      self,
+      sync: { pull: async () => true } as unknown as AntiEntropy,
+      beats: { send: async p => { beats.push(p); return take }, drain: () => heard.splice(0) },
+      now: () => performance.now(),
+      log: pino({ level: 'silent' })
+    }, { heartbeatMs: HB, fullRefreshMs: 60_000, digestAbove: 2 })
+    mesh.start()
+    await new Promise(resolve => setTimeout(resolve, HB * 3.5))
+    await mesh.stop()
+    return { published: published.filter(m => m.t === 'hb'), beats }
+  }
+  const plain = names.find(n => !list.includes(n)) as string
+  const taken = await run(plain, true)
+  t.equal(taken.published.length, 0, 'an agent whose beats are taken gossips no heartbeat')
+  const to = chooseAggregators(plain, list).map(a => recs[names.indexOf(a)]?.identity.peerId)
+  t.strictSame([...new Set(taken.beats)].sort(), [...to].sort(), 'it beats to its two aggregators, by their keys')
+  t.ok(taken.beats.length >= 4, `beats every interval (${taken.beats.length})`)
+  const refused = await run(plain, false)
+  t.ok(refused.published.length >= 2, `beats nobody took: the heartbeat is gossiped (${refused.published.length})`)
+  const agg = await run(list[0] as string, true, [{ id: shortId(plain), rv16: 0, ageMs: 100 }])
+  t.ok(agg.published.length >= 2, 'an aggregator gossips its heartbeat every interval')
+  const digest = agg.published.find(m => m.t === 'hb' && m.live !== undefined)
+  t.strictSame(digest?.t === 'hb' ? digest.live : null, [{ id: shortId(plain), rv16: 0, ageMs: 100 }], 'with the beats it heard')
+  t.equal(agg.beats.length, 0, 'and beats to nobody')
 })
