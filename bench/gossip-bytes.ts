@@ -24,7 +24,7 @@ import { emptyResults, type GossipMessage, type Identity, type PathResult } from
 import { newAgentKey } from '../src/gossip/keys.ts'
 import { SelfRecord } from '../src/gossip/self-record.ts'
 import { Beats, type BeatChannel } from '../src/gossip/beat.ts'
-import { BeatBook, chooseAggregators } from '../src/gossip/liveness.ts'
+import { BeatBook, chooseAggregators, ORIGINS_PER_AGGREGATOR } from '../src/gossip/liveness.ts'
 import { publishRound } from '../src/node/agent.ts'
 import { mulberry32 } from '../test/fixtures.ts'
 import type { AntiEntropy } from '../src/gossip/sync.ts'
@@ -245,8 +245,9 @@ export interface SimOptions {
   digestAbove: number
 }
 
-/** The message class of beats (straight to an aggregator, not gossiped). */
+/** The message classes of beats (straight to an aggregator, not gossiped) and of aggregators' digests. */
 export const BEAT_KIND = 'beat'
+export const DIGEST_KIND = 'hb (digest)'
 
 const silent = pino({ level: 'silent' })
 
@@ -323,7 +324,7 @@ export async function simulateAgents (o: SimOptions): Promise<SimResult> {
         publish: async (_topic: string, bytes: Uint8Array) => {
           const msg = decodeMessage(bytes)
           if (stopped) return { recipients: [] }
-          count(msg.t === 'delta' ? (bytes.byteLength < o.splitAt ? 'delta' : 'delta (IDONTWANT)') : msg.t === 'hb' && msg.live !== undefined ? 'hb (digest)' : msg.t, bytes.byteLength, weight)
+          count(msg.t === 'delta' ? (bytes.byteLength < o.splitAt ? 'delta' : 'delta (IDONTWANT)') : msg.t === 'hb' && msg.live !== undefined ? DIGEST_KIND : msg.t, bytes.byteLength, weight)
           apply(msg, me.peerId)
           if (msg.t === 'hb' && msg.live !== undefined) {
             const live = observer.applyLiveness(msg.origin, msg.live, clock)
@@ -590,7 +591,8 @@ export function perAgentBytes (mix: MessageMix, m: NetModel): Breakdown {
     // a beat goes straight to an aggregator (not gossiped): each agent sends as many as it receives on average
     if (t.kind === BEAT_KIND) { beats += t.rate * m.beatBytes; continue }
     const w = wire.message(t.payload)
-    own += t.rate * publishTo * w
+    // an aggregator is also connected to the origins that beat to it, and flood-publishes to them too
+    own += t.rate * (publishTo + (t.kind === DIGEST_KIND ? ORIGINS_PER_AGGREGATOR : 0)) * w
     forward += (n - 1) * t.rate * forwards * w
     rpcs += t.rate * publishTo + (n - 1) * t.rate * forwards
     if (t.payload >= m.g.idontwantMinDataSize) {

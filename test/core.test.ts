@@ -534,6 +534,8 @@ t.test('SelfRecord', async t => {
     t.ok(resultChanged(p, { ...p, tcp: 'refused' }), 'tcp outcome change')
     t.ok(resultChanged(p, { ...p, tcp: 'timeout', connectMs: null }), 'timeout')
     t.ok(resultChanged(p, { ...p, received: 2 }), 'received change')
+    t.notOk(resultChanged(p, { ...p, rttMs: (p.rttMs ?? 1) * 10, connectMs: 50 }, true), 'a sample (coarse): times are not news')
+    t.ok(resultChanged(p, { ...p, tcp: 'refused' }, true) && resultChanged(p, { ...p, received: 0, rttMs: null }, true), 'a sample: outcome and loss are')
     t.ok(resultChanged(p, { ...p, sent: 4 }), 'sent change')
     t.ok(resultChanged(p, { ...p, port: 23 }), 'port change')
     t.notOk(resultChanged(p, { ...p, rttMs: 1.18 }), 'rtt 1.0 -> 1.18: same bucket [1, 2^0.25)')

@@ -9,24 +9,14 @@ function rttBucket (ms: number | null): number {
   return ms === null ? Number.NEGATIVE_INFINITY : Math.floor(Math.log2(Math.max(ms, 0.001)) * 4)
 }
 
-/** Buckets apart for a change of time to be news: 1 (a quarter power of two), or 8 (4x) for a coarse sample. */
-const FINE = 1
-const COARSE = 8
-
-const moved = (a: number | null, b: number | null, by: number): boolean => {
-  const x = rttBucket(a)
-  const y = rttBucket(b)
-  return x === y ? false : !Number.isFinite(x) || !Number.isFinite(y) || Math.abs(x - y) >= by
-}
-
 /**
  * Whether a new result says something different enough from the held one to be worth gossiping: any change of
- * outcome or loss, and a change of round-trip or connect time beyond one bucket, or beyond 4x when `coarse`.
+ * outcome or loss, and a round-trip or connect time moving to another bucket. In a `coarse` sample (a large cluster,
+ * where each change reaches every agent) times are never news: they go out with the next sample or full record.
  */
 export function resultChanged (a: PathResult, b: PathResult, coarse = false): boolean {
-  const by = coarse ? COARSE : FINE
-  return a.port !== b.port || a.tcp !== b.tcp || a.sent !== b.sent || a.received !== b.received ||
-    moved(a.rttMs, b.rttMs, by) || moved(a.connectMs, b.connectMs, by)
+  if (a.port !== b.port || a.tcp !== b.tcp || a.sent !== b.sent || a.received !== b.received) return true
+  return !coarse && (rttBucket(a.rttMs) !== rttBucket(b.rttMs) || rttBucket(a.connectMs) !== rttBucket(b.connectMs))
 }
 
 function serviceChanged (a: ServiceResult | null, b: ServiceResult | null): boolean {
@@ -56,8 +46,8 @@ export interface ResultsUpdate {
   /** null clears the Service result; absent leaves it as it is. */
   service?: ServiceResult | null
   /**
-   * The paths are a sample kept for several rounds in a large cluster: round-trip and connect times that move less
-   * than 4x wait for the next full record or sample (outcomes and loss are news at once, as always).
+   * The paths are a sample kept for several rounds in a large cluster: round-trip and connect times wait for the
+   * next sample or full record (outcomes and loss are news at once, as always).
    */
   coarse?: boolean
 }

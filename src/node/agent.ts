@@ -55,8 +55,8 @@ type SampleTiming = Pick<Config, 'probeSampleHold' | 'probeIntervalS'>
 const sampleKeptMs = (c: SampleTiming): number => (c.probeSampleHold + 1) * c.probeIntervalS * 1000
 
 /**
- * Gossips a probe round's results. A sample is kept PROBE_SAMPLE_HOLD rounds: peers hear its changes of outcome
- * (and times that moved 4x) at once, the rest with the next sample, which comes within (hold + 1) rounds.
+ * Gossips a probe round's results. A sample is kept PROBE_SAMPLE_HOLD rounds: peers hear its changes of outcome or
+ * loss at once, its times with the next sample, which comes within (hold + 1) rounds.
  */
 export function publishRound (mesh: GossipMesh, r: RoundResult, plan: RoundPlan, c: SampleTiming): void {
   if (!plan.sampled) mesh.updateResults({ host: r.host, pod: r.pod, service: r.service })
