@@ -265,7 +265,8 @@ export async function simulateAgents (o: SimOptions): Promise<SimResult> {
   const base = ids.map((identity, i) => ({ identity, inc: inc0 + i, seq: 1, rv: 0, results: emptyResults(), leader: false }))
   const observerId = identities(1, rand)[0] as Identity
   const observer = new View({ ttlMs: 3 * o.heartbeatMs, maxExternal: 256 })
-  observer.setSelf({ identity: { ...observerId, podName: 'observer' }, inc: 1, seq: 1, rv: 0, results: emptyResults(), leader: false }, 0)
+  // (an address of its own: identities() would give it agent 0's, and a view refuses another origin on its own IP)
+  observer.setSelf({ identity: { ...observerId, podName: 'observer', nodeIp: '10.255.255.253', podIp: '10.255.255.254' }, inc: 1, seq: 1, rv: 0, results: emptyResults(), leader: false }, 0)
   const outcomes: Record<string, number> = {}
   let clock = 0
   const apply = (msg: GossipMessage, signer: string): void => {
