@@ -1,5 +1,5 @@
 // Pure core: configuration parsing, the replicated view's merge/expiry/anti-entropy rules, the self record's
-// deltas, and the wire codec (round trips, hostile input, a seeded fuzz loop). No I/O, no real clocks.
+// deltas, the wire codec (round trips, hostile input, a seeded fuzz loop) and the dial planner. No I/O, no real clocks.
 import { performance } from 'node:perf_hooks'
 import pino from 'pino'
 import t from 'tap'
@@ -15,6 +15,7 @@ import type { MeshNode } from '../src/gossip/libp2p-node.ts'
 import { GossipMesh } from '../src/gossip/mesh.ts'
 import type { AntiEntropy } from '../src/gossip/sync.ts'
 import { newAgentKey, PeerKeys, type AgentKey } from '../src/gossip/keys.ts'
+import { DialPlanner } from '../src/gossip/dial-planner.ts'
 import { checkSeals, recordSealHolds } from '../src/gossip/seal.ts'
 import {
   AGGREGATOR_SLACK, AGGREGATORS_PER_ORIGIN, aggregatorCount, aggregatorSets, BeatBook, chooseAggregators,
@@ -1588,4 +1589,25 @@ t.test('liveness: the mesh beats to its aggregators, gossips its heartbeat when 
   const digest = agg.published.find(m => m.t === 'hb' && m.live !== undefined)
   t.strictSame(digest?.t === 'hb' ? digest.live : null, [{ id: shortId(plain), rv16: 0, ageMs: 100 }], 'with the beats it heard')
   t.equal(agg.beats.length, 0, 'and beats to nobody')
+})
+
+t.test('DialPlanner: a backoff lasts only while its address is still to dial', async t => {
+  const self = { ip: '10.0.0.1', port: 7946 }
+  const up = { ip: '10.0.0.2', port: 7946 }
+  const down = { ip: '10.0.0.0', port: 7946 }
+  const p = new DialPlanner(self, { maxPeers: 10, random: () => 0.5 })
+  // a starting agent (no connection yet) dials everyone; both dials fail
+  t.same(p.plan([self, up, down], new Set(), new Set(), 0), [up, down])
+  p.failed(up, 0)
+  p.failed(down, 0)
+  t.equal(p.nextDueIn(0), 500)
+  // up then connects from its own side: nothing is left to retry, so discovery has no reason to wake early
+  t.same(p.plan([self, up, down], new Set(['10.0.0.2:7946']), new Set(), 10_000), [])
+  t.equal(p.nextDueIn(10_000), Infinity)
+  // the lower address of a pair dials: a retry still waits out its backoff
+  const q = new DialPlanner(down, { maxPeers: 10, random: () => 0.5 })
+  q.failed(up, 0)
+  t.same(q.plan([down, self, up], new Set(['10.0.0.1:7946']), new Set(), 100), [])
+  t.equal(q.nextDueIn(100), 400)
+  t.same(q.plan([down, self, up], new Set(['10.0.0.1:7946']), new Set(), 600), [up])
 })

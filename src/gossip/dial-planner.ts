@@ -68,10 +68,14 @@ export class DialPlanner {
    */
   plan (discovered: PeerAddress[], connected: Set<string>, pending: Set<string>, now: number): PeerAddress[] {
     const isolated = connected.size === 0
-    return this.wanted(discovered).filter(a => {
+    const toDial = this.wanted(discovered).filter(a => !connected.has(addrKey(a)) && (isolated || compareAddr(this.self, a) < 0))
+    // a backoff is kept only for an address still to dial: one left behind by a peer that connected from its side
+    // stays due for ever, and nextDueIn would then wake discovery every 100 ms
+    const keep = new Set(toDial.map(addrKey))
+    for (const k of this.backoff.keys()) if (!keep.has(k)) this.backoff.delete(k)
+    return toDial.filter(a => {
       const k = addrKey(a)
-      if (connected.has(k) || pending.has(k)) return false
-      if (!isolated && compareAddr(this.self, a) > 0) return false
+      if (pending.has(k)) return false
       const b = this.backoff.get(k)
       return b === undefined || b.nextAt <= now || isolated
     })
