@@ -53,7 +53,9 @@ export class AgentMetrics {
   constructor (src: MetricsSources) {
     this.src = src
     const r = this.registry
-    collectDefaultMetrics({ register: r })
+    // event-loop delay sampled every 50 ms, not prom-client's 10 ms: 100 wake-ups a second cost each agent ~0.4 % of
+    // a core for nothing (a stall still shows: any sample inside it comes late by the stall's remainder)
+    collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 50 })
     const counter = (name: string, help: string, labelNames: string[]): Counter => new Counter({ name, help, labelNames, registers: [r] })
     const gauge = (name: string, help: string, labelNames: string[] = []): Gauge => new Gauge({ name, help, labelNames, registers: [r] })
     this.pathsTotal = counter('k8snet_probe_paths_total', 'Paths this agent probed, by layer and outcome (ok, loss, port-closed, port-silent, unreachable).', ['layer', 'outcome'])
