@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { dnsProbe } from '../src/probe/dns-probe.ts'
 import { fpingRound } from '../src/probe/fping.ts'
+import { FpingLauncher } from '../src/probe/fping-launcher.ts'
 import { mapLimit } from '../src/probe/limit.ts'
 import { runRound } from '../src/probe/round.ts'
 import { tcpProbe } from '../src/probe/tcp-probe.ts'
@@ -38,12 +39,17 @@ async function measure (fn: () => Promise<void>): Promise<Sample> {
   return { wallMs: performance.now() - t0, cpuMs: cpuMs() - c0 }
 }
 
-/** One full round as the agent runs it: ICMP (3 echoes) + TCP connect to every target. */
+/**
+ * One full round as the agent runs it: ICMP (3 echoes, fping started from the small shell the agent keeps beside it)
+ * + TCP connect to every target. The shell is started and ended inside the measurement, so its CPU and fping's are
+ * counted (a child's CPU reaches /proc/self/stat once it has exited).
+ */
 export async function probeRound (targets: string[], port: number): Promise<Sample> {
   const plan = { host: targets.map(ip => ({ ip, port })), pod: [], sampled: false }
+  const launcher = new FpingLauncher('fping')
   return await measure(async () => {
     const r = await runRound(plan, { timeoutMs: 1000, concurrency: 512, service: null }, {
-      icmp: async ips => await fpingRound(ips, { path: 'fping', echoes: 3, timeoutMs: 1000 }),
+      icmp: async ips => await fpingRound(ips, { path: 'fping', echoes: 3, timeoutMs: 1000, launcher }).finally(async () => { await launcher.stop() }),
       tcp: tcpProbe,
       dns: dnsProbe,
       wallNow: Date.now
@@ -75,7 +81,9 @@ export const probeRoundSuite: Suite = {
   name: 'probe-round',
   title: 'Probe round (ICMP + TCP)',
   method: 'Targets are loopback addresses (127.0.20.1 ...); a listener in a separate process accepts the TCP connects so ' +
-    'its CPU is not counted; CPU is the benchmark process plus its children (fping, ping) from /proc/self/stat. ' +
+    'its CPU is not counted; CPU is the benchmark process plus its children (fping, ping) from /proc/self/stat. In a ' +
+    'full round fping starts from the small shell the agent keeps beside it (src/probe/fping-launcher.ts), started and ' +
+    'ended inside each measured round so that its CPU is counted. ' +
     'The ICMP alternatives are measured in the same run: one fping batch against one `ping` process per target.',
   async run (ctx) {
     const rows: Row[] = []

@@ -102,7 +102,7 @@ t.test('the fping launcher: a missing binary, a hung run, a dead shell, unsafe a
   const missing = new FpingLauncher('/nonexistent/fping')
   try {
     await t.rejects(fpingRound(['127.0.0.1'], { path: '/nonexistent/fping', echoes: 1, timeoutMs: 100, launcher: missing }), IcmpUnavailable, 'a missing binary: ICMP unavailable')
-  } finally { missing.stop() }
+  } finally { await missing.stop() }
   const noShell = new FpingLauncher('fping', '/nonexistent/sh')
   await t.rejects(noShell.run(['-v'], 2_000), /cannot start/, 'no shell: a clear error')
   // /bin/sleep stands in for an fping that hangs
@@ -113,7 +113,7 @@ t.test('the fping launcher: a missing binary, a hung run, a dead shell, unsafe a
     t.equal(next.code, 0, 'and the next run gets a fresh shell')
     await t.rejects(sleeper.run(['1;', 'reboot'], 1_000), /refusing/, 'an argument the shell would split is refused')
     await t.rejects(sleeper.run(['$(id)'], 1_000), /refusing/, 'so is one it would expand')
-  } finally { sleeper.stop() }
+  } finally { await sleeper.stop() }
 })
 
 t.test('a round with fake probers: Service DNS failure, ICMP unavailable', async t => {
@@ -182,7 +182,7 @@ t.test('real sockets on loopback: open, refused, the health server, ICMP, DNS', 
     t.same(viaShell.get('127.0.0.1')?.received, 3, 'through the launcher: three echoes answered')
     t.same([...viaShell.keys()].sort(), [...echo.keys()].sort(), 'the same targets as a direct run')
     t.same(again.get('127.0.0.2')?.received, 2, 'a second run at the same time waits its turn')
-  } finally { launcher.stop() }
+  } finally { await launcher.stop() }
   t.ok((echo.get('127.0.0.1')?.rttsMs ?? []).every(ms => ms >= 0 && ms < 100), 'RTTs are echo round trips in ms')
   const round = await runRound(
     { host: [{ ip: '127.0.0.1', port: portOf(open) }], pod: [{ ip: '127.0.1.40', port: closedPort }], sampled: false },

@@ -325,7 +325,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       reporter.stop()
       discovery.stop()
       await probes.stop()
-      fping.stop()
+      await fping.stop()
       // release the Lease first (the others take over at once), then announce the leave
       await supervisor?.stop()
       await mesh.stop()

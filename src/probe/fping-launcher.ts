@@ -43,10 +43,14 @@ export class FpingLauncher {
     return await run
   }
 
-  /** Ends the shell (it exits when its input closes). */
-  stop (): void {
-    this.child?.stdin.end()
+  /** Ends the shell (it exits when its input closes); resolves once it has exited. */
+  async stop (): Promise<void> {
+    const child = this.child
     this.child = null
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+    child.stdin.end()
+    await exited
   }
 
   private async runNow (args: string[], timeoutMs: number): Promise<FpingRun> {
