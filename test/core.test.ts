@@ -1547,6 +1547,9 @@ t.test('liveness: a view applies digests from aggregators only', async t => {
   t.notOk(w.shortIdUnique(pair[0]) || w.shortIdUnique(pair[1]), `${pair[0]} and ${pair[1]} share a short id`)
   const by = w.aggregators().list.find(a => !pair?.includes(a)) as string
   t.equal(w.applyLiveness(by, [{ id: shortId(pair[0]), rv16: 0, ageMs: 0 }], 5_000).refreshed, 0, 'an ambiguous id refreshes nobody')
+  w.apply({ t: 'leave', origin: pair[1], inc: 1, seq: 2 }, ident(501).peerId, 6_000)
+  t.ok(w.shortIdUnique(pair[0]), 'once the other leaves, the id names the one left')
+  t.equal(w.applyLiveness(by, [{ id: shortId(pair[0]), rv16: 0, ageMs: 0 }], 7_000).refreshed, 1, 'and digests refresh it again')
 })
 
 t.test('liveness: the mesh beats to its aggregators, gossips its heartbeat when none takes it, digests as one', async t => {

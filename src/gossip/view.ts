@@ -277,7 +277,14 @@ export class View {
     if (this.byPeer.get(id.peerId) === origin) this.byPeer.delete(id.peerId)
     if (this.byIp.get(id.podIp) === origin) this.byIp.delete(id.podIp)
     const sid = shortId(origin)
-    if (this.byShortId.get(sid) === origin) this.byShortId.delete(sid)
+    const named = this.byShortId.get(sid)
+    if (named === origin) this.byShortId.delete(sid)
+    else if (named === null) {
+      // the id was shared: the member left holding it (if only one) has it to itself again (rare: a scan is fine)
+      const rest = [...this.agents.keys()].filter(n => shortId(n) === sid)
+      if (rest.length === 1) this.byShortId.set(sid, rest[0] as string)
+      else if (rest.length === 0) this.byShortId.delete(sid)
+    }
     if (forGood) this.aggregatorCache = null
     return e
   }
