@@ -158,6 +158,8 @@ const countSchema = {
 } as const
 
 const objectOf = (properties: Record<string, object>): object => ({ type: 'object', properties })
+/** An object of integer counters. */
+const integers = (...names: string[]): object => objectOf(Object.fromEntries(names.map(n => [n, { type: 'integer' }])))
 const hostResults = objectOf({ results: pairMap })
 const podResults = objectOf({ results: pairMap })
 const allResults = objectOf({
@@ -198,16 +200,9 @@ export const readRoutes: ReadRoute[] = [
         refused_connections: { type: 'integer' },
         penalised_peers: { type: 'integer' },
         graylisted_peers: { type: 'integer' },
-        liveness: objectOf({
-          beats_sent: { type: 'integer' },
-          beats_failed: { type: 'integer' },
-          beats_heard: { type: 'integer' },
-          beats_refused: { type: 'integer' },
-          entries_applied: { type: 'integer' },
-          digests_refused: { type: 'integer' }
-        })
+        liveness: integers('beats_sent', 'beats_failed', 'beats_heard', 'beats_refused', 'entries_applied', 'digests_refused')
       }),
-      sync: objectOf({ served: { type: 'integer' }, pulled: { type: 'integer' }, failed: { type: 'integer' } }),
+      sync: integers('served', 'pulled', 'failed'),
       probes: objectOf({ rounds: { type: 'integer' }, last_round_ms: nullableNum, last_targets: { type: 'integer' }, icmp_error: nullableStr })
     }),
     answer: (_v, deps) => ({ status: 'healthy', ...deps.health() })

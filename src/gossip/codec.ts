@@ -303,6 +303,7 @@ export function decodeMessage (bytes: Uint8Array): GossipMessage {
       const base = uint(o.b, 'base')
       const rv = uint(o.r, 'rv')
       if (rv <= base) fail('rv', 'greater than base')
+      const c = decodeBase(o.c, 'c')
       return {
         t: 'delta',
         origin: name(o.o, 'origin'),
@@ -310,8 +311,8 @@ export function decodeMessage (bytes: Uint8Array): GossipMessage {
         seq: uint(o.s, 'seq'),
         base,
         rv,
-        host: decodeDelta(o.h, 'h', decodeBase(o.c, 'c')),
-        pod: decodeDelta(o.p, 'p', decodeBase(o.c, 'c')),
+        host: decodeDelta(o.h, 'h', c),
+        pod: decodeDelta(o.p, 'p', c),
         service: 'sv' in o ? decodeService(o.sv, 'sv') : undefined,
         ...(o.g === undefined ? {} : { seal: sig(o.g, 'seal') })
       }

@@ -363,8 +363,8 @@ export class View {
 
   /**
    * Applies an aggregator's liveness entries (sent with its heartbeat, already accepted from its key). Only the
-   * lowest-id agents may speak for others: each entry moves the origin's
-   * last-heard time to when the aggregator heard it, never forward of that. A newer results version is a gap.
+   * lowest-id agents may speak for others: each entry moves the origin's last-heard time to when the aggregator heard
+   * it, never forward of that. A newer results version is a gap.
    */
   applyLiveness (by: string, entries: readonly LiveEntry[], now: number): LivenessOutcome {
     const out: LivenessOutcome = { refreshed: 0, gaps: [], refused: false }

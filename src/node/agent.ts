@@ -21,9 +21,10 @@ import { View } from '../gossip/view.ts'
 import { dnsProbe } from '../probe/dns-probe.ts'
 import { fpingRound } from '../probe/fping.ts'
 import { FpingLauncher } from '../probe/fping-launcher.ts'
-import { runRound, type Probers, type RoundResult } from '../probe/round.ts'
+import { publishRound, sampleKeptMs } from '../probe/publish.ts'
+import { runRound, type Probers } from '../probe/round.ts'
 import { ProbeScheduler } from '../probe/scheduler.ts'
-import { planRound, type RoundPlan } from '../probe/targets.ts'
+import { planRound } from '../probe/targets.ts'
 import { tcpProbe } from '../probe/tcp-probe.ts'
 import { buildReport, type Report } from '../report/report.ts'
 import { Reporter } from '../report/reporter.ts'
@@ -48,20 +49,6 @@ export interface Agent {
 }
 
 const now = (): number => performance.now()
-
-type SampleTiming = Pick<Config, 'probeSampleHold' | 'probeIntervalS'>
-
-/** How long a sampled agent's results stand before its next sample replaces them (one round of slack). */
-const sampleKeptMs = (c: SampleTiming): number => (c.probeSampleHold + 1) * c.probeIntervalS * 1000
-
-/**
- * Gossips a probe round's results. A sample is kept PROBE_SAMPLE_HOLD rounds: peers hear its changes of outcome or
- * loss at once, its times with the next sample, which comes within (hold + 1) rounds.
- */
-export function publishRound (mesh: GossipMesh, r: RoundResult, plan: RoundPlan, c: SampleTiming): void {
-  if (!plan.sampled) mesh.updateResults({ host: r.host, pod: r.pod, service: r.service })
-  else mesh.updateResults({ host: r.host, pod: r.pod, service: r.service, coarse: true }, sampleKeptMs(c))
-}
 
 /** Results older than this make a source stale: the longest they may stand unrefreshed, plus three rounds. */
 const staleAfterMs = (c: Config, sampled: boolean): number =>
