@@ -294,7 +294,9 @@ t.test('liveness digests: beats to aggregators keep six agents alive, a SIGKILLe
   t.ok(beaters.length >= M / 2, `${beaters.length} agents beat to aggregators instead of gossiping heartbeats`)
   t.ok(aggregators.length >= 2, `${aggregators.length} agents heard beats and gossiped digests`)
   t.ok(after.every(h => h.gossip.liveness.entries_applied > 0), 'every agent applied digest entries')
-  t.equal(after.reduce((x, h) => x + h.gossip.liveness.digests_refused + h.gossip.liveness.beats_refused, 0), 0, 'no digest or beat refused')
+  // (in the steady window: while views fill at start, a beat can reach an aggregator that does not hold its origin yet)
+  const refused = (hs: H[]): number => hs.reduce((x, h) => x + h.gossip.liveness.digests_refused + h.gossip.liveness.beats_refused, 0)
+  t.equal(refused(after) - refused(before), 0, 'no digest or beat refused')
   const hbs = (h: H): number => h.gossip.sent?.hb ?? 0
   const beatersHb = beaters.map((h, i) => hbs(h) - hbs(before[after.indexOf(h)] ?? h))
   t.ok(beatersHb.every(n => n <= 1), `agents that beat gossiped (almost) no heartbeats meanwhile: ${beatersHb.join(', ')}`)
