@@ -32,7 +32,8 @@ import { DEFAULT_VERDICT_OPTIONS } from '../report/verdicts.ts'
 import type { Config } from './config.ts'
 import { ElectionSupervisor } from './election-supervisor.ts'
 import { LeaderElection } from './leader-election.ts'
-import { lazyLeaseStore } from './lease-store.ts'
+import type { KubeAccess } from './kube-access.ts'
+import { kubeLeaseStore } from './kube-lease-store.ts'
 import type { Secrets } from './secrets.ts'
 import { VERSION } from './version.ts'
 
@@ -87,16 +88,13 @@ function buildProbes ({ config, log, view, self, mesh, metrics }: Parts, fping: 
   })
 }
 
-function buildElection ({ config, log, view, self, mesh, sync }: Parts, startedAt: number): ElectionSupervisor | null {
-  if (config.kubeconfig === '') {
+function buildElection ({ config, log, view, self, mesh, sync }: Parts, kube: KubeAccess | null, startedAt: number): ElectionSupervisor | null {
+  if (kube === null) {
     log.warn('no Kubernetes API (neither KUBECONFIG nor in-cluster): this agent never contends for the reporter Lease')
     return null
   }
-  const store = lazyLeaseStore(async () => (await import('./kube-lease-store.ts')).kubeLeaseStore({
-    namespace: config.leaseNamespace,
-    name: config.leaseName,
-    ...(config.kubeconfig === 'in-cluster' ? {} : { kubeconfig: config.kubeconfig })
-  }))
+  log.info({ apiserver: kube.server.origin, via: kube.source }, 'the reporter Lease goes through this apiserver')
+  const store = kubeLeaseStore(kube, { namespace: config.leaseNamespace, name: config.leaseName })
   let supervisor: ElectionSupervisor | null = null
   const election = new LeaderElection(store, {
     identity: config.podName,
@@ -130,7 +128,7 @@ export interface AgentHooks {
   onPublishing?: (msg: GossipMessage) => void
 }
 
-export async function startAgent (config: Config, log: Logger, hooks: AgentHooks = {}, secrets: Secrets = { apiToken: null, psk: null }): Promise<Agent> {
+export async function startAgent (config: Config, log: Logger, hooks: AgentHooks = {}, secrets: Secrets = { apiToken: null, psk: null }, kube: KubeAccess | null = null): Promise<Agent> {
   const startedAt = now()
   // gossip connections only from members: what discovery found (remembered 10 min) and the static list
   const admission = new Admission({ rememberMs: 600_000, now }, config.staticPeers.map(p => p.ip))
@@ -193,7 +191,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   // fping starts from a small shell kept beside the agent: forking the agent itself stalls gossip for ~10 ms a round
   const fping = new FpingLauncher(config.fpingPath)
   const probes = buildProbes(parts, fping)
-  const supervisor = buildElection(parts, startedAt)
+  const supervisor = buildElection(parts, kube, startedAt)
 
   const snapshot = (): ViewSnapshot => {
     view.expire(now())

@@ -5,6 +5,7 @@ import { createLogger } from './logger.ts'
 import { performance } from 'node:perf_hooks'
 import type { GossipMessage } from '../gossip/record.ts'
 import { startAgent, type AgentHooks } from './agent.ts'
+import { loadKubeAccess } from './kube-access.ts'
 import { loadSecrets } from './secrets.ts'
 import { VERSION } from './version.ts'
 
@@ -28,9 +29,10 @@ async function main (): Promise<void> {
     log.warn({ variable: name }, `${name} is ignored: agents form a mesh and there is no central server any more`)
   }
   process.on('unhandledRejection', (err) => { log.warn({ err }, 'unhandled rejection (ignored)') })
-  let secrets
+  let secrets, kube
   try {
     secrets = loadSecrets(config)
+    kube = await loadKubeAccess(config.kubeconfig, process.env)
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`k8snet-checker: configuration error: ${err.message}\n`)
@@ -39,7 +41,7 @@ async function main (): Promise<void> {
     throw err
   }
   if (secrets.psk !== null) log.info('private mesh: gossip connections need the same pre-shared key (GOSSIP_PSK_FILE); agents with another key never connect')
-  const agent = await startAgent(config, log, traceHooks(), secrets)
+  const agent = await startAgent(config, log, traceHooks(), secrets, kube)
   const shutdown = (why: string): void => {
     log.info({ why }, 'shutting down')
     const hard = setTimeout(() => process.exit(1), 5_000)

@@ -1,6 +1,8 @@
 // A stand-in Kubernetes API server for Leases (tests and the demo): a real HTTP server, strict like the apiserver.
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
+import type { TLSSocket } from 'node:tls'
 import { writeFileSync } from 'node:fs'
 
 const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
@@ -41,6 +43,8 @@ function status (code: number, reason: string, message: string, name?: string): 
   }
 }
 
+export interface StandInTls { key: Buffer, cert: Buffer, clientCa?: Buffer }
+
 export class LeaseStandIn {
   readonly tokens: Set<string>
   readonly stats: StandInStats = { byToken: {}, rejected: {}, writes: 0 }
@@ -50,17 +54,25 @@ export class LeaseStandIn {
   private host = '127.0.0.1'
   private port = 0
 
-  constructor (tokens: Iterable<string>) {
+  private readonly tls: StandInTls | null
+
+  /** `tls`: serve HTTPS with this certificate; with `clientCa`, a client certificate it signed authenticates too. */
+  constructor (tokens: Iterable<string>, tls: StandInTls | null = null) {
     this.tokens = new Set(tokens)
+    this.tls = tls
   }
 
-  get url (): string { return `http://${this.host}:${this.port}` }
+  get url (): string { return `${this.tls === null ? 'http' : 'https'}://${this.host}:${this.port}` }
   get running (): boolean { return this.server !== null }
 
   /** Starts (or restarts, keeping every Lease and the revision counter) on host:port; port 0 picks one. */
   async start (host = this.host, port = this.port): Promise<void> {
     this.host = host
-    const server = createServer((req, res) => { void this.handle(req, res) })
+    const handler = (req: IncomingMessage, res: ServerResponse): void => { void this.handle(req, res) }
+    const tls = this.tls
+    const server: Server = tls === null
+      ? createServer(handler)
+      : createTlsServer({ key: tls.key, cert: tls.cert, ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false }) }, handler)
     server.keepAliveTimeout = 2_000
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -95,6 +107,14 @@ export class LeaseStandIn {
     }, null, 2))
   }
 
+  /** The common name of a verified client certificate, as `cert:<CN>` (checked against the tokens like a token). */
+  private certificateUser (req: IncomingMessage): string | undefined {
+    const socket = req.socket as TLSSocket
+    if (this.tls?.clientCa === undefined || !socket.authorized) return undefined
+    const cn = socket.getPeerCertificate().subject?.CN
+    return typeof cn === 'string' ? `cert:${cn}` : undefined
+  }
+
   private reject (reason: string): void { this.stats.rejected[reason] = (this.stats.rejected[reason] ?? 0) + 1 }
 
   private async handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -103,7 +123,7 @@ export class LeaseStandIn {
       res.end(JSON.stringify(body))
     }
     try {
-      const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
+      const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? this.certificateUser(req)
       if (token === undefined || !this.tokens.has(token)) {
         this.reject('Unauthorized')
         send(401, status(401, 'Unauthorized', 'Unauthorized'))

@@ -1,4 +1,4 @@
-// The Lease store contract (get / create / update one Lease), its typed errors, and a lazily loaded store.
+// The Lease store contract (get / create / update one Lease) and its typed errors.
 
 export interface LeaseRecord {
   holder: string
@@ -34,18 +34,4 @@ export interface LeaseStore {
   get: () => Promise<LeaseRecord | null>
   create: (spec: LeaseSpec) => Promise<LeaseRecord>
   update: (spec: LeaseSpec, resourceVersion: string) => Promise<LeaseRecord>
-}
-
-/**
- * A store whose implementation is loaded on first use: the Kubernetes client takes ~0.3 s to import, which a
- * starting agent must not spend before it has synced its view (and only contenders ever need it).
- */
-export function lazyLeaseStore (load: () => Promise<LeaseStore>): LeaseStore {
-  let loaded: Promise<LeaseStore> | null = null
-  const store = async (): Promise<LeaseStore> => await (loaded ??= load())
-  return {
-    get: async () => await (await store()).get(),
-    create: async (spec) => await (await store()).create(spec),
-    update: async (spec, rv) => await (await store()).update(spec, rv)
-  }
 }
