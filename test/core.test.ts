@@ -19,7 +19,7 @@ import { DialPlanner } from '../src/gossip/dial-planner.ts'
 import { checkSeals, recordSealHolds } from '../src/gossip/seal.ts'
 import {
   AGGREGATOR_SLACK, AGGREGATORS_PER_ORIGIN, aggregatorCount, aggregatorSets, BeatBook, chooseAggregators,
-  ORIGINS_PER_AGGREGATOR, packEntries, rvAhead, shortId, unpackEntries
+  MAX_LIVE_ENTRIES, ORIGINS_PER_AGGREGATOR, packEntries, rvAhead, shortId, unpackEntries
 } from '../src/gossip/liveness.ts'
 import { resultChanged, SelfRecord } from '../src/gossip/self-record.ts'
 import { View, type SyncResponse } from '../src/gossip/view.ts'
@@ -1468,6 +1468,9 @@ t.test('liveness: packing, aggregators, the beat book', async t => {
   const hb: GossipMessage = { t: 'hb', origin: 'agent-1', inc: 5, seq: 9, rv: 3, live: entries }
   t.strictSame(decodeMessage(encodeMessage(hb)), hb, 'a heartbeat with a digest round-trips the wire')
   t.throws(() => decodeMessage(new TextEncoder().encode('{"v":1,"t":"h","o":"agent-1","i":5,"s":9,"r":3,"e":7}')), WireError, 'a digest must be a string')
+  const full = Array.from({ length: MAX_LIVE_ENTRIES }, (_, i) => ({ id: i, rv16: i & 0xffff, ageMs: 100 }))
+  t.equal((decodeMessage(encodeMessage({ ...hb, live: full })) as { live?: unknown[] }).live?.length, MAX_LIVE_ENTRIES, `a digest of the beat book's whole capacity (${MAX_LIVE_ENTRIES} entries) passes the codec`)
+  t.throws(() => decodeMessage(encodeMessage({ ...hb, live: [...full, { id: 1, rv16: 1, ageMs: 0 }] })), WireError, 'one entry more is refused')
   t.strictSame(decodeBeat(encodeBeat({ inc: 1_732_000_000_000, rv: 4 })), { inc: 1_732_000_000_000, rv: 4 }, 'a beat round-trips')
   for (const bad of ['[1,2]', '[2,1,1]', '[1,-1,0]', 'x', `[1,1,"${'a'.repeat(80)}"]`]) {
     t.throws(() => decodeBeat(new TextEncoder().encode(bad)), WireError, `beat refused: ${bad.slice(0, 12)}`)

@@ -5,7 +5,7 @@ import type {
   PathResult, Results, Seal, ServiceResult
 } from './record.ts'
 import { TCP_OUTCOMES, externalKey } from './record.ts'
-import { MAX_LIVE_ENTRIES, packEntries, unpackEntries } from './liveness.ts'
+import { MAX_PACKED_LENGTH, packEntries, unpackEntries } from './liveness.ts'
 import type { SyncDigest, SyncResponse } from './view.ts'
 import { arr, fail, index, ip, MAX_US, name, obj, oneOf, optUint, parseJson, str, tuple, uint, type Json } from './wire-reader.ts'
 
@@ -290,7 +290,7 @@ export function decodeMessage (bytes: Uint8Array): GossipMessage {
     case 'f': return { t: 'full', record: decodeRecord(o, 'full') }
     case 'h': {
       const hb: GossipMessage = { t: 'hb', origin: name(o.o, 'origin'), inc: uint(o.i, 'inc'), seq: uint(o.s, 'seq'), rv: uint(o.r, 'rv') }
-      if (o.e !== undefined) hb.live = unpackEntries(str(o.e, 'live', 8 * MAX_LIVE_ENTRIES), 'live')
+      if (o.e !== undefined) hb.live = unpackEntries(str(o.e, 'live', MAX_PACKED_LENGTH), 'live')
       return hb
     }
     case 'l': {

@@ -71,9 +71,12 @@ export function packEntries (entries: readonly LiveEntry[]): string {
   return buf.toString('base64')
 }
 
+/** The base64 length of MAX_LIVE_ENTRIES packed entries: the longest digest a decoder takes. */
+export const MAX_PACKED_LENGTH = Math.ceil(MAX_LIVE_ENTRIES * ENTRY_BYTES / 3) * 4
+
 /** Unpacks what packEntries made; anything else is a WireError naming the field. */
 export function unpackEntries (s: string, field: string): LiveEntry[] {
-  if (s.length > Math.ceil(MAX_LIVE_ENTRIES * ENTRY_BYTES / 3) * 4 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) {
+  if (s.length > MAX_PACKED_LENGTH || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) {
     throw new WireError('schema', `${field}: expected at most ${MAX_LIVE_ENTRIES} packed liveness entries in base64`)
   }
   const buf = Buffer.from(s, 'base64')
