@@ -15,7 +15,7 @@ import { contenders } from '../src/node/contenders.ts'
 import { ElectionSupervisor } from '../src/node/election-supervisor.ts'
 import { inClusterAccess, kubeconfigAccess } from '../src/node/kube-access.ts'
 import { kubeLeaseStore, microTime } from '../src/node/kube-lease-store.ts'
-import type { LeaderElection } from '../src/node/leader-election.ts'
+import { LeaderElection } from '../src/node/leader-election.ts'
 import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
 import { LeaseStandIn } from '../src/node/lease-stand-in.ts'
 import { LeaseConflict, type LeaseRecord, type LeaseSpec } from '../src/node/lease-store.ts'
@@ -391,4 +391,66 @@ t.test('Kubernetes client: answers that are not a Lease are errors, never a cras
   silent = true
   await t.rejects(store.get(), { name: 'LeaseApiError', code: 0, message: /no answer within 300 ms/ }, 'no answer: a timeout')
   t.equal(microTime(new Date('2026-11-28T10:00:00.120Z')), '2026-11-28T10:00:00.120000Z', 'MicroTime has six fractional digits')
+})
+
+t.test('election on a simulated clock: a dead holder\'s Lease is taken when it expires, not a look later; never before', async t => {
+  // the apiserver in memory; the clock moves only when the contender waits, so the run is exact
+  const clock = { now: 0 }
+  let lease: (LeaseRecord & { writtenBy: string }) | null = null
+  let rv = 1
+  const writes: Array<{ by: string, at: number, looks: number }> = []
+  const write = (spec: LeaseSpec): LeaseRecord => { lease = { ...spec, resourceVersion: String(++rv), writtenBy: spec.holder }; writes.push({ by: spec.holder, at: clock.now, looks }); return lease }
+  let looks = 0
+  let renewedAt = -1
+  const store = {
+    get: async () => {
+      looks++
+      const answer = lease === null ? null : { ...lease }
+      // the holder renews 1 ms after the contender's 5th look (the worst moment: seen only at the next look), then dies
+      if (looks === 5) { clock.now += 1; renewedAt = clock.now; write({ holder: 'a', durationS: 15, acquireTime: new Date(), renewTime: new Date(), transitions: 0 }); clock.now -= 1 }
+      return answer
+    },
+    create: async (spec: LeaseSpec) => { if (lease !== null) throw new LeaseConflict('exists'); return write(spec) },
+    update: async (spec: LeaseSpec, v: string) => { if (lease?.resourceVersion !== v) throw new LeaseConflict('stale'); return write(spec) }
+  }
+  write({ holder: 'a', durationS: 15, acquireTime: new Date(), renewTime: new Date(), transitions: 0 })
+  const b = new LeaderElection(store, {
+    identity: 'b',
+    leaseDurationMs: 15_000,
+    renewDeadlineMs: 10_000,
+    retryPeriodMs: 2_000,
+    now: () => clock.now,
+    wallNow: () => new Date(),
+    // looks every 1.04 s (the top of the jitter), so they do not fall on the expiry by chance
+    random: () => 0.9,
+    delay: async ms => { clock.now += ms; await new Promise(resolve => setImmediate(resolve)) },
+    log: pino({ level: 'silent' }),
+    onStartedLeading: () => {},
+    onStoppedLeading: () => {}
+  })
+  b.enable()
+  await waitUntil('b takes the Lease', async () => writes.some(w => w.by === 'b'), 5_000, 5)
+  await b.disable()
+  const takeover = writes.find(w => w.by === 'b')
+  const took = (takeover?.at ?? NaN) - renewedAt
+  t.ok(took >= 15_000, `not before the Lease could expire as b saw it: ${took} ms after a's last renewal`)
+  t.ok(took <= 15_000 + 1_040, `within lease duration + one look (1.04 s) of a's last renewal: ${took} ms (waiting for the next look would make it ~16.6 s)`)
+  t.ok((takeover?.looks ?? Infinity) <= 22, `b looked ${takeover?.looks ?? NaN} times in the ${((takeover?.at ?? NaN) / 1000).toFixed(2)} s before it took over: every 1.04 s, and once at expiry`)
+
+  // the apiserver failing from before the expiry on: one look at expiry, then the usual pace (never a tight loop)
+  clock.now = 0
+  looks = 0
+  const failing = new LeaderElection({
+    get: async () => { if (++looks > 3) throw new Error('apiserver down'); return { holder: 'a', durationS: 15, acquireTime: null, renewTime: null, transitions: 0, resourceVersion: '9' } },
+    create: async () => { throw new Error('apiserver down') },
+    update: async () => { throw new Error('apiserver down') }
+  }, {
+    identity: 'c', leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, now: () => clock.now, wallNow: () => new Date(), random: () => 0.9,
+    delay: async ms => { clock.now += ms; await new Promise(resolve => setImmediate(resolve)) },
+    log: pino({ level: 'silent' }), onStartedLeading: () => {}, onStoppedLeading: () => {}
+  })
+  failing.enable()
+  await waitUntil('a minute of simulated time, or a spin', async () => clock.now >= 60_000 || looks > 1_000, 5_000, 5)
+  await failing.disable()
+  t.ok(clock.now >= 60_000 && looks <= clock.now / 1000 + 3, `${looks} looks in ${(clock.now / 1000).toFixed(0)} s of simulated time while the apiserver fails (about one a second)`)
 })

@@ -12,6 +12,8 @@ export interface ElectionOptions {
   now: () => number
   wallNow: () => Date
   random?: () => number
+  /** Waits `ms` on the `now` clock (default: a timer); a simulated clock passes its own. */
+  delay?: (ms: number) => Promise<void>
   log: Logger
   onStartedLeading: () => void
   onStoppedLeading: (reason: string) => void
@@ -48,6 +50,8 @@ export class LeaderElection {
   private lastRenewAt = -Infinity
   private observed: LeaseRecord | null = null
   private observedAt = -Infinity
+  /** When the Lease last seen held by another expires by this agent's clock (Infinity: not held by another). */
+  private heldUntil = Infinity
   private attempts = 0
   private failures = 0
   private wake: (() => void) | null = null
@@ -99,9 +103,16 @@ export class LeaderElection {
   poke (): void { this.wake?.() }
 
   private async sleep (ms: number): Promise<void> {
+    const delay = this.o.delay
     await new Promise<void>(resolve => {
-      const t = setTimeout(() => { this.wake = null; resolve() }, ms)
-      this.wake = () => { clearTimeout(t); this.wake = null; resolve() }
+      if (delay === undefined) {
+        const t = setTimeout(() => { this.wake = null; resolve() }, ms)
+        this.wake = () => { clearTimeout(t); this.wake = null; resolve() }
+        return
+      }
+      const done = (): void => { this.wake = null; resolve() }
+      this.wake = done
+      void delay(ms).then(() => { if (this.wake === done) done() })
     })
   }
 
@@ -122,10 +133,14 @@ export class LeaderElection {
         this.o.log.warn('stopped being the reporter: Lease not renewed within the renew deadline')
         this.o.onStoppedLeading('renew deadline passed')
       }
-      // leaders renew every retry period; contenders look twice as often so that, after a holder dies, the
-      // takeover comes within lease duration + retry period of its last renewal
+      // leaders renew every retry period; contenders look twice as often, and once more right when the Lease they
+      // saw held expires, so that after a holder dies the takeover comes within lease duration + half a retry
+      // period of its last renewal (the observation lags the renewal by at most one look)
       const base = this.leading ? this.o.retryPeriodMs : this.o.retryPeriodMs / 2
-      await this.sleep(base * (0.95 + 0.1 * this.random()))
+      // (an expiry already past, e.g. the apiserver failing since, gives no early wake: never a tight loop)
+      const wait = base * (0.95 + 0.1 * this.random())
+      const untilExpiry = this.leading ? Infinity : this.heldUntil - this.o.now()
+      await this.sleep(untilExpiry > 0 ? Math.min(wait, untilExpiry) : wait)
     }
   }
 
@@ -157,7 +172,8 @@ export class LeaderElection {
         this.observedAt = this.o.now()
       }
       const heldByOther = old.holder !== '' && old.holder !== this.o.identity
-      if (heldByOther && this.observedAt + old.durationS * 1000 > this.o.now()) return false
+      this.heldUntil = heldByOther ? this.observedAt + old.durationS * 1000 : Infinity
+      if (heldByOther && this.heldUntil > this.o.now()) return false
       this.observed = await withTimeout(this.store.update(this.desired(old), old.resourceVersion), timeout)
       this.observedAt = this.o.now()
       return true
