@@ -90,6 +90,23 @@ class AgentCluster {
     await waitUntil('full views', async () => (await Promise.all(this.live().map(async a => await this.viewSize(a)))).every(c => c === want), timeoutMs, 50)
   }
 
+  /**
+   * Waits until every Lease contender contends and has read the Lease as held by the holder, then one renewal more:
+   * a contender that starts watching after the holder's last renewal must wait a full lease duration from its first
+   * read (it cannot know when that renewal was), so a kill right after a contender restarted measures that, not
+   * the failover of a settled cluster (the first SIGKILL round used to come 1-2 s after such a restart: 17.0-17.2 s).
+   */
+  async waitContendersWatching (timeoutMs = 30_000): Promise<void> {
+    interface Leader { holder: string | null, contenders: string[], contending: boolean, lease?: { observed_holder: string | null } }
+    await waitUntil('every contender watching the Lease', async () => {
+      const holder = this.holder()
+      const views = await Promise.all(this.live().map(async a => ({ name: a.name, l: await getJson<Leader>(`${a.apiUrl}/api/v1/leader`, 1_000) })))
+      const contenders = new Set(views.flatMap(v => v.l.contenders))
+      return holder !== null && views.filter(v => contenders.has(v.name)).every(v => v.l.contending && v.l.lease?.observed_holder === holder)
+    }, timeoutMs, 100)
+    await new Promise(resolve => setTimeout(resolve, LEASE.retry * 1050 + 200))
+  }
+
   holder (): string | null {
     const spec = this.apiserver.lease('bench', 'k8snet-checker-reporter')?.spec
     return typeof spec?.holderIdentity === 'string' && spec.holderIdentity !== '' ? spec.holderIdentity : null
@@ -332,6 +349,7 @@ export const meshTimingSuite: Suite = {
           ctx.log(`failover after ${signal}: ${took.at(-1) ?? NaN} ms`)
           await agents.spawn(i).ready.catch(() => {})
           await agents.waitFullViews()
+          await agents.waitContendersWatching()
         }
         const goal = signal === 'SIGTERM' ? 2000 : (LEASE.duration + LEASE.retry) * 1000
         rows.push(row(`leader failover after ${signal}`, 'ms', took, `<= ${goal} ms`, goal))

@@ -84,7 +84,7 @@ export class ElectionSupervisor {
     const leaderNow = this.holder() !== null
     // the holder just let go: a contender settled for a while steps in now, even if that departure (or a restart
     // before it) means the membership has not been stable for long (rolling restarts kill holder after holder);
-    // one that has just started does not (loading the Kubernetes client stalls it ~0.5 s: not at a failover)
+    // one that has just started does not (its view may still be partial, so its idea of the contenders may be wrong)
     const leaderGone = this.sawLeader && !leaderNow
     this.sawLeader = leaderNow
     const seasoned = this.d.now() - this.settledAt >= this.d.stableMs
