@@ -7,9 +7,11 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
 import t from 'tap'
-import { encodeMessage } from '../src/gossip/codec.ts'
+import { BEAT_PROTOCOL } from '../src/gossip/beat.ts'
+import { encodeBeat, encodeMessage } from '../src/gossip/codec.ts'
 import { createMeshNode } from '../src/gossip/libp2p-node.ts'
 import { VIEW_TOPIC } from '../src/gossip/mesh.ts'
+import { writeAll } from '../src/gossip/stream-io.ts'
 import { emptyResults, type AgentRecord } from '../src/gossip/record.ts'
 import {
   getJson, podIpsOf, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess
@@ -146,7 +148,8 @@ t.test('a hostile gossip peer: junk and forgeries are rejected by the validator,
   // claiming an address it does not speak from is refused at the first hop
   const lies = encodeMessage({ t: 'full', record: record('rogue-2', rogue.peerId.toString(), '127.0.1.93') })
   await rogue.services.pubsub.publish(VIEW_TOPIC, lies)
-  await rogue.services.pubsub.publish(VIEW_TOPIC, encodeMessage({ t: 'full', record: record('rogue-1', rogue.peerId.toString(), ROGUE.ip) }))
+  const rogueRecord = record('rogue-1', rogue.peerId.toString(), ROGUE.ip)
+  await rogue.services.pubsub.publish(VIEW_TOPIC, encodeMessage({ t: 'full', record: rogueRecord }))
   await waitUntil('a valid record to reach every agent', async () => await everyView(v => v.includes(ROGUE.ip), live()), 3_000)
   t.pass('a valid signed record from a new member, naming its own address, reached every agent')
   t.ok(await everyView(v => !v.includes('127.0.1.93'), live()), 'a record naming another address reached none')
@@ -156,6 +159,29 @@ t.test('a hostile gossip peer: junk and forgeries are rejected by the validator,
     const named = (await getJson<{ pod_ips: string[] }>(`${a.apiUrl}/api/v1/pods`)).pod_ips
     t.ok(named.includes(target.ip), `${a.name} still holds ${target.name} at its real address (no impersonation)`)
   }
+
+  // the beat protocol (large clusters) judges what it reads: a beat counts only for the origin and incarnation the
+  // view binds to the sender's key; a stream cut before a whole beat arrived is lost, not judged
+  type Liveness = { gossip: { liveness: { beats_heard: number, beats_refused: number, beats_cut: number } } }
+  const liveness = async (): Promise<Liveness['gossip']['liveness']> => (await getJson<Liveness>(`${target.apiUrl}/api/v1/health`)).gossip.liveness
+  const beat = async (bytes: Uint8Array | null): Promise<void> => {
+    const stream = await rogue.dialProtocol(multiaddr(`/ip4/${target.ip}/tcp/6200/p2p/${peerIds[0] ?? ''}`), BEAT_PROTOCOL)
+    if (bytes === null) { stream.abort(new Error('cut by the sender')); return }
+    await writeAll(stream, bytes, AbortSignal.timeout(2_000)).catch(() => {})
+  }
+  const b0 = await liveness()
+  await beat(enc.encode('not a beat'))
+  await beat(encodeBeat({ inc: rogueRecord.inc + 1, rv: 0 }))
+  await beat(new Uint8Array(100))
+  await beat(null)
+  await beat(encodeBeat({ inc: rogueRecord.inc, rv: 0 }))
+  let b1 = b0
+  await waitUntil('the beats to be judged', async () => {
+    b1 = await liveness()
+    return b1.beats_refused - b0.beats_refused >= 3 && b1.beats_cut - b0.beats_cut >= 1 && b1.beats_heard - b0.beats_heard >= 1
+  }, 5_000).catch(() => {})
+  t.same({ refused: b1.beats_refused - b0.beats_refused, cut: b1.beats_cut - b0.beats_cut, heard: b1.beats_heard - b0.beats_heard }, { refused: 3, cut: 1, heard: 1 },
+    'beats: junk, another incarnation and an oversized one refused; a cut stream counted as cut; the bound one heard')
 })
 
 t.test('a stranger (an address discovery never returned) is refused before the handshake', async t => {
@@ -281,7 +307,7 @@ t.test('liveness digests: beats to aggregators keep six agents alive, a SIGKILLe
   t.teardown(async () => { await Promise.all(big.map(async a => await stopAgentProcess(a, 'SIGKILL'))) })
   await Promise.all(big.map(async a => await a.ready))
   await waitUntil('convergence', async () => await everyView(v => v.length === M, big), 15_000)
-  interface Live { beats_sent: number, beats_failed: number, beats_heard: number, beats_refused: number, entries_applied: number, digests_refused: number }
+  interface Live { beats_sent: number, beats_failed: number, beats_heard: number, beats_refused: number, beats_cut: number, entries_applied: number, digests_refused: number }
   type H = { view_size: number, gossip: { expired: number, sent?: Record<string, number>, liveness: Live } }
   const health = async (): Promise<H[]> => await Promise.all(big.map(async a => await getJson<H>(`${a.apiUrl}/api/v1/health`)))
   const before = await health()
@@ -301,7 +327,7 @@ t.test('liveness digests: beats to aggregators keep six agents alive, a SIGKILLe
   const hbs = (h: H): number => h.gossip.sent?.hb ?? 0
   const beatersHb = beaters.map((h, i) => hbs(h) - hbs(before[after.indexOf(h)] ?? h))
   t.ok(beatersHb.every(n => n <= 1), `agents that beat gossiped (almost) no heartbeats meanwhile: ${beatersHb.join(', ')}`)
-  t.comment(`beats sent ${after.map(h => h.gossip.liveness.beats_sent).join(' ')}; heard ${after.map(h => h.gossip.liveness.beats_heard).join(' ')}; entries applied ${after.map(h => h.gossip.liveness.entries_applied).join(' ')}`)
+  t.comment(`beats sent ${after.map(h => h.gossip.liveness.beats_sent).join(' ')}; heard ${after.map(h => h.gossip.liveness.beats_heard).join(' ')}; cut ${after.map(h => h.gossip.liveness.beats_cut).join(' ')}; entries applied ${after.map(h => h.gossip.liveness.entries_applied).join(' ')}`)
 
   // a beating agent dies without a word: the digests stop naming it, and it expires everywhere
   const vi = after.findIndex(h => h.gossip.liveness.beats_sent > 0 && h.gossip.liveness.beats_heard === 0)

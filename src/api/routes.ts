@@ -42,7 +42,7 @@ export interface HealthInfo {
      * Large clusters: beats sent to aggregators (ok / failed), beats heard and refused as an aggregator, liveness
      * entries applied from aggregators' digests, digests refused (not from an aggregator).
      */
-    liveness?: { beats_sent: number, beats_failed: number, beats_heard: number, beats_refused: number, entries_applied: number, digests_refused: number }
+    liveness?: { beats_sent: number, beats_failed: number, beats_heard: number, beats_refused: number, beats_cut: number, entries_applied: number, digests_refused: number }
   }
   sync: { served: number, pulled: number, failed: number }
   probes: { rounds: number, last_round_ms: number | null, last_targets: number, icmp_error: string | null }
@@ -200,7 +200,7 @@ export const readRoutes: ReadRoute[] = [
         refused_connections: { type: 'integer' },
         penalised_peers: { type: 'integer' },
         graylisted_peers: { type: 'integer' },
-        liveness: integers('beats_sent', 'beats_failed', 'beats_heard', 'beats_refused', 'entries_applied', 'digests_refused')
+        liveness: integers('beats_sent', 'beats_failed', 'beats_heard', 'beats_refused', 'beats_cut', 'entries_applied', 'digests_refused')
       }),
       sync: integers('served', 'pulled', 'failed'),
       probes: objectOf({ rounds: { type: 'integer' }, last_round_ms: nullableNum, last_targets: { type: 'integer' }, icmp_error: nullableStr })

@@ -8,6 +8,7 @@ import type { MeshNode } from './libp2p-node.ts'
 import { BeatBook } from './liveness.ts'
 import type { LiveEntry } from './record.ts'
 import { readAll, writeAll } from './stream-io.ts'
+import { WireError } from '../node/errors.ts'
 import type { View } from './view.ts'
 
 export const BEAT_PROTOCOL = '/k8snet/beat/1.0.0'
@@ -19,12 +20,17 @@ export interface BeatChannel {
   drain: (now: number) => LiveEntry[]
 }
 
-export interface BeatStats { sent: number, failed: number, heard: number, refused: number }
+/**
+ * Sent and failed: this agent's own beats. Heard: beats taken for the next digest. Refused: beats judged and not
+ * taken (malformed, too large, or from a key the view binds to no origin of that incarnation). Cut: beat streams
+ * that ended before a whole beat arrived (a connection closing, a stall past the timeout): lost, not judged.
+ */
+export interface BeatStats { sent: number, failed: number, heard: number, refused: number, cut: number }
 
 export interface BeatDeps { node: MeshNode, view: View, now: () => number, log: Logger }
 
 export class Beats implements BeatChannel {
-  readonly stats: BeatStats = { sent: 0, failed: 0, heard: 0, refused: 0 }
+  readonly stats: BeatStats = { sent: 0, failed: 0, heard: 0, refused: 0, cut: 0 }
   private readonly deps: BeatDeps
   private readonly book = new BeatBook()
 
@@ -38,22 +44,38 @@ export class Beats implements BeatChannel {
 
   private async serve (stream: Stream, conn: Connection): Promise<void> {
     const signal = AbortSignal.timeout(BEAT_TIMEOUT_MS)
+    const peer = conn.remotePeer.toString()
+    let bytes: Uint8Array
     try {
-      const beat = decodeBeat(await readAll(stream, MAX_BEAT_BYTES, signal))
-      await stream.close({ signal })
-      // the beat speaks for whichever origin this view binds to the connection's authenticated key, nobody else
-      const origin = this.deps.view.originOfPeer(conn.remotePeer.toString())
-      const held = origin === undefined ? undefined : this.deps.view.agent(origin)
-      if (origin === undefined || held?.record.inc !== beat.inc || !this.book.note(origin, beat.rv, this.deps.now())) {
-        this.stats.refused++
-        return
-      }
-      this.stats.heard++
+      bytes = await readAll(stream, MAX_BEAT_BYTES, signal)
+    } catch (err) {
+      // too large is refused; a stream cut or stalled delivered no beat to judge
+      if (err instanceof WireError && err.reason === 'oversized') this.stats.refused++
+      else this.stats.cut++
+      this.deps.log.debug({ peer, err: (err as Error).message }, 'beat not taken')
+      stream.abort(err as Error)
+      return
+    }
+    let beat: { inc: number, rv: number }
+    try {
+      beat = decodeBeat(bytes)
     } catch (err) {
       this.stats.refused++
-      this.deps.log.debug({ peer: conn.remotePeer.toString(), err: (err as Error).message }, 'beat refused')
+      this.deps.log.debug({ peer, err: (err as Error).message }, 'beat refused')
       stream.abort(err as Error)
+      return
     }
+    // the beat is read: closing our side is a courtesy whose failure loses nothing
+    stream.close({ signal }).catch(() => { stream.abort(new Error('close failed')) })
+    // the beat speaks for whichever origin this view binds to the connection's authenticated key, nobody else
+    const origin = this.deps.view.originOfPeer(peer)
+    const held = origin === undefined ? undefined : this.deps.view.agent(origin)
+    if (origin === undefined || held?.record.inc !== beat.inc || !this.book.note(origin, beat.rv, this.deps.now())) {
+      this.stats.refused++
+      this.deps.log.debug({ peer, origin, heldInc: held?.record.inc, inc: beat.inc }, 'beat refused')
+      return
+    }
+    this.stats.heard++
   }
 
   async send (peerId: string, beat: { inc: number, rv: number }): Promise<boolean> {

@@ -251,6 +251,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
         beats_failed: beats.stats.failed,
         beats_heard: beats.stats.heard,
         beats_refused: beats.stats.refused,
+        beats_cut: beats.stats.cut,
         entries_applied: mesh.stats.liveRefreshed,
         digests_refused: mesh.stats.liveRefused
       }
