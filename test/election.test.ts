@@ -18,7 +18,7 @@ import { kubeLeaseStore, microTime } from '../src/node/kube-lease-store.ts'
 import { LeaderElection } from '../src/node/leader-election.ts'
 import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
 import { LeaseStandIn } from '../src/node/lease-stand-in.ts'
-import { LeaseConflict, type LeaseRecord, type LeaseSpec } from '../src/node/lease-store.ts'
+import { LeaseConflict, type LeaseRecord, type LeaseSpec, type LeaseStore } from '../src/node/lease-store.ts'
 import { ident } from './fixtures.ts'
 
 const N = 5
@@ -414,8 +414,9 @@ t.test('election on a simulated clock: a dead holder\'s Lease is taken when it e
     update: async (spec: LeaseSpec, v: string) => { if (lease?.resourceVersion !== v) throw new LeaseConflict('stale'); return write(spec) }
   }
   write({ holder: 'a', durationS: 15, acquireTime: new Date(), renewTime: new Date(), transitions: 0 })
-  const b = new LeaderElection(store, {
-    identity: 'b',
+  /** A contender on the simulated clock (15 s lease, 10 s renew deadline, 2 s retry period). */
+  const simulated = (identity: string, st: LeaseStore): LeaderElection => new LeaderElection(st, {
+    identity,
     leaseDurationMs: 15_000,
     renewDeadlineMs: 10_000,
     retryPeriodMs: 2_000,
@@ -428,6 +429,7 @@ t.test('election on a simulated clock: a dead holder\'s Lease is taken when it e
     onStartedLeading: () => {},
     onStoppedLeading: () => {}
   })
+  const b = simulated('b', store)
   b.enable()
   await waitUntil('b takes the Lease', async () => writes.some(w => w.by === 'b'), 5_000, 5)
   await b.disable()
@@ -440,14 +442,10 @@ t.test('election on a simulated clock: a dead holder\'s Lease is taken when it e
   // the apiserver failing from before the expiry on: one look at expiry, then the usual pace (never a tight loop)
   clock.now = 0
   looks = 0
-  const failing = new LeaderElection({
+  const failing = simulated('c', {
     get: async () => { if (++looks > 3) throw new Error('apiserver down'); return { holder: 'a', durationS: 15, acquireTime: null, renewTime: null, transitions: 0, resourceVersion: '9' } },
     create: async () => { throw new Error('apiserver down') },
     update: async () => { throw new Error('apiserver down') }
-  }, {
-    identity: 'c', leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, now: () => clock.now, wallNow: () => new Date(), random: () => 0.9,
-    delay: async ms => { clock.now += ms; await new Promise(resolve => setImmediate(resolve)) },
-    log: pino({ level: 'silent' }), onStartedLeading: () => {}, onStoppedLeading: () => {}
   })
   failing.enable()
   await waitUntil('a minute of simulated time, or a spin', async () => clock.now >= 60_000 || looks > 1_000, 5_000, 5)

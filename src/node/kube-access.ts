@@ -97,8 +97,9 @@ export function inClusterAccess (env: NodeJS.ProcessEnv, o: InClusterOptions = {
   }
 }
 
-type Obj = Record<string, unknown>
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+export type Obj = Record<string, unknown>
+/** A JSON/YAML mapping (not null, not a list). */
+export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** One entry of a kubeconfig's named list (clusters, users, contexts). */
 function named (doc: Obj, list: string, name: string, field: string, bad: (detail: string) => ConfigError): Obj {
@@ -139,14 +140,23 @@ export async function kubeconfigAccess (path: string, o: KubeconfigOptions = {})
   }
   if (!isObj(doc)) throw bad('not a mapping')
   const base = dirname(path)
-  const file = (p: unknown, what: string): Buffer => {
+  // paths in a kubeconfig are relative to the kubeconfig
+  const resolved = (p: unknown, what: string): string => {
     if (typeof p !== 'string' || p === '') throw bad(`${what} is not a path`)
-    const full = isAbsolute(p) ? p : join(base, p)
+    return isAbsolute(p) ? p : join(base, p)
+  }
+  const file = (p: unknown, what: string): Buffer => {
+    const full = resolved(p, what)
     try { return readFileSync(full) } catch (err) { throw bad(`${what} ${full}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`) }
   }
-  const data = (v: unknown, what: string): Buffer => {
-    if (typeof v !== 'string' || !/^[A-Za-z0-9+/=\s]+$/.test(v)) throw bad(`${what} is not base64`)
-    return Buffer.from(v, 'base64')
+  /** PEM given inline (`<field>-data`, base64) or as a file (`<field>`), or null when neither is set. */
+  const pem = (o: Obj, field: string): Buffer | null => {
+    const inline = o[`${field}-data`]
+    if (inline !== undefined) {
+      if (typeof inline !== 'string' || !/^[A-Za-z0-9+/=\s]+$/.test(inline)) throw bad(`${field}-data is not base64`)
+      return Buffer.from(inline, 'base64')
+    }
+    return o[field] === undefined ? null : file(o[field], field)
   }
   const contextName = doc['current-context']
   if (typeof contextName !== 'string' || contextName === '') throw bad('no current-context')
@@ -163,19 +173,15 @@ export async function kubeconfigAccess (path: string, o: KubeconfigOptions = {})
   }
   if (server.protocol !== 'https:' && server.protocol !== 'http:') throw bad(`server ${server.href} is not http(s)`)
   if (cluster['proxy-url'] !== undefined) throw bad('proxy-url is not supported')
-  const ca = cluster['certificate-authority-data'] !== undefined
-    ? data(cluster['certificate-authority-data'], 'certificate-authority-data')
-    : cluster['certificate-authority'] !== undefined ? file(cluster['certificate-authority'], 'certificate-authority') : null
+  const ca = pem(cluster, 'certificate-authority')
   const insecure = cluster['insecure-skip-tls-verify'] === true
   const serverName = typeof cluster['tls-server-name'] === 'string' ? cluster['tls-server-name'] : null
 
   for (const unsupported of ['auth-provider', 'as', 'as-groups', 'as-uid']) {
     if (user[unsupported] !== undefined) throw bad(`user ${context.user}: ${unsupported} is not supported (use a token, a client certificate or an exec plugin)`)
   }
-  const cert = user['client-certificate-data'] !== undefined ? data(user['client-certificate-data'], 'client-certificate-data')
-    : user['client-certificate'] !== undefined ? file(user['client-certificate'], 'client-certificate') : null
-  const key = user['client-key-data'] !== undefined ? data(user['client-key-data'], 'client-key-data')
-    : user['client-key'] !== undefined ? file(user['client-key'], 'client-key') : null
+  const cert = pem(user, 'client-certificate')
+  const key = pem(user, 'client-key')
   if ((cert === null) !== (key === null)) throw bad(`user ${context.user} has a client certificate without its key, or a key without its certificate`)
 
   const now = o.now ?? Date.now
@@ -184,10 +190,8 @@ export async function kubeconfigAccess (path: string, o: KubeconfigOptions = {})
     const token = user.token
     authorization = async () => `Bearer ${token}`
   } else if (user.tokenFile !== undefined) {
-    if (typeof user.tokenFile !== 'string') throw bad('tokenFile is not a path')
-    const full = isAbsolute(user.tokenFile) ? user.tokenFile : join(base, user.tokenFile)
-    file(full, 'tokenFile')
-    const token = tokenFromFile(full, o.tokenMaxAgeMs ?? TOKEN_REREAD_MS, now)
+    file(user.tokenFile, 'tokenFile')
+    const token = tokenFromFile(resolved(user.tokenFile, 'tokenFile'), o.tokenMaxAgeMs ?? TOKEN_REREAD_MS, now)
     authorization = async () => `Bearer ${await token()}`
   } else if (isObj(user.exec)) {
     const token = execCredential(user.exec, base, o.execTimeoutMs ?? 30_000, now, bad)

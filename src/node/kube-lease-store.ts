@@ -1,7 +1,7 @@
 // The Lease store over the Kubernetes REST API (coordination.k8s.io/v1): three calls on one kept-alive connection.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import type { KubeAccess } from './kube-access.ts'
+import { isObj, type KubeAccess, type Obj } from './kube-access.ts'
 import { LeaseApiError, LeaseConflict, type LeaseRecord, type LeaseSpec, type LeaseStore } from './lease-store.ts'
 import { VERSION } from './version.ts'
 
@@ -15,8 +15,6 @@ export interface KubeLeaseOptions {
   timeoutMs?: number
 }
 
-type Obj = Record<string, unknown>
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** A Kubernetes MicroTime: RFC 3339 with exactly six fractional digits, as the apiserver insists. */
 export function microTime (d: Date): string {
