@@ -70,12 +70,21 @@ const leaderViews = async (): Promise<Leader[]> => await Promise.all(running().m
 
 async function oneLeader (): Promise<string> {
   let holder = ''
+  let seen = 'nothing yet'
   await waitUntil('exactly one leader, seen by every agent', async () => {
     const l = lease()
-    const views = await leaderViews()
     holder = l?.holder ?? ''
-    return holder !== '' && views.every(v => v.holder === holder) && views.filter(v => v.is_self).length === 1
-  }, 15_000, 100)
+    seen = `Lease holder ${JSON.stringify(holder)}; views: (unanswered)`
+    const views = await Promise.all(running().map(async a => {
+      try {
+        return { name: a.name, ...await getJson<Leader>(`${a.apiUrl}/api/v1/leader`) }
+      } catch (err) {
+        return { name: a.name, error: (err as Error).message }
+      }
+    }))
+    seen = `Lease holder ${JSON.stringify(holder)}; views: ${JSON.stringify(views)}`
+    return holder !== '' && views.every(v => 'holder' in v && v.holder === holder) && views.filter(v => 'is_self' in v && v.is_self).length === 1
+  }, 15_000, 100).catch((err: Error) => { throw new Error(`${err.message}; last seen: ${seen}`) })
   return holder
 }
 

@@ -298,6 +298,32 @@ t.test('bad configuration stops the agent at start with one line naming the vari
   t.match(v.stdout, /^k8snet-checker \d+\.\d+\.\d+/)
 })
 
+
+// a launcher (demo, test) that dies must not leave agents behind: they would hold their addresses and ports for good.
+// Two ways this failed: the 'parent gone' handler was set only once started, and pino's exit-time flush of a log
+// line to the dead parent's pipe retried EPIPE for ever (sonic-boom 4; the package pins 5, which gives up)
+t.test('an agent whose launcher dies exits, whether it was still starting or already running', async t => {
+  const launcher = fileURLToPath(new URL('../src/node/launcher.ts', import.meta.url))
+  const script = `
+    import { startAgentProcess } from ${JSON.stringify(launcher)}
+    const [ip, mode] = process.argv.slice(1)
+    const a = startAgentProcess({ name: 'orphan-' + mode, ip, peers: [ip], onText: () => {}, env: { LOG_LEVEL: 'info' } })
+    console.log(a.child.pid)
+    if (mode === 'running') await a.ready
+    else await new Promise(resolve => setTimeout(resolve, 300))
+    throw new Error('the launcher crashes')`
+  const cases: Array<[string, string]> = [['starting', '127.0.1.81'], ['running', '127.0.1.82']]
+  for (const [mode, ip] of cases) {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, ip, mode], { encoding: 'utf8', timeout: 20_000 })
+    const pid = Number(r.stdout.trim().split('\n')[0])
+    t.ok(Number.isInteger(pid) && pid > 0, `${mode}: the launcher started an agent (pid ${pid}) and crashed (${r.status})`)
+    const alive = (): boolean => { try { process.kill(pid, 0); return true } catch { return false } }
+    // (the bound tells exiting apart from hanging: the agent's own hard stop is 5 s)
+    const gone = await waitUntil(`the ${mode} orphan to exit`, async () => !alive(), 10_000, 100).catch(() => null)
+    t.ok(gone !== null, `${mode}: the agent exited after its launcher died${gone === null ? '' : ` (${gone} ms)`}`)
+    if (gone === null) process.kill(pid, 'SIGKILL')
+  }
+})
 // a large cluster's liveness, played small: above HEARTBEAT_DIGEST_ABOVE (here 2) heartbeats go straight to
 // aggregators over the beat protocol, whose gossiped digests keep everyone alive; a crash still expires
 t.test('liveness digests: beats to aggregators keep six agents alive, a SIGKILLed one still expires', async t => {

@@ -14,6 +14,9 @@ async function main (): Promise<void> {
     process.stdout.write(`k8snet-checker ${VERSION}\n`)
     return
   }
+  // started by a launcher (demo, tests) over IPC: never outlive it, not even while still starting
+  let parentGone = (): void => { process.exit(0) }
+  if (process.send !== undefined) process.once('disconnect', () => { parentGone() })
   let config
   try {
     config = parseConfig(process.env)
@@ -50,11 +53,8 @@ async function main (): Promise<void> {
   }
   process.once('SIGTERM', () => { shutdown('SIGTERM') })
   process.once('SIGINT', () => { shutdown('SIGINT') })
-  // started by a launcher (demo, tests) over IPC: never outlive it
-  if (process.send !== undefined) {
-    process.once('disconnect', () => { shutdown('parent gone') })
-    process.send({ ready: true, peerId: agent.node.peerId.toString() })
-  }
+  parentGone = () => { shutdown('parent gone') }
+  if (process.send !== undefined) process.send({ ready: true, peerId: agent.node.peerId.toString() })
 }
 
 /**
