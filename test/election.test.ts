@@ -83,6 +83,14 @@ async function oneLeader (): Promise<string> {
       }
     }))
     seen = `Lease holder ${JSON.stringify(holder)}; views: ${JSON.stringify(views)}`
+    // what each agent knows of the mesh, for a failure's message (read only while the views disagree)
+    if (!views.every(v => 'holder' in v && v.holder === holder)) {
+      const meshes = await Promise.all(running().map(async a => await getJson(`${a.apiUrl}/api/v1/health`).then(h => {
+        const g = h as { view_size: number, peers_connected: number, gossip: { mesh_peers: number, rejected: unknown, penalised_peers: number, graylisted_peers: number } }
+        return `${a.name}: view ${g.view_size}, peers ${g.peers_connected}, mesh ${g.gossip.mesh_peers}, rejected ${JSON.stringify(g.gossip.rejected)}, penalised ${g.gossip.penalised_peers}/${g.gossip.graylisted_peers}`
+      }, (err: Error) => `${a.name}: ${err.message}`)))
+      seen += `; health: ${meshes.join('; ')}`
+    }
     return holder !== '' && views.every(v => 'holder' in v && v.holder === holder) && views.filter(v => 'is_self' in v && v.is_self).length === 1
   }, 15_000, 100).catch((err: Error) => { throw new Error(`${err.message}; last seen: ${seen}`) })
   return holder
