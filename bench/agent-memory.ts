@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import type { AgentRecord, GossipMessage, Identity, LayerDelta, PathResult } from '../src/gossip/record.ts'
-import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
+import { getJson, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
 import { identities } from './gossip-bytes.ts'
 import { row, type Row, type Suite } from './suite.ts'
 
@@ -195,7 +195,7 @@ export async function viewMemory (agents: number, perLayer: number, nodeFlags: s
 // ---------------------------------------------------------------------------------------------------------------
 
 /** A smaller young generation: what the agent's RSS is made of beyond its live heap (see the notes). */
-const SMALL_YOUNG_GEN = '--max-semi-space-size=2'
+const SMALL_YOUNG_GEN = IMAGE_NODE_FLAGS.join(' ')
 
 export const agentMemorySuite: Suite = {
   name: 'agent-memory',

@@ -17,7 +17,7 @@ import t from 'tap'
 import { parseAllDocuments } from 'yaml'
 import { parseConfig, type Config } from '../src/node/config.ts'
 import { LeaseStandIn } from '../src/node/lease-stand-in.ts'
-import { getJson, waitUntil } from '../src/node/launcher.ts'
+import { getJson, IMAGE_NODE_FLAGS, waitUntil } from '../src/node/launcher.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DEPLOY = join(ROOT, 'deploy')
@@ -443,7 +443,7 @@ t.test('the Dockerfile builds a complete production tree: install, compile, prun
   const main = entry.slice(1) // V8 flags, then the script
   const script = main.find(a => !a.startsWith('--')) ?? '-'
   t.ok(existsSync(join(app, script)), `${script} is in the image`)
-  t.ok(main.includes('--max-semi-space-size=2'), 'a small young generation: RSS stays near the heap (BENCHMARKS.md, agent memory)')
+  for (const flag of IMAGE_NODE_FLAGS) t.ok(main.includes(flag), `${flag}: the image runs the agent as the benchmarks do (IMAGE_NODE_FLAGS)`)
   t.notOk(existsSync(join(app, 'node_modules', 'typescript')), 'no devDependency (typescript) in the image')
   t.notOk(existsSync(join(app, 'node_modules', 'tap')), 'no devDependency (tap) in the image')
   t.notOk(existsSync(join(app, 'src')) || existsSync(join(app, 'test')), 'no sources or tests in the image')

@@ -58,14 +58,16 @@ async function main (): Promise<void> {
 }
 
 /**
- * K8SNET_TRACE_ACCEPTED=1 under a launcher (IPC): report each accepted gossip message to the parent with a
- * wall-clock time at sub-millisecond resolution, so a benchmark can time propagation without polling the API.
+ * K8SNET_TRACE_ACCEPTED=1 under a launcher (IPC): report each legacy (external) record this agent publishes or
+ * accepts to the parent with a wall-clock time at sub-millisecond resolution, so a benchmark can time propagation
+ * without polling the API. Only those: they are the benchmark's trials, and reporting the agents' own heartbeats
+ * too cost every agent an IPC message per heartbeat heard (the raw gossipsub baseline reports its trials only).
  */
 function traceHooks (): AgentHooks {
   if (process.env.K8SNET_TRACE_ACCEPTED !== '1' || process.send === undefined) return {}
   const send = (trace: string, msg: GossipMessage): void => {
-    const key = msg.t === 'ext' ? msg.record.key : msg.t === 'full' ? msg.record.identity.podName : msg.origin
-    process.send?.({ trace, t: msg.t, key, at: performance.timeOrigin + performance.now() })
+    if (msg.t !== 'ext') return
+    process.send?.({ trace, t: msg.t, key: msg.record.key, at: performance.timeOrigin + performance.now() })
   }
   return { onAccepted: msg => { send('accepted', msg) }, onPublishing: msg => { send('publishing', msg) } }
 }

@@ -6,11 +6,16 @@ import { fileURLToPath } from 'node:url'
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url))
 /**
- * Node flags of launched agents: none, and in particular not the parent's own (a test runner's loaders would ride
- * along into every agent, ~160 MB each). The image adds --max-semi-space-size=2 (Dockerfile) for a lower RSS at
- * the cost of ~0.2 s of start-up; launched agents favour start-up (the join-time tests and benchmarks).
+ * Node flags of launched agents: none by default, and in particular not the parent's own (a test runner's loaders
+ * would ride along into every agent, ~160 MB each). Launched agents favour start-up (the join-time tests).
  */
 export const NODE_FLAGS: string[] = []
+/**
+ * The V8 flags the image runs the agent with (Dockerfile ENTRYPOINT; the deploy test holds the two together): a
+ * small young generation keeps RSS near the heap, and spares the agent the long memory-reducing collection that
+ * follows a young generation grown to its default 16 MB at start-up. About 0.2 s more start-up.
+ */
+export const IMAGE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2']
 
 export interface AgentProcessOptions {
   name: string
@@ -24,6 +29,8 @@ export interface AgentProcessOptions {
   onText?: (line: string) => void
   /** A command the agent runs under, e.g. ['ip', 'netns', 'exec', 'ns1'] (it must exec, keeping fds and env). */
   prefix?: string[]
+  /** Node flags for this agent instead of NODE_FLAGS (e.g. IMAGE_NODE_FLAGS, to run it as the image does). */
+  nodeFlags?: readonly string[]
 }
 
 export interface AgentProcess {
@@ -58,9 +65,10 @@ export function startAgentProcess (o: AgentProcessOptions): AgentProcess {
     ? ['ignore', 'inherit', 'inherit', 'ipc'] as const
     : ['ignore', toFile || o.onText !== undefined ? 'pipe' : 'ignore', 'pipe', 'ipc'] as const
   const childEnv = { PATH: process.env.PATH ?? '', ...env }
+  const flags = [...(o.nodeFlags ?? NODE_FLAGS)]
   const child = o.prefix === undefined || o.prefix.length === 0
-    ? fork(MAIN, [], { env: childEnv, execPath: process.execPath, execArgv: NODE_FLAGS, stdio: [...stdio] })
-    : spawn(o.prefix[0] as string, [...o.prefix.slice(1), process.execPath, ...NODE_FLAGS, MAIN], { env: childEnv, stdio: [...stdio] })
+    ? fork(MAIN, [], { env: childEnv, execPath: process.execPath, execArgv: flags, stdio: [...stdio] })
+    : spawn(o.prefix[0] as string, [...o.prefix.slice(1), process.execPath, ...flags, MAIN], { env: childEnv, stdio: [...stdio] })
   const out = toFile && o.log !== undefined ? createWriteStream(o.log, { flags: 'a' }) : null
   if (out !== null) child.stderr?.pipe(out)
   if (child.stdout !== null) {
