@@ -234,7 +234,7 @@ export const agentMemorySuite: Suite = {
 
     const agents = ctx.smoke ? 200 : 1000
     const viewRuns = ctx.smoke ? 1 : ctx.runs
-    for (const [perLayer, flags] of [[10, []], [10, [SMALL_YOUNG_GEN]], [100, []]] as Array<[number, string[]]>) {
+    for (const [perLayer, flags] of [[10, []], [10, [...IMAGE_NODE_FLAGS]], [100, []]] as Array<[number, string[]]>) {
       const added: number[] = []
       const heap: number[] = []
       const filled: number[] = []

@@ -298,7 +298,6 @@ t.test('bad configuration stops the agent at start with one line naming the vari
   t.match(v.stdout, /^k8snet-checker \d+\.\d+\.\d+/)
 })
 
-
 // a launcher (demo, test) that dies must not leave agents behind: they would hold their addresses and ports for good.
 // Two ways this failed: the 'parent gone' handler was set only once started, and pino's exit-time flush of a log
 // line to the dead parent's pipe retried EPIPE for ever (sonic-boom 4; the package pins 5, which gives up)
@@ -324,6 +323,7 @@ t.test('an agent whose launcher dies exits, whether it was still starting or alr
     if (gone === null) process.kill(pid, 'SIGKILL')
   }
 })
+
 // a large cluster's liveness, played small: above HEARTBEAT_DIGEST_ABOVE (here 2) heartbeats go straight to
 // aggregators over the beat protocol, whose gossiped digests keep everyone alive; a crash still expires
 t.test('liveness digests: beats to aggregators keep six agents alive, a SIGKILLed one still expires', async t => {

@@ -15,7 +15,6 @@ export interface KubeLeaseOptions {
   timeoutMs?: number
 }
 
-
 /** A Kubernetes MicroTime: RFC 3339 with exactly six fractional digits, as the apiserver insists. */
 export function microTime (d: Date): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')

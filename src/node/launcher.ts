@@ -9,7 +9,7 @@ const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url))
  * Node flags of launched agents: none by default, and in particular not the parent's own (a test runner's loaders
  * would ride along into every agent, ~160 MB each). Launched agents favour start-up (the join-time tests).
  */
-export const NODE_FLAGS: string[] = []
+const NODE_FLAGS: readonly string[] = []
 /**
  * The V8 flags the image runs the agent with (Dockerfile ENTRYPOINT; the deploy test holds the two together): a
  * small young generation keeps RSS near the heap, and spares the agent the long memory-reducing collection that
@@ -65,10 +65,9 @@ export function startAgentProcess (o: AgentProcessOptions): AgentProcess {
     ? ['ignore', 'inherit', 'inherit', 'ipc'] as const
     : ['ignore', toFile || o.onText !== undefined ? 'pipe' : 'ignore', 'pipe', 'ipc'] as const
   const childEnv = { PATH: process.env.PATH ?? '', ...env }
-  const flags = [...(o.nodeFlags ?? NODE_FLAGS)]
   const child = o.prefix === undefined || o.prefix.length === 0
-    ? fork(MAIN, [], { env: childEnv, execPath: process.execPath, execArgv: flags, stdio: [...stdio] })
-    : spawn(o.prefix[0] as string, [...o.prefix.slice(1), process.execPath, ...flags, MAIN], { env: childEnv, stdio: [...stdio] })
+    ? fork(MAIN, [], { env: childEnv, execPath: process.execPath, execArgv: [...(o.nodeFlags ?? NODE_FLAGS)], stdio: [...stdio] })
+    : spawn(o.prefix[0] as string, [...o.prefix.slice(1), process.execPath, ...(o.nodeFlags ?? NODE_FLAGS), MAIN], { env: childEnv, stdio: [...stdio] })
   const out = toFile && o.log !== undefined ? createWriteStream(o.log, { flags: 'a' }) : null
   if (out !== null) child.stderr?.pipe(out)
   if (child.stdout !== null) {
