@@ -4,11 +4,13 @@
 //    independence, replays, expiry, bounded memory), with fast-check under fixed seeds;
 // 2. a rogue libp2p peer (the agent's own stack, in this process) flooding two live agents with junk, oversized,
 //    forged, replayed and made-up messages; then a member that lies in anti-entropy and one that takes over a pod
-//    name. Every property prints its seed; FUZZ_SEED=<n> shifts all of them (the default is BASE_SEED below).
+//    name. Every property prints its seed; FUZZ_SEED=<n> shifts all of them (the default is BASE_SEED below);
+// 3. copies of one message from a relay: a forged copy cannot get the genuine one dropped, and a copy of a message
+//    already verified is dropped before its signature is checked (gossipsub's fast message id).
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { SignedMessage } from '@libp2p/gossipsub'
+import { TopicValidatorResult, type SignedMessage } from '@libp2p/gossipsub'
 import fc from 'fast-check'
 import t from 'tap'
 import {
@@ -839,6 +841,7 @@ interface GossipsubInternals {
   getMeshPeers: (topic: string) => string[]
   score?: { params?: { topics?: Record<string, unknown> } }
   sendRpc?: (id: string, rpc: object) => boolean
+  getScore: (id: string) => number
 }
 const internals = (node: MeshNode): GossipsubInternals => node.services.pubsub as unknown as GossipsubInternals
 
@@ -1194,4 +1197,54 @@ t.test('a rogue libp2p peer floods two live agents', async t => {
   t.ok(gone !== undefined, 'an anti-entropy answer cannot remove another origin (agent-2 still on agent-1 while it heartbeats)')
 
   for (const a of agents) t.ok(a.child.exitCode === null && a.child.signalCode === null, `${a.name} survived everything`)
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// 3. copies of a message: its signature is checked once, and a forged copy cannot get the genuine one dropped
+
+t.test('a relay\'s forged copy: rejected before the genuine message, dropped unread after it', async t => {
+  // origin -- relay -- receiver, in this process; the relay forwards nothing itself and sends copies by hand
+  const [origin, relay, receiver] = await Promise.all(['127.0.8.20', '127.0.8.21', '127.0.8.22'].map(async ip =>
+    await createMeshNode({ listenAddress: ip, gossipPort: 6390, maxConnections: 8 })))
+  const nodes = [origin, relay, receiver] as MeshNode[]
+  t.teardown(async () => { await Promise.allSettled(nodes.map(async n => { await n.stop() })) })
+  for (const n of nodes) { await n.start(); n.services.pubsub.subscribe(VIEW_TOPIC) }
+  const [o, r, rc] = nodes as [MeshNode, MeshNode, MeshNode]
+  const captured: SignedMessage[] = []
+  r.services.pubsub.topicValidators.set(VIEW_TOPIC, (_peer, msg) => {
+    if (msg.type === 'signed') captured.push(msg)
+    return TopicValidatorResult.Ignore // never forwarded by the relay, never the origin's fault
+  })
+  const delivered: string[] = []
+  rc.services.pubsub.addEventListener('gossipsub:message', evt => { delivered.push(new TextDecoder().decode(evt.detail.msg.data)) })
+  await r.dial(o.getMultiaddrs()[0] as ReturnType<typeof multiaddr>)
+  await r.dial(rc.getMultiaddrs()[0] as ReturnType<typeof multiaddr>)
+  const relayId = r.peerId.toString()
+  const sendRpc = internals(r).sendRpc?.bind(r.services.pubsub)
+  if (sendRpc === undefined) throw new Error('gossipsub has no sendRpc')
+  await waitUntil('the relay subscribed on both sides', async () =>
+    o.services.pubsub.getSubscribers(VIEW_TOPIC).some(p => p.toString() === relayId) &&
+    rc.services.pubsub.getSubscribers(VIEW_TOPIC).some(p => p.toString() === relayId) &&
+    r.services.pubsub.getSubscribers(VIEW_TOPIC).length === 2, 10_000)
+
+  await o.services.pubsub.publish(VIEW_TOPIC, new TextEncoder().encode('genuine'))
+  await waitUntil('the relay holding the origin\'s message', async () => captured.length > 0, 5_000)
+  const genuine = captured[0] as SignedMessage
+  const forged = new TextEncoder().encode('forgery') // the same length, origin, seqno and signature
+  const send = async (data: Uint8Array): Promise<void> => { sendRpc(rc.peerId.toString(), { subscriptions: [], messages: [rawOf(genuine, data)] }); await sleep(300) }
+  const score = (): number => internals(rc).getScore(relayId)
+
+  // (gossipsub caches a peer's score for up to a heartbeat, and decays the count of invalid messages by 0.9 a second)
+  await send(forged)
+  await waitUntil('the forged copy counted against the relay', async () => score() < -5, 5_000).catch(() => {})
+  t.ok(score() < -5, `the forged copy, first to arrive, is verified and rejected (the relay's score ${score().toFixed(2)})`)
+  await send(genuine.data)
+  t.same(delivered, ['genuine'], 'the genuine message, arriving after its forged copy, is still delivered')
+  await send(forged)
+  await send(genuine.data)
+  await sleep(2_000)
+  t.same(delivered, ['genuine'], 'later copies, forged or not, are not delivered again')
+  // one invalid message costs -10 x (0.9^s)^2 s seconds later (about -4 here); had the second forgery been verified
+  // and rejected too, the count would have stood near 1.8 and the score near -30, still about -19 here
+  t.ok(score() > -12, `copies bearing a verified message's id are dropped before their signature is checked (the relay's score ${score().toFixed(2)})`)
 })

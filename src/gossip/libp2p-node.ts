@@ -48,6 +48,18 @@ function listenMultiaddr (host: string, port: number): string {
   return host.includes(':') ? `/ip6/${host}/tcp/${port}` : `/ip4/${host}/tcp/${port}`
 }
 
+/**
+ * gossipsub's own id of a signed message (its origin and seqno), read off the wire before the signature is checked.
+ * Without it, every copy of a message (one from each mesh peer that forwards it) has its signature verified before
+ * the duplicate check; with it, only the first copy is. Only ids of messages that passed verification are kept, so a
+ * forged copy cannot get a genuine one dropped; a copy bearing an id already verified is dropped unread.
+ */
+export function signedMessageFastId (msg: { from?: Uint8Array | null, seqno?: Uint8Array | null }): string {
+  if (msg.from == null || msg.seqno == null) return ''
+  const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')
+  return `${msg.seqno.byteLength}:${latin1(msg.seqno)}${latin1(msg.from)}`
+}
+
 const specific = (ip: string): boolean => ip !== '0.0.0.0' && ip !== '::'
 
 /** The remote IP of a raw inbound connection, if it has one. */
@@ -92,6 +104,7 @@ export async function createMeshNode (opts: MeshNodeOptions): Promise<MeshNode> 
       identify: identify(),
       pubsub: gossipsub({
         globalSignaturePolicy: 'StrictSign',
+        fastMsgIdFn: signedMessageFastId,
         emitSelf: false,
         allowPublishToZeroTopicPeers: true,
         ignoreDuplicatePublishError: true,
