@@ -1,7 +1,7 @@
 // Benchmark: how fast the mesh moves, with real agent processes on loopback: propagation of a change against raw
 // gossipsub (same stack, same size, same run), join of a restarted agent, leave and crash to gone, leader failover.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -15,6 +15,8 @@ import { percentile, row, type Row, type Suite } from './suite.ts'
 const N = 10
 const TTL_S = 5
 const LEASE = { duration: 15, renew: 10, retry: 2 }
+/** Linux's USER_HZ: /proc counts CPU time in these ticks per second. */
+const CLOCK_TICKS = 100
 const wall = (): number => performance.timeOrigin + performance.now()
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
@@ -161,8 +163,15 @@ class RawCluster {
   stop (): void { for (const n of this.nodes) n.kill('SIGKILL') }
 }
 
+/**
+ * How a trial hands the change to its agent: `ipc`, as the raw baseline is told to publish (a message from this
+ * process; the agent injects it as the POST route would); `post`, a legacy client's HTTP POST, whose request the
+ * sender handles in the same turn as the publish.
+ */
+type Trigger = 'ipc' | 'post'
+
 /** One legacy heartbeat through agent `from`: ms from its publish until the last other agent accepted it. */
-async function agentTrial (c: AgentCluster, from: number, seq: number): Promise<number> {
+async function agentTrial (c: AgentCluster, from: number, seq: number, via: Trigger): Promise<number> {
   const body = { pod_name: 'bench-client', node_ip: '127.0.9.9', pod_ip: '127.0.9.9', timestamp: new Date().toISOString(), namespace: `n${seq % 10}` }
   const key = 'hb:bench-client'
   const sender = c.names[from] as string
@@ -179,8 +188,11 @@ async function agentTrial (c: AgentCluster, from: number, seq: number): Promise<
   })
   try {
     const a = c.agents[from] as AgentProcess
-    const res = await fetch(`${a.apiUrl}/api/v1/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-    if (!res.ok) throw new Error(`heartbeat POST: HTTP ${res.status}`)
+    if (via === 'ipc') a.child.send({ heartbeat: body })
+    else {
+      const res = await fetch(`${a.apiUrl}/api/v1/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      if (!res.ok) throw new Error(`heartbeat POST: HTTP ${res.status}`)
+    }
     await all.wait
     return Math.max(...got.values()) - published
   } finally { off() }
@@ -224,6 +236,31 @@ async function agentBackground (c: AgentCluster, ms: number): Promise<{ perS: nu
   return { perS: n / N / (ms / 1000), size: n === 0 ? 0 : bytes / n }
 }
 
+/** CPU time of a process and its reaped children, in seconds; null when /proc cannot tell (not Linux, gone). */
+function cpuSecondsOf (pid: number | undefined): number | null {
+  if (pid === undefined) return null
+  try {
+    // the fields after the command's closing parenthesis: utime, stime, cutime and cstime are the 12th to 15th
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    const ticks = [11, 12, 13, 14].reduce((x, i) => x + Number(f[i]), 0)
+    return Number.isFinite(ticks) ? ticks / CLOCK_TICKS : null
+  } catch { return null }
+}
+
+/** Each group's processes' CPU use over `ms`, in percent of a core; null where /proc cannot tell. */
+async function cpuShares (groups: Array<Array<number | undefined>>, ms: number): Promise<number[][] | null> {
+  const before = groups.map(g => g.map(cpuSecondsOf))
+  const t0 = performance.now()
+  await sleep(ms)
+  const s = (performance.now() - t0) / 1000
+  const shares = groups.map((g, i) => g.map((pid, j) => {
+    const a = before[i]?.[j]
+    const b = cpuSecondsOf(pid)
+    return a == null || b === null ? NaN : (b - a) / s * 100
+  }))
+  return shares.every(g => g.every(Number.isFinite)) ? shares : null
+}
+
 /** The encoded size of the change the agent trial gossips (an external heartbeat record). */
 function changeSize (): number {
   const body: ExternalBody = { part: 'hb', value: { podName: 'bench-client', nodeIp: '127.0.9.9', podIp: '127.0.9.9', namespace: 'n0', timestamp: new Date().toISOString() } }
@@ -234,7 +271,8 @@ export const meshTimingSuite: Suite = {
   name: 'mesh-timing',
   title: 'Mesh timing: propagation, join, leave, crash, failover',
   method: `${N} agent processes on loopback (heartbeat 1 s, TTL ${TTL_S} s, Lease ${LEASE.duration} s / renew ${LEASE.renew} s / retry ${LEASE.retry} s, ` +
-    'electing through the stand-in apiserver). Propagation: a legacy heartbeat POSTed to one agent (rotating), timed from ' +
+    'electing through the stand-in apiserver). Propagation: a legacy heartbeat handed to one agent (rotating) in a message ' +
+    'from the bench, as the raw nodes are told to publish (the agent injects it as its POST route would), timed from ' +
     'that agent\'s publish to the last other agent\'s accept (each agent reports both over IPC with a sub-ms wall clock, ' +
     'so no API polling adds delay; the API answers from the view at once). The baseline is ten bare gossipsub nodes ' +
     'of the same libp2p stack publishing the same number of bytes, interleaved trial by trial in the same run; ' +
@@ -242,8 +280,10 @@ export const meshTimingSuite: Suite = {
     '(heartbeats, deltas, full records), measured from the agents\' counters in the same run. ' +
     'Agents and raw nodes run with the image\'s V8 flags (' + IMAGE_NODE_FLAGS.join(' ') + '); the agents report only the ' +
     'trials over IPC, as the raw nodes do. ' +
-    'Each batch (at least 7 after a warm-up) is 200 agent trials alone (the raw nodes quiet: the absolute figures), then 200 interleaved ' +
-    'agent and raw trials (the ratio); each figure is the median over batches of each batch\'s p99. Join: process start to ' +
+    'Each batch (at least 7 after a warm-up) is 200 agent trials alone (the raw nodes quiet: the absolute figures), then 200 each of ' +
+    'agent, raw and POSTed agent trials interleaved, in turning order (the ratios; the POSTed change is the legacy client\'s ' +
+    'path, whose HTTP request the sender handles in the same turn as its publish); each figure is the median over batches ' +
+    'of each batch\'s p99. CPU: /proc over 10 s of that steady state, before the trials. Join: process start to ' +
     'a full view on its API. Leave/crash: signal to gone from every other agent\'s API. Failover: signal to a new ' +
     'holder on the stand-in\'s Lease.',
   async run (ctx) {
@@ -257,6 +297,14 @@ export const meshTimingSuite: Suite = {
       // the agent's own cost on a shared machine, not the cost of that traffic to every process on two cores
       const bg = await agentBackground(agents, ctx.smoke ? 3_000 : 20_000)
       ctx.log(`background gossip per agent: ${bg.perS.toFixed(2)} messages/s of ${bg.size.toFixed(0)} B on average; the raw nodes publish the same during interleaved batches`)
+      // what each process costs in this steady state: the agents' own gossip, and the raw nodes' filler at its rate
+      if (bg.perS > 0) raw.background(1000 / bg.perS, Math.round(bg.size))
+      await sleep(2_000)
+      const cpu = await cpuShares([agents.live().map(a => a.child.pid), raw.nodes.map(n => n.pid)], ctx.smoke ? 2_000 : 10_000)
+      if (cpu !== null) {
+        rows.push(row('CPU per agent process, steady state (background gossip, probes, election)', '% of a core', cpu[0] ?? [], 'informative'))
+        rows.push(row('CPU per raw gossipsub node, steady state (filler at the agents\' rate)', '% of a core', cpu[1] ?? [], 'informative'))
+      }
       const size = changeSize()
       // a batch's p99 is its 3rd-worst of 200 trials (of 100 it was the 2nd-worst: two scheduling hiccups set it)
       const trials = ctx.smoke ? 20 : 200
@@ -264,7 +312,8 @@ export const meshTimingSuite: Suite = {
       const aloneP50: number[] = []
       const agentP99: number[] = []
       const rawP99: number[] = []
-      const pooled: { agent: number[], raw: number[] } = { agent: [], raw: [] }
+      const postP99: number[] = []
+      const pooled: { agent: number[], raw: number[], post: number[] } = { agent: [], raw: [], post: [] }
       // a batch's p99 is an extreme of a shared machine: more batches than the other figures' runs steady the median
       const batches = ctx.smoke ? ctx.runs : Math.max(ctx.runs, 7)
       let id = 0
@@ -273,28 +322,39 @@ export const meshTimingSuite: Suite = {
         raw.background(0, 0)
         const alone: number[] = []
         for (let k = 0; k < trials; k++) {
-          alone.push(await agentTrial(agents, k % N, id++))
+          alone.push(await agentTrial(agents, k % N, id++, 'ipc'))
           await sleep(10 + Math.random() * 20)
         }
-        // agent and raw trials interleaved, both under the agents' own background gossip: the ratio
+        // agent and raw trials interleaved, both under the agents' own background gossip: the ratio; the order of
+        // the three kinds turns, so none always follows another's stragglers
         if (bg.perS > 0) raw.background(1000 / bg.perS, Math.round(bg.size))
         await sleep(2_000)
         const a: number[] = []
         const b: number[] = []
+        const p: number[] = []
         for (let k = 0; k < trials; k++) {
-          a.push(await agentTrial(agents, k % N, id))
-          b.push(await rawTrial(raw, k % N, ++id, size))
-          await sleep(10 + Math.random() * 20)
+          const kinds = [
+            async () => { a.push(await agentTrial(agents, k % N, id++, 'ipc')) },
+            async () => { b.push(await rawTrial(raw, k % N, id++, size)) },
+            async () => { p.push(await agentTrial(agents, k % N, id++, 'post')) }
+          ]
+          for (let j = 0; j < kinds.length; j++) {
+            await (kinds[(k + j) % kinds.length] as () => Promise<void>)()
+            await sleep(10 + Math.random() * 20)
+          }
         }
         if (run === 0) continue // warm-up
         aloneP99.push(percentile(alone, 99))
         aloneP50.push(percentile(alone, 50))
         agentP99.push(percentile(a, 99))
         rawP99.push(percentile(b, 99))
+        postP99.push(percentile(p, 99))
         pooled.agent.push(...a)
         pooled.raw.push(...b)
+        pooled.post.push(...p)
         ctx.log(`propagation batch ${run}: agents alone p50 ${percentile(alone, 50).toFixed(2)} p99 ${percentile(alone, 99).toFixed(2)} ms; ` +
-          `interleaved: agent p50 ${percentile(a, 50).toFixed(2)} p99 ${percentile(a, 99).toFixed(2)} ms, raw p50 ${percentile(b, 50).toFixed(2)} p99 ${percentile(b, 99).toFixed(2)} ms`)
+          `interleaved: agent p50 ${percentile(a, 50).toFixed(2)} p99 ${percentile(a, 99).toFixed(2)} ms, raw p50 ${percentile(b, 50).toFixed(2)} p99 ${percentile(b, 99).toFixed(2)} ms, ` +
+          `agent by POST p50 ${percentile(p, 50).toFixed(2)} p99 ${percentile(p, 99).toFixed(2)} ms`)
       }
       raw.stop()
       rows.push(row(`propagation to all ${N - 1} others, agents alone (${size} B change): p50`, 'ms', aloneP50))
@@ -303,6 +363,8 @@ export const meshTimingSuite: Suite = {
       rows.push(row('raw gossipsub delivery, same stack, size and background gossip rate: p99', 'ms', rawP99, 'baseline'))
       rows.push(row('propagation p99, agent / raw gossipsub (interleaved)', 'x', agentP99.map((x, i) => x / (rawP99[i] ?? NaN)), '<= 1.2 x', 1.2))
       rows.push(row(`the same over all ${pooled.agent.length} interleaved trials of each kind pooled: p99 / p99`, 'x', [percentile(pooled.agent, 99) / percentile(pooled.raw, 99)], 'informative'))
+      rows.push(row('the change POSTed by a legacy client instead (interleaved with the above): p99', 'ms', postP99))
+      rows.push(row('propagation p99 of the POSTed change / raw gossipsub', 'x', postP99.map((x, i) => x / (rawP99[i] ?? NaN)), 'informative'))
 
       // leave then join, agent by agent (never the lease holder: failover is measured below)
       const leave: number[] = []

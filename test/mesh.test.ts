@@ -324,6 +324,33 @@ t.test('an agent whose launcher dies exits, whether it was still starting or alr
   }
 })
 
+// the benchmark's hooks (K8SNET_TRACE_ACCEPTED=1): a heartbeat handed over IPC is injected as the POST would take it,
+// its publish is reported with a wall-clock time, and anything else over IPC is logged and dropped, never a crash
+t.test('the benchmark\'s IPC hooks: a heartbeat injected and traced, bad messages refused', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'k8snet-hooks-'))
+  const log = join(dir, 'agent.log')
+  const ip = '127.0.1.83'
+  const a = startAgentProcess({ name: 'hooked', ip, peers: [ip], log, env: { ...env, K8SNET_TRACE_ACCEPTED: '1' } })
+  t.teardown(async () => { await stopAgentProcess(a, 'SIGKILL'); rmSync(dir, { recursive: true, force: true }) })
+  await a.ready
+  const traces: Array<{ trace: string, key: string, at: number }> = []
+  a.child.on('message', (m: { trace?: string, key: string, at: number }) => { if (m.trace !== undefined) traces.push(m as { trace: string, key: string, at: number }) })
+  const good = { pod_name: 'ipc-client', node_ip: '10.9.0.7', pod_ip: '10.9.1.7', namespace: 'x', timestamp: '2026-11-25T10:00:00Z' }
+  const bad: unknown[] = [{ heartbeat: 42 }, { heartbeat: { ...good, pod_name: 7 } }, { heartbeat: { ...good, node_ip: 'nope' } }, { heartbeat: null }]
+  for (const m of bad) a.child.send(m as object)
+  a.child.send({ heartbeat: good })
+  const sentAt = Date.now()
+  await waitUntil('the injected heartbeat on the API', async () =>
+    (await getJson<{ active_client_count: number }>(`${a.apiUrl}/api/v1/clients/count`)).active_client_count === 2, 5_000)
+  t.pass('the heartbeat handed over IPC is a legacy client on the API')
+  const published = traces.filter(x => x.trace === 'publishing' && x.key === 'hb:ipc-client')
+  t.equal(published.length, 1, 'its publish was reported once')
+  t.ok(Math.abs((published[0]?.at ?? 0) - sentAt) < 5_000, 'with a wall-clock time')
+  await waitUntil('the refusals logged', async () => (readFileSync(log, 'utf8').match(/injection from the launcher refused/g) ?? []).length === bad.length, 5_000).catch(() => {})
+  t.equal((readFileSync(log, 'utf8').match(/injection from the launcher refused/g) ?? []).length, bad.length, 'each bad message logged as refused')
+  t.ok(a.child.exitCode === null && a.child.signalCode === null, 'the agent is still running')
+})
+
 // a large cluster's liveness, played small: above HEARTBEAT_DIGEST_ABOVE (here 2) heartbeats go straight to
 // aggregators over the beat protocol, whose gossiped digests keep everyone alive; a crash still expires
 t.test('liveness digests: beats to aggregators keep six agents alive, a SIGKILLed one still expires', async t => {

@@ -46,6 +46,8 @@ export interface Agent {
   probes: ProbeScheduler
   supervisor: ElectionSupervisor | null
   reporter: Reporter
+  /** Injects a legacy client's report as the API's POST routes do (throws InjectError when it cannot be kept). */
+  inject: (body: ExternalBody) => void
   stop: () => Promise<void>
 }
 
@@ -322,5 +324,5 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     })()
     await stopping
   }
-  return { config, node, view, mesh, sync, probes, supervisor, reporter, stop }
+  return { config, node, view, mesh, sync, probes, supervisor, reporter, inject, stop }
 }

@@ -2,9 +2,8 @@
 import { parseConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { createLogger } from './logger.ts'
-import { performance } from 'node:perf_hooks'
-import type { GossipMessage } from '../gossip/record.ts'
-import { startAgent, type AgentHooks } from './agent.ts'
+import { startAgent } from './agent.ts'
+import { acceptInjections, traceHooks } from './bench-hooks.ts'
 import { loadKubeAccess } from './kube-access.ts'
 import { loadSecrets } from './secrets.ts'
 import { VERSION } from './version.ts'
@@ -54,22 +53,8 @@ async function main (): Promise<void> {
   process.once('SIGTERM', () => { shutdown('SIGTERM') })
   process.once('SIGINT', () => { shutdown('SIGINT') })
   parentGone = () => { shutdown('parent gone') }
+  acceptInjections(agent.inject, log)
   if (process.send !== undefined) process.send({ ready: true, peerId: agent.node.peerId.toString() })
-}
-
-/**
- * K8SNET_TRACE_ACCEPTED=1 under a launcher (IPC): report each legacy (external) record this agent publishes or
- * accepts to the parent with a wall-clock time at sub-millisecond resolution, so a benchmark can time propagation
- * without polling the API. Only those: they are the benchmark's trials, and reporting the agents' own heartbeats
- * too cost every agent an IPC message per heartbeat heard (the raw gossipsub baseline reports its trials only).
- */
-function traceHooks (): AgentHooks {
-  if (process.env.K8SNET_TRACE_ACCEPTED !== '1' || process.send === undefined) return {}
-  const send = (trace: string, msg: GossipMessage): void => {
-    if (msg.t !== 'ext') return
-    process.send?.({ trace, t: msg.t, key: msg.record.key, at: performance.timeOrigin + performance.now() })
-  }
-  return { onAccepted: msg => { send('accepted', msg) }, onPublishing: msg => { send('publishing', msg) } }
 }
 
 main().catch((err: unknown) => {
