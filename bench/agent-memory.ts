@@ -34,9 +34,9 @@ function cpuMs (pid: number): number {
  * Starts n agents, waits for a converged mesh and a few probe rounds, returns each agent's RSS (several reads) and
  * its CPU share over the steady-state wait.
  */
-async function clusterRss (n: number, ipPrefix: string, steadyMs: number, reads: number, env: Record<string, string>): Promise<{ rss: number[][], cpu: number[] }> {
+async function clusterRss (n: number, ipPrefix: string, steadyMs: number, reads: number, env: Record<string, string>, nodeFlags?: readonly string[]): Promise<{ rss: number[][], cpu: number[] }> {
   const ips = Array.from({ length: n }, (_, i) => `${ipPrefix}${i + 1}`)
-  const agents: AgentProcess[] = ips.map((ip, i) => startAgentProcess({ name: `mem-${i + 1}`, ip, peers: ips, env }))
+  const agents: AgentProcess[] = ips.map((ip, i) => startAgentProcess({ name: `mem-${i + 1}`, ip, peers: ips, env, ...(nodeFlags === undefined ? {} : { nodeFlags }) }))
   try {
     await Promise.all(agents.map(async a => await a.ready))
     const health = async (): Promise<Health[]> => await Promise.all(agents.map(async a => await getJson<Health>(`${a.apiUrl}/api/v1/health`, 10_000)))
@@ -194,7 +194,7 @@ export async function viewMemory (agents: number, perLayer: number, nodeFlags: s
 
 // ---------------------------------------------------------------------------------------------------------------
 
-/** A smaller young generation: what the agent's RSS is made of beyond its live heap (see the notes). */
+/** The image's flags (a smaller young generation among them: what the agent's RSS is made of beyond its live heap, see the notes). */
 const SMALL_YOUNG_GEN = IMAGE_NODE_FLAGS.join(' ')
 
 export const agentMemorySuite: Suite = {
@@ -208,7 +208,7 @@ export const agentMemorySuite: Suite = {
     'decoded; then three probe rounds of deltas of a rotating sample, decoded and merged, 100 at a time) and reports ' +
     'RSS and V8 heap before filling and after filling + gc. The senders\' wire bytes are encoded by the parent and ' +
     'read by the child, as one buffer, before the first reading (held until the last), so the measured process only ' +
-    'decodes and merges. Rows marked ' + SMALL_YOUNG_GEN + ' use the V8 flag the ' +
+    'decodes and merges. Rows marked ' + SMALL_YOUNG_GEN + ' use the V8 flags the ' +
     'image runs the agent with (Dockerfile ENTRYPOINT); the goals judge those.',
   async run (ctx) {
     const rows: Row[] = []
@@ -217,11 +217,12 @@ export const agentMemorySuite: Suite = {
     const judged = (goal: string, limit: number): [string, number | null] => ctx.smoke ? ['', null] : [goal, limit]
     const n = ctx.smoke ? 4 : 10
     const env = { TEST_PORT: '8080', LOG_LEVEL: 'warn', ...(ctx.smoke ? { PROBE_INTERVAL: '2', HEARTBEAT_INTERVAL: '1', CACHE_KEY_SECOND: '4' } : {}) }
-    const variants: Array<[string, Record<string, string>, number]> = [['', {}, runs], ...(ctx.smoke ? [] : [[SMALL_YOUNG_GEN, { NODE_OPTIONS: SMALL_YOUNG_GEN }, Math.min(runs, 2)] as [string, Record<string, string>, number]])]
-    for (const [flag, extra, times] of variants) {
+    // (node flags, not NODE_OPTIONS: Node refuses some V8 flags there, --single-threaded-gc among them)
+    const variants: Array<[string, readonly string[] | undefined, number]> = [['', undefined, runs], ...(ctx.smoke ? [] : [[SMALL_YOUNG_GEN, IMAGE_NODE_FLAGS, Math.min(runs, 2)] as [string, readonly string[], number]])]
+    for (const [flag, nodeFlags, times] of variants) {
       const rss: number[] = []
       for (let r = 0; r < times; r++) {
-        const { rss: perAgent, cpu } = await clusterRss(n, '127.0.4.', ctx.smoke ? 3_000 : 30_000, ctx.smoke ? 1 : 3, { ...env, ...extra })
+        const { rss: perAgent, cpu } = await clusterRss(n, '127.0.4.', ctx.smoke ? 3_000 : 30_000, ctx.smoke ? 1 : 3, env, nodeFlags)
         ctx.log(`${flag === '' ? 'as launched' : flag}, run ${r + 1}: ${n} agents, RSS per agent ${perAgent.map(a => (Math.max(...a) / MB).toFixed(0)).join(' ')} MB (max of reads); ` +
           `CPU in steady state ${cpu.map(c => (c * 100).toFixed(1)).join(' ')} % of a core`)
         rss.push(...perAgent.flat().map(b => b / MB))
