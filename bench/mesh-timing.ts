@@ -190,7 +190,8 @@ async function agentTrial (c: AgentCluster, from: number, seq: number, via: Trig
     const a = c.agents[from] as AgentProcess
     if (via === 'ipc') a.child.send({ heartbeat: body })
     else {
-      const res = await fetch(`${a.apiUrl}/api/v1/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      // (bounded: one run hung before its first batch, and nothing without a bound was left to wait on but this)
+      const res = await fetch(`${a.apiUrl}/api/v1/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5_000) })
       if (!res.ok) throw new Error(`heartbeat POST: HTTP ${res.status}`)
     }
     await all.wait
@@ -343,7 +344,7 @@ export const meshTimingSuite: Suite = {
             await sleep(10 + Math.random() * 20)
           }
         }
-        if (run === 0) continue // warm-up
+        if (run === 0) { ctx.log(`propagation warm-up batch done (${trials} trials alone, ${3 * trials} interleaved)`); continue }
         aloneP99.push(percentile(alone, 99))
         aloneP50.push(percentile(alone, 50))
         agentP99.push(percentile(a, 99))
