@@ -190,7 +190,7 @@ async function agentTrial (c: AgentCluster, from: number, seq: number, via: Trig
     const a = c.agents[from] as AgentProcess
     if (via === 'ipc') a.child.send({ heartbeat: body })
     else {
-      // (bounded: one run hung before its first batch, and nothing without a bound was left to wait on but this)
+      // (bounded, as every other wait of a trial)
       const res = await fetch(`${a.apiUrl}/api/v1/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5_000) })
       if (!res.ok) throw new Error(`heartbeat POST: HTTP ${res.status}`)
     }

@@ -7,7 +7,7 @@ import type { ExternalBody, GossipMessage } from '../gossip/record.ts'
 import type { AgentHooks } from './agent.ts'
 
 /** Whether this agent runs under a launcher that asked for the benchmark's hooks. */
-export const benchHooksWanted = (): boolean => process.env.K8SNET_TRACE_ACCEPTED === '1' && process.send !== undefined
+const benchHooksWanted = (): boolean => process.env.K8SNET_TRACE_ACCEPTED === '1' && process.send !== undefined
 
 /**
  * Reports each legacy (external) record this agent publishes or accepts to the parent, with a wall-clock time at
