@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import type { AgentRecord, GossipMessage, Identity, LayerDelta, PathResult } from '../src/gossip/record.ts'
 import { getJson, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
 import { identities } from './gossip-bytes.ts'
-import { row, type Row, type Suite } from './suite.ts'
+import { procCpuMs, row, type Row, type Suite } from './suite.ts'
 
 const MB = 1024 * 1024
 
@@ -24,11 +24,6 @@ export function vmRss (pid: number): number {
 
 interface Health { view_size: number, peers_connected: number, connections: number, probes: { rounds: number } }
 
-/** CPU time (user + system) a process has used, in ms (/proc/<pid>/stat, 100 ticks a second). */
-function cpuMs (pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10
-}
 
 /**
  * Starts n agents, waits for a converged mesh and a few probe rounds, returns each agent's RSS (several reads) and
@@ -41,10 +36,10 @@ async function clusterRss (n: number, ipPrefix: string, steadyMs: number, reads:
     await Promise.all(agents.map(async a => await a.ready))
     const health = async (): Promise<Health[]> => await Promise.all(agents.map(async a => await getJson<Health>(`${a.apiUrl}/api/v1/health`, 10_000)))
     await waitUntil('every view to hold every agent', async () => (await health()).every(h => h.view_size === n && h.peers_connected === n - 1), 40_000, 200)
-    const c0 = agents.map(a => cpuMs(a.child.pid ?? -1))
+    const c0 = agents.map(a => procCpuMs(a.child.pid ?? -1))
     const t0 = Date.now()
     await sleep(steadyMs)
-    const cpu = agents.map((a, i) => (cpuMs(a.child.pid ?? -1) - (c0[i] ?? 0)) / (Date.now() - t0))
+    const cpu = agents.map((a, i) => (procCpuMs(a.child.pid ?? -1) - (c0[i] ?? 0)) / (Date.now() - t0))
     const hs = await health()
     if (hs.some(h => h.probes.rounds < 1)) throw new Error('an agent has not probed yet')
     const out: number[][] = agents.map(() => [])
@@ -194,8 +189,8 @@ export async function viewMemory (agents: number, perLayer: number, nodeFlags: s
 
 // ---------------------------------------------------------------------------------------------------------------
 
-/** The image's flags (a smaller young generation among them: what the agent's RSS is made of beyond its live heap, see the notes). */
-const SMALL_YOUNG_GEN = IMAGE_NODE_FLAGS.join(' ')
+/** The image's flags as rows name them (a smaller young generation among them: what the agent's RSS is made of beyond its live heap, see the notes). */
+const IMAGE_FLAGS = IMAGE_NODE_FLAGS.join(' ')
 
 export const agentMemorySuite: Suite = {
   name: 'agent-memory',
@@ -208,7 +203,7 @@ export const agentMemorySuite: Suite = {
     'decoded; then three probe rounds of deltas of a rotating sample, decoded and merged, 100 at a time) and reports ' +
     'RSS and V8 heap before filling and after filling + gc. The senders\' wire bytes are encoded by the parent and ' +
     'read by the child, as one buffer, before the first reading (held until the last), so the measured process only ' +
-    'decodes and merges. Rows marked ' + SMALL_YOUNG_GEN + ' use the V8 flags the ' +
+    'decodes and merges. Rows marked ' + IMAGE_FLAGS + ' use the V8 flags the ' +
     'image runs the agent with (Dockerfile ENTRYPOINT); the goals judge those.',
   async run (ctx) {
     const rows: Row[] = []
@@ -218,7 +213,7 @@ export const agentMemorySuite: Suite = {
     const n = ctx.smoke ? 4 : 10
     const env = { TEST_PORT: '8080', LOG_LEVEL: 'warn', ...(ctx.smoke ? { PROBE_INTERVAL: '2', HEARTBEAT_INTERVAL: '1', CACHE_KEY_SECOND: '4' } : {}) }
     // (node flags, not NODE_OPTIONS: Node refuses some V8 flags there, --single-threaded-gc among them)
-    const variants: Array<[string, readonly string[] | undefined, number]> = [['', undefined, runs], ...(ctx.smoke ? [] : [[SMALL_YOUNG_GEN, IMAGE_NODE_FLAGS, Math.min(runs, 2)] as [string, readonly string[], number]])]
+    const variants: Array<[string, readonly string[] | undefined, number]> = [['', undefined, runs], ...(ctx.smoke ? [] : [[IMAGE_FLAGS, IMAGE_NODE_FLAGS, Math.min(runs, 2)] as [string, readonly string[], number]])]
     for (const [flag, nodeFlags, times] of variants) {
       const rss: number[] = []
       for (let r = 0; r < times; r++) {

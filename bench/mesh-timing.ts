@@ -1,7 +1,7 @@
 // Benchmark: how fast the mesh moves, with real agent processes on loopback: propagation of a change against raw
 // gossipsub (same stack, same size, same run), join of a restarted agent, leave and crash to gone, leader failover.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -10,13 +10,11 @@ import { encodeMessage } from '../src/gossip/codec.ts'
 import { externalKey, type ExternalBody } from '../src/gossip/record.ts'
 import { getJson, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
 import { LeaseStandIn } from '../src/node/lease-stand-in.ts'
-import { percentile, row, type Row, type Suite } from './suite.ts'
+import { percentile, procCpuMs, row, type Row, type Suite } from './suite.ts'
 
 const N = 10
 const TTL_S = 5
 const LEASE = { duration: 15, renew: 10, retry: 2 }
-/** Linux's USER_HZ: /proc counts CPU time in these ticks per second. */
-const CLOCK_TICKS = 100
 const wall = (): number => performance.timeOrigin + performance.now()
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
@@ -237,27 +235,22 @@ async function agentBackground (c: AgentCluster, ms: number): Promise<{ perS: nu
   return { perS: n / N / (ms / 1000), size: n === 0 ? 0 : bytes / n }
 }
 
-/** CPU time of a process and its reaped children, in seconds; null when /proc cannot tell (not Linux, gone). */
-function cpuSecondsOf (pid: number | undefined): number | null {
+/** CPU time of a process and its reaped children, in ms; null when /proc cannot tell (not Linux, gone). */
+function cpuMsOf (pid: number | undefined): number | null {
   if (pid === undefined) return null
-  try {
-    // the fields after the command's closing parenthesis: utime, stime, cutime and cstime are the 12th to 15th
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    const ticks = [11, 12, 13, 14].reduce((x, i) => x + Number(f[i]), 0)
-    return Number.isFinite(ticks) ? ticks / CLOCK_TICKS : null
-  } catch { return null }
+  try { return procCpuMs(pid, true) } catch { return null }
 }
 
 /** Each group's processes' CPU use over `ms`, in percent of a core; null where /proc cannot tell. */
 async function cpuShares (groups: Array<Array<number | undefined>>, ms: number): Promise<number[][] | null> {
-  const before = groups.map(g => g.map(cpuSecondsOf))
+  const before = groups.map(g => g.map(cpuMsOf))
   const t0 = performance.now()
   await sleep(ms)
-  const s = (performance.now() - t0) / 1000
+  const elapsed = performance.now() - t0
   const shares = groups.map((g, i) => g.map((pid, j) => {
     const a = before[i]?.[j]
-    const b = cpuSecondsOf(pid)
-    return a == null || b === null ? NaN : (b - a) / s * 100
+    const b = cpuMsOf(pid)
+    return a == null || b === null ? NaN : (b - a) / elapsed * 100
   }))
   return shares.every(g => g.every(Number.isFinite)) ? shares : null
 }

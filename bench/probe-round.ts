@@ -1,7 +1,6 @@
 // Benchmark: one probe round (ICMP + TCP) to 100 / 500 / 1000 loopback targets, wall and CPU (agent + children);
 // plus the ICMP alternatives measured in the same run (one fping batch vs one `ping` process per target).
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { dnsProbe } from '../src/probe/dns-probe.ts'
 import { fpingRound } from '../src/probe/fping.ts'
@@ -9,16 +8,12 @@ import { FpingLauncher } from '../src/probe/fping-launcher.ts'
 import { mapLimit } from '../src/probe/limit.ts'
 import { runRound } from '../src/probe/round.ts'
 import { tcpProbe } from '../src/probe/tcp-probe.ts'
-import { repeat, row, type Row, type Suite } from './suite.ts'
+import { procCpuMs, repeat, row, type Row, type Suite } from './suite.ts'
 
 export interface Sample { wallMs: number, cpuMs: number }
 
-/** CPU of this process plus its reaped children, in ms (/proc/self/stat: utime stime cutime cstime). */
-function cpuMs (): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? []
-  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i] ?? 0), 0)
-  return ticks * 10
-}
+/** CPU of this process plus its reaped children (fping), in ms. */
+const cpuMs = (): number => procCpuMs(process.pid, true)
 
 export function loopbackTargets (n: number): string[] {
   return Array.from({ length: n }, (_, i) => `127.0.${20 + Math.floor(i / 250)}.${(i % 250) + 1}`)

@@ -1,4 +1,6 @@
 // What every benchmark suite returns and how a figure is summarised (median and spread of repeated runs).
+import { readFileSync } from 'node:fs'
+
 export interface Row {
   figure: string
   unit: string
@@ -49,4 +51,15 @@ export async function repeat<T> (runs: number, fn: () => Promise<T>, warmUp = tr
   const out: T[] = []
   for (let i = 0; i < runs; i++) out.push(await fn())
   return out
+}
+
+/**
+ * CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat (Linux counts 100 ticks a second);
+ * with `reapedChildren`, its waited-for children's too (e.g. an agent's fping). Throws when /proc cannot tell.
+ */
+export function procCpuMs (pid: number, reapedChildren = false): number {
+  // the fields after the command's closing parenthesis: utime, stime, then cutime and cstime, are the 12th to 15th
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  const ticks = (reapedChildren ? [11, 12, 13, 14] : [11, 12]).reduce((x, i) => x + Number(f[i] ?? 0), 0)
+  return ticks * 10
 }
