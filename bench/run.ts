@@ -25,6 +25,36 @@ const tableOf = (rows: Row[]): string[] => [
   ...rows.map(r => `| ${r.figure} | ${fmt(r.median)} ${r.unit} | ${fmt(r.min)} - ${fmt(r.max)} | ${r.goal} | ${r.met === null ? '' : r.met ? 'met' : 'MISSED'} |`)
 ]
 
+/** What keeps the process waiting, counted by kind ('ProcessWrap x10, Timeout x3'). */
+function pending (): string {
+  const counts = new Map<string, number>()
+  for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1)
+  return [...counts].map(([r, n]) => `${r} x${n}`).join(', ')
+}
+
+/** No suite logs less often than this: the longest stretch between two lines is a few minutes. */
+const STALL_MS = 20 * 60_000
+
+/**
+ * Ends the run when a suite shows no progress for STALL_MS, naming its last line and what the process still waits
+ * on, so a wait nobody bounded fails the run instead of hanging it (the agents and nodes exit with their parent).
+ */
+class StallWatch {
+  private readonly suite: string
+  private last = 'none yet'
+  private timer: NodeJS.Timeout
+  constructor (suite: string) { this.suite = suite; this.timer = this.arm() }
+  progress (line: string): void { this.last = line; clearTimeout(this.timer); this.timer = this.arm() }
+  stop (): void { clearTimeout(this.timer) }
+  private arm (): NodeJS.Timeout {
+    return setTimeout(() => {
+      process.stderr.write(`bench stalled: ${this.suite} logged nothing for ${STALL_MS / 60_000} min; its last line: ${this.last}; ` +
+        `pending: ${pending()}\n`)
+      process.exit(1)
+    }, STALL_MS)
+  }
+}
+
 interface Saved { meta: Record<string, unknown>, rows: Row[] }
 
 async function main (): Promise<void> {
@@ -40,7 +70,8 @@ async function main (): Promise<void> {
   let missed = false
   for (const suite of SUITES.filter(s => only === undefined || only.includes(s.name))) {
     process.stdout.write(`# ${suite.title}\n`)
-    const rows = await suite.run({ smoke, runs, log: line => { process.stdout.write(`  ${line}\n`) } })
+    const stall = new StallWatch(suite.name)
+    const rows = await suite.run({ smoke, runs, log: line => { stall.progress(line); process.stdout.write(`  ${line}\n`) } }).finally(() => { stall.stop() })
     for (const line of tableOf(rows).slice(2)) process.stdout.write(line + '\n')
     writeFileSync(new URL(`${suite.name}${smoke ? '-smoke' : ''}.json`, RESULTS), JSON.stringify({ meta, rows }, null, 2) + '\n')
     missed ||= rows.some(r => r.met === false)

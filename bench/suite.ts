@@ -45,6 +45,13 @@ export function percentile (samples: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number
 }
 
+/** `p`, or a rejection naming `what` after `ms`: no wait of a benchmark may hang it. */
+export async function within<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`timed out after ${ms} ms waiting for ${what}`)) }, ms) })
+  try { return await Promise.race([p, late]) } finally { clearTimeout(timer) }
+}
+
 /** Runs `fn` once unmeasured, then `runs` times. */
 export async function repeat<T> (runs: number, fn: () => Promise<T>, warmUp = true): Promise<T[]> {
   if (warmUp) await fn()
