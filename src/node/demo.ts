@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { getJson, podIpsOf, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from './launcher.ts'
+import { getJson, IMAGE_NODE_FLAGS, podIpsOf, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from './launcher.ts'
 import { LeaseStandIn } from './lease-stand-in.ts'
 
 const { values } = parseArgs({
@@ -43,6 +43,8 @@ async function main (): Promise<void> {
       // loopback has no sshd: each "node" offers its API port as the host-level TCP target instead of port 22
       env: { TEST_PORT: '8080', PROBE_INTERVAL: '5', REPORT_INTERVAL: String(values['report-every']), KUBECONFIG: kubeconfig },
       log: join(logDir, `${name}.log`),
+      // as the image runs it (Dockerfile ENTRYPOINT)
+      nodeFlags: IMAGE_NODE_FLAGS,
       onText: line => { say(`${name}| ${line}`) }
     })
   })
