@@ -100,6 +100,44 @@ t.test('each pair of agents ends up connected once', async t => {
   }
 })
 
+// (the election test once saw an agent hear nobody after the two peers it heard through were gone: its other two
+// peers' streams to it had been on duplicate connections discovery closed)
+t.test('two nodes that dialled each other at once gossip both ways after either duplicate connection closes', async t => {
+  for (const keep of ['older', 'newer'] as const) {
+    const a = await createMeshNode({ listenAddress: '127.0.1.84', gossipPort: 6401, maxConnections: 8 })
+    const b = await createMeshNode({ listenAddress: '127.0.1.85', gossipPort: 6401, maxConnections: 8 })
+    try {
+      await a.start()
+      await b.start()
+      const heard = { a: 0, b: 0 }
+      for (const [name, n] of [['a', a], ['b', b]] as const) {
+        n.services.pubsub.subscribe(VIEW_TOPIC)
+        n.services.pubsub.addEventListener('gossipsub:message', () => { heard[name]++ })
+      }
+      await Promise.all([a.dial(multiaddr('/ip4/127.0.1.85/tcp/6401')), b.dial(multiaddr('/ip4/127.0.1.84/tcp/6401'))])
+      await waitUntil('two connections, each with a gossip stream each way', async () =>
+        a.getConnections().length === 2 && [a, b].every(n => n.getConnections().flatMap(c => c.streams).filter(s => s.protocol?.startsWith('/meshsub/') === true).length === 2), 5_000, 20)
+      // what discovery does: the side with the higher peer id closes a duplicate
+      const higher = a.peerId.toString() > b.peerId.toString() ? a : b
+      const byAge = [...higher.getConnections()].sort((x, y) => x.timeline.open - y.timeline.open)
+      await (keep === 'older' ? byAge[1] : byAge[0])?.close()
+      await waitUntil('one connection left', async () => a.getConnections().length === 1 && b.getConnections().length === 1, 5_000, 20)
+      const flows = async (): Promise<boolean> => {
+        const before = { ...heard }
+        await a.services.pubsub.publish(VIEW_TOPIC, new Uint8Array([1, heard.b]))
+        await b.services.pubsub.publish(VIEW_TOPIC, new Uint8Array([2, heard.a]))
+        await new Promise(resolve => setTimeout(resolve, 100))
+        return heard.a > before.a && heard.b > before.b
+      }
+      const ms = await waitUntil('messages both ways', flows, 5_000, 50).catch(() => -1)
+      t.ok(ms >= 0, `keeping the ${keep} connection: a heard ${heard.a}, b heard ${heard.b} (both must grow)`)
+    } finally {
+      await a.stop()
+      await b.stop()
+    }
+  }
+})
+
 t.test('a hostile gossip peer: junk and forgeries are rejected by the validator, the agent stays up', async t => {
   const target = at(0)
   const peerIds = await Promise.all(agents.map(async a => await a.ready))

@@ -10,6 +10,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { VIEW_TOPIC } from './mesh.ts'
+import { repairGossipStreams } from './stream-repair.ts'
 
 export type MeshNode = Libp2p<{ identify: Identify, pubsub: GossipSub }>
 
@@ -70,7 +71,7 @@ function remoteIp (maConn: { remoteAddr: Multiaddr }): string | null {
 
 export async function createMeshNode (opts: MeshNodeOptions): Promise<MeshNode> {
   const admits = opts.admits
-  return await createLibp2p({
+  const node = await createLibp2p({
     start: false,
     ...(opts.privateKey === undefined ? {} : { privateKey: opts.privateKey }),
     addresses: { listen: [listenMultiaddr(opts.listenAddress, opts.gossipPort)] },
@@ -122,4 +123,6 @@ export async function createMeshNode (opts: MeshNodeOptions): Promise<MeshNode> 
       })
     }
   })
+  repairGossipStreams(node)
+  return node
 }
