@@ -312,6 +312,14 @@ t.test('10. lossy node 6', async t => {
   t.notOk(mixed.some(v => v.kind === 'lossy'), 'unreachable paths are not "loss" on a node that is degraded, not down')
   t.notOk(mixed.some(v => v.kind === 'isolated'), '3 of 5 is below the majority for isolated')
 
+  // a thinly lossy node 6 (loss on its paths with 2 peers: too few for a verdict) whose path to node 1 lost every
+  // echo and the SYN this round, while 1 -> 6 works: that is loss, not a one-way block (a CI run of the cluster test
+  // saw "one-way agent-6 -> agent-1" under 30 % netem loss on node 6)
+  const thin = verdicts(cluster(6, (l, s, d) => l === 'host' && s === 6 && d === 1 ? 'down' : (s === 6 || d === 6) && (s === 2 || d === 3) ? 'lossy' : 'ok'))
+  t.same(sig(thin), [], 'a down path of a node that loses packets is no one-way verdict')
+  // the same down path on a node without loss is one
+  t.same(sig(verdicts(cluster(6, (l, s, d) => l === 'host' && s === 6 && d === 1 ? 'down' : 'ok'))), ['one-way|agent-6 -> agent-1'])
+
   // a node that filters ICMP on its node IP (common with cloud firewalls) while TCP 22 and its pod are fine.
   const icmpFiltered = verdicts(cluster(6, (l, _s, d) => l === 'host' && d === 6 ? 'noicmp-open' : 'ok'))
   t.notOk(icmpFiltered.some(v => v.kind === 'isolated'), 'TCP open: reachable, not isolated')

@@ -273,6 +273,18 @@ export function findVerdicts (live: AgentRecord[], lost: LostAgent[], nowWall: n
     })
   }
 
+  // A node losing packets (lossy paths with two or more peers, in either direction) can lose every echo and the SYN
+  // of one path in a round, even in a round where its loss is too thin for a verdict: a path of such a node that is
+  // down is loss, not a one-way block or a broken overlay pair.
+  const lossyPeers = new Map<string, Set<string>>()
+  for (const m of [...idx.host.all(), ...idx.pod.all()]) {
+    if (!(m.result.received > 0 && m.result.received < m.result.sent)) continue
+    const [a, b] = [name(m.source), name(m.target)]
+    lossyPeers.set(a, (lossyPeers.get(a) ?? new Set()).add(b))
+    lossyPeers.set(b, (lossyPeers.get(b) ?? new Set()).add(a))
+  }
+  const losing = (n: string): boolean => (lossyPeers.get(n)?.size ?? 0) >= 2
+
   // one-way links and single overlay pairs not explained by a node-level verdict
   const oneWay: Verdict[] = []
   const overlayOne: Verdict[] = []
@@ -280,7 +292,7 @@ export function findVerdicts (live: AgentRecord[], lost: LostAgent[], nowWall: n
     for (const m of idx[layer].all()) {
       const a = name(m.source)
       const b = name(m.target)
-      if (blamed.has(a) || blamed.has(b) || outboundBroken.has(a) || !down(m)) continue
+      if (blamed.has(a) || blamed.has(b) || outboundBroken.has(a) || !down(m) || losing(a) || losing(b)) continue
       const back = idx[layer].get(b, a)
       if (back !== undefined && reached(back.result)) {
         oneWay.push({
