@@ -273,17 +273,24 @@ export function findVerdicts (live: AgentRecord[], lost: LostAgent[], nowWall: n
     })
   }
 
-  // A node losing packets (lossy paths with two or more peers, in either direction) can lose every echo and the SYN
-  // of one path in a round, even in a round where its loss is too thin for a verdict: a path of such a node that is
-  // down is loss, not a one-way block or a broken overlay pair.
+  // A node losing packets (lossy paths, in either direction, with at least two peers and half of those it has paths
+  // with) can lose every echo and the SYN of one path in a round, even in a round where its loss is too thin for a
+  // verdict: a path of such a node that is down is loss, not a one-way block or a broken overlay pair. (The peers of a
+  // lossy node see loss with that one node only, so they do not count as losing.)
   const lossyPeers = new Map<string, Set<string>>()
-  for (const m of [...idx.host.all(), ...idx.pod.all()]) {
-    if (!(m.result.received > 0 && m.result.received < m.result.sent)) continue
-    const [a, b] = [name(m.source), name(m.target)]
-    lossyPeers.set(a, (lossyPeers.get(a) ?? new Set()).add(b))
-    lossyPeers.set(b, (lossyPeers.get(b) ?? new Set()).add(a))
+  const pathPeers = new Map<string, Set<string>>()
+  const note = (to: Map<string, Set<string>>, a: string, b: string): void => {
+    to.set(a, (to.get(a) ?? new Set()).add(b))
+    to.set(b, (to.get(b) ?? new Set()).add(a))
   }
-  const losing = (n: string): boolean => (lossyPeers.get(n)?.size ?? 0) >= 2
+  for (const m of [...idx.host.all(), ...idx.pod.all()]) {
+    note(pathPeers, name(m.source), name(m.target))
+    if (m.result.received > 0 && m.result.received < m.result.sent) note(lossyPeers, name(m.source), name(m.target))
+  }
+  const losing = (n: string): boolean => {
+    const lossy = lossyPeers.get(n)?.size ?? 0
+    return lossy >= 2 && lossy * 2 >= (pathPeers.get(n)?.size ?? 0)
+  }
 
   // one-way links and single overlay pairs not explained by a node-level verdict
   const oneWay: Verdict[] = []
