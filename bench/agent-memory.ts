@@ -24,7 +24,6 @@ export function vmRss (pid: number): number {
 
 interface Health { view_size: number, peers_connected: number, connections: number, probes: { rounds: number } }
 
-
 /**
  * Starts n agents, waits for a converged mesh and a few probe rounds, returns each agent's RSS (several reads) and
  * its CPU share over the steady-state wait.

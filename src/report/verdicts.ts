@@ -283,7 +283,7 @@ export function findVerdicts (live: AgentRecord[], lost: LostAgent[], nowWall: n
     to.set(a, (to.get(a) ?? new Set()).add(b))
     to.set(b, (to.get(b) ?? new Set()).add(a))
   }
-  for (const m of [...idx.host.all(), ...idx.pod.all()]) {
+  for (const m of both(i => i.all())) {
     note(pathPeers, name(m.source), name(m.target))
     if (m.result.received > 0 && m.result.received < m.result.sent) note(lossyPeers, name(m.source), name(m.target))
   }
