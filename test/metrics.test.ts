@@ -51,7 +51,7 @@ t.test('pure samples: constant per agent, bounded verdicts at the holder, O(N) i
   const c = perAgent(small, 'agent-1')
   t.equal(perAgent(big, 'agent-1'), c, `a non-holder exports the same ${c} samples with 10 or 1000 agents`)
   t.equal(perAgent(big, 'agent-999'), c, 'whichever agent it is')
-  const verdicts = findVerdicts(big, [], NOW)
+  const verdicts = findVerdicts(big, [])
   t.ok(verdicts.length > 0, `the 1000-agent view has verdicts (${verdicts.length})`)
   const holder = metricSamples({ agents: big, self: 'agent-0', verdicts, maxVerdicts: 64 })
   t.ok(holder.length <= c + 64 + 1, `the holder adds at most 65 verdict series (${holder.length - c})`)
@@ -79,7 +79,7 @@ function sources (agents: AgentRecord[], self: string, isHolder: boolean): Const
     holder: isHolder ? self : 'other', holder_node_ip: null, is_self: isHolder, election_enabled: true, contenders: [], contending: isHolder,
     lease: { observed_holder: null, transitions: 2, last_renew_ago_ms: null, reports_printed: 4 }
   })
-  return { snapshot, health, leader, verdicts: v => findVerdicts(v.agents.map(e => e.record), [], NOW), self }
+  return { snapshot, health, leader, verdicts: v => findVerdicts(v.agents.map(e => e.record), []), self }
 }
 
 t.test('the registry over a 1000-agent view: same k8snet_ series as over 10, the holder a bounded few more', async t => {

@@ -26,9 +26,10 @@ import { runRound, type Probers } from '../probe/round.ts'
 import { ProbeScheduler } from '../probe/scheduler.ts'
 import { planRound } from '../probe/targets.ts'
 import { tcpProbe } from '../probe/tcp-probe.ts'
+import { ClockSkew } from '../report/clock-skew.ts'
+import { modelOptions, NetworkModel } from '../report/network-model.ts'
 import { buildReport, type Report } from '../report/report.ts'
 import { Reporter } from '../report/reporter.ts'
-import { DEFAULT_VERDICT_OPTIONS } from '../report/verdicts.ts'
 import type { Config } from './config.ts'
 import { ElectionSupervisor } from './election-supervisor.ts'
 import { LeaderElection } from './leader-election.ts'
@@ -46,6 +47,8 @@ export interface Agent {
   probes: ProbeScheduler
   supervisor: ElectionSupervisor | null
   reporter: Reporter
+  /** The reachability model over time: every agent ticks it each probe interval; reports and the API read it. */
+  model: NetworkModel
   /** Injects a legacy client's report as the API's POST routes do (throws InjectError when it cannot be kept). */
   inject: (body: ExternalBody) => void
   stop: () => Promise<void>
@@ -57,7 +60,7 @@ const now = (): number => performance.now()
 const staleAfterMs = (c: Config, sampled: boolean): number =>
   Math.max(c.fullRefreshIntervalS * 1000, sampled ? sampleKeptMs(c) : 0) + 3 * c.probeIntervalS * 1000
 
-interface Parts { config: Config, log: Logger, node: MeshNode, view: View, self: SelfRecord, mesh: GossipMesh, sync: AntiEntropy, metrics: AgentMetrics }
+interface Parts { config: Config, log: Logger, node: MeshNode, view: View, self: SelfRecord, mesh: GossipMesh, sync: AntiEntropy, metrics: AgentMetrics, model: NetworkModel }
 
 function buildProbes ({ config, log, view, self, mesh, metrics }: Parts, fping: FpingLauncher): ProbeScheduler {
   const probers: Probers = {
@@ -90,7 +93,7 @@ function buildProbes ({ config, log, view, self, mesh, metrics }: Parts, fping: 
   })
 }
 
-function buildElection ({ config, log, view, self, mesh, sync }: Parts, kube: KubeAccess | null, startedAt: number): ElectionSupervisor | null {
+function buildElection ({ config, log, view, self, mesh, sync, model }: Parts, kube: KubeAccess | null, startedAt: number): ElectionSupervisor | null {
   if (kube === null) {
     log.warn('no Kubernetes API (neither KUBECONFIG nor in-cluster): this agent never contends for the reporter Lease')
     return null
@@ -117,6 +120,8 @@ function buildElection ({ config, log, view, self, mesh, sync }: Parts, kube: Ku
     maxContenders: config.leaseContenders,
     settled: () => sync.stats.pulled > 0 || now() - startedAt > 3_000,
     stableMs: 2 * config.heartbeatIntervalS * 1000,
+    cutOff: () => model.observerCutOff() !== null,
+    handoverMs: 2 * config.leaseDurationMs,
     now,
     checkEveryMs: 200,
     log: log.child({ component: 'election' })
@@ -175,7 +180,13 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     now
   }, log)
   const beats = new Beats({ node, view, now, log })
-  const mesh = new GossipMesh({ node, view, self, sync, beats, now, log, onOriginSeen: ip => { discovery.heardOf(ip) }, onAccepted: hooks.onAccepted, onPublishing: hooks.onPublishing }, {
+  // origin times against receipt times: how far each agent's wall clock is from this one's
+  const skew = new ClockSkew()
+  const onAccepted = (msg: GossipMessage): void => {
+    skew.observeMessage(msg, Date.now())
+    hooks.onAccepted?.(msg)
+  }
+  const mesh = new GossipMesh({ node, view, self, sync, beats, now, log, onOriginSeen: ip => { discovery.heardOf(ip) }, onAccepted, onPublishing: hooks.onPublishing }, {
     heartbeatMs: config.heartbeatIntervalS * 1000,
     fullRefreshMs: config.fullRefreshIntervalS * 1000,
     digestAbove: config.heartbeatDigestAbove
@@ -189,7 +200,34 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     verdicts: v => report(v).verdicts,
     self: config.podName
   })
-  const parts: Parts = { config, log, node, view, self, mesh, sync, metrics }
+  const sampled = (): boolean => view.agentCount > config.probeSampleAbove
+  const model = new NetworkModel(modelOptions(config.probeIntervalS * 1000,
+    // evidence is current while its source is heard within a few heartbeats (never longer than the TTL)
+    Math.min(config.cacheKeySecond * 1000, 2.5 * config.heartbeatIntervalS * 1000),
+    { staleAfterMs: staleAfterMs(config, sampled()) }))
+  const tickModel = (): void => {
+    const t = now()
+    view.expire(t)
+    const entries = view.agentEntries()
+    skew.forget(new Set(entries.map(e => e.record.identity.podName)))
+    model.o.verdict.staleAfterMs = staleAfterMs(config, sampled())
+    model.tick({
+      now: t,
+      wallNow: Date.now(),
+      self: config.podName,
+      live: entries.map(e => ({ record: e.record, silentMs: e.self ? 0 : Math.max(0, t - e.lastHeard) })),
+      lost: view.lostEntries(t),
+      skewMs: skew.estimates(entries.filter(e => !e.self).map(e => e.record.identity.podName))
+    })
+  }
+  let modelTimer: NodeJS.Timeout | undefined
+  /** This agent's clock against the cluster's median (0 when within the skew threshold): the report's time is corrected by it. */
+  const ownClockOffset = (): number => {
+    const offsets = [...skew.estimates().values(), 0].sort((a, b) => a - b)
+    const median = offsets[Math.floor(offsets.length / 2)] ?? 0
+    return offsets.length >= 3 && Math.abs(median) > model.o.verdict.skewThresholdMs ? median : 0
+  }
+  const parts: Parts = { config, log, node, view, self, mesh, sync, metrics, model }
   // fping starts from a small shell kept beside the agent: forking the agent itself stalls gossip for ~10 ms a round
   const fping = new FpingLauncher(config.fpingPath)
   const probes = buildProbes(parts, fping)
@@ -200,13 +238,15 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     return { agents: view.agentEntries(), externals: view.externalEntries() }
   }
   const report = (v: ViewSnapshot = snapshot()): Report => {
+    const offset = ownClockOffset()
     return buildReport({
       live: v.agents.map(e => e.record),
       lost: view.lostEntries(now()),
       legacyClients: clientCount(v).active_client_count - v.agents.length,
-      nowWall: Date.now(),
+      nowWall: Date.now() + offset,
+      clockOffsetMs: -offset,
       reporter: supervisor?.holder() ?? null,
-      verdictOptions: { ...DEFAULT_VERDICT_OPTIONS, staleAfterMs: staleAfterMs(config, v.agents.length > config.probeSampleAbove) }
+      verdicts: model.verdicts
     })
   }
   const reporter = new Reporter({
@@ -303,6 +343,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     throw err
   }
   probes.start()
+  tickModel()
+  modelTimer = setInterval(tickModel, config.probeIntervalS * 1000)
   supervisor?.start()
   reporter.start()
   log.info({ peerId: node.peerId.toString(), gossip: `${config.listenAddress}:${config.gossipPort}`, api: `${config.listenAddress}:${config.httpPort}`, version: VERSION }, 'agent started')
@@ -311,6 +353,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   const stop = async (): Promise<void> => {
     stopping ??= (async () => {
       reporter.stop()
+      clearInterval(modelTimer)
       discovery.stop()
       await probes.stop()
       await fping.stop()
@@ -324,5 +367,5 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     })()
     await stopping
   }
-  return { config, node, view, mesh, sync, probes, supervisor, reporter, inject, stop }
+  return { config, node, view, mesh, sync, probes, supervisor, reporter, model, inject, stop }
 }

@@ -17,6 +17,16 @@ export interface SupervisorDeps {
   settled: () => boolean
   /** Membership must have stayed the same this long before a (non-leading) agent starts contending. */
   stableMs: number
+  /**
+   * The witness: whether this agent's own model finds it is the one cut off (isolated, on the smaller side of a
+   * partition, its gossip or pod network cut). A holder so cut off hands the Lease over.
+   */
+  cutOff?: () => boolean
+  /**
+   * How long a cut-off agent stays out of the election, so that one seeing more of the cluster takes the Lease; when
+   * nobody has taken it by then, most of the cluster is really gone and the survivors report again.
+   */
+  handoverMs?: number
   now: () => number
   checkEveryMs: number
   log: Logger
@@ -30,6 +40,9 @@ export class ElectionSupervisor {
   private settledAt: number | null = null
   private members = ''
   private membersSince = 0
+  /** When this agent found itself cut off (null: it is not). */
+  private cutOffSince: number | null = null
+  handovers = 0
 
   constructor (d: SupervisorDeps) {
     this.d = d
@@ -88,6 +101,7 @@ export class ElectionSupervisor {
     const leaderGone = this.sawLeader && !leaderNow
     this.sawLeader = leaderNow
     const seasoned = this.d.now() - this.settledAt >= this.d.stableMs
+    if (this.standingAside(leading)) return
     if (this.contenders.includes(me) || leading) {
       if (stable || leading || (leaderGone && seasoned)) this.d.election.enable()
     } else if (this.d.election.state().enabled) {
@@ -95,5 +109,22 @@ export class ElectionSupervisor {
       void this.d.election.disable()
     }
     if (leaderGone) this.d.election.poke()
+  }
+
+  /** A cut-off agent keeps out of the election for handoverMs (releasing the Lease if it holds it). */
+  private standingAside (leading: boolean): boolean {
+    const cut = this.d.cutOff?.() ?? false
+    if (!cut) { this.cutOffSince = null; return false }
+    const now = this.d.now()
+    this.cutOffSince ??= now
+    if (now - this.cutOffSince >= (this.d.handoverMs ?? 0)) return false
+    if (this.d.election.state().enabled) {
+      if (leading) this.handovers++
+      this.d.log.warn({ leading }, leading
+        ? 'this agent is cut off from most of the cluster: handing the reporter Lease over to one that sees more'
+        : 'this agent is cut off from most of the cluster: not contending for the reporter Lease for now')
+      void this.d.election.disable()
+    }
+    return true
   }
 }

@@ -8,6 +8,9 @@ const ms = (v: number | null): string => v === null ? '-' : formatDuration(v)
 export function renderReport (r: Report): string {
   const lines: string[] = []
   lines.push(`==== k8snet-checker network report ${r.time}${r.reporter === null ? '' : ` (reporter ${r.reporter})`} ====`)
+  if (r.clockOffsetMs !== 0) {
+    lines.push(`(this agent's clock is ${formatDuration(Math.abs(r.clockOffsetMs))} ${r.clockOffsetMs > 0 ? 'ahead of' : 'behind'} the cluster's; the time above is the cluster's)`)
+  }
   lines.push(`Active agents: ${r.activeAgents}${r.legacyClients > 0 ? ` (+ ${r.legacyClients} legacy clients)` : ''}`)
   lines.push(`Host IPs (${r.hostIps.length}): ${r.hostIps.join(', ')}`)
   lines.push(`Pod IPs (${r.podIps.length}): ${r.podIps.join(', ')}`)

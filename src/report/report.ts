@@ -1,7 +1,7 @@
 // Pure: the periodic network report built from a view: the original tool's summary, failing pairs and verdicts.
 import type { AgentRecord, Layer } from '../gossip/record.ts'
 import { pairOk, problemOf } from './paths.ts'
-import { DEFAULT_VERDICT_OPTIONS, findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from './verdicts.ts'
+import { findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from './verdicts.ts'
 
 export interface LayerSummary {
   total: number
@@ -26,6 +26,8 @@ export interface ServiceSummary {
 
 export interface Report {
   time: string
+  /** This agent's clock minus the cluster's median, when beyond the skew threshold (the time above is corrected); else 0. */
+  clockOffsetMs: number
   reporter: string | null
   activeAgents: number
   legacyClients: number
@@ -42,9 +44,13 @@ export interface ReportInput {
   live: AgentRecord[]
   lost: LostAgent[]
   legacyClients: number
+  /** The reporter's wall clock, corrected by its estimated offset from the cluster's median (display only). */
   nowWall: number
+  clockOffsetMs?: number
   reporter: string | null
   maxFailingPairs?: number
+  /** The verdicts, from the reachability model; without them, those of this one snapshot (findVerdicts). */
+  verdicts?: Verdict[]
   verdictOptions?: VerdictOptions
 }
 
@@ -106,6 +112,7 @@ export function buildReport (input: ReportInput): Report {
   failing.sort((x, y) => x.layer.localeCompare(y.layer) || x.source.localeCompare(y.source) || x.target.localeCompare(y.target))
   return {
     time: new Date(input.nowWall).toISOString(),
+    clockOffsetMs: input.clockOffsetMs ?? 0,
     reporter: input.reporter,
     activeAgents: live.length,
     legacyClients: input.legacyClients,
@@ -115,6 +122,6 @@ export function buildReport (input: ReportInput): Report {
     service: serviceSummary(live),
     failingPairs: failing.slice(0, input.maxFailingPairs ?? 20),
     failingPairsTotal: failing.length,
-    verdicts: findVerdicts(live, input.lost, input.nowWall, input.verdictOptions ?? DEFAULT_VERDICT_OPTIONS)
+    verdicts: input.verdicts ?? findVerdicts(live, input.lost, input.verdictOptions)
   }
 }

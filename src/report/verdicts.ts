@@ -1,20 +1,29 @@
-// Pure: verdicts that localise a fault (isolated node, outbound failure, one-way link, overlay/CNI, closed port,
-// lossy paths, Service DNS vs endpoints, stale sources), each with its evidence and how many peers agree.
-import type { AgentRecord, Layer, PathResult } from '../gossip/record.ts'
-import { add, lossOf, PathIndex, problemOf, reached, type Measurement } from './paths.ts'
+// Pure: verdicts from the structure of the reachability graph, in one stated order of precedence. Each pass names
+// what it explains; later passes leave those members and pairs alone, so one fault gets one verdict.
+import type { AgentRecord, Layer } from '../gossip/record.ts'
+import { crossing, direction, groups, type Crossing } from './components.ts'
+import { buildEvidence, type Edge, type Evidence, type Member } from './evidence.ts'
+import { lossOf, problemOf } from './paths.ts'
 
 export type VerdictKind =
-  | 'isolated' | 'outbound' | 'node-ip' | 'one-way' | 'overlay' | 'port-closed' | 'lossy' | 'service-dns' | 'service-endpoints' | 'stale'
+  | 'flapping' | 'isolated' | 'partition' | 'outbound' | 'inbound' | 'overlay' | 'node-ip' | 'gossip-cut' | 'one-way'
+  | 'port-closed' | 'lossy' | 'service-dns' | 'service-endpoints' | 'stale' | 'clock-skew'
 
 export interface Verdict {
   kind: VerdictKind
-  /** What is blamed: a node, a link "a -> b", or the Service. */
+  /** What is blamed: a node "name (ip)", a link "a -> b" or "a <-> b", groups "a, b | c, d", or the Service. */
   subject: string
   summary: string
   evidence: string[]
   /** How many independent observers agree, out of how many could tell. */
   agree: number
   of: number
+  /** What is at fault, in stable names: node names, links "pod-a -> pod-b" / "pod-a <-> pod-b", "service", "pod network". */
+  culprits: string[]
+  /** The verdict is about the observing agent itself (it is on the cut-off side, or its own network or clock). */
+  observer?: boolean
+  /** Partition only: every group, the main one first. */
+  groups?: string[][]
 }
 
 /** An agent that stopped being heard (expired, not departed): still probed by the others for a while. */
@@ -25,361 +34,573 @@ export interface VerdictOptions {
   majority: number
   /** Fewest agreeing observers before a node is blamed. */
   minAgree: number
-  /** Results older than this (prober's clock) make a source stale. */
+  /** Probe results not advancing for longer than this (observer's monotonic clock) make a source stale. */
   staleAfterMs: number
-  /** Most pair-level verdicts (one-way, overlay) of each kind. */
+  /** Most pair-level verdicts (one-way, overlay, flapping links) of each kind. */
   maxPairVerdicts: number
+  /** A clock further than this from the cluster's median is a verdict. */
+  skewThresholdMs: number
 }
 
-export const DEFAULT_VERDICT_OPTIONS: VerdictOptions = { majority: 0.8, minAgree: 2, staleAfterMs: 90_000, maxPairVerdicts: 10 }
+export const DEFAULT_VERDICT_OPTIONS: VerdictOptions = { majority: 0.8, minAgree: 2, staleAfterMs: 90_000, maxPairVerdicts: 10, skewThresholdMs: 5_000 }
 
-const name = (a: AgentRecord): string => a.identity.podName
-const where = (a: AgentRecord): string => `${a.identity.nodeName} (${a.identity.nodeIp})`
+/**
+ * The order of precedence, stated once: a fault explained by an earlier pass is not blamed again by a later one.
+ * Flapping first (its pairs are unsettled, nothing else can be read from them); then whole-node and group cuts over
+ * both layers; then one layer cut where the other works; then silence on gossip; then single links; then degraded
+ * paths; then the Service; then stale sources and clocks.
+ */
+const PASSES: ReadonlyArray<(c: Ctx) => void> = [flapping, cuts, layerCuts, gossipSilence, oneWayLinks, portClosed, lossy, service, staleResults, clockSkew]
+
+interface Ctx {
+  e: Evidence
+  o: VerdictOptions
+  out: Verdict[]
+  /** Members a verdict already explains. */
+  blamed: Set<string>
+  /** Unordered pairs a verdict already explains ("a|b", a < b). */
+  pairs: Set<string>
+  /** Members whose silence on gossip a verdict already explains (the observer is the one cut off from them). */
+  unheardExplained: Set<string>
+}
+
 const pct = (x: number): string => `${Math.round(x * 100)}%`
-const ipOf = (a: AgentRecord, layer: Layer): string => layer === 'host' ? a.identity.nodeIp : a.identity.podIp
+const secs = (ms: number): string => `${Math.round(ms / 1000)} s`
+const where = (m: Member): string => `${m.node} (${m.nodeIp})`
+const unordered = (a: string, b: string): string => a < b ? `${a}|${b}` : `${b}|${a}`
+const BOTH: readonly Layer[] = ['host', 'pod']
 
-interface Tally { agree: number, of: number, agreeing: string[] }
-
-function tally (ms: Measurement[], pick: (m: Measurement) => boolean, by: (m: Measurement) => string): Tally {
-  const agreeing = new Set<string>()
-  const all = new Set<string>()
-  for (const m of ms) {
-    all.add(by(m))
-    if (pick(m)) agreeing.add(by(m))
-  }
-  return { agree: agreeing.size, of: all.size, agreeing: [...agreeing].sort() }
+export function analyse (e: Evidence, o: VerdictOptions = DEFAULT_VERDICT_OPTIONS): Verdict[] {
+  const c: Ctx = { e, o, out: [], blamed: new Set(), pairs: new Set(), unheardExplained: new Set() }
+  for (const pass of PASSES) pass(c)
+  return c.out
 }
 
-const down = (m: Measurement): boolean => !reached(m.result)
-
-/** One observation of "can source reach target at all": reached on either layer, down when measured and never reached. */
-interface Pair { source: string, target: string, down: boolean }
-
-/** Pair-level reachability across both layers: a node is unreachable only when no layer gets through. */
-function pairsOf (idx: Record<Layer, PathIndex>): { bySource: Map<string, Pair[]>, byTarget: Map<string, Pair[]> } {
-  const merged = new Map<string, Pair>()
-  for (const layer of ['host', 'pod'] as const) {
-    for (const m of idx[layer].all()) {
-      const key = `${name(m.source)}>${name(m.target)}`
-      const prev = merged.get(key)
-      merged.set(key, { source: name(m.source), target: name(m.target), down: (prev?.down ?? true) && down(m) })
-    }
-  }
-  const bySource = new Map<string, Pair[]>()
-  const byTarget = new Map<string, Pair[]>()
-  for (const p of merged.values()) {
-    add(bySource, p.source, p)
-    add(byTarget, p.target, p)
-  }
-  return { bySource, byTarget }
+/** One snapshot, every measurement taken as settled: for a view with no history (tools, tests). */
+export function findVerdicts (live: AgentRecord[], lost: LostAgent[], o: VerdictOptions = DEFAULT_VERDICT_OPTIONS, self: string | null = null): Verdict[] {
+  const agents = [...live.map(record => ({ record, silentMs: 0, lost: false })), ...lost.map(l => ({ record: l.record, silentMs: l.silentMs, lost: true }))]
+  return analyse(buildEvidence(self, agents, { freshMs: Infinity }), o)
 }
 
-export function findVerdicts (live: AgentRecord[], lost: LostAgent[], nowWall: number, o: VerdictOptions = DEFAULT_VERDICT_OPTIONS): Verdict[] {
-  const targets = [...live, ...lost.map(l => l.record)]
-  const silent = new Map(lost.map(l => [name(l.record), l.silentMs]))
-  const idx = { host: new PathIndex('host', live, targets), pod: new PathIndex('pod', live, targets) }
-  const both = (get: (i: PathIndex) => Measurement[] | undefined): Measurement[] => [...(get(idx.host) ?? []), ...(get(idx.pod) ?? [])]
-  const pairs = pairsOf(idx)
-  const strong = (t: Tally): boolean => t.agree >= o.minAgree && t.of > 0 && t.agree / t.of >= o.majority
-  const pairTally = (ps: Pair[], by: (p: Pair) => string): Tally => {
-    const agreeing = ps.filter(p => p.down).map(by).sort()
-    return { agree: agreeing.length, of: ps.length, agreeing }
-  }
-  const verdicts: Verdict[] = []
+const member = (c: Ctx, name: string): Member => c.e.members.get(name) as Member
+const nodeOf = (c: Ctx, name: string): string => member(c, name).node
+const names = (c: Ctx, ns: Iterable<string>): string => [...ns].map(n => nodeOf(c, n)).sort(byNumber).join(', ')
+const byNumber = (a: string, b: string): number => a.localeCompare(b, 'en', { numeric: true })
+const unblamed = (c: Ctx): string[] => [...c.e.members.keys()].filter(n => !c.blamed.has(n))
+const isSelf = (c: Ctx, n: string): boolean => c.e.self === n
+/** Fresh edges of a layer into `target` from members not yet blamed. */
+const healthyInto = (c: Ctx, layer: Layer, target: string): Edge[] =>
+  c.e.edges[layer].into(target).filter(x => x.fresh && !c.blamed.has(x.source))
 
-  // sources that cannot reach most of what they probe (on any layer): their failures say nothing about the targets
-  const outboundBroken = new Set<string>()
-  for (const s of live) {
-    const t = pairTally(pairs.bySource.get(name(s)) ?? [], p => p.target)
-    if (t.of >= o.minAgree && t.agree / t.of >= o.majority) outboundBroken.add(name(s))
-  }
-  const healthy = (source: string): boolean => !outboundBroken.has(source)
-  const fromHealthy = (ms: Measurement[]): Measurement[] => ms.filter(m => healthy(name(m.source)))
-  const healthyPairsTo = (target: string): Pair[] => (pairs.byTarget.get(target) ?? []).filter(p => healthy(p.source))
+/** A share of observers large enough to blame. */
+function strong (c: Ctx, agree: number, of: number, need = c.o.minAgree): boolean {
+  return of > 0 && agree >= need && agree / of >= c.o.majority
+}
 
-  // inbound: a target most healthy peers cannot reach on any layer
-  const inbound = new Map<string, Tally>()
-  for (const t of targets) {
-    const tl = pairTally(healthyPairsTo(name(t)), p => p.source)
-    if (strong(tl)) inbound.set(name(t), tl)
-  }
+// ---- 1. flapping -----------------------------------------------------------------------------------------------
 
-  const blamed = new Set<string>()
-  for (const t of targets) {
-    const tin = inbound.get(name(t))
-    const outbound = outboundBroken.has(name(t))
-    if (tin === undefined && !outbound) continue
-    const out = pairTally(pairs.bySource.get(name(t)) ?? [], p => p.target)
-    // an outbound failure must be confirmed: what it cannot reach, the others can
-    const othersReach = out.agreeing.filter(target => {
-      const peers = healthyPairsTo(target).filter(p => p.source !== name(t))
-      return peers.length > 0 && peers.filter(p => !p.down).length / peers.length >= o.majority
+function flapping (c: Ctx): void {
+  const peers = new Map<string, Set<string>>()
+  const flappingPeers = new Map<string, Set<string>>()
+  const count = new Map<string, number>()
+  const note = (m: Map<string, Set<string>>, a: string, b: string): void => {
+    m.set(a, (m.get(a) ?? new Set()).add(b))
+    m.set(b, (m.get(b) ?? new Set()).add(a))
+  }
+  for (const layer of BOTH) for (const x of c.e.edges[layer].all()) note(peers, x.source, x.target)
+  for (const f of c.e.flaps) {
+    note(flappingPeers, f.source, f.target)
+    for (const n of [f.source, f.target]) count.set(n, (count.get(n) ?? 0) + f.transitions)
+  }
+  const window = secs(c.e.flapWindowMs)
+  for (const [n, fp] of flappingPeers) {
+    const of = peers.get(n)?.size ?? fp.size
+    if (!c.e.members.has(n) || fp.size < Math.min(c.o.minAgree, of) || fp.size * 2 < of) continue
+    const m = member(c, n)
+    c.blamed.add(n)
+    c.out.push({
+      kind: 'flapping',
+      subject: where(m),
+      summary: `${isSelf(c, n) ? 'this agent\'s node ' : ''}${where(m)} is flapping: its paths with ${fp.size} of ${of} peers went between reachable and unreachable, ${count.get(n) ?? 0} changes in the last ${window}`,
+      evidence: [`flapping with: ${names(c, fp)}`],
+      agree: fp.size,
+      of,
+      culprits: [m.node],
+      ...(isSelf(c, n) ? { observer: true } : {})
     })
-    const quiet = silent.get(name(t))
-    const quietNote = quiet === undefined ? [] : [`not heard over gossip for ${Math.round(quiet / 1000)} s`]
-    if (tin !== undefined) {
-      blamed.add(name(t))
-      verdicts.push({
+  }
+  const links = new Map<string, { a: string, b: string, transitions: number }>()
+  for (const f of c.e.flaps) {
+    if (c.blamed.has(f.source) || c.blamed.has(f.target)) continue
+    const k = unordered(f.source, f.target)
+    const [a, b] = f.source < f.target ? [f.source, f.target] : [f.target, f.source]
+    links.set(k, { a, b, transitions: (links.get(k)?.transitions ?? 0) + f.transitions })
+  }
+  for (const [k, l] of [...links].slice(0, c.o.maxPairVerdicts)) {
+    c.pairs.add(k)
+    c.out.push({
+      kind: 'flapping',
+      subject: `${l.a} <-> ${l.b}`,
+      summary: `the link between ${l.a} and ${l.b} is flapping: ${l.transitions} changes between reachable and unreachable in the last ${window}`,
+      evidence: [],
+      agree: 1,
+      of: 1,
+      culprits: [`${l.a} <-> ${l.b}`]
+    })
+  }
+}
+
+// ---- 2. cuts over both layers: isolated nodes, one-directional node cuts, partitions --------------------------
+
+interface Cut { group: string[], inward: Crossing, outward: Crossing }
+
+/** Whether a crossing is mostly down, with enough distinct observers (sources or targets) to say so. */
+function crossCut (c: Ctx, x: Crossing, distinct: number, need: number): boolean {
+  return x.measured > 0 && x.down / x.measured >= c.o.majority && distinct >= need
+}
+const crossUp = (c: Ctx, x: Crossing): boolean => x.measured > 0 && x.down / x.measured <= 1 - c.o.majority
+
+function cuts (c: Ctx): void {
+  const gs = groups(c.e, BOTH, unblamed(c))
+  const main = gs[0]
+  if (main === undefined || gs.length < 2) return
+  const mainSet = new Set(main)
+  const cut: Cut[] = []
+  for (const g of gs.slice(1)) {
+    const set = new Set(g)
+    cut.push({ group: g, inward: crossing(c.e, BOTH, mainSet, set), outward: crossing(c.e, BOTH, set, mainSet) })
+  }
+  const partitioned: Cut[] = []
+  for (const k of cut) {
+    // observers on the main side see the group; the group's own word counts when it is fresh
+    const need = c.o.minAgree
+    const inCut = crossCut(c, k.inward, k.inward.downSources.size, need)
+    const outCut = crossCut(c, k.outward, k.outward.downTargets.size, need)
+    if (k.group.length >= 2) {
+      if (inCut || outCut) partitioned.push(k)
+      continue
+    }
+    const n = k.group[0] as string
+    const m = member(c, n)
+    const self = isSelf(c, n)
+    const inward = `${k.inward.down} of ${k.inward.measured}`
+    const outward = `${k.outward.down} of ${k.outward.measured}`
+    let v: Omit<Verdict, 'subject' | 'culprits' | 'observer'> | null = null
+    // the observer alone, hearing nobody: what it cannot reach is all there is to know
+    if ((inCut && (outCut || k.outward.measured === 0)) || (self && outCut && k.inward.measured === 0)) {
+      v = {
         kind: 'isolated',
-        subject: where(t),
-        summary: `${where(t)} is unreachable from ${tin.agree} of ${tin.of} peers` +
-          (outbound ? ` and cannot reach ${out.agree} of ${out.of} itself` : ''),
-        evidence: [`peers that cannot reach it: ${tin.agreeing.join(', ')}`, ...quietNote],
-        agree: tin.agree,
-        of: tin.of
-      })
-    } else if (othersReach.length >= o.minAgree) {
-      blamed.add(name(t))
-      verdicts.push({
+        summary: self
+          ? `this agent's node ${where(m)} is isolated: it reaches none of the ${k.outward.measured} peers it probes (${outward} down) and hears none of them, while they last reached each other: its own network is down`
+          : `${where(m)} is unreachable from ${k.inward.downSources.size} of ${main.length} peers${outCut ? ` and cannot reach ${outward} itself` : ''}${m.fresh ? '' : `; not heard for ${secs(m.silentMs)}`}: the node or its link is down`,
+        evidence: [`peers that cannot reach it: ${names(c, k.inward.downSources)}`],
+        agree: self ? k.outward.downTargets.size : k.inward.downSources.size,
+        of: self ? k.outward.measured : main.length
+      }
+    } else if (outCut && crossUp(c, k.inward)) {
+      v = {
         kind: 'outbound',
-        subject: where(t),
-        summary: `${where(t)} cannot reach ${out.agree} of ${out.of} peers, which the other agents reach: its own outbound path`,
-        evidence: [`unreachable from it: ${out.agreeing.join(', ')}`, `reached by the others: ${othersReach.length} of those`],
-        agree: othersReach.length,
-        of: out.of
-      })
+        summary: `${self ? 'this agent\'s node ' : ''}${where(m)} cannot reach ${outward} peers, while they reach it: its own outbound path`,
+        evidence: [`unreachable from it: ${names(c, k.outward.downTargets)}`],
+        agree: k.outward.downTargets.size,
+        of: k.outward.measured
+      }
+    } else if (inCut && crossUp(c, k.outward)) {
+      v = {
+        kind: 'inbound',
+        summary: `${self ? 'this agent\'s node ' : ''}${where(m)} reaches its peers, but ${inward} of their paths to it fail: its inbound path (a firewall on the node or its ingress)`,
+        evidence: [`peers that cannot reach it: ${names(c, k.inward.downSources)}`],
+        agree: k.inward.downSources.size,
+        of: main.length
+      }
     }
+    if (v === null) continue
+    if (self) explainAllUnheard(c)
+    c.blamed.add(n)
+    c.out.push({ ...v, subject: where(m), culprits: [m.node], ...(self ? { observer: true } : {}) })
   }
-
-  // the node IP does not answer at all while the node's pod does: a host firewall or node-IP routing
-  for (const t of targets) {
-    if (blamed.has(name(t))) continue
-    const ms = fromHealthy(idx.host.byTarget.get(name(t)) ?? []).filter(m => {
-      const pod = idx.pod.get(name(m.source), name(m.target))
-      return pod !== undefined && reached(pod.result)
-    })
-    const tl = tally(ms, down, m => name(m.source))
-    if (!strong(tl)) continue
-    blamed.add(name(t))
-    verdicts.push({
-      kind: 'node-ip',
-      subject: where(t),
-      summary: `the node IP of ${where(t)} is unreachable from ${tl.agree} of ${tl.of} peers that reach its pod: a host firewall or node-IP routing, not the node itself`,
-      evidence: [`peers: ${tl.agreeing.join(', ')}`, ...tl.agreeing.slice(0, 3).map(s => `${s} -> ${name(t)}: ${problemOf((idx.host.get(s, name(t)) as Measurement).result)}`)],
-      agree: tl.agree,
-      of: tl.of
-    })
-  }
-
-  // host works, pod network does not: overlay / CNI
-  const overlayPairs: Measurement[] = []
-  for (const m of idx.pod.all()) {
-    const host = idx.host.get(name(m.source), name(m.target))
-    if (host !== undefined && reached(host.result) && down(m)) overlayPairs.push(m)
-  }
-  // pairs that can tell: the host path between the same two nodes works
-  const podPairsWithHost = idx.pod.all().filter(m => {
-    const host = idx.host.get(name(m.source), name(m.target))
-    return host !== undefined && reached(host.result)
+  if (partitioned.length === 0) return
+  const all = [main, ...partitioned.map(k => k.group)]
+  const selfSide = c.e.self === null ? -1 : all.findIndex(g => g.includes(c.e.self as string))
+  const label = (g: string[]): string => names(c, g)
+  const tie = partitioned.some(k => k.group.length === main.length)
+  const side = selfSide < 0
+    ? ''
+    : selfSide === 0 && !tie
+      ? ` This reporter is on the larger side (${label(main)}).`
+      : ` This reporter is on the side of ${label(all[selfSide] as string[])}${tie ? '' : ', the smaller one: the others may well be fine'}.`
+  const culprits = partitioned.flatMap(k => k.group.map(n => nodeOf(c, n))).sort(byNumber)
+  const directions = partitioned.map(k => {
+    const inCut = crossCut(c, k.inward, k.inward.downSources.size, 1)
+    const outCut = crossCut(c, k.outward, k.outward.downTargets.size, 1)
+    return inCut && !outCut ? ' (only towards it)' : outCut && !inCut ? ' (only from it)' : ''
   })
-  const overlayTargets = new Set(overlayPairs.map(m => name(m.target)))
-  const clusterWide = overlayTargets.size >= o.minAgree && podPairsWithHost.length > 0 &&
-    overlayPairs.length / podPairsWithHost.length >= o.majority
-  const explainedOverlay = new Set<string>()
-  if (clusterWide) {
-    verdicts.push({
-      kind: 'overlay',
-      subject: 'pod network',
-      summary: `pod-to-pod traffic fails on ${overlayPairs.length} of ${podPairsWithHost.length} pairs whose node-to-node traffic works: the pod network (CNI/overlay) is broken across the cluster`,
-      evidence: overlayPairs.slice(0, 5).map(m => `${name(m.source)} -> ${name(m.target)}: ${problemOf(m.result)}`),
-      agree: overlayPairs.length,
-      of: podPairsWithHost.length
-    })
-    for (const m of overlayPairs) explainedOverlay.add(`${name(m.source)}>${name(m.target)}`)
-  } else {
-    for (const t of targets) {
-      if (blamed.has(name(t))) continue
-      const ms = fromHealthy(podPairsWithHost.filter(m => name(m.target) === name(t)))
-      const tl = tally(ms, m => overlayPairs.includes(m), m => name(m.source))
-      if (!strong(tl)) continue
-      blamed.add(name(t))
-      for (const m of ms) explainedOverlay.add(`${name(m.source)}>${name(m.target)}`)
-      verdicts.push({
-        kind: 'overlay',
-        subject: where(t),
-        summary: `the pod on ${where(t)} (${t.identity.podIp}) is unreachable from ${tl.agree} of ${tl.of} peers whose host-level probes of that node work: its pod network (CNI/overlay) is broken`,
-        evidence: [`peers that see it: ${tl.agreeing.join(', ')}`],
-        agree: tl.agree,
-        of: tl.of
-      })
+  for (const k of partitioned) for (const n of k.group) c.blamed.add(n)
+  // on the cut-off side, the other side's silence is the partition's doing
+  if (selfSide > 0) for (const g of all) if (!g.includes(c.e.self as string)) for (const n of g) c.unheardExplained.add(n)
+  c.out.push({
+    kind: 'partition',
+    subject: all.map(label).join(' | '),
+    summary: `the cluster is split into ${all.length} groups that reach inside and not across: ${all.map(g => `{${label(g)}}`).join(' and ')}; ` +
+      `${partitioned.map((k, i) => `{${label(k.group)}} is cut off from the ${main.length} others${directions[i] ?? ''}`).join('; ')}${tie ? ' (groups of equal size: which side is at fault cannot be told)' : ''}.${side}`,
+    evidence: partitioned.flatMap(k => [`{${label(k.group)}}: ${k.inward.down} of ${k.inward.measured} paths into it and ${k.outward.down} of ${k.outward.measured} out of it fail`]),
+    agree: partitioned.reduce((a, k) => a + k.inward.downSources.size, 0),
+    of: main.length,
+    culprits,
+    groups: all.map(g => g.map(n => nodeOf(c, n)).sort(byNumber)),
+    ...(selfSide > 0 || (selfSide === 0 && tie) ? { observer: true } : {})
+  })
+}
+
+function explainAllUnheard (c: Ctx): void {
+  for (const n of c.e.members.keys()) if (!isSelf(c, n)) c.unheardExplained.add(n)
+}
+
+// ---- 3. one layer cut while the other works: the pod network (CNI/overlay) or the node IP --------------------
+
+function layerCuts (c: Ctx): void {
+  if (clusterWideOverlay(c)) return
+  for (const layer of ['pod', 'host'] as const) {
+    const other: Layer = layer === 'pod' ? 'host' : 'pod'
+    const gs = groups(c.e, [layer], unblamed(c))
+    const main = gs[0]
+    if (main === undefined || gs.length < 2) continue
+    const mainSet = new Set(main)
+    for (const g of gs.slice(1)) {
+      const set = new Set(g)
+      const inward = crossing(c.e, [layer], mainSet, set)
+      const outward = crossing(c.e, [layer], set, mainSet)
+      const need = c.o.minAgree
+      const inCut = crossCut(c, inward, inward.downSources.size, need)
+      const outCut = crossCut(c, outward, outward.downTargets.size, need)
+      // the other layer must carry traffic across the same cut, or it is not this layer's fault
+      const otherIn = crossing(c.e, [other], mainSet, set)
+      const otherOut = crossing(c.e, [other], set, mainSet)
+      const otherWorks = (otherIn.measured > 0 || otherOut.measured > 0) && !(crossCut(c, otherIn, otherIn.downSources.size, 1) || crossCut(c, otherOut, otherOut.downTargets.size, 1))
+      if (!(inCut || outCut) || !otherWorks) continue
+      const self = g.includes(c.e.self ?? '')
+      const ms = g.map(n => member(c, n))
+      const subject = ms.length === 1 ? where(ms[0] as Member) : names(c, g)
+      const how = `${inward.down} of ${inward.measured} ${layer} paths into it and ${outward.down} of ${outward.measured} out of it fail, while the ${other} paths between the same nodes work`
+      // gossip runs over the pod network: an observer cut off from it hears nobody because of it
+      if (self && layer === 'pod') explainAllUnheard(c)
+      for (const n of g) c.blamed.add(n)
+      const common = {
+        subject,
+        agree: Math.max(inward.downSources.size, outward.downTargets.size),
+        of: main.length,
+        culprits: ms.map(m => m.node),
+        ...(self ? { observer: true } : {})
+      }
+      const examples = [...inward.examples, ...outward.examples].slice(0, 3).map(x => `${x.source} -> ${x.target}: ${problemOf(x.result)}`)
+      if (!inCut) {
+        c.out.push({
+          ...common,
+          kind: 'outbound',
+          summary: `${self ? 'this agent\'s node ' : ''}${subject} cannot reach ${outward.down} of ${outward.measured} peers on the ${layer} layer, which reach it: its own ${layer === 'host' ? 'node' : 'pod'} outbound path (the ${other} layer works)`,
+          evidence: [`unreachable from it (${layer}): ${names(c, outward.downTargets)}`, ...examples]
+        })
+      } else if (layer === 'pod') {
+        c.out.push({
+          ...common,
+          kind: 'overlay',
+          summary: `${self ? 'this agent\'s own ' : 'the '}pod network on ${subject} is broken (CNI/overlay): ${how}`,
+          evidence: [`pods that cannot reach it: ${names(c, inward.downSources)}`, ...examples]
+        })
+      } else {
+        c.out.push({
+          ...common,
+          kind: 'node-ip',
+          summary: `the node IP of ${subject} is unreachable (a host firewall or node-IP routing, not the node itself): ${how}`,
+          evidence: [`peers: ${names(c, inward.downSources)}`, ...examples]
+        })
+      }
     }
   }
+}
 
-  // one layer's outbound path broken (the other works): e.g. host routing from the node, or its pod's egress
-  for (const s of live) {
-    if (blamed.has(name(s))) continue
-    for (const layer of ['host', 'pod'] as const) {
-      const out = tally(idx[layer].bySource.get(name(s)) ?? [], down, m => name(m.target))
-      if (out.of < o.minAgree || out.agree / out.of < o.majority) continue
-      const othersReach = out.agreeing.filter(target => {
-        const peers = fromHealthy(idx[layer].byTarget.get(target) ?? []).filter(m => name(m.source) !== name(s))
-        return peers.length > 0 && peers.filter(m => !down(m)).length / peers.length >= o.majority
+/** Pod traffic fails between most pairs whose hosts reach each other: the pod network is down everywhere. */
+function clusterWideOverlay (c: Ctx): boolean {
+  let told = 0
+  let down = 0
+  const targets = new Set<string>()
+  const examples: Edge[] = []
+  for (const x of c.e.edges.pod.all()) {
+    if (!x.fresh || c.blamed.has(x.source) || c.blamed.has(x.target)) continue
+    const host = c.e.edges.host.get(x.source, x.target)
+    if (host === undefined || host.state === 'down') continue
+    told++
+    if (x.state !== 'down') continue
+    down++
+    targets.add(x.target)
+    if (examples.length < 5) examples.push(x)
+  }
+  if (targets.size < Math.max(c.o.minAgree, 3) || !strong(c, down, told, c.o.minAgree)) return false
+  for (const n of targets) c.blamed.add(n)
+  c.out.push({
+    kind: 'overlay',
+    subject: 'pod network',
+    summary: `pod-to-pod traffic fails on ${down} of ${told} pairs whose node-to-node traffic works: the pod network (CNI/overlay) is broken across the cluster`,
+    evidence: examples.map(x => `${x.source} -> ${x.target}: ${problemOf(x.result)}`),
+    agree: down,
+    of: told,
+    culprits: ['pod network']
+  })
+  return true
+}
+
+// ---- 4. silence on gossip: the observer cut off, an agent cut off or stuck, an agent gone --------------------
+
+function gossipSilence (c: Ctx): void {
+  const others = [...c.e.members.values()].filter(m => !m.self)
+  const silent = others.filter(m => !m.fresh && !c.blamed.has(m.name) && !c.unheardExplained.has(m.name))
+  if (silent.length === 0) return
+  const me = c.e.self === null ? undefined : c.e.members.get(c.e.self)
+  // the observer hears (nearly) nobody while its own probes reach them: the fault is its own gossip
+  if (me !== undefined && !c.blamed.has(me.name) && strong(c, silent.length, others.length)) {
+    const reachedByMe = silent.filter(m => direction(c.e, BOTH, me.name, m.name) === 'reach')
+    if (strong(c, reachedByMe.length, silent.length)) {
+      c.blamed.add(me.name)
+      c.out.push({
+        kind: 'gossip-cut',
+        subject: where(me),
+        summary: `this agent (${me.name} on ${where(me)}) hears none of ${silent.length} of ${others.length} agents whose nodes and pods its own probes reach: its own gossip is cut (gossip port blocked, or its connections failing); the others are likely fine`,
+        evidence: [`not heard: ${names(c, silent.map(m => m.name))}`],
+        agree: reachedByMe.length,
+        of: silent.length,
+        culprits: [me.node],
+        observer: true
       })
-      if (othersReach.length < o.minAgree) continue
-      blamed.add(name(s))
-      verdicts.push({
-        kind: 'outbound',
-        subject: where(s),
-        summary: `${where(s)} cannot reach ${out.agree} of ${out.of} peers on the ${layer} layer, which the other agents reach: its own ${layer === 'host' ? 'node' : 'pod'} outbound path`,
-        evidence: [`unreachable from it (${layer}): ${out.agreeing.join(', ')}`, `reached by the others: ${othersReach.length} of those`],
-        agree: othersReach.length,
-        of: out.of
-      })
-      break
+      return
     }
   }
-
-  // TEST_PORT closed or filtered on a node whose ICMP works
-  for (const t of targets) {
-    if (blamed.has(name(t))) continue
-    const ms = fromHealthy(idx.host.byTarget.get(name(t)) ?? []).filter(m => m.result.sent > 0 && m.result.received > 0)
-    // refused is proof; a silent port counts only on a path that lost no echo (a lossy path times out connects)
-    const closed = (m: Measurement): boolean => m.result.tcp === 'refused' || (m.result.tcp !== 'open' && m.result.received === m.result.sent)
-    const tl = tally(ms, closed, m => name(m.source))
-    if (!strong(tl)) continue
-    const first = ms.find(closed)?.result
-    const how = first?.tcp === 'refused' ? 'closed (connection refused)' : `not answering (${first?.tcp ?? '?'})`
-    blamed.add(name(t))
-    verdicts.push({
-      kind: 'port-closed',
-      subject: where(t),
-      summary: `TEST_PORT ${first?.port ?? '?'} on ${where(t)} is ${how} for ${tl.agree} of ${tl.of} peers, while the node answers ICMP`,
-      evidence: [`peers: ${tl.agreeing.join(', ')}`],
-      agree: tl.agree,
-      of: tl.of
+  for (const m of silent) {
+    const pod = healthyInto(c, 'pod', m.name)
+    const host = healthyInto(c, 'host', m.name)
+    const open = pod.filter(x => x.result.tcp === 'open').length
+    const refused = pod.filter(x => x.result.tcp === 'refused').length
+    const nodeUp = host.filter(x => x.state !== 'down').length
+    const heard = `has not been heard for ${secs(m.silentMs)}`
+    if (strong(c, open, pod.length)) {
+      c.blamed.add(m.name)
+      c.out.push({
+        kind: 'gossip-cut',
+        subject: where(m),
+        summary: `${m.name} on ${where(m)} ${heard}, while its pod's health port answers ${open} of ${pod.length} peers: its gossip is cut (port blocked) or the agent is stuck`,
+        evidence: [`peers that reach its health port: ${names(c, pod.filter(x => x.result.tcp === 'open').map(x => x.source))}`],
+        agree: open,
+        of: pod.length,
+        culprits: [m.node]
+      })
+      continue
+    }
+    const agentDown = strong(c, refused, pod.length, 1) || (pod.length === 0 && strong(c, nodeUp, host.length, 1))
+    c.out.push({
+      kind: 'stale',
+      subject: m.name,
+      summary: agentDown
+        ? `${m.name} on ${where(m)} ${heard}; its node answers ${nodeUp} of ${host.length} peers${refused > 0 ? ` and its health port refuses connections (${refused} of ${pod.length})` : ''}: the agent is not running (crashed or restarting), the network is fine`
+        : pod.length + host.length === 0
+          ? `${m.name} on ${where(m)} ${heard}; no peer has measured it, so whether the node is up is unknown`
+          : `${m.name} on ${where(m)} ${heard}; ${nodeUp} of ${host.length} peers still reach its node (not enough to call it isolated)`,
+      evidence: [],
+      agree: agentDown ? Math.max(refused, nodeUp) : 0,
+      of: Math.max(pod.length, host.length),
+      culprits: [m.name]
     })
   }
+}
 
-  // paths into a node that lose echoes without being down. Observed: every healthy path with echoes sent, except
-  // those where ICMP is filtered outright (no echo, yet TCP got an answer): that is a firewall, not loss.
-  // A path that is down counts as an observer that does not see loss, so a half-dead node is not called lossy.
-  for (const t of targets) {
-    if (blamed.has(name(t))) continue
-    const ms = fromHealthy(both(i => i.byTarget.get(name(t))))
-      .filter(m => m.result.sent > 0 && !(m.result.received === 0 && reached(m.result)))
-    const lossy = (m: Measurement): boolean => m.result.received > 0 && m.result.received < m.result.sent
-    const tl = tally(ms, lossy, m => name(m.source))
-    const losses = ms.filter(m => m.result.received > 0).map(m => lossOf(m.result) ?? 0)
-    const mean = losses.length === 0 ? 0 : losses.reduce((a, b) => a + b, 0) / losses.length
-    if (!strong(tl) || mean < 0.1) continue
-    blamed.add(name(t))
-    verdicts.push({
-      kind: 'lossy',
-      subject: where(t),
-      summary: `paths to ${where(t)} lose ${pct(mean)} of ICMP echoes on average; ${tl.agree} of ${tl.of} peers see loss (degraded, not down)`,
-      evidence: [`peers seeing loss: ${tl.agreeing.join(', ')}`],
-      agree: tl.agree,
-      of: tl.of
-    })
+// ---- 5. single links: one-way blocks and single broken pod pairs -----------------------------------------------
+
+function oneWayLinks (c: Ctx): void {
+  const losing = losingMembers(c)
+  const oneWay = new Map<string, { a: string, b: string, layers: Layer[], evidence: string[] }>()
+  const overlayOne: Verdict[] = []
+  for (const layer of BOTH) {
+    for (const x of c.e.edges[layer].all()) {
+      const { source: a, target: b } = x
+      if (!x.fresh || x.state !== 'down' || c.blamed.has(a) || c.blamed.has(b) || losing.has(a) || losing.has(b) || c.pairs.has(unordered(a, b))) continue
+      const back = c.e.edges[layer].get(b, a)
+      const host = c.e.edges.host.get(a, b)
+      if (back !== undefined && back.fresh && back.state !== 'down') {
+        const k = `${a} -> ${b}`
+        const held = oneWay.get(k) ?? { a, b, layers: [], evidence: [] }
+        held.layers.push(layer)
+        held.evidence.push(`${layer} ${a} -> ${b} (${x.result.target}): ${problemOf(x.result)}`, `${layer} ${b} -> ${a}: ${problemOf(back.result)}`)
+        oneWay.set(k, held)
+      } else if (layer === 'pod' && host !== undefined && host.state !== 'down') {
+        overlayOne.push({
+          kind: 'overlay',
+          subject: `${a} -> ${b}`,
+          summary: `pod path ${a} -> ${b} fails while the host path between their nodes works (CNI/overlay)`,
+          evidence: [`pod: ${problemOf(x.result)}`],
+          agree: 1,
+          of: 1,
+          culprits: [`${a} -> ${b}`]
+        })
+      }
+    }
   }
+  // a one-way block on both layers is one verdict, naming both
+  c.out.push(...[...oneWay.entries()].slice(0, c.o.maxPairVerdicts).map(([k, w]): Verdict => ({
+    kind: 'one-way',
+    subject: k,
+    summary: `${w.layers.join(' and ')} path${w.layers.length > 1 ? 's' : ''} ${w.a} -> ${w.b} fail${w.layers.length > 1 ? '' : 's'} while ${w.b} -> ${w.a} works: a one-way block (firewall, NetworkPolicy or asymmetric route)`,
+    evidence: w.evidence,
+    agree: 1,
+    of: 1,
+    culprits: [k]
+  })), ...overlayOne.slice(0, c.o.maxPairVerdicts))
+}
 
-  // A node losing packets (lossy paths, in either direction, with at least two peers and half of those it has paths
-  // with) can lose every echo and the SYN of one path in a round, even in a round where its loss is too thin for a
-  // verdict: a path of such a node that is down is loss, not a one-way block or a broken overlay pair. (The peers of a
-  // lossy node see loss with that one node only, so they do not count as losing.)
+/**
+ * A node losing packets (lossy paths, in either direction, with at least two peers and half of those it has paths
+ * with) can lose every echo and the SYN of one path in a round: a down path of such a node is loss, not a block.
+ */
+function losingMembers (c: Ctx): Set<string> {
   const lossyPeers = new Map<string, Set<string>>()
   const pathPeers = new Map<string, Set<string>>()
   const note = (to: Map<string, Set<string>>, a: string, b: string): void => {
     to.set(a, (to.get(a) ?? new Set()).add(b))
     to.set(b, (to.get(b) ?? new Set()).add(a))
   }
-  for (const m of both(i => i.all())) {
-    note(pathPeers, name(m.source), name(m.target))
-    if (m.result.received > 0 && m.result.received < m.result.sent) note(lossyPeers, name(m.source), name(m.target))
-  }
-  const losing = (n: string): boolean => {
-    const lossy = lossyPeers.get(n)?.size ?? 0
-    return lossy >= 2 && lossy * 2 >= (pathPeers.get(n)?.size ?? 0)
-  }
-
-  // one-way links and single overlay pairs not explained by a node-level verdict
-  const oneWay: Verdict[] = []
-  const overlayOne: Verdict[] = []
-  for (const layer of ['host', 'pod'] as const) {
-    for (const m of idx[layer].all()) {
-      const a = name(m.source)
-      const b = name(m.target)
-      if (blamed.has(a) || blamed.has(b) || outboundBroken.has(a) || !down(m) || losing(a) || losing(b)) continue
-      const back = idx[layer].get(b, a)
-      if (back !== undefined && reached(back.result)) {
-        oneWay.push({
-          kind: 'one-way',
-          subject: `${a} -> ${b}`,
-          summary: `${layer} path ${a} -> ${b} (${ipOf(m.target, layer)}) fails while ${b} -> ${a} works: a one-way block (firewall, NetworkPolicy or asymmetric route)`,
-          evidence: [`${a} -> ${b}: ${problemOf(m.result)}`, `${b} -> ${a}: ${problemOf(back.result)}`],
-          agree: 1,
-          of: 1
-        })
-      } else if (layer === 'pod' && overlayPairs.includes(m) && !explainedOverlay.has(`${a}>${b}`)) {
-        overlayOne.push({
-          kind: 'overlay',
-          subject: `${a} -> ${b}`,
-          summary: `pod path ${a} -> ${b} fails while the host path between their nodes works (CNI/overlay)`,
-          evidence: [`pod: ${problemOf(m.result)}`],
-          agree: 1,
-          of: 1
-        })
-      }
+  for (const layer of BOTH) {
+    for (const x of c.e.edges[layer].all()) {
+      if (!x.fresh) continue
+      note(pathPeers, x.source, x.target)
+      if (x.state === 'lossy' || (x.result.received > 0 && x.result.received < x.result.sent)) note(lossyPeers, x.source, x.target)
     }
   }
-  verdicts.push(...oneWay.slice(0, o.maxPairVerdicts), ...overlayOne.slice(0, o.maxPairVerdicts))
-
-  verdicts.push(...serviceVerdicts(live, o))
-
-  // sources whose data is old (alive but not probing), and silent agents nobody has blamed yet
-  for (const s of live) {
-    const times = [...s.results.host.values(), ...s.results.pod.values()].map((r: PathResult) => r.checkedAt)
-    if (times.length === 0) continue
-    const age = nowWall - Math.max(...times)
-    if (age > o.staleAfterMs) {
-      verdicts.push({ kind: 'stale', subject: name(s), summary: `${name(s)} on ${where(s)} is alive but its probe results are ${Math.round(age / 1000)} s old`, evidence: [], agree: 1, of: 1 })
-    }
-  }
-  for (const l of lost) {
-    if (blamed.has(name(l.record))) continue
-    const ps = healthyPairsTo(name(l.record))
-    const reaching = ps.filter(p => !p.down).length
-    const seen = ps.length === 0
-      ? 'no peer has measured it, so whether the node is up is unknown'
-      : reaching === ps.length
-        ? `its peers still reach it (${reaching} of ${ps.length}), so the agent itself may be stuck or its gossip port blocked`
-        : `${reaching} of ${ps.length} peers still reach it (not enough to call it isolated)`
-    verdicts.push({
-      kind: 'stale',
-      subject: name(l.record),
-      summary: `${name(l.record)} on ${where(l.record)} has not been heard for ${Math.round(l.silentMs / 1000)} s; ${seen}`,
-      evidence: ps.filter(p => p.down).map(p => `${p.source} cannot reach it`).slice(0, 5),
-      agree: reaching,
-      of: ps.length
-    })
-  }
-  return verdicts
+  const out = new Set<string>()
+  for (const [n, ps] of lossyPeers) if (ps.size >= 2 && ps.size * 2 >= (pathPeers.get(n)?.size ?? 0)) out.add(n)
+  return out
 }
 
-function serviceVerdicts (live: AgentRecord[], o: VerdictOptions): Verdict[] {
-  const withSvc = live.filter(a => a.results.service !== null)
-  const svc = withSvc[0]?.results.service
-  if (svc === undefined || svc === null) return []
+// ---- 6. TEST_PORT closed or filtered on a node whose ICMP works ------------------------------------------------
+
+function portClosed (c: Ctx): void {
+  for (const n of unblamed(c)) {
+    const ms = healthyInto(c, 'host', n).filter(x => x.result.sent > 0 && x.result.received > 0)
+    // refused is proof; a silent port counts only on a path that lost no echo (a lossy path times out connects)
+    const closed = (x: Edge): boolean => x.result.tcp === 'refused' || (x.result.tcp !== 'open' && x.result.received === x.result.sent)
+    const agreeing = ms.filter(closed)
+    if (!strong(c, new Set(agreeing.map(x => x.source)).size, ms.length)) continue
+    const m = member(c, n)
+    const first = agreeing[0]?.result
+    const how = first?.tcp === 'refused' ? 'closed (connection refused)' : `not answering (${first?.tcp ?? '?'})`
+    c.blamed.add(n)
+    c.out.push({
+      kind: 'port-closed',
+      subject: where(m),
+      summary: `TEST_PORT ${first?.port ?? '?'} on ${where(m)} is ${how} for ${agreeing.length} of ${ms.length} peers, while the node answers ICMP`,
+      evidence: [`peers: ${names(c, agreeing.map(x => x.source))}`],
+      agree: agreeing.length,
+      of: ms.length,
+      culprits: [m.node]
+    })
+  }
+}
+
+// ---- 7. paths into a node that lose echoes without being down ---------------------------------------------------
+
+function lossy (c: Ctx): void {
+  for (const n of unblamed(c)) {
+    // ICMP filtered outright (no echo, yet TCP answered) is a firewall, not loss; a path that is down counts as an
+    // observer that does not see loss, so a half-dead node is not called lossy
+    const ms = [...healthyInto(c, 'host', n), ...healthyInto(c, 'pod', n)]
+      .filter(x => x.result.sent > 0 && !(x.result.received === 0 && x.state !== 'down'))
+    const isLossy = (x: Edge): boolean => x.result.received > 0 && x.result.received < x.result.sent
+    const sources = new Set(ms.map(x => x.source))
+    const agreeing = new Set(ms.filter(isLossy).map(x => x.source))
+    const losses = ms.filter(x => x.result.received > 0).map(x => lossOf(x.result) ?? 0)
+    const mean = losses.length === 0 ? 0 : losses.reduce((a, b) => a + b, 0) / losses.length
+    if (!strong(c, agreeing.size, sources.size) || mean < 0.1) continue
+    const m = member(c, n)
+    c.blamed.add(n)
+    c.out.push({
+      kind: 'lossy',
+      subject: where(m),
+      summary: `paths to ${where(m)} lose ${pct(mean)} of ICMP echoes on average; ${agreeing.size} of ${sources.size} peers see loss (degraded, not down)`,
+      evidence: [`peers seeing loss: ${names(c, agreeing)}`],
+      agree: agreeing.size,
+      of: sources.size,
+      culprits: [m.node]
+    })
+  }
+}
+
+// ---- 8. the Service: DNS versus endpoints ------------------------------------------------------------------------
+
+function service (c: Ctx): void {
+  const checks = c.e.services.filter(s => !c.blamed.has(s.member.name))
+  const svc = checks[0]?.result
+  if (svc === undefined) return
   const subject = `${svc.name}:${svc.port}`
-  const out: Verdict[] = []
-  const dnsFailed = withSvc.filter(a => a.results.service?.dnsOk === false)
-  const endpointsFailed = withSvc.filter(a => a.results.service?.dnsOk === true && !(a.results.service.paths.some(p => p.tcp === 'open')))
-  const scope = (failing: AgentRecord[]): string => failing.length / withSvc.length >= o.majority
-    ? `on ${failing.length} of ${withSvc.length} agents`
-    : `only from ${failing.map(name).join(', ')} (${failing.length} of ${withSvc.length} agents): look at those nodes`
+  const dnsFailed = checks.filter(s => !s.result.dnsOk)
+  const endpointsFailed = checks.filter(s => s.result.dnsOk && !s.result.paths.some(p => p.tcp === 'open'))
+  const scope = (failing: typeof checks): string => failing.length / checks.length >= c.o.majority
+    ? `on ${failing.length} of ${checks.length} agents`
+    : `only from ${failing.map(s => s.member.name).join(', ')} (${failing.length} of ${checks.length} agents): look at those nodes`
+  const culprits = (failing: typeof checks): string[] => failing.length / checks.length >= c.o.majority ? ['service'] : failing.map(s => s.member.node)
   if (dnsFailed.length > 0) {
-    const errors = [...new Set(dnsFailed.map(a => a.results.service?.dnsError ?? '?'))].join(', ')
-    out.push({ kind: 'service-dns', subject, summary: `DNS lookup of ${svc.name} fails ${scope(dnsFailed)} (${errors})`, evidence: dnsFailed.map(a => `${name(a)}: ${a.results.service?.dnsError ?? '?'}`).slice(0, 10), agree: dnsFailed.length, of: withSvc.length })
+    const errors = [...new Set(dnsFailed.map(s => s.result.dnsError ?? '?'))].join(', ')
+    c.out.push({ kind: 'service-dns', subject, summary: `DNS lookup of ${svc.name} fails ${scope(dnsFailed)} (${errors})`, evidence: dnsFailed.map(s => `${s.member.name}: ${s.result.dnsError ?? '?'}`).slice(0, 10), agree: dnsFailed.length, of: checks.length, culprits: culprits(dnsFailed) })
   }
   if (endpointsFailed.length > 0) {
-    out.push({
+    c.out.push({
       kind: 'service-endpoints',
       subject,
       summary: `${svc.name} resolves, but no address accepts TCP port ${svc.port} ${scope(endpointsFailed)}: its endpoints (or kube-proxy) fail, not DNS`,
-      evidence: endpointsFailed.slice(0, 10).map(a => `${name(a)}: ${(a.results.service?.paths ?? []).map(p => `${p.target} ${p.tcp}`).join(', ')}`),
+      evidence: endpointsFailed.slice(0, 10).map(s => `${s.member.name}: ${s.result.paths.map(p => `${p.target} ${p.tcp}`).join(', ')}`),
       agree: endpointsFailed.length,
-      of: withSvc.length
+      of: checks.length,
+      culprits: culprits(endpointsFailed)
     })
   }
-  return out
+}
+
+// ---- 9. sources heard but no longer probing --------------------------------------------------------------------
+
+function staleResults (c: Ctx): void {
+  for (const [n, age] of c.e.resultsAgeMs) {
+    const m = c.e.members.get(n)
+    if (m === undefined || !m.fresh || c.blamed.has(n) || age <= c.o.staleAfterMs) continue
+    c.out.push({
+      kind: 'stale',
+      subject: n,
+      summary: `${n} on ${where(m)} is alive but its probe results have not advanced for ${secs(age)} (by this agent's clock): its probes are stuck`,
+      evidence: [],
+      agree: 1,
+      of: 1,
+      culprits: [n]
+    })
+  }
+}
+
+// ---- 10. clocks: a member far from the cluster's median -----------------------------------------------------------
+
+function clockSkew (c: Ctx): void {
+  if (c.e.skewMs.size === 0) return
+  const offsets = new Map(c.e.skewMs)
+  if (c.e.self !== null) offsets.set(c.e.self, 0)
+  const sorted = [...offsets.values()].sort((a, b) => a - b)
+  if (sorted.length < 3) return
+  const median = sorted[Math.floor(sorted.length / 2)] as number
+  for (const [n, off] of offsets) {
+    const m = c.e.members.get(n)
+    const d = off - median
+    if (m === undefined || Math.abs(d) <= c.o.skewThresholdMs) continue
+    const self = isSelf(c, n)
+    c.out.push({
+      kind: 'clock-skew',
+      subject: where(m),
+      summary: `${self ? 'this agent\'s own clock, on ' : 'the clock of '}${where(m)}${self ? ',' : ''} is ${secs(Math.abs(d))} ${d > 0 ? 'ahead of' : 'behind'} the cluster's (the median of ${offsets.size} agents): timestamps it writes are off; ages here are measured on each receiver's own clock`,
+      evidence: [],
+      agree: offsets.size - 1,
+      of: offsets.size - 1,
+      culprits: [m.node],
+      ...(self ? { observer: true } : {})
+    })
+  }
 }

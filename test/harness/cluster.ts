@@ -2,7 +2,7 @@
 // and an agent started with a DaemonSet pod's environment; plus an infra namespace with the apiserver stand-in,
 // cluster DNS and the custom Service. Faults (link down, loss, one-way blocks, closed ports, DNS) on demand.
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -33,6 +33,13 @@ export interface VirtualNode {
   podIp: string
   sshd: ChildProcess
   agent: AgentProcess | null
+  /** Seconds the agent's wall clock runs ahead (negative: behind); kept across restarts. */
+  clockOffsetS?: number
+}
+
+export interface AgentOptions {
+  /** Offsets the agent's wall clock (Date.now) by this many seconds, its monotonic clock untouched; 0 clears it. */
+  clockOffsetS?: number
 }
 
 /** Why the harness cannot run here, or null when it can (root, ip, nft, fping). */
@@ -42,6 +49,32 @@ export function harnessUnavailable (): string | null {
     if (spawnSync(cmd, [arg]).error !== undefined) return `needs ${cmd}`
   }
   return null
+}
+
+const FAKETIME_LIB = `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/faketime/libfaketime.so.1`
+/**
+ * libfaketime (Debian's libfaketime) with an offset only: FAKETIME shifts the realtime clock, and
+ * FAKETIME_DONT_FAKE_MONOTONIC keeps CLOCK_MONOTONIC (performance.now, process.hrtime, libuv's timers) real.
+ * Checked with Node 24: no hang, worker threads see the same offset.
+ */
+const faketimeEnv = (offsetS: number): Record<string, string> =>
+  ({ LD_PRELOAD: FAKETIME_LIB, FAKETIME: `${offsetS >= 0 ? '+' : ''}${offsetS}s`, FAKETIME_DONT_FAKE_MONOTONIC: '1' })
+
+let faketimeChecked: string | null | undefined
+/** Why an agent's clock cannot be skewed here, or null when it can (libfaketime shifts Date.now, not hrtime). */
+export function faketimeAvailable (): string | null {
+  if (faketimeChecked !== undefined) return faketimeChecked
+  if (!existsSync(FAKETIME_LIB)) return (faketimeChecked = `needs libfaketime (${FAKETIME_LIB})`)
+  const probe = 'const u=Number(require("fs").readFileSync("/proc/uptime","utf8").split(" ")[0]);' +
+    'console.log(Date.now()/1000, Number(process.hrtime.bigint())/1e9-u)'
+  const r = spawnSync(process.execPath, ['-e', probe], { env: { PATH: process.env.PATH ?? '', ...faketimeEnv(3600) }, timeout: 10_000 })
+  const [wall, mono] = (r.stdout?.toString() ?? '').trim().split(' ').map(Number)
+  const skew = (wall ?? NaN) - Date.now() / 1000
+  faketimeChecked = r.status !== 0 ? `libfaketime: node exited (${r.status ?? r.signal})`
+    : !(Math.abs(skew - 3600) < 60) ? `libfaketime: Date.now was offset by ${skew} s, not 3600 s`
+      : !(Math.abs(mono ?? NaN) < 60) ? 'libfaketime: the monotonic clock was faked too'
+        : null
+  return faketimeChecked
 }
 
 const run = (...args: string[]): string => execFileSync(args[0] ?? '', args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }).toString()
@@ -82,6 +115,7 @@ export class VirtualCluster {
   private readonly rootLink = `${PREFIX}${process.pid}r`
   private readonly dir = mkdtempSync(join(tmpdir(), 'k8snet-cluster-'))
   private infra: ChildProcess | null = null
+  private readonly flappers = new Set<() => void>()
   private readonly env: Record<string, string>
   private readonly onExit = (): void => { this.destroySync() }
   private readonly onSignal = (sig: NodeJS.Signals): void => { this.destroySync(); process.exit(sig === 'SIGINT' ? 130 : 143) }
@@ -150,6 +184,7 @@ export class VirtualCluster {
       this.inNs(ns, 'ip', 'link', 'set', 'eth0', 'up')
       this.inNs(ns, 'nft', 'add', 'table', 'inet', 'fault')
       this.inNs(ns, 'nft', 'add', 'chain', 'inet', 'fault', 'in', '{ type filter hook input priority 0; }')
+      this.inNs(ns, 'nft', 'add', 'chain', 'inet', 'fault', 'out', '{ type filter hook output priority 0; }')
       mkdirSync(join('/etc/netns', ns), { recursive: true })
       writeFileSync(join('/etc/netns', ns, 'resolv.conf'), `nameserver ${this.infraIp}\noptions timeout:1 attempts:1\n`)
     }
@@ -217,13 +252,20 @@ export class VirtualCluster {
     }
   }
 
-  startAgent (n: VirtualNode): AgentProcess {
+  /** Starts node n's agent; `clockOffsetS` skews its wall clock (kept on the node for later restarts). */
+  startAgent (n: VirtualNode, opts: AgentOptions = {}): AgentProcess {
+    if (opts.clockOffsetS !== undefined) n.clockOffsetS = opts.clockOffsetS
+    const offset = n.clockOffsetS ?? 0
+    if (offset !== 0) {
+      const why = faketimeAvailable()
+      if (why !== null) throw new Error(`cannot skew ${n.name}'s clock: ${why}`)
+    }
     const env = this.podEnv(n)
     const agent = startAgentProcess({
       name: n.name,
       ip: n.podIp,
       peers: [],
-      env: { ...env, LISTEN_ADDRESS: '0.0.0.0', STATIC_PEERS: '' },
+      env: { ...env, LISTEN_ADDRESS: '0.0.0.0', STATIC_PEERS: '', ...(offset !== 0 ? faketimeEnv(offset) : {}) },
       prefix: ['ip', 'netns', 'exec', n.ns],
       log: join(this.dir, `${n.name}.log`),
       onText: line => this.o.onText?.(n.name, line)
@@ -238,9 +280,9 @@ export class VirtualCluster {
     if (a !== null) await stopAgentProcess(a, signal)
   }
 
-  async restartAgent (n: VirtualNode, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  async restartAgent (n: VirtualNode, signal: NodeJS.Signals = 'SIGTERM', opts: AgentOptions = {}): Promise<void> {
     await this.stopAgent(n, signal)
-    await this.startAgent(n).ready
+    await this.startAgent(n, opts).ready
   }
 
   apiUrl (n: VirtualNode): string { return `http://${n.podIp}:8080` }
@@ -261,8 +303,67 @@ export class VirtualCluster {
     this.inNs(to.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'in', 'ip', 'saddr', `{ ${from.nodeIp}, ${from.podIp} }`, 'ct', 'state', 'new', 'drop')
   }
 
-  /** Removes every fault rule on node n. */
-  heal (n: VirtualNode): void { this.inNs(n.ns, 'nft', 'flush', 'chain', 'inet', 'fault', 'in') }
+  /** Cuts all traffic between nodes of different groups (node and pod IPs, every protocol, open connections too). */
+  partition (groups: VirtualNode[][]): void {
+    groups.forEach((group, g) => {
+      const others = groups.filter((_, h) => h !== g).flat().flatMap(o => [o.nodeIp, o.podIp])
+      if (others.length === 0) return
+      for (const n of group) this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'in', 'ip', 'saddr', `{ ${others.join(', ')} }`, 'drop')
+    })
+  }
+
+  /** Cuts node n off the gossip mesh both ways (its port and others' ports); ICMP, TEST_PORT, health, API still pass. */
+  blockGossip (n: VirtualNode): void {
+    const port = this.gossipPort
+    // sport too: an open connection n dialled would still deliver the peer's data to n (only n's ACKs were dropped)
+    this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'in', 'tcp', 'dport', port, 'drop')
+    this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'in', 'tcp', 'sport', port, 'drop')
+    this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'out', 'tcp', 'dport', port, 'drop')
+    this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'out', 'tcp', 'sport', port, 'drop')
+  }
+
+  /** Takes node n's pod IP off the network to other nodes (its node IP, the test process and infra still reach it). */
+  podNetwork (n: VirtualNode, up: boolean): void {
+    if (up) { this.heal(n); return }
+    // only other nodes' addresses match: the root leg (subnet.254, the test reading the API) and infra stay exempt
+    const ips = this.nodes.filter(o => o !== n).flatMap(o => [o.nodeIp, o.podIp])
+    if (ips.length === 0) return
+    const others = `{ ${ips.join(', ')} }`
+    this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'in', 'ip', 'saddr', others, 'ip', 'daddr', n.podIp, 'drop')
+    this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'out', 'ip', 'saddr', n.podIp, 'ip', 'daddr', others, 'drop')
+  }
+
+  /** Toggles node n's link down for downMs, up for upMs, until the returned function stops it (link left up). */
+  flap (n: VirtualNode, downMs: number, upMs: number): () => void {
+    let timer: NodeJS.Timeout | undefined
+    let stopped = false
+    const toggle = (up: boolean): void => {
+      if (stopped) return
+      try { this.link(n, up) } catch { /* the cluster is going */ }
+      timer = setTimeout(() => { toggle(!up) }, up ? upMs : downMs).unref()
+    }
+    const stop = (): void => {
+      if (stopped) return
+      stopped = true
+      clearTimeout(timer)
+      this.flappers.delete(stop)
+      try { this.link(n, true) } catch { /* the cluster is gone */ }
+    }
+    this.flappers.add(stop)
+    toggle(false)
+    return stop
+  }
+
+  /** Removes every fault rule on node n (both chains). */
+  heal (n: VirtualNode): void {
+    this.inNs(n.ns, 'nft', 'flush', 'chain', 'inet', 'fault', 'in')
+    this.inNs(n.ns, 'nft', 'flush', 'chain', 'inet', 'fault', 'out')
+  }
+
+  /** Removes every fault rule on every node. */
+  healAll (): void { for (const n of this.nodes) this.heal(n) }
+
+  private get gossipPort (): string { return this.env.GOSSIP_PORT ?? '6200' }
 
   async testPort (n: VirtualNode, open: boolean): Promise<void> { await call(n.sshd, open ? 'open' : 'close') }
   async dns (name: string, answer: DnsAnswer): Promise<void> { await call(this.mustInfra(), 'dns', { name, answer }) }
@@ -287,6 +388,7 @@ export class VirtualCluster {
 
   /** Removes everything this cluster created; safe to call twice, and from an exit handler. */
   destroySync (): void {
+    for (const stop of [...this.flappers]) stop()
     process.off('exit', this.onExit)
     process.off('SIGINT', this.onSignal)
     process.off('SIGTERM', this.onSignal)

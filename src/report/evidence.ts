@@ -1,0 +1,141 @@
+// Pure: what one observer knows at one instant: the members it knows of, how recently it heard each, and every
+// measured path between them, per layer, as a directed edge with a state. The verdict engine reads only this.
+import type { AgentRecord, Layer, PathResult, ServiceResult } from '../gossip/record.ts'
+import { reached } from './paths.ts'
+
+/** A path's state for the reachability model: reached or not, and if reached, how well. */
+export type PathState = 'up' | 'lossy' | 'closed' | 'down'
+
+export function stateOf (r: PathResult): PathState {
+  if (!reached(r)) return 'down'
+  if (r.tcp !== 'open') return 'closed'
+  if (r.sent > 0 && r.received < r.sent) return 'lossy'
+  return 'up'
+}
+
+export interface Member {
+  name: string
+  node: string
+  nodeIp: string
+  podIp: string
+  record: AgentRecord
+  /** Heard recently enough (on the observer's monotonic clock) that its measurements are current evidence. */
+  fresh: boolean
+  /** Since it was last heard, on the observer's monotonic clock (0 for the observer itself). */
+  silentMs: number
+  /** Expired from the view (not heard for longer than the TTL). */
+  lost: boolean
+  self: boolean
+}
+
+/**
+ * One directed measurement. `fresh`: its source is heard now, so it is current evidence; otherwise it is the source's
+ * last word before it fell silent, good for telling who reached whom, never for blaming.
+ */
+export interface Edge { layer: Layer, source: string, target: string, result: PathResult, state: PathState, fresh: boolean }
+
+export const pairKey = (source: string, target: string): string => `${source}>${target}`
+
+/** Edges of one layer, indexed both ways. */
+export class EdgeIndex {
+  readonly bySource = new Map<string, Edge[]>()
+  readonly byTarget = new Map<string, Edge[]>()
+  private readonly pairs = new Map<string, Edge>()
+
+  add (e: Edge): void {
+    this.pairs.set(pairKey(e.source, e.target), e)
+    push(this.bySource, e.source, e)
+    push(this.byTarget, e.target, e)
+  }
+
+  get (source: string, target: string): Edge | undefined { return this.pairs.get(pairKey(source, target)) }
+  all (): IterableIterator<Edge> { return this.pairs.values() }
+  from (source: string): Edge[] { return this.bySource.get(source) ?? [] }
+  into (target: string): Edge[] { return this.byTarget.get(target) ?? [] }
+}
+
+function push<T> (m: Map<string, T[]>, k: string, v: T): void {
+  const l = m.get(k)
+  if (l === undefined) m.set(k, [v])
+  else l.push(v)
+}
+
+/** A pair whose reachability changed state often within the window. */
+export interface Flap { layer: Layer, source: string, target: string, transitions: number }
+
+export interface Evidence {
+  /** The observing agent's name (null when the observer is not a member, e.g. a tool). */
+  self: string | null
+  members: Map<string, Member>
+  edges: Record<Layer, EdgeIndex>
+  /** Fresh members' Service checks. */
+  services: Array<{ member: Member, result: ServiceResult }>
+  /** Pairs flapping within the window (already over the threshold). */
+  flaps: Flap[]
+  /** The window flapping is counted over, in ms. */
+  flapWindowMs: number
+  /** Since each fresh member's probe results last advanced, on the observer's monotonic clock. */
+  resultsAgeMs: Map<string, number>
+  /** Each member's clock minus the observer's, in ms, where estimated. */
+  skewMs: Map<string, number>
+}
+
+export interface KnownAgent { record: AgentRecord, silentMs: number, lost: boolean }
+
+export interface EvidenceOptions {
+  /** A member heard within this long counts as current evidence. */
+  freshMs: number
+  /** Which edges to keep, and with what state (the model passes settled states; default: as measured). */
+  edge?: (e: Edge) => Edge | null
+}
+
+/** Builds the evidence from the agents an observer knows (live and lost), each with how long it has been silent. */
+export function buildEvidence (self: string | null, agents: KnownAgent[], o: EvidenceOptions,
+  extra: Partial<Pick<Evidence, 'flaps' | 'flapWindowMs' | 'resultsAgeMs' | 'skewMs'>> = {}): Evidence {
+  const members = new Map<string, Member>()
+  const byIp: Record<Layer, Map<string, string>> = { host: new Map(), pod: new Map() }
+  for (const a of agents) {
+    const id = a.record.identity
+    const isSelf = id.podName === self
+    // a name twice (a live record and a lost one): the live one wins
+    const held = members.get(id.podName)
+    if (held !== undefined && !held.lost) continue
+    members.set(id.podName, {
+      name: id.podName,
+      node: id.nodeName,
+      nodeIp: id.nodeIp,
+      podIp: id.podIp,
+      record: a.record,
+      fresh: isSelf || (!a.lost && a.silentMs <= o.freshMs),
+      silentMs: isSelf ? 0 : a.silentMs,
+      lost: a.lost,
+      self: isSelf
+    })
+    byIp.host.set(id.nodeIp, id.podName)
+    byIp.pod.set(id.podIp, id.podName)
+  }
+  const edges: Record<Layer, EdgeIndex> = { host: new EdgeIndex(), pod: new EdgeIndex() }
+  const services: Evidence['services'] = []
+  for (const m of members.values()) {
+    for (const layer of ['host', 'pod'] as const) {
+      for (const result of m.record.results[layer].values()) {
+        const target = byIp[layer].get(result.target)
+        if (target === undefined || target === m.name) continue
+        const raw: Edge = { layer, source: m.name, target, result, state: stateOf(result), fresh: m.fresh }
+        const e = o.edge === undefined ? raw : o.edge(raw)
+        if (e !== null) edges[layer].add(e)
+      }
+    }
+    if (m.fresh && m.record.results.service !== null) services.push({ member: m, result: m.record.results.service })
+  }
+  return {
+    self,
+    members,
+    edges,
+    services,
+    flaps: extra.flaps ?? [],
+    flapWindowMs: extra.flapWindowMs ?? 0,
+    resultsAgeMs: extra.resultsAgeMs ?? new Map(),
+    skewMs: extra.skewMs ?? new Map()
+  }
+}

@@ -1,0 +1,127 @@
+// Pure (time passed in): the reachability model over time. Each tick takes the view as this agent holds it, records
+// every pair's state in its history, builds the evidence from settled states, runs the verdict engine and
+// stabilises the result. Every agent ticks, so every API answers from the same model the reporter prints.
+import type { AgentRecord, Layer } from '../gossip/record.ts'
+import { buildEvidence, type Edge, type KnownAgent } from './evidence.ts'
+import { PairHistory, type PairSummary } from './pair-history.ts'
+import { VerdictStabiliser } from './stabiliser.ts'
+import { analyse, DEFAULT_VERDICT_OPTIONS, type LostAgent, type Verdict, type VerdictOptions } from './verdicts.ts'
+
+export interface ModelOptions {
+  /** A member heard within this long counts as current evidence (a few heartbeats, at most the TTL). */
+  freshMs: number
+  /** Observations in a row a pair's new state needs (hysteresis on evidence). */
+  confirm: number
+  /** Evaluations in a row a verdict needs to be raised, and to be cleared. */
+  raise: number
+  clear: number
+  /** The flapping window and how many flips within it make a pair flapping. */
+  flapWindowMs: number
+  flapMin: number
+  verdict: VerdictOptions
+}
+
+/** Defaults for an agent probing every `probeMs`: the window spans twelve rounds, flapping is four flips in it. */
+export function modelOptions (probeMs: number, freshMs: number, verdict: Partial<VerdictOptions> = {}): ModelOptions {
+  return { freshMs, confirm: 2, raise: 2, clear: 2, flapWindowMs: 12 * probeMs, flapMin: 4, verdict: { ...DEFAULT_VERDICT_OPTIONS, ...verdict } }
+}
+
+export interface TickInput {
+  /** The observer's monotonic clock, ms. */
+  now: number
+  /** The observer's wall clock (display only). */
+  wallNow: number
+  self: string | null
+  live: Array<{ record: AgentRecord, silentMs: number }>
+  lost: LostAgent[]
+  /** Each origin's clock minus this agent's, ms, where estimated. */
+  skewMs?: ReadonlyMap<string, number>
+}
+
+export class NetworkModel {
+  readonly o: ModelOptions
+  readonly history: PairHistory
+  private readonly stabiliser: VerdictStabiliser
+  private shown: Verdict[] = []
+  private raw: Verdict[] = []
+  /** Per origin: the newest probe time its results carry (its own clock) and when that last advanced (ours). */
+  private readonly advanced = new Map<string, { newest: number, at: number }>()
+  ticks = 0
+  lastTickAt: number | null = null
+
+  constructor (o: ModelOptions) {
+    this.o = o
+    this.history = new PairHistory({ confirm: o.confirm, flapWindowMs: o.flapWindowMs, flapMin: o.flapMin, keep: 16, forgetMs: Math.max(10 * o.flapWindowMs, 600_000) })
+    this.stabiliser = new VerdictStabiliser({ raise: o.raise, clear: o.clear })
+  }
+
+  /** One evaluation: returns the verdicts shown from now on. */
+  tick (input: TickInput): Verdict[] {
+    const { now, wallNow } = input
+    const agents: KnownAgent[] = [
+      ...input.live.map(a => ({ record: a.record, silentMs: a.silentMs, lost: false })),
+      ...input.lost.map(l => ({ record: l.record, silentMs: l.silentMs, lost: true }))
+    ]
+    // a fresh source's measurement is an observation; a silent one's last word stands as it was last settled
+    const edge = (raw: Edge): Edge | null => {
+      if (!raw.fresh) {
+        const settled = this.history.settled(raw.layer, raw.source, raw.target)
+        return { ...raw, state: settled ?? raw.state }
+      }
+      const settled = this.history.observe(raw.layer, raw.source, raw.target, raw.state, now, wallNow)
+      return settled === null ? null : { ...raw, state: settled }
+    }
+    const flaps = this.history.flapping(now)
+    const evidence = buildEvidence(input.self, agents, { freshMs: this.o.freshMs, edge }, {
+      flaps,
+      flapWindowMs: this.o.flapWindowMs,
+      resultsAgeMs: this.resultsAges(input),
+      skewMs: new Map(input.skewMs ?? [])
+    })
+    this.raw = analyse(evidence, this.o.verdict)
+    this.shown = this.stabiliser.update(this.raw, now)
+    this.history.prune(now)
+    this.ticks++
+    this.lastTickAt = now
+    return this.shown
+  }
+
+  /** The verdicts shown (stabilised). */
+  get verdicts (): Verdict[] { return this.shown }
+  /** The last evaluation's verdicts before stabilising (for tests and the simulator's diagnostics). */
+  get rawVerdicts (): Verdict[] { return this.raw }
+  /** How long a shown verdict has held, ms. */
+  heldMs (v: Verdict, now: number): number | null {
+    const since = this.stabiliser.since(v)
+    return since === undefined ? null : now - since
+  }
+
+  /** Whether the observer is the one cut off (a shown verdict about itself that explains its silence). */
+  observerCutOff (): Verdict | null {
+    return this.shown.find(v => v.observer === true && (v.kind === 'isolated' || v.kind === 'partition' || v.kind === 'gossip-cut' || v.kind === 'overlay' || v.kind === 'flapping')) ?? null
+  }
+
+  pairs (now: number, filter: { layer?: Layer, source?: string, target?: string } = {}): PairSummary[] {
+    return this.history.summaries(now, filter)
+  }
+
+  /** Since each live origin's probe results last advanced, on this agent's monotonic clock. */
+  private resultsAges (input: TickInput): Map<string, number> {
+    const ages = new Map<string, number>()
+    const seen = new Set<string>()
+    for (const { record } of input.live) {
+      const name = record.identity.podName
+      seen.add(name)
+      let newest = 0
+      for (const layer of ['host', 'pod'] as const) for (const r of record.results[layer].values()) if (r.checkedAt > newest) newest = r.checkedAt
+      if (newest === 0) continue
+      const held = this.advanced.get(name)
+      // the origin's clock is compared only with itself: a newer stamp means a newer round, whatever the offset
+      if (held === undefined || newest > held.newest) this.advanced.set(name, { newest, at: input.now })
+      ages.set(name, input.now - (this.advanced.get(name)?.at ?? input.now))
+    }
+    for (const name of this.advanced.keys()) if (!seen.has(name)) this.advanced.delete(name)
+    if (input.self !== null) ages.delete(input.self)
+    return ages
+  }
+}

@@ -1,0 +1,133 @@
+// Pure: each measured pair's recent past, per layer: its settled state (a new state must hold for several
+// observations before it counts), its last state changes with their times, and how often it flipped lately.
+import type { Layer } from '../gossip/record.ts'
+import type { PathState } from './evidence.ts'
+
+export interface Transition {
+  /** On the observer's monotonic clock. */
+  at: number
+  /** The observer's wall time then (display only). */
+  wallAt: number
+  from: PathState | null
+  to: PathState
+}
+
+interface Track {
+  /** The settled state (null until one has held long enough). */
+  settled: PathState | null
+  /** The latest observed state and for how many observations in a row it has held. */
+  latest: PathState
+  run: number
+  /** When the pair last went between reached and down (raw observations), within the flap window. */
+  flips: number[]
+  transitions: Transition[]
+  lastSeen: number
+}
+
+export interface PairHistoryOptions {
+  /** Observations in a row a new state needs before it is settled (hysteresis). */
+  confirm: number
+  /** The window flips are counted over, in ms. */
+  flapWindowMs: number
+  /** Flips within the window that make a pair flapping. */
+  flapMin: number
+  /** State changes kept per pair. */
+  keep: number
+  /** A pair not observed for this long is forgotten. */
+  forgetMs: number
+}
+
+export interface PairSummary {
+  layer: Layer
+  source: string
+  target: string
+  state: PathState | null
+  latest: PathState
+  flips: number
+  transitions: Transition[]
+}
+
+const reachedState = (s: PathState): boolean => s !== 'down'
+
+export class PairHistory {
+  readonly o: PairHistoryOptions
+  /** Settled state changes seen, per layer (for /metrics). */
+  readonly changes: Record<Layer, number> = { host: 0, pod: 0 }
+  private readonly tracks = new Map<string, Track>()
+
+  constructor (o: PairHistoryOptions) {
+    this.o = o
+  }
+
+  private static key (layer: Layer, source: string, target: string): string { return `${layer}|${source}>${target}` }
+
+  /** Records one observation of a pair; returns its settled state (null: not settled yet). */
+  observe (layer: Layer, source: string, target: string, state: PathState, now: number, wallNow: number): PathState | null {
+    const k = PairHistory.key(layer, source, target)
+    let t = this.tracks.get(k)
+    if (t === undefined) {
+      t = { settled: null, latest: state, run: 0, flips: [], transitions: [], lastSeen: now }
+      this.tracks.set(k, t)
+    }
+    if (state === t.latest) t.run++
+    else {
+      if (reachedState(state) !== reachedState(t.latest)) t.flips.push(now)
+      t.latest = state
+      t.run = 1
+    }
+    t.lastSeen = now
+    while (t.flips.length > 0 && (t.flips[0] as number) < now - this.o.flapWindowMs) t.flips.shift()
+    if (t.run >= this.o.confirm && t.settled !== state) {
+      t.transitions.push({ at: now, wallAt: wallNow, from: t.settled, to: state })
+      if (t.transitions.length > this.o.keep) t.transitions.shift()
+      if (t.settled !== null) this.changes[layer]++
+      t.settled = state
+    }
+    return t.settled
+  }
+
+  /** The settled state of a pair, if any (no observation made). */
+  settled (layer: Layer, source: string, target: string): PathState | null {
+    return this.tracks.get(PairHistory.key(layer, source, target))?.settled ?? null
+  }
+
+  /** Pairs flipping at least flapMin times within the window that ends now. */
+  flapping (now: number): Array<{ layer: Layer, source: string, target: string, transitions: number }> {
+    const out: Array<{ layer: Layer, source: string, target: string, transitions: number }> = []
+    for (const [k, t] of this.tracks) {
+      const n = t.flips.filter(at => at >= now - this.o.flapWindowMs).length
+      if (n < this.o.flapMin) continue
+      const { layer, source, target } = parseKey(k)
+      out.push({ layer, source, target, transitions: n })
+    }
+    return out
+  }
+
+  /** Forgets pairs not observed for forgetMs. */
+  prune (now: number): void {
+    for (const [k, t] of this.tracks) if (now - t.lastSeen > this.o.forgetMs) this.tracks.delete(k)
+  }
+
+  get size (): number { return this.tracks.size }
+
+  /** Every pair with at least one state change (or only those matching the filter), most recent change first. */
+  summaries (now: number, filter: { layer?: Layer, source?: string, target?: string } = {}): PairSummary[] {
+    const out: PairSummary[] = []
+    for (const [k, t] of this.tracks) {
+      const p = parseKey(k)
+      if ((filter.layer !== undefined && p.layer !== filter.layer) || (filter.source !== undefined && p.source !== filter.source) ||
+        (filter.target !== undefined && p.target !== filter.target)) continue
+      const flips = t.flips.filter(at => at >= now - this.o.flapWindowMs).length
+      if (t.transitions.length <= 1 && flips === 0 && filter.source === undefined) continue
+      out.push({ ...p, state: t.settled, latest: t.latest, flips, transitions: [...t.transitions] })
+    }
+    const last = (s: PairSummary): number => s.transitions[s.transitions.length - 1]?.at ?? -Infinity
+    return out.sort((a, b) => last(b) - last(a))
+  }
+}
+
+function parseKey (k: string): { layer: Layer, source: string, target: string } {
+  const bar = k.indexOf('|')
+  const gt = k.indexOf('>', bar)
+  return { layer: k.slice(0, bar) as Layer, source: k.slice(bar + 1, gt), target: k.slice(gt + 1) }
+}
