@@ -507,3 +507,120 @@ t.test('renderReport', async t => {
   t.notMatch(text, 'Verdicts: none')
   t.notMatch(text, 'Failing pairs: none')
 })
+
+// ---------------------------------------------------------------------------------------------------------------
+// the reachability model: groups, the observer's own side, clocks, time
+
+/** Splits a cluster's records into what observer `self` holds: those it hears (live) and those it does not (lost). */
+function viewOf (all: AgentRecord[], heard: (i: number) => boolean): { live: AgentRecord[], lost: LostAgent[] } {
+  const live = all.filter((_a, i) => heard(i + 1))
+  const lost = all.filter((_a, i) => !heard(i + 1)).map(record => ({ record, silentMs: 30_000 }))
+  return { live, lost }
+}
+const sideOf = (i: number): number => i <= 4 ? 0 : 1
+
+t.test('partition {5,6} | {1..4}: one verdict naming both groups, from either side', async t => {
+  // each side measures the other down now; what the other side last said (before the cut) was that all was well
+  const now = cluster(6, (_l, s, d) => sideOf(s) !== sideOf(d) ? 'down' : 'ok')
+  const before = cluster(6)
+  const fromMain = viewOf(now.map((a, i) => i < 4 ? a : before[i] as AgentRecord), i => i <= 4)
+  const vs = findVerdicts(fromMain.live, fromMain.lost, DEFAULT_VERDICT_OPTIONS, 'agent-1')
+  t.same(sig(vs), ['partition|node-1, node-2, node-3, node-4 | node-5, node-6'], 'a partition, not two isolated nodes')
+  const p = one(vs, 'partition')
+  t.same(p.groups, [['node-1', 'node-2', 'node-3', 'node-4'], ['node-5', 'node-6']])
+  t.same(p.culprits, ['node-5', 'node-6'], 'the smaller side is what is cut off')
+  t.notOk(p.observer, 'the reporter is on the larger side')
+  t.match(p.summary, 'This reporter is on the larger side')
+
+  const fromSmall = viewOf(now.map((a, i) => i >= 4 ? a : before[i] as AgentRecord), i => i > 4)
+  const vs2 = findVerdicts(fromSmall.live, fromSmall.lost, DEFAULT_VERDICT_OPTIONS, 'agent-5')
+  t.same(sig(vs2), ['partition|node-1, node-2, node-3, node-4 | node-5, node-6'], 'the small side names the same partition, and no stale agents')
+  t.equal(one(vs2, 'partition').observer, true, 'and says it is on the cut-off side')
+  t.match(one(vs2, 'partition').summary, 'the smaller one')
+})
+
+t.test('the observer cut off: its own link, its own gossip, its own pod network', async t => {
+  const before = cluster(6)
+  // node 1's link is down: it reaches nobody, hears nobody; the others last said all was well
+  const linkDown = viewOf([cluster(6, (_l, s) => s === 1 ? 'down' : 'ok')[0] as AgentRecord, ...before.slice(1)], i => i === 1)
+  const iso = findVerdicts(linkDown.live, linkDown.lost, DEFAULT_VERDICT_OPTIONS, 'agent-1')
+  t.same(sig(iso), [`isolated|${where(1)}`], 'it names itself, nobody else')
+  t.equal(one(iso, 'isolated').observer, true)
+  t.match(one(iso, 'isolated').summary, 'this agent\'s node')
+
+  // its gossip port blocked: it hears nobody, but its probes reach everyone
+  const gossip = viewOf(before, i => i === 1)
+  const g = findVerdicts(gossip.live, gossip.lost, DEFAULT_VERDICT_OPTIONS, 'agent-1')
+  t.same(sig(g), [`gossip-cut|${where(1)}`], 'its own gossip is blamed, not the five it cannot hear')
+  t.equal(one(g, 'gossip-cut').observer, true)
+  // and from any other agent: agent-1 silent, its health port answering
+  const other = viewOf(before, i => i !== 1)
+  t.same(sig(findVerdicts(other.live, other.lost, DEFAULT_VERDICT_OPTIONS, 'agent-2')), [`gossip-cut|${where(1)}`])
+
+  // its pod network cut (host works): pods unreachable, gossip (over pod IPs) silent
+  const podCut = viewOf([cluster(6, (l, s) => l === 'pod' && s === 3 ? 'down' : 'ok')[2] as AgentRecord, ...before.filter((_a, i) => i !== 2)], i => i === 1)
+  const pc = findVerdicts(podCut.live, podCut.lost, DEFAULT_VERDICT_OPTIONS, 'agent-3')
+  t.same(sig(pc), [`overlay|${where(3)}`], 'its own pod network, not "the pod network across the cluster", no stale peers')
+  t.equal(one(pc, 'overlay').observer, true)
+})
+
+t.test('clock skew: named from the others\' median, by the skewed agent too, and no false staleness', async t => {
+  const live = cluster(6)
+  const tickWith = (self: string, skew: Map<string, number>): Verdict[] => {
+    const model = new NetworkModel(modelOptions(10_000, 15_000))
+    let vs: Verdict[] = []
+    for (let k = 0; k < 4; k++) vs = model.tick({ now: k * 10_000, wallNow: NOW, self, live: live.map(record => ({ record, silentMs: 0 })), lost: [], skewMs: skew })
+    return vs
+  }
+  const fromOne = tickWith('agent-1', new Map([['agent-2', 40], ['agent-3', -25], ['agent-4', 10], ['agent-5', 0], ['agent-6', 3_600_000]]))
+  t.same(sig(fromOne), [`clock-skew|${where(6)}`])
+  t.match(one(fromOne, 'clock-skew').summary, 'is 3600 s ahead of the cluster')
+  const fromSix = tickWith('agent-6', new Map(['agent-1', 'agent-2', 'agent-3', 'agent-4', 'agent-5'].map(n => [n, -3_600_000])))
+  t.same(sig(fromSix), [`clock-skew|${where(6)}`], 'the skewed agent names its own clock, not the five others')
+  t.equal(one(fromSix, 'clock-skew').observer, true)
+})
+
+t.test('time: a blip is no verdict, a steady fault is raised once and cleared after clean rounds', async t => {
+  const model = new NetworkModel(modelOptions(10_000, 15_000))
+  let k = 0
+  const tick = (pick: Pick): string[] => {
+    k++
+    return sig(model.tick({ now: k * 10_000, wallNow: NOW + k * 10_000, self: 'agent-1', live: cluster(6, pick, { checkedAt: () => NOW + k * 10_000 }).map(record => ({ record, silentMs: 0 })), lost: [] }))
+  }
+  for (let i = 0; i < 3; i++) t.same(tick(allOk), [])
+  t.same(tick(isolatedNode(3)), [], 'one round of a fault: nothing yet')
+  t.same(tick(allOk), [], 'a blip that went away never raises a verdict')
+  t.same(tick(allOk), [])
+  const seen: string[][] = []
+  for (let i = 0; i < 8; i++) seen.push(tick(isolatedNode(3)))
+  const firstShown = seen.findIndex(s => s.length > 0)
+  t.ok(firstShown >= 2 && firstShown <= 3, `raised after evidence over several rounds (round ${firstShown + 1})`)
+  t.same([...new Set(seen.slice(firstShown).map(s => s.join(';')))], [`isolated|${where(3)}`], 'then held without churn')
+  t.same(model.pairs(k * 10_000, { source: 'agent-1', target: 'agent-3', layer: 'host' })[0]?.transitions.map(x => x.to), ['up', 'down'], 'the pair\'s history')
+  t.same(tick(allOk), [`isolated|${where(3)}`], 'one clean round does not clear it')
+  const after: string[][] = []
+  for (let i = 0; i < 4; i++) after.push(tick(allOk))
+  t.same(after.at(-1), [], 'cleared after clean rounds')
+})
+
+t.test('flapping: a node whose link goes up and down is one flapping verdict, not a churn of others', async t => {
+  const model = new NetworkModel(modelOptions(10_000, 15_000))
+  const shown: string[][] = []
+  for (let k = 0; k < 20; k++) {
+    const down = k >= 3 && Math.floor(k / 2) % 2 === 0
+    shown.push(sig(model.tick({ now: k * 10_000, wallNow: NOW, self: 'agent-1', live: cluster(6, down ? isolatedNode(4) : allOk, { checkedAt: () => NOW + k * 10_000 }).map(record => ({ record, silentMs: 0 })), lost: [] })))
+  }
+  const flapAt = shown.findIndex(s => s.includes(`flapping|${where(4)}`))
+  t.ok(flapAt > 0 && flapAt <= 12, `flapping raised (round ${flapAt + 1})`)
+  t.same([...new Set(shown.slice(flapAt + 2).map(s => s.join(';')))], [`flapping|${where(4)}`], 'from then on, only the flapping verdict')
+  t.match(model.verdicts[0]?.summary ?? '', /is flapping: its paths with 5 of 5 peers went between reachable and unreachable, \d+ changes in the last 120 s/)
+
+  // a flapping link between two nodes: named as the link
+  const m2 = new NetworkModel(modelOptions(10_000, 15_000))
+  let last: Verdict[] = []
+  for (let k = 0; k < 14; k++) {
+    const down = k % 2 === 0
+    last = m2.tick({ now: k * 10_000, wallNow: NOW, self: 'agent-1', live: cluster(6, (_l, s, d) => down && ((s === 2 && d === 5) || (s === 5 && d === 2)) ? 'down' : 'ok', { checkedAt: () => NOW + k * 10_000 }).map(record => ({ record, silentMs: 0 })), lost: [] })
+  }
+  t.same(sig(last), ['flapping|agent-2 <-> agent-5'])
+})

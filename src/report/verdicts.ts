@@ -293,7 +293,8 @@ function layerCuts (c: Ctx): void {
         ...(self ? { observer: true } : {})
       }
       const examples = [...inward.examples, ...outward.examples].slice(0, 3).map(x => `${x.source} -> ${x.target}: ${problemOf(x.result)}`)
-      if (!inCut) {
+      // (the observer alone on its side, hearing nobody: what comes in is unknown, and its cut is taken as whole)
+      if (!inCut && !(self && inward.measured === 0)) {
         c.out.push({
           ...common,
           kind: 'outbound',
@@ -324,18 +325,24 @@ function clusterWideOverlay (c: Ctx): boolean {
   let told = 0
   let down = 0
   const targets = new Set<string>()
+  const sources = new Set<string>()
+  const downSources = new Set<string>()
   const examples: Edge[] = []
   for (const x of c.e.edges.pod.all()) {
     if (!x.fresh || c.blamed.has(x.source) || c.blamed.has(x.target)) continue
     const host = c.e.edges.host.get(x.source, x.target)
     if (host === undefined || host.state === 'down') continue
     told++
+    sources.add(x.source)
     if (x.state !== 'down') continue
     down++
     targets.add(x.target)
+    downSources.add(x.source)
     if (examples.length < 5) examples.push(x)
   }
-  if (targets.size < Math.max(c.o.minAgree, 3) || !strong(c, down, told, c.o.minAgree)) return false
+  // across the cluster: many sources and many targets, not one node's own pod seeing everything fail
+  const wide = Math.max(c.o.minAgree, 3)
+  if (targets.size < wide || downSources.size < wide || !strong(c, downSources.size, sources.size, wide) || !strong(c, down, told, wide)) return false
   for (const n of targets) c.blamed.add(n)
   c.out.push({
     kind: 'overlay',
