@@ -117,9 +117,13 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
   const jsonCache = new JsonCache()
   void app.register(async api => {
     for (const route of readRoutes) {
-      const schema = { summary: route.summary, response: route.response === undefined ? { 200: { type: 'object', additionalProperties: true } } : { 200: route.response } }
+      const schema = {
+        summary: route.summary,
+        ...(route.querystring === undefined ? {} : { querystring: route.querystring }),
+        response: route.response === undefined ? { 200: { type: 'object', additionalProperties: true } } : { 200: route.response }
+      }
       const json = route.json
-      if (json === undefined) api.get(route.url, { schema }, async () => route.answer(deps.snapshot(), deps))
+      if (json === undefined) api.get(route.url, { schema }, async req => route.answer(deps.snapshot(), deps, (req.query ?? {}) as never))
       // the same bytes the schema's serializer would make of `answer`, from cached rows (src/api/json-cache.ts)
       else api.get(route.url, { schema }, async (_req, reply) => await reply.type(JSON_TYPE).send(Buffer.concat(json(deps.snapshot(), deps, jsonCache.out(reply)))))
     }

@@ -16,6 +16,8 @@ export interface MetricsSources {
   /** The verdicts of a report built from this view (asked only when this agent holds the Lease). */
   verdicts: (v: ViewSnapshot) => Verdict[]
   self: string
+  /** The reachability model's history: settled state changes of pairs so far, by layer, and pairs flapping now. */
+  history?: () => { changes: Record<Layer, number>, flapping: number }
 }
 
 const RTT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
@@ -48,6 +50,8 @@ export class AgentMetrics {
   private readonly bytes: TotalCounter
   private readonly sync: TotalCounter
   private readonly reports: TotalCounter
+  private readonly pathChanges: TotalCounter
+  private readonly flapping: Gauge
   private readonly gauges: Record<'peers' | 'holder' | 'contender' | 'transitions' | 'electionEnabled', Gauge>
 
   constructor (src: MetricsSources) {
@@ -68,6 +72,8 @@ export class AgentMetrics {
     this.bytes = new TotalCounter(counter('k8snet_gossip_payload_bytes_total', 'Payload bytes of gossip messages, by direction (envelope and framing not counted).', ['direction']))
     this.sync = new TotalCounter(counter('k8snet_sync_total', 'Anti-entropy exchanges: served to peers, pulled from peers, failed.', ['event']))
     this.reports = new TotalCounter(counter('k8snet_reports_printed_total', 'Reports this agent printed as Lease holder.', []))
+    this.pathChanges = new TotalCounter(counter('k8snet_path_state_changes_total', 'Settled state changes of measured pairs in this agent\'s reachability model (its history), by layer.', ['layer']))
+    this.flapping = gauge('k8snet_flapping_paths', 'Pairs this agent\'s model finds flapping now (reachable and unreachable in turn within its window).')
     this.gauges = {
       peers: gauge('k8snet_gossip_peers_connected', 'Peers this agent holds a connection to.'),
       holder: gauge('k8snet_lease_holder', '1 when this agent holds the reporter Lease.'),
@@ -109,6 +115,11 @@ export class AgentMetrics {
     this.bytes.set({ direction: 'in' }, h.gossip.bytes_in ?? 0)
     for (const [event, n] of Object.entries(h.sync)) this.sync.set({ event }, n)
     this.reports.set({}, l.lease?.reports_printed ?? 0)
+    const hist = this.src.history?.()
+    if (hist !== undefined) {
+      for (const layer of ['host', 'pod'] as const) this.pathChanges.set({ layer }, hist.changes[layer])
+      this.flapping.set(hist.flapping)
+    }
     this.gauges.peers.set(h.peers_connected)
     this.gauges.holder.set(l.is_self ? 1 : 0)
     this.gauges.contender.set(l.contending ? 1 : 0)

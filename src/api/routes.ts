@@ -75,17 +75,24 @@ export interface ApiDeps {
   report: (view: ViewSnapshot) => Report
   /** Probers per target the sampling rule aims for (PROBE_COVERAGE). */
   coverageK: number
+  /** The reachability model's per-pair history, filtered (absent: no history route answers 404). */
+  history?: (filter: HistoryQuery) => unknown
   /** Prometheus exposition for GET /metrics (absent: no metrics route). */
   metrics?: { text: () => Promise<string>, contentType: string }
 }
 
+/** GET /api/v1/history's filter: a layer, a source and a target pod name, each optional. */
+export interface HistoryQuery { layer?: 'host' | 'pod', source?: string, target?: string }
+
 export interface ReadRoute {
   url: string
+  /** Query parameters the route takes (validated; unknown ones refused). */
+  querystring?: object
   /** One line for the OpenAPI document. */
   summary: string
   /** Serialises (and documents) the answer; routes with free-form answers leave it out. */
   response?: object
-  answer: (view: ViewSnapshot, deps: ApiDeps) => unknown
+  answer: (view: ViewSnapshot, deps: ApiDeps, query: never) => unknown
   /** The same answer as JSON, built from cached rows (the large pair maps); when present the route serves this. */
   json?: (view: ViewSnapshot, deps: ApiDeps, out: JsonOut) => JsonPieces
 }
@@ -271,6 +278,16 @@ export const readRoutes: ReadRoute[] = [
       }
     }),
     answer: (_v, deps) => deps.leader()
+  },
+  {
+    url: '/api/v1/history',
+    summary: 'The reachability model\'s history of each pair: its settled state, its last state changes with their times, and how often it flipped within the flapping window',
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { layer: { type: 'string', enum: ['host', 'pod'] }, source: { type: 'string', maxLength: 253 }, target: { type: 'string', maxLength: 253 } }
+    },
+    answer: (_v, deps, q: HistoryQuery) => deps.history?.(q) ?? { window_s: 0, pairs: [], total: 0 }
   },
   {
     url: '/api/v1/report',

@@ -6,7 +6,8 @@ import { buildApi } from '../api/app.ts'
 import { AgentMetrics } from '../api/metrics.ts'
 import { startHealthServer, type HealthServer } from '../api/health-server.ts'
 import { clientCount, type ViewSnapshot } from '../api/projection.ts'
-import type { ApiDeps, HealthInfo, LeaderInfo } from '../api/routes.ts'
+import { historyAnswer } from '../api/history.ts'
+import type { ApiDeps, HealthInfo, HistoryQuery, LeaderInfo } from '../api/routes.ts'
 import { Discovery } from '../gossip/discovery.ts'
 import { Admission } from '../gossip/admission.ts'
 import { createMeshNode, SCORE_THRESHOLDS, type MeshNode } from '../gossip/libp2p-node.ts'
@@ -198,7 +199,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     health: () => health(),
     leader: () => leader(),
     verdicts: v => report(v).verdicts,
-    self: config.podName
+    self: config.podName,
+    history: () => ({ changes: model.history.changes, flapping: model.history.flapping(now()).length })
   })
   const sampled = (): boolean => view.agentCount > config.probeSampleAbove
   const model = new NetworkModel(modelOptions(config.probeIntervalS * 1000,
@@ -319,7 +321,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       lease: e === null ? null : { observed_holder: e.holder, transitions: e.transitions, last_renew_ago_ms: e.lastRenewAgoMs, reports_printed: reporter.printed }
     }
   }
-  const deps: ApiDeps = { snapshot, inject, health, leader, report, coverageK: config.probeCoverage, metrics }
+  const history = (q: HistoryQuery): unknown => historyAnswer(model.pairs(now(), q), now(), model.o.flapWindowMs, model.o.flapMin)
+  const deps: ApiDeps = { snapshot, inject, health, leader, report, history, coverageK: config.probeCoverage, metrics }
   const api = buildApi(deps, {
     bodyLimit: config.apiBodyLimitBytes,
     logger: log.child({ component: 'api' }),
