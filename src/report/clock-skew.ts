@@ -3,20 +3,24 @@
 import type { GossipMessage } from '../gossip/record.ts'
 
 export class ClockSkew {
-  private readonly samples = new Map<string, number[]>()
+  /** Per origin: the incarnation sampled (a restarted process may have another clock) and the last differences. */
+  private readonly samples = new Map<string, { inc: number, diffs: number[] }>()
   private readonly keep: number
 
-  constructor (keep = 16) {
+  constructor (keep = 8) {
     this.keep = keep
   }
 
   /** One sample: an origin's wall time as it stamped something, and this agent's wall time on receipt. */
-  observe (origin: string, originWall: number, localWall: number): void {
+  observe (origin: string, inc: number, originWall: number, localWall: number): void {
     if (!Number.isFinite(originWall) || originWall <= 0) return
-    const s = this.samples.get(origin) ?? []
-    s.push(originWall - localWall)
-    if (s.length > this.keep) s.shift()
-    this.samples.set(origin, s)
+    let s = this.samples.get(origin)
+    if (s === undefined || s.inc !== inc) {
+      s = { inc, diffs: [] }
+      this.samples.set(origin, s)
+    }
+    s.diffs.push(originWall - localWall)
+    if (s.diffs.length > this.keep) s.diffs.shift()
   }
 
   /** A message's newest origin time (the probe results it carries end when it is sent) as a sample. */
@@ -32,7 +36,7 @@ export class ClockSkew {
       take(msg.host?.upsert ?? [])
       take(msg.pod?.upsert ?? [])
     }
-    if (newest > 0) this.observe(origin, newest, localWall)
+    if (newest > 0) this.observe(origin, msg.t === 'full' ? msg.record.inc : msg.inc, newest, localWall)
   }
 
   /** Each origin's estimated offset (its clock minus this agent's), in ms. */
@@ -40,7 +44,7 @@ export class ClockSkew {
     const out = new Map<string, number>()
     for (const o of origins ?? this.samples.keys()) {
       const s = this.samples.get(o)
-      if (s !== undefined && s.length > 0) out.set(o, Math.max(...s))
+      if (s !== undefined && s.diffs.length > 0) out.set(o, Math.max(...s.diffs))
     }
     return out
   }

@@ -191,7 +191,7 @@ function cuts (c: Ctx): void {
       v = {
         kind: 'isolated',
         summary: self
-          ? `this agent's node ${where(m)} is isolated: it reaches none of the ${k.outward.measured} peers it probes (${outward} down) and hears none of them, while they last reached each other: its own network is down`
+          ? `this agent's node ${where(m)} is isolated: it reaches none of the ${k.outward.measured} peers it probes (${outward} down) and hears none of them, while they last reached each other: its own network is down, or its pod's (CNI), which from inside the pod looks the same`
           : `${where(m)} is unreachable from ${k.inward.downSources.size} of ${main.length} peers${outCut ? ` and cannot reach ${outward} itself` : ''}${m.fresh ? '' : `; not heard for ${secs(m.silentMs)}`}: the node or its link is down`,
         evidence: [`peers that cannot reach it: ${names(c, k.inward.downSources)}`],
         agree: self ? k.outward.downTargets.size : k.inward.downSources.size,

@@ -265,7 +265,7 @@ export class VirtualCluster {
       name: n.name,
       ip: n.podIp,
       peers: [],
-      env: { ...env, LISTEN_ADDRESS: '0.0.0.0', STATIC_PEERS: '', ...(offset !== 0 ? faketimeEnv(offset) : {}) },
+      env: { ...env, LISTEN_ADDRESS: n.podIp, STATIC_PEERS: '', ...(offset !== 0 ? faketimeEnv(offset) : {}) },
       prefix: ['ip', 'netns', 'exec', n.ns],
       log: join(this.dir, `${n.name}.log`),
       onText: line => this.o.onText?.(n.name, line)
