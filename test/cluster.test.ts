@@ -444,6 +444,32 @@ if (why !== null) {
     figure('pod-network-cut', 'recover_ms', await settle('pod network back'))
   })
 
+  t.test('15. most of the cluster really gone: the survivors still report, and name the nodes that are gone', async t => {
+    const h = await holderNode()
+    const survivors = [h, c.liveNodes.find(x => x !== h) as VirtualNode]
+    const gone = c.liveNodes.filter(n => !survivors.includes(n))
+    const from = printed.length
+    for (const n of gone) c.link(n, false)
+    t.teardown(() => { for (const n of gone) c.link(n, true) })
+    const goneNodes = gone.map(n => `node-${n.index}`)
+    const names = async (): Promise<boolean> => {
+      const x = await holder()
+      const hn = survivors.find(n => n.name === x)
+      if (hn === undefined) return false
+      const vs = (await reportOf(hn)).verdicts
+      const culprits = [...new Set(vs.flatMap(v => v.culprits))].sort()
+      return JSON.stringify(culprits) === JSON.stringify([...goneNodes].sort())
+    }
+    const took = await waitUntil('a survivor holding the Lease names the gone nodes, and only them', names, 60_000, 500)
+    figure('most-gone', 'named_ms', took)
+    const p = await nextPrinted(15_000)
+    t.ok(survivors.some(n => n.name === p.agent), `a survivor (${p.agent}) prints the report`)
+    t.ok(p.lines.some(l => /^\s+\[(PARTITION|ISOLATED)\]/.test(l) && goneNodes.every(g => l.includes(g))), 'the printed report names the gone nodes')
+    t.ok(printed.slice(from).every(x => survivors.some(n => n.name === x.agent)), 'only survivors printed')
+    for (const n of gone) c.link(n, true)
+    figure('most-gone', 'recover_ms', await waitUntil('nodes back: a healthy cluster', healthy, 60_000, 500))
+  })
+
   t.test('a harness stopped by Ctrl-C leaves nothing behind', async t => {
     const child = spawn(process.execPath, [fileURLToPath(new URL('./harness/up.ts', import.meta.url)), '2'], { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
@@ -464,6 +490,6 @@ if (why !== null) {
     t.comment(JSON.stringify(figures))
     mkdirSync('bench/results', { recursive: true })
     writeFileSync('bench/results/fault-scenarios.json', JSON.stringify({ date: new Date().toISOString(), nodes: N, ttlMs: TTL_MS, figures }, null, 2) + '\n')
-    t.ok(Object.keys(figures).length >= 14, 'every scenario recorded its figures')
+    t.ok(Object.keys(figures).length >= 15, 'every scenario recorded its figures')
   })
 }

@@ -1415,6 +1415,18 @@ t.test('View: one origin per key and per pod IP, and at most maxAgents', async t
     t.ok(v.agent('agent-1') !== undefined && v.agent('agent-2') === undefined, 'the live origin keeps its address')
   })
 
+  t.test('a sealed relay of a newer version keeps an origin heard first-hand: when it falls silent it is lost', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    t.equal(v.apply(full(rec(1)), ident(1).peerId, 1), 'accepted')
+    const newer = { ...rec(1), seq: 5, rv: 3 }
+    newer.seal = { seq: 5, sig: 'A'.repeat(86) + '==' }
+    v.merge({ full: [{ record: newer, ageMs: 0, sealed: true }], touch: [], externals: [], extTouch: [], left: [] }, 2, 'a-third-party')
+    t.equal(v.agent('agent-1')?.record.rv, 3, 'the relayed newer version is taken')
+    t.equal(v.agent('agent-1')?.firstHand, true, 'and the origin still counts as heard first-hand')
+    v.expire(2 + TTL + 1)
+    t.strictSame(v.lostEntries(2 + TTL + 1).map(l => l.record.identity.podName), ['agent-1'], 'so its silence is remembered, and its node still probed')
+  })
+
   t.test('no more than maxAgents origins', async t => {
     const v = new View({ ttlMs: TTL, maxExternal: 8, maxAgents: 3 })
     for (let n = 1; n <= 3; n++) t.equal(v.apply(full(rec(n)), ident(n).peerId, n), 'accepted')

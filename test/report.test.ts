@@ -4,8 +4,9 @@ import t from 'tap'
 import type { AgentRecord, Identity, Layer, PathResult, ServiceResult } from '../src/gossip/record.ts'
 import { buildReport } from '../src/report/report.ts'
 import { renderReport } from '../src/report/render.ts'
+import { buildEvidence } from '../src/report/evidence.ts'
 import { modelOptions, NetworkModel } from '../src/report/network-model.ts'
-import { DEFAULT_VERDICT_OPTIONS, findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from '../src/report/verdicts.ts'
+import { analyseFully, DEFAULT_VERDICT_OPTIONS, findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from '../src/report/verdicts.ts'
 import { ident, mulberry32 } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -623,4 +624,19 @@ t.test('flapping: a node whose link goes up and down is one flapping verdict, no
     last = m2.tick({ now: k * 10_000, wallNow: NOW, self: 'agent-1', live: cluster(6, (_l, s, d) => down && ((s === 2 && d === 5) || (s === 5 && d === 2)) ? 'down' : 'ok', { checkedAt: () => NOW + k * 10_000 }).map(record => ({ record, silentMs: 0 })), lost: [] })
   }
   t.same(sig(last), ['flapping|agent-2 <-> agent-5'])
+})
+
+t.test('the witness: when nobody else took the Lease, the survivor names those gone, not itself', async t => {
+  const before = cluster(6)
+  const survivor = cluster(6, (_l, s) => s === 1 ? 'down' : 'ok')[0] as AgentRecord
+  const view = viewOf([survivor, ...before.slice(1)], i => i === 1)
+  const unknown = findVerdicts(view.live, view.lost, DEFAULT_VERDICT_OPTIONS, 'agent-1')
+  t.same(sig(unknown), [`isolated|${where(1)}`], 'by the mesh alone, the lone agent takes the fault as its own')
+  const e = buildEvidence('agent-1', [{ record: survivor, silentMs: 0, lost: false }, ...view.lost.map(l => ({ ...l, lost: true }))], { freshMs: Infinity }, { othersAlive: false })
+  const a = analyseFully(e)
+  t.same(sig(a.verdicts), ['partition|node-1 | node-2, node-3, node-4, node-5, node-6'], 'with the witness, the five it cannot reach are what is gone')
+  t.same(a.verdicts[0]?.culprits, ['node-2', 'node-3', 'node-4', 'node-5', 'node-6'])
+  t.notOk(a.verdicts[0]?.observer)
+  t.match(a.verdicts[0]?.evidence.join('\n'), 'no other agent took it')
+  t.equal(a.observerCut, true, 'and it still knows it is on the cut-off side by the mesh\'s evidence (its election stays calm)')
 })

@@ -221,7 +221,10 @@ export class View {
         for (const owner of [this.byPeer.get(msg.record.identity.peerId), this.byIp.get(msg.record.identity.podIp)]) {
           if (owner !== undefined && owner !== origin) this.silence(owner, heardAt)
         }
-        const firstHand = (signer !== null && !this.relaying) || this.vouched
+        // a sealed relay of a newer version does not undo having heard the same key first-hand
+        const prior = this.agents.get(origin)
+        const heardBefore = this.relaying && prior?.firstHand === true && prior.record.identity.peerId === msg.record.identity.peerId
+        const firstHand = (signer !== null && !this.relaying) || this.vouched || heardBefore
         this.put({ record: msg.record, lastHeard: heardAt, self: false, verified: signer !== null || this.vouched, firstHand })
         return outcome
       }

@@ -121,7 +121,7 @@ function buildElection ({ config, log, view, self, mesh, sync, model }: Parts, k
     maxContenders: config.leaseContenders,
     settled: () => sync.stats.pulled > 0 || now() - startedAt > 3_000,
     stableMs: 2 * config.heartbeatIntervalS * 1000,
-    cutOff: () => model.observerCutOff() !== null,
+    cutOff: () => model.observerCutOff(),
     handoverMs: 2 * config.leaseDurationMs,
     now,
     checkEveryMs: 200,
@@ -219,7 +219,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       self: config.podName,
       live: entries.map(e => ({ record: e.record, silentMs: e.self ? 0 : Math.max(0, t - e.lastHeard) })),
       lost: view.lostEntries(t),
-      skewMs: skew.estimates(entries.filter(e => !e.self).map(e => e.record.identity.podName))
+      skewMs: skew.estimates(entries.filter(e => !e.self).map(e => e.record.identity.podName)),
+      othersAlive: supervisor?.othersAlive() ?? null
     })
   }
   let modelTimer: NodeJS.Timeout | undefined

@@ -65,6 +65,19 @@ export class ElectionSupervisor {
     this.d.mesh.publish(this.d.self.full())
   }
 
+  /**
+   * What the Lease witnesses about the agents this one cannot reach: alive (true) when an agent it does not hear holds
+   * and renews the Lease; gone (false) when this agent stood aside for handoverMs and then took the Lease itself, since nobody
+   * else had; unknown (null) otherwise, and on agents that do not contend.
+   */
+  othersAlive (): boolean | null {
+    const e = this.d.election.state()
+    // a holder this agent still hears is on its own side: it says nothing of the others
+    if (e.heldByOther) return e.holder !== null && this.d.view.agent(e.holder) === undefined ? true : null
+    const waited = this.cutOffSince !== null && this.d.now() - this.cutOffSince >= (this.d.handoverMs ?? 0)
+    return waited && e.leading ? false : null
+  }
+
   /** The fence for printing: this agent holds the Lease and renewed it within the renew deadline. */
   isLeader (): boolean { return this.d.election.isLeader() }
 

@@ -25,6 +25,8 @@ export interface ElectionState {
   holder: string | null
   transitions: number
   lastRenewAgoMs: number | null
+  /** Another agent holds the Lease and renewed it within its duration, as this agent last read it. */
+  heldByOther: boolean
   attempts: number
   failures: number
 }
@@ -78,6 +80,7 @@ export class LeaderElection {
       holder: this.observed === null || this.observed.holder === '' ? null : this.observed.holder,
       transitions: this.observed?.transitions ?? 0,
       lastRenewAgoMs: this.lastRenewAt === -Infinity ? null : Math.round(this.o.now() - this.lastRenewAt),
+      heldByOther: this.heldUntil !== Infinity && this.heldUntil > this.o.now(),
       attempts: this.attempts,
       failures: this.failures
     }

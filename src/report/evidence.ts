@@ -78,6 +78,11 @@ export interface Evidence {
   resultsAgeMs: Map<string, number>
   /** Each member's clock minus the observer's, in ms, where estimated. */
   skewMs: Map<string, number>
+  /**
+   * The witness outside the mesh (the reporter Lease): whether the agents this observer cannot reach are alive (another
+   * holds the Lease), gone (nobody took it while this agent stood aside), or unknown (null).
+   */
+  othersAlive: boolean | null
 }
 
 export interface KnownAgent { record: AgentRecord, silentMs: number, lost: boolean }
@@ -91,7 +96,7 @@ export interface EvidenceOptions {
 
 /** Builds the evidence from the agents an observer knows (live and lost), each with how long it has been silent. */
 export function buildEvidence (self: string | null, agents: KnownAgent[], o: EvidenceOptions,
-  extra: Partial<Pick<Evidence, 'flaps' | 'flapWindowMs' | 'resultsAgeMs' | 'skewMs'>> = {}): Evidence {
+  extra: Partial<Pick<Evidence, 'flaps' | 'flapWindowMs' | 'resultsAgeMs' | 'skewMs' | 'othersAlive'>> = {}): Evidence {
   const members = new Map<string, Member>()
   const byIp: Record<Layer, Map<string, string>> = { host: new Map(), pod: new Map() }
   for (const a of agents) {
@@ -136,6 +141,7 @@ export function buildEvidence (self: string | null, agents: KnownAgent[], o: Evi
     flaps: extra.flaps ?? [],
     flapWindowMs: extra.flapWindowMs ?? 0,
     resultsAgeMs: extra.resultsAgeMs ?? new Map(),
-    skewMs: extra.skewMs ?? new Map()
+    skewMs: extra.skewMs ?? new Map(),
+    othersAlive: extra.othersAlive ?? null
   }
 }

@@ -5,7 +5,7 @@ import type { AgentRecord, Layer } from '../gossip/record.ts'
 import { buildEvidence, type Edge, type KnownAgent } from './evidence.ts'
 import { PairHistory, type PairSummary } from './pair-history.ts'
 import { VerdictStabiliser } from './stabiliser.ts'
-import { analyse, DEFAULT_VERDICT_OPTIONS, type LostAgent, type Verdict, type VerdictOptions } from './verdicts.ts'
+import { analyseFully, DEFAULT_VERDICT_OPTIONS, type LostAgent, type Verdict, type VerdictOptions } from './verdicts.ts'
 
 export interface ModelOptions {
   /** A member heard within this long counts as current evidence (a few heartbeats, at most the TTL). */
@@ -36,6 +36,8 @@ export interface TickInput {
   lost: LostAgent[]
   /** Each origin's clock minus this agent's, ms, where estimated. */
   skewMs?: ReadonlyMap<string, number>
+  /** The Lease's word on the agents this one cannot reach (see ElectionSupervisor.othersAlive). */
+  othersAlive?: boolean | null
 }
 
 export class NetworkModel {
@@ -44,6 +46,8 @@ export class NetworkModel {
   private readonly stabiliser: VerdictStabiliser
   private shown: Verdict[] = []
   private raw: Verdict[] = []
+  /** Ticks in a row the observer found itself on the cut-off side (by the mesh's evidence alone). */
+  private cutTicks = 0
   /** Per origin: the newest probe time its results carry (its own clock) and when that last advanced (ours). */
   private readonly advanced = new Map<string, { newest: number, at: number }>()
   ticks = 0
@@ -76,9 +80,12 @@ export class NetworkModel {
       flaps,
       flapWindowMs: this.o.flapWindowMs,
       resultsAgeMs: this.resultsAges(input),
-      skewMs: new Map(input.skewMs ?? [])
+      skewMs: new Map(input.skewMs ?? []),
+      othersAlive: input.othersAlive ?? null
     })
-    this.raw = analyse(evidence, this.o.verdict)
+    const a = analyseFully(evidence, this.o.verdict)
+    this.raw = a.verdicts
+    this.cutTicks = a.observerCut ? this.cutTicks + 1 : 0
     this.shown = this.stabiliser.update(this.raw, now)
     this.history.prune(now)
     this.ticks++
@@ -96,10 +103,12 @@ export class NetworkModel {
     return since === undefined ? null : now - since
   }
 
-  /** Whether the observer is the one cut off (a shown verdict about itself that explains its silence). */
-  observerCutOff (): Verdict | null {
-    return this.shown.find(v => v.observer === true && (v.kind === 'isolated' || v.kind === 'partition' || v.kind === 'gossip-cut' || v.kind === 'overlay' || v.kind === 'flapping')) ?? null
-  }
+  /**
+   * Whether the observer is on the cut-off side (isolated, the smaller side of a partition, its gossip or pod network
+   * cut, flapping), by the mesh's own evidence for as many ticks as a verdict needs: the witness's later word changes
+   * the verdicts, never this.
+   */
+  observerCutOff (): boolean { return this.cutTicks >= this.o.raise }
 
   pairs (now: number, filter: { layer?: Layer, source?: string, target?: string } = {}): PairSummary[] {
     return this.history.summaries(now, filter)

@@ -62,7 +62,12 @@ interface Ctx {
   pairs: Set<string>
   /** Members whose silence on gossip a verdict already explains (the observer is the one cut off from them). */
   unheardExplained: Set<string>
+  /** The observer is on the cut-off side by the mesh's own evidence (whatever the witness then made of it). */
+  observerCut: boolean
 }
+
+/** The verdicts, and whether the observer found itself on the cut-off side (before the witness's word). */
+export interface Analysis { verdicts: Verdict[], observerCut: boolean }
 
 const pct = (x: number): string => `${Math.round(x * 100)}%`
 const secs = (ms: number): string => `${Math.round(ms / 1000)} s`
@@ -71,9 +76,14 @@ const unordered = (a: string, b: string): string => a < b ? `${a}|${b}` : `${b}|
 const BOTH: readonly Layer[] = ['host', 'pod']
 
 export function analyse (e: Evidence, o: VerdictOptions = DEFAULT_VERDICT_OPTIONS): Verdict[] {
-  const c: Ctx = { e, o, out: [], blamed: new Set(), pairs: new Set(), unheardExplained: new Set() }
+  return analyseFully(e, o).verdicts
+}
+
+export function analyseFully (e: Evidence, o: VerdictOptions = DEFAULT_VERDICT_OPTIONS): Analysis {
+  const c: Ctx = { e, o, out: [], blamed: new Set(), pairs: new Set(), unheardExplained: new Set(), observerCut: false }
   for (const pass of PASSES) pass(c)
-  return c.out
+  const cutKinds: VerdictKind[] = ['isolated', 'partition', 'gossip-cut', 'overlay', 'flapping']
+  return { verdicts: c.out, observerCut: c.observerCut || c.out.some(v => v.observer === true && cutKinds.includes(v.kind)) }
 }
 
 /** One snapshot, every measurement taken as settled: for a view with no history (tools, tests). */
@@ -162,6 +172,13 @@ const crossUp = (c: Ctx, x: Crossing): boolean => x.measured > 0 && x.down / x.m
 
 function cuts (c: Ctx): void {
   const gs = groups(c.e, BOTH, unblamed(c))
+  // the witness: nobody took the Lease while this agent stood aside, so the side it cannot reach is gone, not it
+  const selfAt = c.e.self === null ? -1 : gs.findIndex(g => g.includes(c.e.self as string))
+  const gone = selfAt > 0 && c.e.othersAlive === false
+  if (gone) {
+    c.observerCut = true
+    gs.unshift(...gs.splice(selfAt, 1))
+  }
   const main = gs[0]
   if (main === undefined || gs.length < 2) return
   const mainSet = new Set(main)
@@ -172,8 +189,9 @@ function cuts (c: Ctx): void {
   }
   const partitioned: Cut[] = []
   for (const k of cut) {
-    // observers on the main side see the group; the group's own word counts when it is fresh
-    const need = c.o.minAgree
+    // observers on the main side see the group; the group's own word counts when it is fresh (a lone survivor the
+    // witness backs may blame on its own)
+    const need = gone ? Math.min(c.o.minAgree, main.length) : c.o.minAgree
     const inCut = crossCut(c, k.inward, k.inward.downSources.size, need)
     const outCut = crossCut(c, k.outward, k.outward.downTargets.size, need)
     if (k.group.length >= 2) {
@@ -215,6 +233,7 @@ function cuts (c: Ctx): void {
       }
     }
     if (v === null) continue
+    if (gone) v.evidence.push(WITNESS_GONE)
     if (self) explainAllUnheard(c)
     c.blamed.add(n)
     c.out.push({ ...v, subject: where(m), culprits: [m.node], ...(self ? { observer: true } : {}) })
@@ -226,7 +245,9 @@ function cuts (c: Ctx): void {
   const tie = partitioned.some(k => k.group.length === main.length)
   const side = selfSide < 0
     ? ''
-    : selfSide === 0 && !tie
+    : gone
+      ? ` This reporter (on ${label(main)}) stood aside and no agent of the other side took the reporter Lease: that side is down, not just cut off from this one.`
+      : selfSide === 0 && !tie
       ? ` This reporter is on the larger side (${label(main)}).`
       : ` This reporter is on the side of ${label(all[selfSide] as string[])}${tie ? '' : ', the smaller one: the others may well be fine'}.`
   const culprits = partitioned.flatMap(k => k.group.map(n => nodeOf(c, n))).sort(byNumber)
@@ -243,14 +264,16 @@ function cuts (c: Ctx): void {
     subject: all.map(label).join(' | '),
     summary: `the cluster is split into ${all.length} groups that reach inside and not across: ${all.map(g => `{${label(g)}}`).join(' and ')}; ` +
       `${partitioned.map((k, i) => `{${label(k.group)}} is cut off from the ${main.length} others${directions[i] ?? ''}`).join('; ')}${tie ? ' (groups of equal size: which side is at fault cannot be told)' : ''}.${side}`,
-    evidence: partitioned.flatMap(k => [`{${label(k.group)}}: ${k.inward.down} of ${k.inward.measured} paths into it and ${k.outward.down} of ${k.outward.measured} out of it fail`]),
+    evidence: [...partitioned.map(k => `{${label(k.group)}}: ${k.inward.down} of ${k.inward.measured} paths into it and ${k.outward.down} of ${k.outward.measured} out of it fail`), ...(gone ? [WITNESS_GONE] : [])],
     agree: partitioned.reduce((a, k) => a + k.inward.downSources.size, 0),
     of: main.length,
     culprits,
     groups: all.map(g => g.map(n => nodeOf(c, n)).sort(byNumber)),
-    ...(selfSide > 0 || (selfSide === 0 && tie) ? { observer: true } : {})
+    ...((selfSide > 0 || (selfSide === 0 && tie)) && !gone ? { observer: true } : {})
   })
 }
+
+const WITNESS_GONE = 'the witness: this agent stood aside from the reporter Lease and no other agent took it, so those it cannot reach are down (or cut off from the apiserver too), not only from it'
 
 function explainAllUnheard (c: Ctx): void {
   for (const n of c.e.members.keys()) if (!isSelf(c, n)) c.unheardExplained.add(n)
