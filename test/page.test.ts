@@ -348,6 +348,9 @@ browserTest('three agents: one row and column per agent, a closed port turns its
   t.same(await page.$$eval('#layer-host .cl.mostly-fail', els => els.map(e => e.textContent)), ['page-2'], 'the column of page-2 stands out')
   t.match(await text(page, '#detail-body'), /outcome\s*port closed/, 'the pinned detail (page-1 -> page-2) follows the refresh')
   t.match(await text(page, '#detail-body'), /TCP\s*refused/, 'and says the TCP connect was refused')
+  // the pair's history, from the agent's reachability model: its settled state went from up to closed
+  await page.waitForFunction(() => ((globalThis as unknown as Win).document.querySelector('#pair-history')?.textContent ?? '').includes('\u2192 closed'), undefined, { timeout: 20_000 })
+  t.match(await text(page, '#pair-history'), /History[\s\S]*up \u2192 closed/, 'the pinned pair\'s history shows its change from up to closed')
 
   // the keyboard moves the selection too
   await page.focus('#layer-host canvas')
@@ -369,7 +372,7 @@ browserTest('three agents: one row and column per agent, a closed port turns its
     const pc = verdicts.find(v => v.kind === 'port-closed')
     t.equal(pc?.subject, 'node-page-2 (127.0.7.2)', 'the port-closed verdict names node 2')
     t.match(pc?.summary, new RegExp(`TEST_PORT ${testPort} on node-page-2 \\(127\\.0\\.7\\.2\\) is closed`), `its text: ${pc?.summary ?? ''}`)
-    t.match(await text(page, '#verdicts-body'), /peers: page-1, page-3/, 'with its evidence')
+    t.match(await text(page, '#verdicts-body'), /peers: node-page-1, node-page-3/, 'with its evidence (the observers\' nodes)')
   }
 
   const origin = new URL(a1.apiUrl).origin

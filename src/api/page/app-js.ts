@@ -734,9 +734,33 @@ export const PAGE_JS = String.raw`(function () {
       return
     }
     var k = L.code[r * L.n + c]
+    renderHistory(s, state.model.names[s.layer][s.src], state.model.names[s.layer][s.dst])
     var html = '<p class="detail-outcome o-' + OUTCOMES[k].key + '"><canvas class="swatch" width="16" height="16" aria-hidden="true"></canvas> ' + esc(OUTCOMES[k].label) + '</p><dl>' +
       detailOf(L, r, c).map(function (l) { return '<dt>' + esc(l[0]) + '</dt><dd>' + esc(l[1]) + '</dd>' }).join('') + '</dl>'
     if (setHtml(body, html)) drawSwatch(body.querySelector('canvas'), k, L.shade[r * L.n + c])
+  }
+
+  // the selected pair's history from the reachability model (GET /api/v1/history), fetched again at most every 5 s
+  var history = { key: null, at: 0, html: '' }
+  function renderHistory (s, srcNames, dstNames) {
+    var el = $('pair-history')
+    var src = srcNames && srcNames[0]
+    var dst = dstNames && dstNames[0]
+    if (!src || !dst) { setHtml(el, ''); history.key = null; return }
+    var key = s.layer + '|' + src + '>' + dst
+    if (history.key === key && Date.now() - history.at < 5000) return
+    history.key = key
+    history.at = Date.now()
+    getJson('/api/v1/history?layer=' + encodeURIComponent(s.layer) + '&source=' + encodeURIComponent(src) + '&target=' + encodeURIComponent(dst)).then(function (h) {
+      if (history.key !== key) return
+      var p = h && h.pairs && h.pairs[0]
+      if (!p) { setHtml(el, '<h3>History</h3><p class="muted">No state change of this pair seen yet.</p>'); return }
+      var rows = p.transitions.slice().reverse().map(function (x) {
+        return '<li><time datetime="' + esc(x.at) + '">' + esc(x.ago_s < 1 ? 'just now' : fmtAge(x.ago_s * 1000) + ' ago') + '</time>: ' + esc(x.from === null ? 'first seen' : x.from) + ' \u2192 <strong>' + esc(x.to) + '</strong></li>'
+      })
+      setHtml(el, '<h3>History</h3><p>' + (p.flapping ? '<strong class="bad">Flapping</strong>: ' : '') + esc(p.flips_in_window) + ' change' + (p.flips_in_window === 1 ? '' : 's') +
+        ' between reachable and unreachable in the last ' + esc(h.window_s) + ' s; settled state <strong>' + esc(p.state === null ? 'not settled' : p.state) + '</strong>.</p><ul class="history">' + rows.join('') + '</ul>')
+    }, function () { setHtml(el, '<p class="muted">History unavailable.</p>') })
   }
 
   function drawSwatch (c, k, shade) {

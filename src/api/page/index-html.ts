@@ -57,7 +57,7 @@ export function pageHtml (assets: { css: string, js: string }): string {
     ${layerSection('pod', 'Pod layer: pod IP → pod IP (ICMP echoes, TCP to the health port)')}
     <section class="card" id="agents" aria-labelledby="agents-h"><h2 id="agents-h">Sources: data freshness and the Service check</h2><div id="agents-body">Loading…</div></section>
   </div>
-  <aside class="card" id="detail" aria-labelledby="detail-h"><h2 id="detail-h">Pair detail</h2><div id="detail-body"></div><p id="sel-announce" class="sr-only" aria-live="polite"></p></aside>
+  <aside class="card" id="detail" aria-labelledby="detail-h"><h2 id="detail-h">Pair detail</h2><div id="detail-body"></div><div id="pair-history"></div><p id="sel-announce" class="sr-only" aria-live="polite"></p></aside>
 </main>
 <div id="tip" role="tooltip" hidden></div>
 <footer id="perf"></footer>
