@@ -444,6 +444,17 @@ if (why !== null) {
     figure('pod-network-cut', 'recover_ms', await settle('pod network back'))
   })
 
+  t.test('16. a host firewall on one node (its node IP dropped, its pod fine): node-ip, on every agent', async t => {
+    const h = await holderNode()
+    const n = c.liveNodes.filter(x => x !== h).at(-2) as VirtualNode
+    c.blockNodeIp(n)
+    t.teardown(() => { c.heal(n) })
+    const detect = await everyAgentSays('every agent names the node IP', () => [`node-ip|${where(n)}`], 30_000)
+    figure('node-ip', 'detect_ms', detect)
+    c.heal(n)
+    figure('node-ip', 'recover_ms', await settle('node IP back'))
+  })
+
   t.test('15. most of the cluster really gone: the survivors still report, and name the nodes that are gone', async t => {
     const h = await holderNode()
     const survivors = [h, c.liveNodes.find(x => x !== h) as VirtualNode]
@@ -490,6 +501,6 @@ if (why !== null) {
     t.comment(JSON.stringify(figures))
     mkdirSync('bench/results', { recursive: true })
     writeFileSync('bench/results/fault-scenarios.json', JSON.stringify({ date: new Date().toISOString(), nodes: N, ttlMs: TTL_MS, figures }, null, 2) + '\n')
-    t.ok(Object.keys(figures).length >= 15, 'every scenario recorded its figures')
+    t.ok(Object.keys(figures).length >= 16, 'every scenario recorded its figures')
   })
 }

@@ -333,6 +333,13 @@ export class VirtualCluster {
     this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'out', 'ip', 'saddr', n.podIp, 'ip', 'daddr', others, 'drop')
   }
 
+  /** Drops everything other nodes send to node n's node IP (a host firewall): its pod IP still works both ways. */
+  blockNodeIp (n: VirtualNode): void {
+    const ips = this.nodes.filter(o => o !== n).flatMap(o => [o.nodeIp, o.podIp])
+    if (ips.length === 0) return
+    this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'in', 'ip', 'saddr', `{ ${ips.join(', ')} }`, 'ip', 'daddr', n.nodeIp, 'drop')
+  }
+
   /** Toggles node n's link down for downMs, up for upMs, until the returned function stops it (link left up). */
   flap (n: VirtualNode, downMs: number, upMs: number): () => void {
     let timer: NodeJS.Timeout | undefined
