@@ -1,12 +1,18 @@
 // A virtual cluster in network namespaces: N nodes on one bridge, each with a node IP, a pod IP, an sshd stand-in
 // and an agent started with a DaemonSet pod's environment; plus an infra namespace with the apiserver stand-in,
 // cluster DNS and the custom Service. Faults (link down, loss, one-way blocks, closed ports, DNS) on demand.
+// Each agent's pod is registered with the apiserver stand-in, and a kubelet in this process keeps the pod's projected
+// ServiceAccount token (audience k8snet-checker) in a file, written and rotated as the kubelet does.
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import {
+  existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readdirSync, readlinkSync, renameSync, symlinkSync
+} from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { getJson, startAgentProcess, stopAgentProcess, type AgentProcess } from '../../src/node/launcher.ts'
+import type { MintOptions, PathKind } from '../../src/node/lease-stand-in.ts'
 import type { DnsAnswer } from './dns-server.ts'
 import type { InfraOptions } from './infra.ts'
 import { call } from './rpc.ts'
@@ -16,6 +22,12 @@ const PREFIX = 'k8c'
 export const PEER_SERVICE = 'k8snet-checker-peers.kube-system.svc.cluster.local'
 export const SERVICE_NAME = 'web.default.svc.cluster.local'
 const NAMESPACE = 'kube-system'
+/** The DaemonSet's service account (deploy/daemonset.yaml) and the audience of the agents' identity tokens. */
+export const SERVICE_ACCOUNT = 'k8snet-checker'
+export const IDENTITY_AUDIENCE = 'k8snet-checker'
+const API_PORT = 6443
+/** Stands for `undefined` in mintToken's overrides on their way to infra (the IPC channel's JSON would drop it). */
+export const UNDEFINED_MARK = '\u0000undefined'
 
 export interface ClusterOptions {
   nodes?: number
@@ -23,6 +35,11 @@ export interface ClusterOptions {
   env?: Record<string, string>
   /** Receives each agent's plain-text stdout lines (the report). */
   onText?: (agent: string, line: string) => void
+  /**
+   * expirationSeconds of the agents' projected identity tokens (default 3600; the kubelet rotates them at 80 %).
+   * Below the real floor of 600 s the apiserver stand-in is started in test mode, which alone accepts that.
+   */
+  tokenExpirationS?: number
 }
 
 export interface VirtualNode {
@@ -33,6 +50,8 @@ export interface VirtualNode {
   podIp: string
   sshd: ChildProcess
   agent: AgentProcess | null
+  /** metadata.uid of the node's agent pod: kept across agent restarts (a container restart), new for a new pod. */
+  podUid: string
   /** Seconds the agent's wall clock runs ahead (negative: behind); kept across restarts. */
   clockOffsetS?: number
 }
@@ -40,6 +59,139 @@ export interface VirtualNode {
 export interface AgentOptions {
   /** Offsets the agent's wall clock (Date.now) by this many seconds, its monotonic clock untouched; 0 clears it. */
   clockOffsetS?: number
+  /**
+   * restartAgent only: the pod is deleted and a new one (same name, new uid) takes its place, with a new identity
+   * token; the old pod's tokens no longer match a pod the apiserver knows.
+   */
+  newPod?: boolean
+}
+
+// ------------------------------------------------------------------------------- the kubelet's token projection
+
+export interface ProjectedTokenOptions {
+  /** The apiserver (stand-in) base URL. */
+  apiUrl: string
+  /** The kubelet's credential (system:node:<name> at the apiserver). */
+  kubeletToken: string
+  namespace: string
+  serviceAccount: string
+  pod: { name: string, uid: string }
+  audience: string
+  expirationSeconds: number
+  /** The volume's directory; the token is `<dir>/<path>`. */
+  dir: string
+  path?: string
+  /** A refresh failed (the old token stays until a retry succeeds). */
+  onError?: (err: Error) => void
+}
+
+/**
+ * What the kubelet does for a projected serviceAccountToken volume source: a TokenRequest bound to the pod
+ * (pkg/kubelet/token/token_manager.go), written with the atomic writer's symlink swap
+ * (pkg/volume/util/atomic_writer.go: files in a new `..<timestamp>` directory, `..data_tmp` -> it renamed over
+ * `..data`, `<path>` -> `..data/<path>`), and requested again once 80 % of its lifetime has passed; a failed
+ * refresh leaves the current token in place and is retried.
+ */
+export class ProjectedServiceAccountToken {
+  /** Tokens written (the first included) and refreshes that failed. */
+  writes = 0
+  failures = 0
+  /** When the current token expires (ms since the epoch), and the current token. */
+  expiresAtMs = 0
+  token = ''
+  private timer: NodeJS.Timeout | undefined
+  private stopped = false
+  private readonly o: ProjectedTokenOptions
+
+  constructor (o: ProjectedTokenOptions) { this.o = o }
+
+  /** The path the pod reads: a symlink into `..data`, which the kubelet swaps atomically. */
+  get file (): string { return join(this.o.dir, this.o.path ?? 'token') }
+
+  /** Requests and writes the first token (rejects when that fails, as a pod whose volume cannot be set up). */
+  async start (): Promise<void> { await this.refresh(true) }
+
+  stop (): void {
+    this.stopped = true
+    clearTimeout(this.timer)
+  }
+
+  private async refresh (first: boolean): Promise<void> {
+    if (this.stopped) return
+    try {
+      const { token, expiresAtMs, ttlS } = await this.request()
+      if (this.stopped) return
+      atomicWrite(this.o.dir, { [this.o.path ?? 'token']: token })
+      this.token = token
+      this.expiresAtMs = expiresAtMs
+      this.writes++
+      // requiresRefresh: older than 80 % of its lifetime (iat = expirationTimestamp - expirationSeconds)
+      const refreshAt = expiresAtMs - ttlS * 1000 + ttlS * 800
+      this.schedule(refreshAt - Date.now())
+    } catch (err) {
+      if (first) throw err
+      this.failures++
+      this.o.onError?.(err as Error)
+      this.schedule(Math.min(10_000, Math.max(1_000, this.o.expirationSeconds * 100)))
+    }
+  }
+
+  private schedule (ms: number): void {
+    if (this.stopped) return
+    this.timer = setTimeout(() => { void this.refresh(false) }, Math.max(0, ms)).unref()
+  }
+
+  private async request (): Promise<{ token: string, expiresAtMs: number, ttlS: number }> {
+    const o = this.o
+    const res = await fetch(`${o.apiUrl}/api/v1/namespaces/${o.namespace}/serviceaccounts/${o.serviceAccount}/token`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${o.kubeletToken}`, 'content-type': 'application/json', accept: 'application/json' },
+      // what client-go's CreateToken sends for the kubelet
+      body: JSON.stringify({
+        kind: 'TokenRequest',
+        apiVersion: 'authentication.k8s.io/v1',
+        metadata: { creationTimestamp: null },
+        spec: {
+          audiences: [o.audience],
+          expirationSeconds: o.expirationSeconds,
+          boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: o.pod.name, uid: o.pod.uid }
+        },
+        status: { token: '', expirationTimestamp: null }
+      }),
+      signal: AbortSignal.timeout(5_000)
+    })
+    const body = await res.json() as { message?: string, spec?: { expirationSeconds?: number }, status?: { token?: unknown, expirationTimestamp?: unknown } }
+    if (res.status !== 201) throw new Error(`TokenRequest for ${o.namespace}/${o.pod.name}: ${res.status} ${body.message ?? ''}`)
+    const token = body.status?.token
+    const expiresAtMs = Date.parse(String(body.status?.expirationTimestamp))
+    const ttlS = body.spec?.expirationSeconds ?? o.expirationSeconds
+    if (typeof token !== 'string' || token === '' || !Number.isFinite(expiresAtMs)) throw new Error('TokenRequest: no token in the answer')
+    return { token, expiresAtMs, ttlS }
+  }
+}
+
+/**
+ * The kubelet's atomic writer: the files go into a new `..<timestamp>.<random>` directory, `..data` is swapped to it
+ * by renaming a fresh `..data_tmp` symlink over it, each visible name is a symlink `<name> -> ..data/<name>`, and the
+ * previous timestamped directory is removed. A reader that opens `<dir>/<name>` sees the old file or the new one,
+ * never a partial one.
+ */
+export function atomicWrite (dir: string, files: Record<string, string>, mode = 0o600): void {
+  mkdirSync(dir, { recursive: true })
+  const stamp = new Date().toISOString().replace(/\.\d+Z$/, '').replace(/[-T:]/g, '_')
+  const tsDir = mkdtempSync(join(dir, `..${stamp}.`))
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(tsDir, name), content, { mode })
+  const data = join(dir, '..data')
+  let previous: string | null = null
+  try { previous = readlinkSync(data) } catch { /* the first write */ }
+  const tmp = join(dir, '..data_tmp')
+  rmSync(tmp, { force: true })
+  symlinkSync(basename(tsDir), tmp)
+  renameSync(tmp, data)
+  for (const name of Object.keys(files)) {
+    if (!existsSync(join(dir, name))) symlinkSync(join('..data', name), join(dir, name))
+  }
+  if (previous !== null && previous !== basename(tsDir)) rmSync(join(dir, previous), { recursive: true, force: true })
 }
 
 /** Why the harness cannot run here, or null when it can (root, ip, nft, fping). */
@@ -175,7 +327,7 @@ export class VirtualCluster {
       const ns = `${this.tag}n${i}`
       run('ip', 'netns', 'add', ns)
       this.plug(ns, 'eth0', `n${i}`)
-      const node: VirtualNode = { index: i, name: `agent-${i}`, ns, nodeIp: `${this.subnet}.${10 + i}`, podIp: `${this.subnet}.${100 + i}`, sshd: null as unknown as ChildProcess, agent: null }
+      const node: VirtualNode = { index: i, name: `agent-${i}`, ns, nodeIp: `${this.subnet}.${10 + i}`, podIp: `${this.subnet}.${100 + i}`, sshd: null as unknown as ChildProcess, agent: null, podUid: randomUUID() }
       this.nodes.push(node) // pushed first: a failure below still cleans it up
       // the pod IP first: it is the primary address, the source of the agent's connections (as in a pod)
       this.inNs(ns, 'ip', 'addr', 'add', `${node.podIp}/24`, 'dev', 'eth0')
@@ -190,6 +342,8 @@ export class VirtualCluster {
     }
     this.infra = this.helper(this.infraNs, 'infra.ts', [JSON.stringify(this.infraOptions())])
     await this.ready(this.infra)
+    // the pods exist, and their kubelets have mounted the identity tokens, before any container starts
+    await Promise.all(this.nodes.map(async n => { await this.schedulePod(n) }))
     for (const n of this.nodes) {
       n.sshd = this.helper(n.ns, 'sshd.ts', [n.nodeIp, '22'])
       await this.ready(n.sshd)
@@ -203,8 +357,10 @@ export class VirtualCluster {
       ip: this.infraIp,
       serviceIp: this.serviceIp,
       servicePort: 80,
-      apiPort: 6443,
+      apiPort: API_PORT,
       agents: this.nodes.map(n => n.name),
+      kubelets: Object.fromEntries(this.nodes.map(n => [this.kubeletToken(n), this.nodeName(n)])),
+      minTokenExpirationS: Math.min(600, this.tokenExpirationS),
       namespace: NAMESPACE,
       kubeconfigDir: this.dir,
       records: { [PEER_SERVICE]: this.nodes.map(n => n.podIp), [SERVICE_NAME]: [this.serviceIp] }
@@ -242,18 +398,21 @@ export class VirtualCluster {
       POD_IP: n.podIp,
       POD_NAME: n.name,
       NAMESPACE,
-      NODE_NAME: `node-${n.index}`,
+      NODE_NAME: this.nodeName(n),
       PEER_SERVICE,
       CUSTOM_SERVICE_NAME: SERVICE_NAME,
       CUSTOM_SERVICE_PORT: '80',
       TEST_PORT: '22',
       KUBECONFIG: join(this.dir, `${n.name}.kubeconfig`),
+      IDENTITY_TOKEN_FILE: this.tokenFile(n),
+      IDENTITY_AUDIENCE,
       ...this.env
     }
   }
 
   /** Starts node n's agent; `clockOffsetS` skews its wall clock (kept on the node for later restarts). */
   startAgent (n: VirtualNode, opts: AgentOptions = {}): AgentProcess {
+    if (opts.newPod === true) throw new Error('a new pod needs restartAgent (its token is requested first)')
     if (opts.clockOffsetS !== undefined) n.clockOffsetS = opts.clockOffsetS
     const offset = n.clockOffsetS ?? 0
     if (offset !== 0) {
@@ -282,7 +441,74 @@ export class VirtualCluster {
 
   async restartAgent (n: VirtualNode, signal: NodeJS.Signals = 'SIGTERM', opts: AgentOptions = {}): Promise<void> {
     await this.stopAgent(n, signal)
-    await this.startAgent(n, opts).ready
+    const { newPod, ...rest } = opts
+    if (newPod === true) {
+      n.podUid = randomUUID()
+      await this.schedulePod(n)
+    }
+    await this.startAgent(n, rest).ready
+  }
+
+  // --- pod identity -------------------------------------------------------------------------------------------
+
+  private readonly kubelets = new Map<VirtualNode, ProjectedServiceAccountToken>()
+  private get tokenExpirationS (): number { return this.o.tokenExpirationS ?? 3600 }
+  private nodeName (n: VirtualNode): string { return `node-${n.index}` }
+  private kubeletToken (n: VirtualNode): string { return `kubelet-${this.nodeName(n)}` }
+  private get apiserverUrl (): string { return `http://${this.infraIp}:${API_PORT}` }
+
+  /** Registers node n's pod (n.podUid) with the apiserver, and has its kubelet mount a fresh identity token. */
+  private async schedulePod (n: VirtualNode): Promise<void> {
+    this.kubelets.get(n)?.stop()
+    this.kubelets.delete(n)
+    await call(this.mustInfra(), 'registerPod', {
+      pod: { namespace: NAMESPACE, name: n.name, uid: n.podUid, nodeName: this.nodeName(n), serviceAccount: SERVICE_ACCOUNT }
+    })
+    const dir = join(this.dir, n.name)
+    rmSync(dir, { recursive: true, force: true }) // a new pod's volume is a new directory
+    const kubelet = new ProjectedServiceAccountToken({
+      apiUrl: this.apiserverUrl,
+      kubeletToken: this.kubeletToken(n),
+      namespace: NAMESPACE,
+      serviceAccount: SERVICE_ACCOUNT,
+      pod: { name: n.name, uid: n.podUid },
+      audience: IDENTITY_AUDIENCE,
+      expirationSeconds: this.tokenExpirationS,
+      dir
+    })
+    this.kubelets.set(n, kubelet)
+    await kubelet.start()
+  }
+
+  /** metadata.uid of node n's agent pod. */
+  podUid (n: VirtualNode): string { return n.podUid }
+
+  /** Where node n's agent reads its identity token (IDENTITY_TOKEN_FILE); the kubelet keeps it current. */
+  tokenFile (n: VirtualNode): string { return join(this.dir, n.name, 'token') }
+
+  /** Node n's kubelet token projection (tokens written, failed refreshes, current expiry). */
+  projectedToken (n: VirtualNode): ProjectedServiceAccountToken | undefined { return this.kubelets.get(n) }
+
+  /**
+   * A token signed by the cluster's apiserver (or, signWith 'other', by another cluster's key), for attack tests: by
+   * default for node n's pod (`node`) and the agents' audience, with `overrides` laid over the claims (see
+   * LeaseStandIn.mintForTest; undefined removes a claim).
+   */
+  async mintToken (overrides: Record<string, unknown> = {}, opts: MintOptions & { node?: VirtualNode } = {}): Promise<string> {
+    const { node, ...rest } = opts
+    const mint: MintOptions = {
+      audiences: [IDENTITY_AUDIENCE],
+      ...(node === undefined ? {} : { pod: { namespace: NAMESPACE, name: node.name } }),
+      ...rest
+    }
+    const mark = (_k: string, v: unknown): unknown => v === undefined ? UNDEFINED_MARK : v
+    const r = await call<{ token: string }>(this.mustInfra(), 'mintToken', { overrides: JSON.stringify(overrides, mark), opts: JSON.stringify(mint, mark) })
+    return r.token
+  }
+
+  /** The apiserver's load: requests per kind of path (leases, serviceaccount-token, openid-configuration, jwks). */
+  async apiserverRequests (): Promise<{ byPath: Record<PathKind, number>, tokensIssued: number }> {
+    return await call(this.mustInfra(), 'status')
   }
 
   apiUrl (n: VirtualNode): string { return `http://${n.podIp}:8080` }
@@ -396,6 +622,7 @@ export class VirtualCluster {
   /** Removes everything this cluster created; safe to call twice, and from an exit handler. */
   destroySync (): void {
     for (const stop of [...this.flappers]) stop()
+    for (const k of this.kubelets.values()) k.stop()
     process.off('exit', this.onExit)
     process.off('SIGINT', this.onSignal)
     process.off('SIGTERM', this.onSignal)

@@ -1,7 +1,8 @@
-// Runs inside the harness's infra namespace: the Lease stand-in (the apiserver), cluster DNS, and the custom Service.
+// Runs inside the harness's infra namespace: the Lease stand-in (the apiserver, which also issues the pods' service
+// account tokens), cluster DNS, and the custom Service.
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { LeaseStandIn } from '../../src/node/lease-stand-in.ts'
+import { LeaseStandIn, type MintOptions, type PodRegistration } from '../../src/node/lease-stand-in.ts'
 import { DnsServer, type DnsAnswer } from './dns-server.ts'
 import { serve } from './rpc.ts'
 
@@ -11,13 +12,29 @@ export interface InfraOptions {
   serviceIp: string
   apiPort: number
   agents: string[]
+  /** Kubelet credentials: token -> node name. */
+  kubelets: Record<string, string>
+  /** The TokenRequest floor on expirationSeconds: 600 as on a real apiserver, lower only in test mode. */
+  minTokenExpirationS: number
   namespace: string
   kubeconfigDir: string
   records: Record<string, DnsAnswer>
 }
 
 const o = JSON.parse(process.argv[2] ?? '{}') as InfraOptions
-const apiserver = new LeaseStandIn(o.agents.map(n => `token-${n}`))
+const apiserver = new LeaseStandIn(o.agents.map(n => `token-${n}`), null, { minTokenExpirationS: o.minTokenExpirationS })
+for (const [token, node] of Object.entries(o.kubelets)) apiserver.registerKubelet(token, node)
+
+/** Same as cluster.ts's UNDEFINED_MARK: mintToken's undefined values, which the IPC channel's JSON would drop. */
+const UNDEFINED_MARK = '\u0000undefined'
+function revive (v: unknown): unknown {
+  if (v === UNDEFINED_MARK) return undefined
+  if (Array.isArray(v)) return v.map(revive)
+  if (typeof v !== 'object' || v === null) return v
+  const out: Record<string, unknown> = {}
+  for (const [k, x] of Object.entries(v)) out[k] = revive(x)
+  return out
+}
 const dns = new DnsServer()
 let service: Server | null = null
 const sockets = new Set<Socket>()
@@ -45,6 +62,9 @@ serve(async req => {
       if (req.up !== true) await apiserver.stop()
       else if (!apiserver.running) await apiserver.start(o.ip, o.apiPort)
       break
+    case 'registerPod': apiserver.registerPod(req.pod as PodRegistration); break
+    case 'mintToken':
+      return { token: apiserver.mintForTest(revive(JSON.parse(String(req.overrides))) as Record<string, unknown>, revive(JSON.parse(String(req.opts))) as MintOptions) }
     case 'status': break
     default: throw new Error(`unknown command ${req.cmd}`)
   }
@@ -55,7 +75,9 @@ serve(async req => {
     dnsQueries: dns.queries,
     holder: lease?.spec?.holderIdentity ?? null,
     transitions: lease?.spec?.leaseTransitions ?? 0,
-    writes: apiserver.stats.writes
+    writes: apiserver.stats.writes,
+    byPath: apiserver.stats.byPath,
+    tokensIssued: apiserver.stats.tokensIssued
   }
 })
 
