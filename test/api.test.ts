@@ -255,8 +255,8 @@ async function post (h: Harness, url: string, body: unknown, contentType: string
 
 const READ_URLS = [
   '/api/v1/health', '/api/v1/hosts', '/api/v1/pods', '/api/v1/test-results/hosts', '/api/v1/test-results/pods',
-  '/api/v1/test-results/service', '/api/v1/clients/count', '/api/v1/coverage', '/api/v1/leader', '/api/v1/report',
-  '/api/v1/results'
+  '/api/v1/test-results/service', '/api/v1/clients/count', '/api/v1/coverage', '/api/v1/leader', '/api/v1/history',
+  '/api/v1/report', '/api/v1/results'
 ]
 const WRITE_URLS = ['/api/v1/heartbeat', '/api/v1/test-results/hosts', '/api/v1/test-results/pods', '/api/v1/test-results/service']
 
@@ -999,6 +999,30 @@ t.test('a report too large for one gossip message must not be accepted for this 
 
 // ---------------------------------------------------------------------------------------------------------------
 // failures inside the agent: 500 without a stack, logged (section 5 of the brief runs through every errorOf)
+
+t.test('GET /api/v1/history: a validated filter, the model\'s answer passed through', async t => {
+  const h = harness()
+  const seen: unknown[] = []
+  const app = buildApi({
+    snapshot: () => ({ agents: [], externals: [] }),
+    inject: () => {},
+    health: () => h.health,
+    leader: () => h.leader.info,
+    report: () => { throw new Error('not asked') },
+    coverageK: 2,
+    history: q => { seen.push(q); return { window_s: 120, flapping_after: 3, total: 0, pairs: [] } }
+  }, { bodyLimit: 1 << 20 })
+  const ok = await app.inject({ method: 'GET', url: '/api/v1/history?layer=pod&source=agent-1&target=agent-2' })
+  t.equal(ok.statusCode, 200)
+  t.same(ok.json(), { window_s: 120, flapping_after: 3, total: 0, pairs: [] })
+  t.same(seen, [{ layer: 'pod', source: 'agent-1', target: 'agent-2' }], 'the filter reaches the model as given')
+  for (const bad of ['?layer=service', '?nodes=1', `?source=${'a'.repeat(300)}`]) {
+    const r = await app.inject({ method: 'GET', url: `/api/v1/history${bad}` })
+    t.equal(r.statusCode, 400, `${bad.slice(0, 20)}: refused`)
+  }
+  t.same((await h.app.inject({ method: 'GET', url: '/api/v1/history' })).json(), { window_s: 0, pairs: [], total: 0 }, 'without a model: an empty history')
+  await app.close()
+})
 
 t.test('a dependency that throws: 500 INTERNAL, no stack, logged at error level', async t => {
   const h = harness()

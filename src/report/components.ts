@@ -3,24 +3,37 @@
 import type { Layer } from '../gossip/record.ts'
 import type { Edge, Evidence } from './evidence.ts'
 
-/** One direction between two members, over the layers given: reached, cut (measured down now), or unknown. */
-export type Direction = 'reach' | 'cut' | 'cut-last-word' | 'unknown'
+/**
+ * One direction between two members, over the layers given: reached (measured now, or only by the source's last word
+ * before it fell silent), cut (measured down now, or in the last word), or unknown.
+ */
+export type Direction = 'reach' | 'reach-last-word' | 'cut' | 'cut-last-word' | 'unknown'
 
 export function direction (e: Evidence, layers: readonly Layer[], source: string, target: string): Direction {
-  let cut: Direction = 'unknown'
+  let d: Direction = 'unknown'
   for (const layer of layers) {
     const edge = e.edges[layer].get(source, target)
     if (edge === undefined) continue
-    if (edge.state !== 'down') return 'reach'
-    if (edge.fresh) cut = 'cut'
-    else if (cut === 'unknown') cut = 'cut-last-word'
+    if (edge.state !== 'down') {
+      if (edge.fresh) return 'reach'
+      d = 'reach-last-word'
+    } else if (edge.fresh) {
+      if (d !== 'reach-last-word') d = 'cut'
+    } else if (d === 'unknown') d = 'cut-last-word'
   }
-  return cut
+  return d
 }
 
-/** Two members belong together when either reaches the other and neither is measured cut from the other now. */
-function linked (a: Direction, b: Direction): boolean {
-  return (a === 'reach' || b === 'reach') && a !== 'cut' && b !== 'cut'
+const reaches = (d: Direction): boolean => d === 'reach' || d === 'reach-last-word'
+
+/**
+ * Two members belong together when one reaches the other now, or, both being silent, one did by its last word; and
+ * neither is measured cut from the other now. (A silent member's last word about a member heard now joins nothing:
+ * what is measured now about the two of them decides, or a cut-off member would be pulled back into the main group.)
+ */
+function linked (a: Direction, b: Direction, bothSilent: boolean): boolean {
+  if (a === 'cut' || b === 'cut') return false
+  return a === 'reach' || b === 'reach' || (bothSilent && (reaches(a) || reaches(b)))
 }
 
 /** Groups of members that reach each other (transitively), largest first (ties: by first name). */
@@ -41,7 +54,8 @@ export function groups (e: Evidence, layers: readonly Layer[], names: readonly s
       const k = a < b ? `${a}>${b}` : `${b}>${a}`
       if (seen.has(k)) continue
       seen.add(k)
-      if (linked(direction(e, layers, a, b), direction(e, layers, b, a))) parent.set(find(a), find(b))
+      const bothSilent = e.members.get(a)?.fresh === false && e.members.get(b)?.fresh === false
+      if (linked(direction(e, layers, a, b), direction(e, layers, b, a), bothSilent)) parent.set(find(a), find(b))
     }
   }
   const byRoot = new Map<string, string[]>()

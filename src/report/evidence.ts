@@ -32,7 +32,16 @@ export interface Member {
  * One directed measurement. `fresh`: its source is heard now, so it is current evidence; otherwise it is the source's
  * last word before it fell silent, good for telling who reached whom, never for blaming.
  */
-export interface Edge { layer: Layer, source: string, target: string, result: PathResult, state: PathState, fresh: boolean }
+export interface Edge {
+  layer: Layer
+  source: string
+  target: string
+  result: PathResult
+  state: PathState
+  fresh: boolean
+  /** The share of echoes lost, smoothed over the pair's recent rounds where a history is kept (else this round's). */
+  loss?: number | null
+}
 
 export const pairKey = (source: string, target: string): string => `${source}>${target}`
 

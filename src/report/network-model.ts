@@ -21,9 +21,9 @@ export interface ModelOptions {
   verdict: VerdictOptions
 }
 
-/** Defaults for an agent probing every `probeMs`: the window spans twelve rounds, flapping is four flips in it. */
+/** Defaults for an agent probing every `probeMs`: the window spans twelve rounds, flapping is three flips in it. */
 export function modelOptions (probeMs: number, freshMs: number, verdict: Partial<VerdictOptions> = {}): ModelOptions {
-  return { freshMs, confirm: 2, raise: 2, clear: 2, flapWindowMs: 12 * probeMs, flapMin: 4, verdict: { ...DEFAULT_VERDICT_OPTIONS, ...verdict } }
+  return { freshMs, confirm: 2, raise: 2, clear: 2, flapWindowMs: 12 * probeMs, flapMin: 3, verdict: { ...DEFAULT_VERDICT_OPTIONS, ...verdict } }
 }
 
 export interface TickInput {
@@ -72,8 +72,9 @@ export class NetworkModel {
         const settled = this.history.settled(raw.layer, raw.source, raw.target)
         return { ...raw, state: settled ?? raw.state }
       }
-      const settled = this.history.observe(raw.layer, raw.source, raw.target, raw.state, now, wallNow)
-      return settled === null ? null : { ...raw, state: settled }
+      const r = raw.result
+      const settled = this.history.observe(raw.layer, raw.source, raw.target, raw.state, now, wallNow, r.sent > 0 ? 1 - r.received / r.sent : null)
+      return settled === null ? null : { ...raw, state: settled, loss: this.history.loss(raw.layer, raw.source, raw.target) }
     }
     const flaps = this.history.flapping(now)
     const evidence = buildEvidence(input.self, agents, { freshMs: this.o.freshMs, edge }, {
@@ -125,8 +126,9 @@ export class NetworkModel {
       for (const layer of ['host', 'pod'] as const) for (const r of record.results[layer].values()) if (r.checkedAt > newest) newest = r.checkedAt
       if (newest === 0) continue
       const held = this.advanced.get(name)
-      // the origin's clock is compared only with itself: a newer stamp means a newer round, whatever the offset
-      if (held === undefined || newest > held.newest) this.advanced.set(name, { newest, at: input.now })
+      // the origin's clock is compared only with itself, and only for a change: another stamp means another round,
+      // whatever the offset (and a clock stepped back still moves on)
+      if (held === undefined || newest !== held.newest) this.advanced.set(name, { newest, at: input.now })
       ages.set(name, input.now - (this.advanced.get(name)?.at ?? input.now))
     }
     for (const name of this.advanced.keys()) if (!seen.has(name)) this.advanced.delete(name)

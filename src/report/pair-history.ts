@@ -15,9 +15,11 @@ export interface Transition {
 interface Track {
   /** The settled state (null until one has held long enough). */
   settled: PathState | null
-  /** The latest observed state and for how many observations in a row it has held. */
+  /** The latest observed state, and for how many observations in a row its class has held. */
   latest: PathState
   run: number
+  /** Loss of ICMP echoes, smoothed over observations (exponentially weighted; null before one with echoes). */
+  loss: number | null
   /** When the pair last went between reached and down (raw observations), within the flap window. */
   flips: number[]
   transitions: Transition[]
@@ -49,6 +51,16 @@ export interface PairSummary {
 
 const reachedState = (s: PathState): boolean => s !== 'down'
 
+/**
+ * What hysteresis is about: down, reached with the port closed, or open (answered, with or without loss). A change
+ * of class must hold for `confirm` observations; within a class the latest state is taken at once (a lossy path's
+ * rounds go between up and lossy, which is its steady state, not news).
+ */
+const classOf = (s: PathState): 'down' | 'closed' | 'open' => s === 'down' ? 'down' : s === 'closed' ? 'closed' : 'open'
+
+/** Weight of the newest observation in the smoothed loss. */
+const LOSS_WEIGHT = 0.3
+
 export class PairHistory {
   readonly o: PairHistoryOptions
   /** Settled state changes seen, per layer (for /metrics). */
@@ -61,29 +73,41 @@ export class PairHistory {
 
   private static key (layer: Layer, source: string, target: string): string { return `${layer}|${source}>${target}` }
 
-  /** Records one observation of a pair; returns its settled state (null: not settled yet). */
-  observe (layer: Layer, source: string, target: string, state: PathState, now: number, wallNow: number): PathState | null {
+  /**
+   * Records one observation of a pair (its state and, when echoes were sent, the share lost); returns its settled
+   * state (null: not settled yet).
+   */
+  observe (layer: Layer, source: string, target: string, state: PathState, now: number, wallNow: number, loss: number | null = null): PathState | null {
     const k = PairHistory.key(layer, source, target)
     let t = this.tracks.get(k)
     if (t === undefined) {
-      t = { settled: null, latest: state, run: 0, flips: [], transitions: [], lastSeen: now }
+      t = { settled: null, latest: state, run: 0, loss: null, flips: [], transitions: [], lastSeen: now }
       this.tracks.set(k, t)
     }
-    if (state === t.latest) t.run++
+    if (classOf(state) === classOf(t.latest)) t.run++
     else {
       if (reachedState(state) !== reachedState(t.latest)) t.flips.push(now)
-      t.latest = state
       t.run = 1
     }
+    t.latest = state
     t.lastSeen = now
+    // a path that is down loses everything by definition: its loss is not averaged in
+    if (loss !== null && state !== 'down') t.loss = t.loss === null ? loss : t.loss + LOSS_WEIGHT * (loss - t.loss)
     while (t.flips.length > 0 && (t.flips[0] as number) < now - this.o.flapWindowMs) t.flips.shift()
-    if (t.run >= this.o.confirm && t.settled !== state) {
+    if (t.settled !== null && classOf(t.settled) === classOf(state)) {
+      t.settled = state
+    } else if (t.run >= this.o.confirm) {
       t.transitions.push({ at: now, wallAt: wallNow, from: t.settled, to: state })
       if (t.transitions.length > this.o.keep) t.transitions.shift()
       if (t.settled !== null) this.changes[layer]++
       t.settled = state
     }
     return t.settled
+  }
+
+  /** A pair's smoothed loss of echoes (null when never measured with echoes). */
+  loss (layer: Layer, source: string, target: string): number | null {
+    return this.tracks.get(PairHistory.key(layer, source, target))?.loss ?? null
   }
 
   /** The settled state of a pair, if any (no observation made). */

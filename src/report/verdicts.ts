@@ -117,7 +117,8 @@ function flapping (c: Ctx): void {
     m.set(a, (m.get(a) ?? new Set()).add(b))
     m.set(b, (m.get(b) ?? new Set()).add(a))
   }
-  for (const layer of BOTH) for (const x of c.e.edges[layer].all()) note(peers, x.source, x.target)
+  // peers it has current evidence with (a silent member's last word cannot flap)
+  for (const layer of BOTH) for (const x of c.e.edges[layer].all()) if (x.fresh) note(peers, x.source, x.target)
   for (const f of c.e.flaps) {
     note(flappingPeers, f.source, f.target)
     for (const n of [f.source, f.target]) count.set(n, (count.get(n) ?? 0) + f.transitions)
@@ -241,7 +242,11 @@ function cuts (c: Ctx): void {
   if (partitioned.length === 0) return
   const all = [main, ...partitioned.map(k => k.group)]
   const selfSide = c.e.self === null ? -1 : all.findIndex(g => g.includes(c.e.self as string))
-  const label = (g: string[]): string => names(c, g)
+  // a group is named in full up to a dozen nodes; larger ones by their first few and a count (every node is in groups)
+  const label = (g: string[]): string => {
+    const ns = g.map(n => nodeOf(c, n)).sort(byNumber)
+    return ns.length <= 12 ? ns.join(', ') : `${ns.slice(0, 5).join(', ')} and ${ns.length - 5} more`
+  }
   const tie = partitioned.some(k => k.group.length === main.length)
   const side = selfSide < 0
     ? ''
@@ -388,16 +393,18 @@ function gossipSilence (c: Ctx): void {
   const me = c.e.self === null ? undefined : c.e.members.get(c.e.self)
   // the observer hears (nearly) nobody while its own probes reach them: the fault is its own gossip
   if (me !== undefined && !c.blamed.has(me.name) && strong(c, silent.length, others.length)) {
-    const reachedByMe = silent.filter(m => direction(c.e, BOTH, me.name, m.name) === 'reach')
-    if (strong(c, reachedByMe.length, silent.length)) {
+    // of the silent agents it measures (a sample in a large cluster), its own probes reach most
+    const measured = silent.filter(m => direction(c.e, BOTH, me.name, m.name) !== 'unknown')
+    const reachedByMe = measured.filter(m => direction(c.e, BOTH, me.name, m.name) === 'reach')
+    if (reachedByMe.length >= Math.min(c.o.minAgree, measured.length) && reachedByMe.length * 2 > measured.length) {
       c.blamed.add(me.name)
       c.out.push({
         kind: 'gossip-cut',
         subject: where(me),
-        summary: `this agent (${me.name} on ${where(me)}) hears none of ${silent.length} of ${others.length} agents whose nodes and pods its own probes reach: its own gossip is cut (gossip port blocked, or its connections failing); the others are likely fine`,
-        evidence: [`not heard: ${names(c, silent.map(m => m.name))}`],
+        summary: `this agent (${me.name} on ${where(me)}) hears none of ${silent.length} of ${others.length} agents, while its own probes reach ${reachedByMe.length} of the ${measured.length} of them it measures: its own gossip is cut (gossip port blocked, or its connections failing); the others are likely fine`,
+        evidence: [`not heard: ${names(c, silent.slice(0, 20).map(m => m.name))}${silent.length > 20 ? ` and ${silent.length - 20} more` : ''}`],
         agree: reachedByMe.length,
-        of: silent.length,
+        of: measured.length,
         culprits: [me.node],
         observer: true
       })
@@ -537,13 +544,15 @@ function portClosed (c: Ctx): void {
 function lossy (c: Ctx): void {
   for (const n of unblamed(c)) {
     // ICMP filtered outright (no echo, yet TCP answered) is a firewall, not loss; a path that is down counts as an
-    // observer that does not see loss, so a half-dead node is not called lossy
+    // observer that does not see loss, so a half-dead node is not called lossy. Loss is the pair's smoothed loss
+    // where the model keeps a history (a round of three echoes at 30 % loss sees none one time in three).
     const ms = [...healthyInto(c, 'host', n), ...healthyInto(c, 'pod', n)]
       .filter(x => x.result.sent > 0 && !(x.result.received === 0 && x.state !== 'down'))
-    const isLossy = (x: Edge): boolean => x.result.received > 0 && x.result.received < x.result.sent
+    const lossOfEdge = (x: Edge): number => x.state === 'down' ? 0 : x.loss ?? lossOf(x.result) ?? 0
+    const sees = (x: Edge): boolean => x.state !== 'down' && lossOfEdge(x) >= LOSS_SEEN
     const sources = new Set(ms.map(x => x.source))
-    const agreeing = new Set(ms.filter(isLossy).map(x => x.source))
-    const losses = ms.filter(x => x.result.received > 0).map(x => lossOf(x.result) ?? 0)
+    const agreeing = new Set(ms.filter(sees).map(x => x.source))
+    const losses = ms.filter(x => x.state !== 'down').map(lossOfEdge)
     const mean = losses.length === 0 ? 0 : losses.reduce((a, b) => a + b, 0) / losses.length
     if (!strong(c, agreeing.size, sources.size) || mean < 0.1) continue
     const m = member(c, n)
@@ -559,6 +568,9 @@ function lossy (c: Ctx): void {
     })
   }
 }
+
+/** Smoothed loss from which an observer counts as seeing loss (well above noise, well below a 30 % loss). */
+const LOSS_SEEN = 0.05
 
 // ---- 8. the Service: DNS versus endpoints ------------------------------------------------------------------------
 
