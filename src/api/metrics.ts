@@ -18,6 +18,8 @@ export interface MetricsSources {
   self: string
   /** The reachability model's history: settled state changes of pairs so far, by layer, and pairs flapping now. */
   history?: () => { changes: Record<Layer, number>, flapping: number }
+  /** This agent's wall clock minus the cluster's median, ms, from the origin times its peers' messages carry (null: not estimated yet). */
+  clockOffsetMs?: () => number | null
 }
 
 const RTT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
@@ -52,6 +54,7 @@ export class AgentMetrics {
   private readonly reports: TotalCounter
   private readonly pathChanges: TotalCounter
   private readonly flapping: Gauge
+  private readonly clockOffset: Gauge
   private readonly gauges: Record<'peers' | 'holder' | 'contender' | 'transitions' | 'electionEnabled', Gauge>
 
   constructor (src: MetricsSources) {
@@ -73,6 +76,7 @@ export class AgentMetrics {
     this.sync = new TotalCounter(counter('k8snet_sync_total', 'Anti-entropy exchanges: served to peers, pulled from peers, failed.', ['event']))
     this.reports = new TotalCounter(counter('k8snet_reports_printed_total', 'Reports this agent printed as Lease holder.', []))
     this.pathChanges = new TotalCounter(counter('k8snet_path_state_changes_total', 'Settled state changes of measured pairs in this agent\'s reachability model (its history), by layer.', ['layer']))
+    this.clockOffset = gauge('k8snet_clock_offset_seconds', 'This agent\'s wall clock minus the median of its peers\' clocks, estimated from the origin times of their messages against its receipt times (one series per agent; absent until estimated).')
     this.flapping = gauge('k8snet_flapping_paths', 'Pairs this agent\'s model finds flapping now (reachable and unreachable in turn within its window).')
     this.gauges = {
       peers: gauge('k8snet_gossip_peers_connected', 'Peers this agent holds a connection to.'),
@@ -115,6 +119,9 @@ export class AgentMetrics {
     this.bytes.set({ direction: 'in' }, h.gossip.bytes_in ?? 0)
     for (const [event, n] of Object.entries(h.sync)) this.sync.set({ event }, n)
     this.reports.set({}, l.lease?.reports_printed ?? 0)
+    const offset = this.src.clockOffsetMs?.() ?? null
+    this.clockOffset.reset()
+    if (offset !== null) this.clockOffset.set(offset / 1000)
     const hist = this.src.history?.()
     if (hist !== undefined) {
       for (const layer of ['host', 'pod'] as const) this.pathChanges.set({ layer }, hist.changes[layer])

@@ -200,7 +200,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     leader: () => leader(),
     verdicts: v => report(v).verdicts,
     self: config.podName,
-    history: () => ({ changes: model.history.changes, flapping: model.history.flapping(now()).length })
+    history: () => ({ changes: model.history.changes, flapping: model.history.flapping(now()).length }),
+    clockOffsetMs: () => clockOffset()
   })
   const sampled = (): boolean => view.agentCount > config.probeSampleAbove
   const model = new NetworkModel(modelOptions(config.probeIntervalS * 1000,
@@ -224,11 +225,16 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     })
   }
   let modelTimer: NodeJS.Timeout | undefined
-  /** This agent's clock against the cluster's median (0 when within the skew threshold): the report's time is corrected by it. */
-  const ownClockOffset = (): number => {
+  /** This agent's clock minus the cluster's median, ms (null with fewer than two peers estimated). */
+  const clockOffset = (): number | null => {
     const offsets = [...skew.estimates().values(), 0].sort((a, b) => a - b)
-    const median = offsets[Math.floor(offsets.length / 2)] ?? 0
-    return offsets.length >= 3 && Math.abs(median) > model.o.verdict.skewThresholdMs ? median : 0
+    if (offsets.length < 3) return null
+    return -(offsets[Math.floor(offsets.length / 2)] ?? 0)
+  }
+  /** The correction for the report's time: the cluster's time when this clock is off by more than the threshold. */
+  const ownClockOffset = (): number => {
+    const off = clockOffset() ?? 0
+    return Math.abs(off) > model.o.verdict.skewThresholdMs ? -off : 0
   }
   const parts: Parts = { config, log, node, view, self, mesh, sync, metrics, model }
   // fping starts from a small shell kept beside the agent: forking the agent itself stalls gossip for ~10 ms a round
