@@ -45,6 +45,11 @@ export interface HealthInfo {
     liveness?: { beats_sent: number, beats_failed: number, beats_heard: number, beats_refused: number, beats_cut: number, entries_applied: number, digests_refused: number }
   }
   sync: { served: number, pulled: number, failed: number }
+  /**
+   * Identities: whether peers' records must carry a verified token (once the cluster's keys are known), whether this
+   * agent has its own, peers' records refused by reason, and fetches of the cluster's keys.
+   */
+  identity?: { required: boolean, own_token: boolean, refused: Record<string, number>, keys_fetched: number, keys_failed: number }
   probes: { rounds: number, last_round_ms: number | null, last_targets: number, icmp_error: string | null }
 }
 
@@ -210,6 +215,7 @@ export const readRoutes: ReadRoute[] = [
         liveness: integers('beats_sent', 'beats_failed', 'beats_heard', 'beats_refused', 'beats_cut', 'entries_applied', 'digests_refused')
       }),
       sync: integers('served', 'pulled', 'failed'),
+      identity: objectOf({ required: { type: 'boolean' }, own_token: { type: 'boolean' }, refused: counts, keys_fetched: { type: 'integer' }, keys_failed: { type: 'integer' } }),
       probes: objectOf({ rounds: { type: 'integer' }, last_round_ms: nullableNum, last_targets: { type: 'integer' }, icmp_error: nullableStr })
     }),
     answer: (_v, deps) => ({ status: 'healthy', ...deps.health() })

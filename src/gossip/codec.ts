@@ -102,7 +102,8 @@ function encodeRecord (r: AgentRecord): Record<string, Json> {
     p: [...r.results.pod.values()].map(p => encodePath(p, c)),
     sv: encodeService(r.results.service),
     ld: r.leader === true ? 1 : 0,
-    ...(r.seal === undefined ? {} : { g: [r.seal.seq, r.seal.sig] })
+    ...(r.seal === undefined ? {} : { g: [r.seal.seq, r.seal.sig] }),
+    ...(r.token === undefined ? {} : { tk: r.token })
   }
 }
 
@@ -116,7 +117,8 @@ export function canonicalContent (r: AgentRecord): string {
   const id = r.identity
   const paths = (m: Map<string, PathResult>): Json[] => [...m.values()].sort(byTarget).map(p => encodePath(p))
   return JSON.stringify([[id.podName, id.nodeName, id.nodeIp, id.podIp, id.namespace, id.version, id.peerId],
-    r.leader === true ? 1 : 0, paths(r.results.host), paths(r.results.pod), encodeService(r.results.service)])
+    r.leader === true ? 1 : 0, paths(r.results.host), paths(r.results.pod), encodeService(r.results.service),
+    ...(r.token === undefined ? [] : [r.token])])
 }
 
 /** An Ed25519 signature in base64 (64 bytes). */
@@ -159,8 +161,16 @@ function decodeRecord (v: Json, f: string): AgentRecord {
     rv: uint(o.r, `${f}.rv`),
     results,
     leader: o.ld === undefined ? false : uint(o.ld, `${f}.leader`, 1) === 1,
-    ...(o.g === undefined ? {} : { seal: decodeSeal(o.g, `${f}.seal`) })
+    ...(o.g === undefined ? {} : { seal: decodeSeal(o.g, `${f}.seal`) }),
+    ...(o.tk === undefined ? {} : { token: token(o.tk, `${f}.token`) })
   }
+}
+
+/** A compact JWS: three base64url parts, bounded (the verifier judges the rest). */
+function token (v: Json, f: string): string {
+  const s = str(v, f, 8192)
+  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(s)) fail(f, 'a compact JWS (three base64url parts)')
+  return s
 }
 
 // ---- legacy (external) records ----

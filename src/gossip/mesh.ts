@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import { WireError } from '../node/errors.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import type { BeatChannel } from './beat.ts'
+import type { IdentityProof, ProveIdentity } from './identity.ts'
 import type { MeshNode } from './libp2p-node.ts'
 import { chooseAggregators } from './liveness.ts'
 import type { AgentRecord, GossipMessage, LayerDelta } from './record.ts'
@@ -45,6 +46,8 @@ export interface MeshDeps {
   onAccepted?: (msg: GossipMessage) => void
   /** Called just before this agent publishes a message (benchmarks time propagation from here). */
   onPublishing?: (msg: GossipMessage) => void
+  /** The proof that a full record's origin is its pod (while the view requires identities). */
+  prove?: ProveIdentity
 }
 
 /** Counters of what the mesh did, by outcome; the reasons are bounded labels. */
@@ -92,6 +95,8 @@ export class GossipMesh {
   private initialPulls = 0
   /** What the validator decoded, by payload, so the handler does not decode the same bytes again. */
   private readonly decoded = new WeakMap<Uint8Array, GossipMessage>()
+  /** Identity proofs of the full records validate() let through, for onMessage to apply with. */
+  private readonly proofs = new WeakMap<Uint8Array, IdentityProof>()
 
   constructor (deps: MeshDeps, opts: MeshOptions) {
     this.deps = deps
@@ -238,7 +243,17 @@ export class GossipMesh {
       return TopicValidatorResult.Reject
     }
     this.decoded.set(msg.data, decoded)
-    const outcome = this.deps.view.judge(decoded, msg.from.toString())
+    let proof: IdentityProof | null = null
+    if (decoded.t === 'full' && this.deps.view.identitiesRequired) {
+      proof = this.deps.prove?.(decoded.record) ?? null
+      if (proof === null) {
+        bump(this.stats.rejected, 'identity')
+        this.deps.log.debug({ from: msg.from.toString(), origin: decoded.record.identity.podName }, 'full record without a token the cluster vouches for')
+        return TopicValidatorResult.Reject
+      }
+      this.proofs.set(msg.data, proof)
+    }
+    const outcome = this.deps.view.judge(decoded, msg.from.toString(), proof)
     // first hop: the publisher itself sent it, so its full record must name the address it speaks from (relays
     // forward only what their own first-hop check passed)
     if (decoded.t === 'full' && (outcome === 'accepted' || outcome === 'gap') && peer.equals(msg.from)) {
@@ -265,6 +280,7 @@ export class GossipMesh {
         bump(this.stats.ignored, o)
         return TopicValidatorResult.Ignore
       case 'forged':
+      case 'unbound':
         bump(this.stats.rejected, o)
         return TopicValidatorResult.Reject
     }
@@ -278,7 +294,7 @@ export class GossipMesh {
     if (decoded === undefined) {
       try { decoded = decodeMessage(msg.data) } catch { return }
     }
-    const outcome = this.deps.view.apply(decoded, msg.from.toString(), this.deps.now())
+    const outcome = this.deps.view.apply(decoded, msg.from.toString(), this.deps.now(), this.proofs.get(msg.data) ?? null)
     if (decoded.t === 'hb' && decoded.live !== undefined && (outcome === 'accepted' || outcome === 'gap')) {
       const live = this.deps.view.applyLiveness(decoded.origin, decoded.live, this.deps.now())
       this.stats.liveRefreshed += live.refreshed

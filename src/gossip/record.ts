@@ -68,6 +68,11 @@ export interface AgentRecord {
   leader?: boolean
   /** The origin's seal of this version (absent when none came with it): lets any relay prove what the origin said. */
   seal?: Seal
+  /**
+   * The origin's projected ServiceAccount token (a JWT the cluster signed, of our audience): binds its pod to the key
+   * that signs this record. Sealed with the content, so a relay cannot swap it.
+   */
+  token?: string
 }
 
 /**

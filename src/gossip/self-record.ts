@@ -87,6 +87,27 @@ export class SelfRecord {
     return { t: 'full', record: r }
   }
 
+  /**
+   * Carries a new token (the kubelet rotated it): part of the sealed content, so the next full record is a new
+   * version. Returns whether it changed.
+   */
+  setToken (token: string | null): boolean {
+    if ((token ?? undefined) === this.record.token) return false
+    if (token === null) delete this.record.token
+    else this.record.token = token
+    return true
+  }
+
+  /**
+   * Moves to an incarnation above `heldInc`, which the mesh holds for this name (this agent's clock was set back, or
+   * its previous process's incarnation came from a clock ahead): the next full record then replaces it everywhere.
+   */
+  reincarnate (heldInc: number): void {
+    if (heldInc < this.record.inc) return
+    this.record.inc = heldInc + 1
+    this.record.seq = 0
+  }
+
   /** A heartbeat; an aggregator's carries the liveness entries of the beats it heard. */
   heartbeat (live: LiveEntry[] = []): GossipMessage {
     this.record.seq++

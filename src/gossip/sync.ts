@@ -3,6 +3,7 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { sameIp } from './admission.ts'
 import { decodeSyncRequest, decodeSyncResponse, encodeSyncRequest, encodeSyncResponse, MAX_SYNC_BYTES } from './codec.ts'
+import type { IdentityProof, ProveIdentity } from './identity.ts'
 import type { Verifier } from './keys.ts'
 import type { MeshNode } from './libp2p-node.ts'
 import type { AgentRecord } from './record.ts'
@@ -23,6 +24,10 @@ export interface SyncDeps {
   verify: Verifier
   /** Called with the origins still missing their full state after a sync, and with every record change. */
   onChange: (changed: number) => void
+  /** The proof that a record's origin is its pod (while the view requires identities). */
+  prove?: ProveIdentity
+  /** A peer holds this agent's own name at this incarnation, not below its own: it should move past it. */
+  onSelfBehind?: (heldInc: number) => void
 }
 
 export interface SyncStats { served: number, pulled: number, failed: number, lastPullAt: number | null }
@@ -51,7 +56,7 @@ export class AntiEntropy {
       const ip = remoteIpOf(conn)
       if (req.self.seal !== undefined && !recordSealHolds(req.self, req.self.seal, this.deps.verify)) delete req.self.seal
       if (ip !== null && sameIp(ip, req.self.identity.podIp)) {
-        const o = view.apply({ t: 'full', record: req.self }, conn.remotePeer.toString(), now())
+        const o = view.apply({ t: 'full', record: req.self }, conn.remotePeer.toString(), now(), this.prove(req.self))
         if (o === 'accepted') this.deps.onChange(1)
       }
       await writeAll(stream, encodeSyncResponse(view.answer(req.digest, now())), signal)
@@ -60,6 +65,10 @@ export class AntiEntropy {
       log.debug({ peer: conn.remotePeer.toString(), err: (err as Error).message }, 'sync request failed')
       stream.abort(err as Error)
     }
+  }
+
+  private prove (record: AgentRecord): IdentityProof | null {
+    return this.deps.view.identitiesRequired ? this.deps.prove?.(record) ?? null : null
   }
 
   /** Pulls what `peer` holds and this agent lacks. Returns false when the pull failed or one is under way. */
@@ -76,7 +85,17 @@ export class AntiEntropy {
       // an agent answers for itself only from its own address (as the first hop checks gossip)
       const ips = node.getConnections(peer).map(remoteIpOf).filter((a): a is string => a !== null)
       res.full = res.full.filter(f => f.record.identity.peerId !== id || ips.some(a => sameIp(a, f.record.identity.podIp)))
-      checkSeals(res, this.deps.verify, origin => view.agent(origin)?.record.identity.peerId)
+      checkSeals(res, this.deps.verify, origin => view.boundKey(origin) ?? view.agent(origin)?.record.identity.peerId)
+      // this agent's own name held at an incarnation not below its own: a clock set back (or a replay); it moves past it
+      const mine = this.deps.self().identity.podName
+      const held = Math.max(...res.full.filter(f => f.record.identity.podName === mine).map(f => f.record.inc), ...res.left.filter(l => l.origin === mine).map(l => l.inc), -1)
+      if (held >= this.deps.self().inc) this.deps.onSelfBehind?.(held)
+      // while identities are required, a relayed record is taken only with its origin's verified token
+      for (const f of res.full) {
+        const proof = this.prove(f.record)
+        if (proof !== null) f.proof = proof
+      }
+      if (view.identitiesRequired) res.full = res.full.filter(f => f.proof !== undefined || f.record.identity.podName === mine)
       const { changed } = view.merge(res, now(), id)
       this.stats.pulled++
       this.stats.lastPullAt = now()

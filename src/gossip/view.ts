@@ -1,5 +1,6 @@
 // The replicated view: pure merge, replay, expiry and anti-entropy rules over origin records. No I/O, no clocks.
 import { aggregatorSets, rvAhead, shortId, type AggregatorSets } from './liveness.ts'
+import type { IdentityProof } from './identity.ts'
 import type { AgentRecord, ExternalRecord, GossipMessage, LiveEntry } from './record.ts'
 import { applyLayerDelta, messageOrigin } from './record.ts'
 
@@ -12,9 +13,10 @@ import { applyLayerDelta, messageOrigin } from './record.ts'
  * - forged: the signer is not the key the record is bound to;
  * - self: a message about this agent's own origin, which only this agent writes;
  * - capacity: a new origin (agent or external) while its cap is reached, or a second-hand record for a pod IP a
- *   live origin holds.
+ *   live origin holds;
+ * - unbound: identities are required and the record comes without a token the cluster vouches for (see bindings).
  */
-export type MergeOutcome = 'accepted' | 'gap' | 'stale' | 'forged' | 'self' | 'capacity'
+export type MergeOutcome = 'accepted' | 'gap' | 'stale' | 'forged' | 'self' | 'capacity' | 'unbound'
 
 /**
  * `verified`: the record is its origin's word (a message it signed, its own anti-entropy answer, or a relay under
@@ -66,7 +68,8 @@ export interface Departure { origin: string, inc: number, seq: number, seal?: st
  * sealed record or departure counts as the origin's own word whoever relayed it.
  */
 export interface SyncResponse {
-  full: Array<{ record: AgentRecord, ageMs: number, sealed?: boolean }>
+  /** `proof`, like `sealed`, is set by the receiving adapter once it has verified the record's token. */
+  full: Array<{ record: AgentRecord, ageMs: number, sealed?: boolean, proof?: IdentityProof }>
   touch: Array<[origin: string, inc: number, seq: number, rv: number, ageMs: number]>
   externals: Array<{ record: ExternalRecord, ageMs: number }>
   extTouch: Array<[key: string, at: number, by: string, ageMs: number]>
@@ -110,6 +113,14 @@ export class View {
   private readonly tombstones = new Map<string, Tombstone>()
   private readonly lost = new Map<string, { record: AgentRecord, lastHeard: number }>()
   private readonly lostRetentionMs: number
+  /**
+   * Each origin's pod as the cluster vouched for it (its token's pod uid and issue time) and the one key bound to it.
+   * While identities are required, only a record whose token names its origin's pod is taken; the first key to show
+   * a pod's token holds the name, a newer pod (another uid) takes it over, and every other message of the origin must
+   * be signed by the bound key.
+   */
+  private readonly bindings = new Map<string, { uid: string, peerId: string, issuedAtS: number }>()
+  private identityRequired = false
 
   constructor (opts: ViewOptions) {
     this.lostRetentionMs = opts.lostRetentionMs ?? opts.ttlMs * 20
@@ -121,6 +132,12 @@ export class View {
     this.maxTombstones = opts.maxTombstones ?? 10_000
   }
 
+  /** From now on every agent record must come with a verified token (set once the cluster's keys are known). */
+  requireIdentity (on: boolean): void { this.identityRequired = on }
+  get identitiesRequired (): boolean { return this.identityRequired }
+  /** The key bound to an origin's pod, if any. */
+  boundKey (origin: string): string | undefined { return this.bindings.get(origin)?.peerId }
+
   /** Installs or replaces this agent's own record; it never expires and no peer may overwrite it. */
   setSelf (record: AgentRecord, now: number): void {
     this.selfOrigin = record.identity.podName
@@ -131,10 +148,14 @@ export class View {
    * What merging `msg` would do, without changing anything. `signer` is the peer id that signed the gossip
    * message; pass null for records relayed by anti-entropy, whose binding was checked when first gossiped.
    */
-  judge (msg: GossipMessage, signer: string | null): MergeOutcome {
+  judge (msg: GossipMessage, signer: string | null, proof: IdentityProof | null = null): MergeOutcome {
     if (msg.t === 'ext') return this.judgeExternal(msg.record, signer)
     const origin = messageOrigin(msg)
     if (origin === this.selfOrigin) return 'self'
+    if (this.identityRequired) {
+      const bound = this.judgeBinding(msg, signer, proof)
+      if (bound !== null) return bound
+    }
     const held = this.agents.get(origin)
     const inc = msg.t === 'full' ? msg.record.inc : msg.inc
     const seq = msg.t === 'full' ? msg.record.seq : msg.seq
@@ -147,7 +168,9 @@ export class View {
     if (signer !== null && msg.t !== 'full' && held !== undefined && held.record.inc === inc &&
         held.record.identity.peerId !== signer) return 'forged'
     const tomb = this.tombstones.get(origin)
-    if (tomb !== undefined && (tomb.exact === true ? inc === tomb.inc && seq <= tomb.seq : !newer(inc, seq, tomb.inc, tomb.seq))) return 'stale'
+    // an expiry (not a departure) never keeps out a record whose pod the cluster vouches for: its clock may be behind
+    const vouchedPast = proof !== null && msg.t === 'full' && tomb !== undefined && !tomb.left
+    if (tomb !== undefined && !vouchedPast && (tomb.exact === true ? inc === tomb.inc && seq <= tomb.seq : !newer(inc, seq, tomb.inc, tomb.seq))) return 'stale'
     if (held !== undefined && !supersedes && !newer(inc, seq, held.record.inc, held.record.seq)) {
       // the origin's own signed word beats what a third party relayed, whatever sequence number that claimed
       const overrides = signer !== null && !held.verified && inc === held.record.inc && held.record.identity.peerId === signer
@@ -185,6 +208,31 @@ export class View {
     }
   }
 
+  /**
+   * The identity gate (identities required): a full record needs a proof for its origin's pod, and may not move a bound
+   * pod to another key (unless that key's holder is gone and the token is newer: an agent that lost its key) nor go
+   * back to an older pod; any other message must be signed by the key bound to its origin (a relay's unsigned copy is
+   * judged by the rules below, as before). Null: the gate has nothing against it.
+   */
+  private judgeBinding (msg: GossipMessage, signer: string | null, proof: IdentityProof | null): MergeOutcome | null {
+    const origin = messageOrigin(msg)
+    const b = this.bindings.get(origin)
+    if (msg.t === 'full') {
+      if (proof === null) return 'unbound'
+      if (b === undefined) return null
+      const key = msg.record.identity.peerId
+      if (b.uid === proof.uid && b.peerId !== key) {
+        const live = this.agents.get(origin)
+        const holderGone = live === undefined || live.record.identity.peerId !== b.peerId
+        return proof.issuedAtS > b.issuedAtS && holderGone ? null : 'forged'
+      }
+      return b.uid !== proof.uid && proof.issuedAtS < b.issuedAtS ? 'stale' : null
+    }
+    if (signer === null) return null
+    if (b === undefined) return msg.t === 'leave' ? 'unbound' : 'gap'
+    return signer === b.peerId ? null : 'forged'
+  }
+
   /** The live entry `owner` names when it is not `origin` itself. */
   private otherOwner (owner: string | undefined, origin: string): AgentEntry | undefined {
     return owner === undefined || owner === origin ? undefined : this.agents.get(owner)
@@ -202,9 +250,12 @@ export class View {
   }
 
   /** Merges a message; `heardAt` is when its origin was last heard on this agent's monotonic clock. */
-  apply (msg: GossipMessage, signer: string | null, heardAt: number): MergeOutcome {
-    const outcome = this.judge(msg, signer)
+  apply (msg: GossipMessage, signer: string | null, heardAt: number, proof: IdentityProof | null = null): MergeOutcome {
+    const outcome = this.judge(msg, signer, proof)
     if (outcome !== 'accepted' && outcome !== 'gap') return outcome
+    if (msg.t === 'full' && proof !== null) {
+      this.bindings.set(msg.record.identity.podName, { uid: proof.uid, peerId: msg.record.identity.peerId, issuedAtS: proof.issuedAtS })
+    }
     switch (msg.t) {
       case 'ext': {
         this.tombstones.delete(msg.record.key)
@@ -341,6 +392,10 @@ export class View {
     for (const [origin, l] of this.lost) {
       if (now - l.lastHeard > this.lostRetentionMs) this.lost.delete(origin)
     }
+    // a binding outlives its origin while anything of it is remembered (so its token cannot be replayed under another key)
+    for (const origin of this.bindings.keys()) {
+      if (!this.agents.has(origin) && !this.lost.has(origin) && !this.tombstones.has(origin)) this.bindings.delete(origin)
+    }
     return out
   }
 
@@ -427,7 +482,7 @@ export class View {
   merge (res: SyncResponse, now: number, answerer: string | null = null): { changed: number, gaps: string[] } {
     let changed = 0
     const gaps: string[] = []
-    for (const { record: relayed, ageMs, sealed } of res.full) {
+    for (const { record: relayed, ageMs, sealed, proof } of res.full) {
       if (ageMs > this.ttlMs) continue
       const held = this.agents.get(relayed.identity.podName)
       const fromOrigin = answerer !== null && answerer === relayed.identity.peerId
@@ -445,8 +500,8 @@ export class View {
       // the origin's own answer is as good as its signature; so is its seal; anything else is kept second-hand
       // (unverified), so the origin's next signed message replaces it whatever it claimed
       const o = fromOrigin
-        ? this.vouchedApply(record, now - ageMs)
-        : sealed === true ? this.relayedApply(record, now - ageMs) : this.apply({ t: 'full', record }, null, now - ageMs)
+        ? this.vouchedApply(record, now - ageMs, proof ?? null)
+        : sealed === true ? this.relayedApply(record, now - ageMs, proof ?? null) : this.apply({ t: 'full', record }, null, now - ageMs, proof ?? null)
       if (o === 'accepted') changed++
       else if (o === 'stale') this.refresh(record.identity.podName, record.inc, fromOrigin ? record.seq : (held?.record.seq ?? 0), now - ageMs)
     }
@@ -480,20 +535,20 @@ export class View {
   private vouched = false
 
   /** Applies a full record as if signed by its origin (it answered for itself over an authenticated stream). */
-  vouchedApply (record: AgentRecord, heardAt: number): MergeOutcome {
+  vouchedApply (record: AgentRecord, heardAt: number, proof: IdentityProof | null = null): MergeOutcome {
     this.vouched = true
     try {
-      return this.apply({ t: 'full', record }, record.identity.peerId, heardAt)
+      return this.apply({ t: 'full', record }, record.identity.peerId, heardAt, proof)
     } finally {
       this.vouched = false
     }
   }
 
   /** Applies a record a third party relayed under its origin's seal: the origin's word, not heard first-hand. */
-  private relayedApply (record: AgentRecord, heardAt: number): MergeOutcome {
+  private relayedApply (record: AgentRecord, heardAt: number, proof: IdentityProof | null): MergeOutcome {
     this.relaying = true
     try {
-      return this.apply({ t: 'full', record }, record.identity.peerId, heardAt)
+      return this.apply({ t: 'full', record }, record.identity.peerId, heardAt, proof)
     } finally {
       this.relaying = false
     }

@@ -1,5 +1,6 @@
 // The composition root: builds the view, mesh, discovery, anti-entropy, probes, election, reporter and APIs,
 // and owns start/stop.
+import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { buildApi } from '../api/app.ts'
@@ -13,7 +14,8 @@ import { Admission } from '../gossip/admission.ts'
 import { createMeshNode, SCORE_THRESHOLDS, type MeshNode } from '../gossip/libp2p-node.ts'
 import { GossipMesh } from '../gossip/mesh.ts'
 import { injectExternal } from '../gossip/inject.ts'
-import { newAgentKey, PeerKeys } from '../gossip/keys.ts'
+import { IdentityVerifier, type ProveIdentity } from '../gossip/identity.ts'
+import { newAgentKey, PeerKeys, persistentAgentKey } from '../gossip/keys.ts'
 import type { ExternalBody, GossipMessage } from '../gossip/record.ts'
 import { SelfRecord } from '../gossip/self-record.ts'
 import { Beats } from '../gossip/beat.ts'
@@ -35,6 +37,7 @@ import type { Config } from './config.ts'
 import { ElectionSupervisor } from './election-supervisor.ts'
 import { LeaderElection } from './leader-election.ts'
 import type { KubeAccess } from './kube-access.ts'
+import { JwksSource } from './kube-jwks.ts'
 import { kubeLeaseStore } from './kube-lease-store.ts'
 import type { Secrets } from './secrets.ts'
 import { VERSION } from './version.ts'
@@ -142,7 +145,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   const admission = new Admission({ rememberMs: 600_000, now }, config.staticPeers.map(p => p.ip))
   let lastRefusalLog = -Infinity
   // one key per process: libp2p signs gossip with it, the agent seals its record versions with it
-  const key = newAgentKey()
+  // (kept in the pod's emptyDir when configured: a restarted container keeps the key its pod's token is bound to)
+  const key = config.identityKeyFile === '' ? newAgentKey() : persistentAgentKey(config.identityKeyFile)
   const node = await createMeshNode({
     privateKey: key.libp2p,
     listenAddress: config.listenAddress,
@@ -169,7 +173,36 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     version: VERSION,
     peerId: node.peerId.toString()
   }, Date.now(), key.sign)
-  const sync = new AntiEntropy({ node, view, self: () => self.record, now, log, verify: new PeerKeys().verify, onChange: () => {} })
+  // identities: each record carries its pod's projected token; once the cluster's keys are known, peers' must too
+  const identity = new IdentityVerifier({ audience: config.identityAudience })
+  let jwks: JwksSource | null = null
+  const prove: ProveIdentity = record => {
+    // tokens carry wall times: judged on the cluster's time, so a clock set wrong does not refuse every peer
+    const c = identity.check(record, (Date.now() - (clockOffset() ?? 0)) / 1000)
+    if (c.ok) return c.proof
+    if (c.reason === 'unknown-key') jwks?.unknownKey()
+    return null
+  }
+  const readToken = (): string | null => {
+    if (config.identityTokenFile === '') return null
+    try { return readFileSync(config.identityTokenFile, 'utf8').trim() || null } catch { return null }
+  }
+  self.setToken(readToken())
+  const sync = new AntiEntropy({
+    node,
+    view,
+    self: () => self.record,
+    now,
+    log,
+    verify: new PeerKeys().verify,
+    onChange: () => {},
+    prove,
+    onSelfBehind: held => {
+      log.warn({ held, own: self.record.inc }, 'the mesh holds this agent\'s name at a later incarnation (a clock set back?): moving past it')
+      self.reincarnate(held)
+      mesh.publish(self.full())
+    }
+  })
   const discovery = new Discovery(node, {
     onResolved: ips => { admission.saw(ips) },
     self: { ip: config.podIp, port: config.gossipPort },
@@ -187,7 +220,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     skew.observeMessage(msg, Date.now())
     hooks.onAccepted?.(msg)
   }
-  const mesh = new GossipMesh({ node, view, self, sync, beats, now, log, onOriginSeen: ip => { discovery.heardOf(ip) }, onAccepted, onPublishing: hooks.onPublishing }, {
+  const mesh = new GossipMesh({ node, view, self, sync, beats, now, log, onOriginSeen: ip => { discovery.heardOf(ip) }, onAccepted, onPublishing: hooks.onPublishing, prove }, {
     heartbeatMs: config.heartbeatIntervalS * 1000,
     fullRefreshMs: config.fullRefreshIntervalS * 1000,
     digestAbove: config.heartbeatDigestAbove
@@ -308,6 +341,13 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       }
     },
     sync: { served: sync.stats.served, pulled: sync.stats.pulled, failed: sync.stats.failed },
+    identity: {
+      required: view.identitiesRequired,
+      own_token: self.record.token !== undefined,
+      refused: { ...identity.refused } as Record<string, number>,
+      keys_fetched: jwks?.fetched ?? 0,
+      keys_failed: jwks?.failed ?? 0
+    },
     probes: {
       rounds: probes.stats.rounds,
       last_round_ms: probes.stats.lastRoundMs === null ? null : Math.round(probes.stats.lastRoundMs),
@@ -338,14 +378,32 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
 
   await sync.register()
   await beats.register()
+  if (config.identityTokenFile !== '' && kube !== null) {
+    jwks = new JwksSource(kube, {
+      now,
+      log: log.child({ component: 'identity' }),
+      onKeys: keys => {
+        identity.setKeys(keys)
+        if (!view.identitiesRequired) log.info('the cluster\'s service-account keys are known: every agent record must now carry its pod\'s token')
+        view.requireIdentity(true)
+      }
+    })
+  } else if (config.identityTokenFile !== '') {
+    log.warn('IDENTITY_TOKEN_FILE is set but there is no Kubernetes API to fetch the cluster\'s keys from: identities are not checked')
+  }
+  // the kubelet rotates the token file: a new token goes out with a full record at once
+  const tokenTimer = setInterval(() => { if (self.setToken(readToken())) mesh.publish(self.full()) }, 30_000)
   await node.start()
   mesh.start()
   discovery.start()
+  jwks?.start()
   let healthServer: HealthServer | undefined
   try {
     await api.listen({ host: config.listenAddress, port: config.httpPort })
     healthServer = await startHealthServer(config.listenAddress, config.clientPort, config.podName)
   } catch (err) {
+    clearInterval(tokenTimer)
+    jwks?.stop()
     await api.close()
     discovery.stop()
     await mesh.stop()
@@ -364,6 +422,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     stopping ??= (async () => {
       reporter.stop()
       clearInterval(modelTimer)
+      clearInterval(tokenTimer)
+      jwks?.stop()
       discovery.stop()
       await probes.stop()
       await fping.stop()

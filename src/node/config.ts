@@ -32,6 +32,12 @@ export interface Config {
   gossipPort: number
   peerService: string
   staticPeers: PeerAddress[]
+  /** The projected ServiceAccount token that binds this agent's key to its pod ('' : none, identities unchecked). */
+  identityTokenFile: string
+  /** The audience that token is requested for, and that peers' tokens must carry. */
+  identityAudience: string
+  /** Where the pod's key is kept across container restarts ('': a new key per process). */
+  identityKeyFile: string
   discoveryIntervalS: number
   fullRefreshIntervalS: number
   meshMaxPeers: number
@@ -190,6 +196,9 @@ export function parseConfig (env: Env): Config {
     gossipPort,
     peerService: matching(env, 'PEER_SERVICE', DNS_NAME, 'the DNS name of the headless Service of the agents', ''),
     staticPeers: peerList(env, 'STATIC_PEERS', gossipPort),
+    identityTokenFile: matching(env, 'IDENTITY_TOKEN_FILE', /^\/[^\0]{0,4095}$/, 'an absolute path to the projected ServiceAccount token', ''),
+    identityAudience: matching(env, 'IDENTITY_AUDIENCE', /^[A-Za-z0-9._:/-]{1,253}$/, 'a token audience (letters, digits and . _ : / -)', 'k8snet-checker'),
+    identityKeyFile: matching(env, 'IDENTITY_KEY_FILE', /^\/[^\0]{0,4095}$/, 'an absolute path for the pod\'s key (on an emptyDir)', ''),
     discoveryIntervalS: int(env, 'DISCOVERY_INTERVAL', 5, 1, 3600, 'number of seconds'),
     fullRefreshIntervalS: int(env, 'FULL_REFRESH_INTERVAL', 60, 5, 86400, 'number of seconds'),
     meshMaxPeers: int(env, 'MESH_MAX_PEERS', 32, 4, 10000, 'number of peers'),

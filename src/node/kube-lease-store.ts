@@ -1,9 +1,7 @@
 // The Lease store over the Kubernetes REST API (coordination.k8s.io/v1): three calls on one kept-alive connection.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { isObj, type KubeAccess, type Obj } from './kube-access.ts'
+import { kubeHttp, type KubeAnswer } from './kube-http.ts'
 import { LeaseApiError, LeaseConflict, type LeaseRecord, type LeaseSpec, type LeaseStore } from './lease-store.ts'
-import { VERSION } from './version.ts'
 
 /** A Lease answer is a few hundred bytes; anything past this is not one. */
 const MAX_ANSWER_BYTES = 256 * 1024
@@ -66,68 +64,20 @@ export function leaseToJson (name: string, namespace: string, s: LeaseSpec, reso
   }
 }
 
-interface Answer { status: number, body: unknown }
-
 /** What a failed call says: the apiserver's Status message when it sent one. */
-function failure (a: Answer, what: string): Error {
+function failure (a: KubeAnswer, what: string): Error {
   const message = isObj(a.body) && typeof a.body.message === 'string' ? `: ${a.body.message.slice(0, 300)}` : ''
   if (a.status === 409) return new LeaseConflict(`${what} lost the race (409)${message}`)
   return new LeaseApiError(a.status, `${what}: apiserver answered ${a.status}${message}`)
 }
 
 export function kubeLeaseStore (access: KubeAccess, o: KubeLeaseOptions): LeaseStore {
-  const secure = access.server.protocol === 'https:'
-  const agent = secure
-    ? new HttpsAgent({
-      keepAlive: true,
-      maxSockets: 2,
-      ...(access.ca === null ? {} : { ca: access.ca }),
-      ...(access.clientCert === null ? {} : { cert: access.clientCert.cert, key: access.clientCert.key }),
-      rejectUnauthorized: !access.insecure,
-      ...(access.serverName === null ? {} : { servername: access.serverName })
-    })
-    : new HttpAgent({ keepAlive: true, maxSockets: 2 })
-  const timeoutMs = o.timeoutMs ?? 10_000
-  const base = access.server.href.replace(/\/+$/, '')
-  const collection = `${base}/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(o.namespace)}/leases`
+  const http = kubeHttp(access, { timeoutMs: o.timeoutMs ?? 10_000, maxAnswerBytes: MAX_ANSWER_BYTES, error: (status, message) => new LeaseApiError(status, message) })
+  const collection = `${http.base}/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(o.namespace)}/leases`
   const item = `${collection}/${encodeURIComponent(o.name)}`
+  const call = http.call
 
-  const call = async (method: 'GET' | 'POST' | 'PUT', url: string, body?: Obj): Promise<Answer> => {
-    let authorization: string | null
-    try {
-      authorization = await access.authorization()
-    } catch (err) {
-      throw new LeaseApiError(0, `no credentials for the apiserver: ${(err as Error).message}`)
-    }
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
-    const headers: Record<string, string | number> = { accept: 'application/json', 'user-agent': `k8snet-checker/${VERSION}` }
-    if (authorization !== null) headers.authorization = authorization
-    if (payload !== undefined) { headers['content-type'] = 'application/json'; headers['content-length'] = payload.length }
-    return await new Promise<Answer>((resolve, reject) => {
-      const send = secure ? httpsRequest : httpRequest
-      const req = send(url, { method, headers, agent, timeout: timeoutMs }, (res: IncomingMessage) => {
-        const chunks: Buffer[] = []
-        let size = 0
-        res.on('data', (c: Buffer) => {
-          size += c.length
-          if (size > MAX_ANSWER_BYTES) { req.destroy(new Error(`answer larger than ${MAX_ANSWER_BYTES} bytes`)); return }
-          chunks.push(c)
-        })
-        res.on('error', (err) => { reject(new LeaseApiError(0, `apiserver answer cut: ${err.message}`)) })
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8')
-          let parsed: unknown = null
-          try { parsed = text === '' ? null : JSON.parse(text) } catch { /* judged by the caller */ }
-          resolve({ status: res.statusCode ?? 0, body: parsed })
-        })
-      })
-      req.on('timeout', () => { req.destroy(new Error(`no answer within ${timeoutMs} ms`)) })
-      req.on('error', (err) => { reject(new LeaseApiError(0, `apiserver unreachable: ${err.message}`)) })
-      req.end(payload)
-    })
-  }
-
-  const lease = (a: Answer, what: string): LeaseRecord => {
+  const lease = (a: KubeAnswer, what: string): LeaseRecord => {
     try {
       return leaseFromJson(a.body)
     } catch (err) {

@@ -406,6 +406,8 @@ export class VirtualCluster {
       KUBECONFIG: join(this.dir, `${n.name}.kubeconfig`),
       IDENTITY_TOKEN_FILE: this.tokenFile(n),
       IDENTITY_AUDIENCE,
+      // the pod's emptyDir: a restarted container keeps its key, a new pod gets another
+      IDENTITY_KEY_FILE: join(this.dir, n.name, `key-${n.podUid}.pem`),
       ...this.env
     }
   }

@@ -1,0 +1,72 @@
+// Plain calls to the apiserver on one kept-alive connection pool, with this agent's credentials and a bounded answer.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import type { KubeAccess, Obj } from './kube-access.ts'
+import { VERSION } from './version.ts'
+
+export interface KubeAnswer { status: number, body: unknown }
+
+export interface KubeHttpOptions {
+  /** A request with no complete answer by then fails. */
+  timeoutMs: number
+  /** An answer larger than this is cut and fails. */
+  maxAnswerBytes: number
+  /** The error a failed call throws (status 0: no answer at all). */
+  error: (status: number, message: string) => Error
+}
+
+export interface KubeHttp {
+  /** The apiserver's base URL, without a trailing slash. */
+  base: string
+  call: (method: 'GET' | 'POST' | 'PUT', url: string, body?: Obj) => Promise<KubeAnswer>
+}
+
+export function kubeHttp (access: KubeAccess, o: KubeHttpOptions): KubeHttp {
+  const secure = access.server.protocol === 'https:'
+  const agent = secure
+    ? new HttpsAgent({
+      keepAlive: true,
+      maxSockets: 2,
+      ...(access.ca === null ? {} : { ca: access.ca }),
+      ...(access.clientCert === null ? {} : { cert: access.clientCert.cert, key: access.clientCert.key }),
+      rejectUnauthorized: !access.insecure,
+      ...(access.serverName === null ? {} : { servername: access.serverName })
+    })
+    : new HttpAgent({ keepAlive: true, maxSockets: 2 })
+  const { timeoutMs, maxAnswerBytes } = o
+  const call = async (method: 'GET' | 'POST' | 'PUT', url: string, body?: Obj): Promise<KubeAnswer> => {
+    let authorization: string | null
+    try {
+      authorization = await access.authorization()
+    } catch (err) {
+      throw o.error(0, `no credentials for the apiserver: ${(err as Error).message}`)
+    }
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+    const headers: Record<string, string | number> = { accept: 'application/json', 'user-agent': `k8snet-checker/${VERSION}` }
+    if (authorization !== null) headers.authorization = authorization
+    if (payload !== undefined) { headers['content-type'] = 'application/json'; headers['content-length'] = payload.length }
+    return await new Promise<KubeAnswer>((resolve, reject) => {
+      const send = secure ? httpsRequest : httpRequest
+      const req = send(url, { method, headers, agent, timeout: timeoutMs }, (res: IncomingMessage) => {
+        const chunks: Buffer[] = []
+        let size = 0
+        res.on('data', (c: Buffer) => {
+          size += c.length
+          if (size > maxAnswerBytes) { req.destroy(new Error(`answer larger than ${maxAnswerBytes} bytes`)); return }
+          chunks.push(c)
+        })
+        res.on('error', (err) => { reject(o.error(0, `apiserver answer cut: ${err.message}`)) })
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8')
+          let parsed: unknown = null
+          try { parsed = text === '' ? null : JSON.parse(text) } catch { /* judged by the caller */ }
+          resolve({ status: res.statusCode ?? 0, body: parsed })
+        })
+      })
+      req.on('timeout', () => { req.destroy(new Error(`no answer within ${timeoutMs} ms`)) })
+      req.on('error', (err) => { reject(o.error(0, `apiserver unreachable: ${err.message}`)) })
+      req.end(payload)
+    })
+  }
+  return { base: access.server.href.replace(/\/+$/, ''), call }
+}
