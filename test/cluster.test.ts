@@ -1,7 +1,7 @@
 // Fault scenarios on a virtual cluster of network namespaces (test/harness/cluster.ts): the agents must notice,
 // name the culprit, recover and lose nothing. Needs root; K8SNET_REQUIRE_PRIVILEGED=1 turns a skip into a failure.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { PairMap } from '../src/api/projection.ts'
@@ -9,6 +9,7 @@ import { waitUntil } from '../src/node/launcher.ts'
 import type { Report } from '../src/report/report.ts'
 import type { Verdict } from '../src/report/verdicts.ts'
 import { harnessUnavailable, SERVICE_NAME, VirtualCluster, type VirtualNode } from './harness/cluster.ts'
+import { call } from './harness/rpc.ts'
 
 const N = 6
 const TTL_MS = 5_000
@@ -348,6 +349,8 @@ if (why !== null) {
   const nodesLabel = (ns: VirtualNode[]): string => ns.map(n => `node-${n.index}`).join(', ')
 
   t.test('10. a group of nodes cut off together: one partition verdict naming both groups, on every agent', async t => {
+    // (after the rolling restart, every agent's results must be whole again: a last word is what groups the cut side)
+    await settle('before the partition')
     const h = await holderNode()
     const small = c.liveNodes.filter(n => n !== h).slice(-2)
     const big = c.liveNodes.filter(n => !small.includes(n))
@@ -481,6 +484,72 @@ if (why !== null) {
     figure('most-gone', 'recover_ms', await waitUntil('nodes back: a healthy cluster', healthy, 60_000, 500))
   })
 
+  t.test('17. a rogue member on a compromised node: made-up agents, a hijacked name, forged leaves, a second key, bad tokens: no view or report changes', async t => {
+    const h = await holderNode()
+    const k = c.liveNodes.filter(x => x !== h).at(-1) as VirtualNode
+    const victim = c.liveNodes.find(x => x !== h && x !== k) as VirtualNode
+    const other = c.liveNodes.find(x => x !== h && x !== k && x !== victim) as VirtualNode
+    const rogue = await c.startRogue(k)
+    t.teardown(() => { c.stopRogue(rogue) })
+    const others = c.liveNodes
+    const namesOf = async (n: VirtualNode): Promise<string[]> => Object.keys((await c.api<{ agents: Record<string, unknown> }>(n, '/api/v1/coverage')).agents).sort()
+    const want = others.map(n => n.name).sort()
+    await waitUntil('the killed agent gone from every view', async () => await everyLive(async n => JSON.stringify(await namesOf(n)) === JSON.stringify(want)), 20_000, 200)
+    await waitUntil('the rogue hears the victim\'s record', async () => (await call<{ records: string[] }>(rogue, 'heard')).records.includes(victim.name), 20_000, 500)
+    const rejectedBefore = await Promise.all(others.map(async n => Object.values((await c.api<{ gossip: { rejected: Record<string, number> } }>(n, '/api/v1/health')).gossip.rejected).reduce((a, b) => a + b, 0)))
+    const own = readFileSync(c.tokenFile(k), 'utf8').trim()
+    const id = (name: string, index: number, token: string | undefined): Record<string, unknown> => ({
+      identity: { podName: name, nodeName: `node-${index}`, nodeIp: k.nodeIp, podIp: k.podIp, namespace: 'kube-system', version: '0.1.0', peerId: 'x' },
+      inc: Date.now(), seq: 1, rv: 1, results: {}, leader: false, ...(token === undefined ? {} : { token })
+    })
+    // 1. a made-up agent, with the compromised pod's own (valid) token, and without one
+    await call(rogue, 'record', { record: id('agent-99', 99, own), signedAs: 'self' })
+    await call(rogue, 'record', { record: id('agent-98', 98, undefined), signedAs: 'self' })
+    // 2. a real agent's name under the rogue's key, replaying its record and token as heard
+    t.ok((await call<{ token: boolean }>(rogue, 'replay', { origin: victim.name })).token, 'the replayed record carried the victim\'s token')
+    // 3. a leave for a third real agent at a far incarnation
+    await call(rogue, 'leave', { origin: other.name, inc: 9e12 })
+    // 4. the compromised pod's own name from a second key (a relay that would count as another origin's word)
+    await call(rogue, 'record', { record: id(k.name, k.index, own), signedAs: 'self', via: 'second' })
+    // 5. tokens that must not pass: expired, another audience, another cluster's key, not yet valid
+    const now = Math.floor(Date.now() / 1000)
+    const bad = [
+      await c.mintToken({ exp: now - 600, iat: now - 4200, nbf: now - 4200 }, { node: k }),
+      await c.mintToken({}, { node: k, audiences: ['someone-else'] }),
+      await c.mintToken({}, { node: k, signWith: 'other' }),
+      await c.mintToken({ iat: now + 3600, nbf: now + 3600, exp: now + 7200 }, { node: k })
+    ]
+    for (const token of bad) await call(rogue, 'record', { record: id(k.name, k.index, token), signedAs: 'self' })
+    // what every agent holds is unchanged, and stays so
+    await new Promise(resolve => setTimeout(resolve, 6_000))
+    for (const n of others) t.same(await namesOf(n), want, `${n.name}: the same agents, none made up, none evicted`)
+    for (const n of others) {
+      const cov = (await c.api<{ agents: Record<string, { peer_id?: string }> }>(n, '/api/v1/coverage')).agents
+      t.ok(cov[victim.name] !== undefined, `${n.name}: ${victim.name} is still there`)
+    }
+    const rejectedAfter = await Promise.all(others.map(async n => Object.values((await c.api<{ gossip: { rejected: Record<string, number> } }>(n, '/api/v1/health')).gossip.rejected).reduce((a, b) => a + b, 0)))
+    t.ok(rejectedAfter.some((r, i) => r > (rejectedBefore[i] ?? 0)), `the attacks were refused and counted (${rejectedBefore.join(',')} -> ${rejectedAfter.join(',')})`)
+    const vs = (await reportOf(await holderNode())).verdicts
+    const invented = vs.filter(v => !v.culprits.every(x => x === `node-${k.index}` || x === k.name))
+    t.same(invented.map(v => `${v.kind}|${v.subject}`), [], 'the report names nothing but the compromised node (its agent is gone)')
+    c.stopRogue(rogue)
+    c.startAgent(k)
+    await k.agent?.ready
+    figure('rogue', 'recover_ms', await settle('the compromised node back'))
+  })
+
+  t.test('18. a restart with the clock set back an hour rejoins at once', async t => {
+    const h = await holderNode()
+    const n = c.liveNodes.filter(x => x !== h).at(-1) as VirtualNode
+    await c.restartAgent(n, 'SIGKILL', { clockOffsetS: -3600 })
+    t.teardown(async () => { if (n.clockOffsetS !== 0) await c.restartAgent(n, 'SIGTERM', { clockOffsetS: 0 }) })
+    const back = await waitUntil('back in every view', async () => await everyLive(async o => await podCount(o) === N), 15_000, 100)
+    figure('clock-back-restart', 'rejoin_ms', back)
+    t.ok(back < 5_000, `rejoined every view ${back} ms after it was ready (a normal restart takes about the same)`)
+    await c.restartAgent(n, 'SIGTERM', { clockOffsetS: 0 })
+    await waitUntil('clock fixed: a healthy cluster', healthy, 60_000, 500)
+  })
+
   t.test('a harness stopped by Ctrl-C leaves nothing behind', async t => {
     const child = spawn(process.execPath, [fileURLToPath(new URL('./harness/up.ts', import.meta.url)), '2'], { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
@@ -501,6 +570,6 @@ if (why !== null) {
     t.comment(JSON.stringify(figures))
     mkdirSync('bench/results', { recursive: true })
     writeFileSync('bench/results/fault-scenarios.json', JSON.stringify({ date: new Date().toISOString(), nodes: N, ttlMs: TTL_MS, figures }, null, 2) + '\n')
-    t.ok(Object.keys(figures).length >= 16, 'every scenario recorded its figures')
+    t.ok(Object.keys(figures).length >= 18, 'every scenario recorded its figures')
   })
 }

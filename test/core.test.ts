@@ -1632,3 +1632,79 @@ t.test('DialPlanner: a backoff lasts only while its address is still to dial', a
   t.equal(q.nextDueIn(100), 400)
   t.same(q.plan([down, self, up], new Set(['10.0.0.1:7946']), new Set(), 600), [up])
 })
+
+t.test('View: identities bound to pods (records vouched for by the cluster\'s tokens)', async t => {
+  const rec = (n: number, over: Partial<AgentRecord['identity']> = {}, inc = 1000): AgentRecord =>
+    ({ identity: { ...ident(n), ...over }, inc, seq: 1, rv: 0, results: { host: new Map(), pod: new Map(), service: null }, leader: false })
+  const full = (r: AgentRecord): GossipMessage => ({ t: 'full', record: r })
+  const pod = (n: number, issuedAtS = 100, uid = `uid-${n}`): { uid: string, issuedAtS: number, expiresAtS: number } => ({ uid, issuedAtS, expiresAtS: issuedAtS + 3600 })
+  const rogue = '12D3KooWRogue'
+  const bound = (): View => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    v.requireIdentity(true)
+    for (const n of [1, 2, 3]) t.equal(v.apply(full(rec(n)), ident(n).peerId, 1, pod(n)), 'accepted', `agent-${n} with its pod's token`)
+    return v
+  }
+  const names = (v: View): string[] => v.agentEntries().map(e => `${e.record.identity.podName}@${e.record.identity.peerId}`).sort()
+
+  t.test('no token, no record: a made-up agent is refused', async t => {
+    const v = bound()
+    const before = names(v)
+    t.equal(v.apply(full(rec(9, { peerId: rogue })), rogue, 2, null), 'unbound', 'a made-up agent without a token')
+    t.equal(v.judge(full(rec(9, { peerId: rogue })), null), 'unbound', 'nor relayed')
+    t.same(names(v), before)
+  })
+
+  t.test('a name hijacked under another key, with the real pod\'s token replayed: forged', async t => {
+    const v = bound()
+    const before = names(v)
+    t.equal(v.apply(full(rec(2, { peerId: rogue }, 5000)), rogue, 2, pod(2)), 'forged', 'same pod, another key, same token')
+    t.equal(v.apply(full(rec(2, { peerId: rogue }, 5000)), rogue, 2, pod(2, 99)), 'forged', 'or an older token of it')
+    t.same(names(v), before, 'agent-2 keeps its key')
+  })
+
+  t.test('a leave, heartbeat or delta not signed by the bound key changes nothing, whatever its incarnation', async t => {
+    const v = bound()
+    t.equal(v.apply({ t: 'leave', origin: 'agent-3', inc: 9e12, seq: 9 }, rogue, 2), 'forged', 'a forged leave at a far incarnation')
+    t.equal(v.apply({ t: 'hb', origin: 'agent-3', inc: 1000, seq: 5, rv: 0 }, rogue, 2), 'forged')
+    t.equal(v.apply({ t: 'delta', origin: 'agent-3', inc: 1000, seq: 5, base: 0, rv: 1, host: null, pod: null, service: undefined }, rogue, 2), 'forged')
+    t.equal(v.apply({ t: 'leave', origin: 'agent-8', inc: 1, seq: 1 }, rogue, 2), 'unbound', 'a leave for an origin nobody holds buries nothing')
+    t.ok(v.agent('agent-3') !== undefined, 'agent-3 stays')
+    t.equal(v.apply({ t: 'leave', origin: 'agent-3', inc: 1000, seq: 2 }, ident(3).peerId, 3), 'accepted', 'its own leave is taken')
+  })
+
+  t.test('a relay under a second key cannot speak for the first', async t => {
+    const v = bound()
+    t.equal(v.apply(full(rec(1)), rogue, 2, pod(1)), 'forged', 'agent-1\'s record signed by another key')
+  })
+
+  t.test('a new pod of the same name takes it over; an older one does not', async t => {
+    const v = bound()
+    t.equal(v.apply(full(rec(2, { peerId: '12D3KooWNewPod' }, 2000)), '12D3KooWNewPod', 2, pod(2, 200, 'uid-2b')), 'accepted', 'a newer pod')
+    t.equal(v.agent('agent-2')?.record.identity.peerId, '12D3KooWNewPod')
+    t.equal(v.apply(full(rec(2, {}, 3000)), ident(2).peerId, 3, pod(2, 100)), 'stale', 'the older pod\'s record is not taken back')
+  })
+
+  t.test('an agent that lost its key: taken with a newer token once the old key is silent', async t => {
+    const v = bound()
+    const lostKey = rec(1, { peerId: '12D3KooWFresh' }, 2000)
+    t.equal(v.apply(full(lostKey), '12D3KooWFresh', 2, pod(1, 150)), 'forged', 'not while the old key is heard')
+    v.expire(1 + TTL + 1)
+    t.equal(v.apply(full(lostKey), '12D3KooWFresh', 1 + TTL + 2, pod(1, 150)), 'accepted', 'after it fell silent, with a newer token')
+  })
+
+  t.test('a restart with the clock set back: an expiry never keeps the vouched agent out', async t => {
+    const v = bound()
+    v.expire(1 + TTL + 1)
+    t.equal(v.agent('agent-3'), undefined, 'expired')
+    t.equal(v.apply(full(rec(3, {}, 10)), ident(3).peerId, 1 + TTL + 2, pod(3, 300)), 'accepted', 'back at a lower incarnation, vouched for')
+    t.equal(v.apply({ t: 'leave', origin: 'agent-3', inc: 10, seq: 2 }, ident(3).peerId, 1 + TTL + 3), 'accepted')
+    t.equal(v.apply(full(rec(3, {}, 9)), ident(3).peerId, 1 + TTL + 4, pod(3, 300)), 'stale', 'but a departure still refuses its older records (a replay)')
+  })
+
+  t.test('before the cluster\'s keys are known, nothing is required', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    t.equal(v.apply(full(rec(1)), ident(1).peerId, 1), 'accepted')
+    t.notOk(v.identitiesRequired)
+  })
+})

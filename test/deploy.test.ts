@@ -191,8 +191,18 @@ t.test('the manifest\'s values parse, equal the parser\'s defaults and agree wit
   t.doesNotThrow(() => { cfg = parseConfig(manifestEnv(inPod)) }, 'parseConfig accepts the manifest\'s environment')
   if (cfg === undefined) return
   const defaults = parseConfig({ ...VALID_ENV, ...inPod })
-  // every literal value is the parser's default, except the peer Service, which only a cluster can name
-  t.same({ ...cfg, peerService: '' }, defaults, 'every other value is the default')
+  // every literal value is the parser's default, except the peer Service, which only a cluster can name, and the
+  // identity files, which only the pod's volumes provide
+  t.same({ ...cfg, peerService: '', identityTokenFile: '', identityKeyFile: '' }, defaults, 'every other value is the default')
+  const mounts = (container.volumeMounts as Obj[]).map(m => ({ path: m.mountPath as string, name: m.name as string }))
+  const volumeOf = (file: string): Obj | undefined => {
+    const m = mounts.find(x => file.startsWith(`${x.path}/`))
+    return (ds.spec.template.spec.volumes as Obj[]).find(v => v.name === m?.name)
+  }
+  const token = volumeOf(cfg.identityTokenFile)?.projected?.sources?.[0]?.serviceAccountToken
+  t.same(token, { audience: cfg.identityAudience, expirationSeconds: 3600, path: cfg.identityTokenFile.split('/').at(-1) },
+    'the identity token is a projected ServiceAccount token of the audience the agents check, rotated by the kubelet')
+  t.ok(volumeOf(cfg.identityKeyFile)?.emptyDir !== undefined, 'the pod\'s key lives on an emptyDir (it outlives a container restart, not the pod)')
   t.equal(cfg.kubeconfig, 'in-cluster', 'in a pod the Lease goes through the service account')
   t.equal(cfg.leaseNamespace, 'kube-system', 'the Lease lives in the agents\' own namespace')
 

@@ -15,7 +15,7 @@ import { createMeshNode, SCORE_THRESHOLDS, type MeshNode } from '../gossip/libp2
 import { GossipMesh } from '../gossip/mesh.ts'
 import { injectExternal } from '../gossip/inject.ts'
 import { IdentityVerifier, type ProveIdentity } from '../gossip/identity.ts'
-import { newAgentKey, PeerKeys, persistentAgentKey } from '../gossip/keys.ts'
+import { newAgentKey, PeerKeys, persistentAgentKey, type AgentKey } from '../gossip/keys.ts'
 import type { ExternalBody, GossipMessage } from '../gossip/record.ts'
 import { SelfRecord } from '../gossip/self-record.ts'
 import { Beats } from '../gossip/beat.ts'
@@ -146,7 +146,15 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   let lastRefusalLog = -Infinity
   // one key per process: libp2p signs gossip with it, the agent seals its record versions with it
   // (kept in the pod's emptyDir when configured: a restarted container keeps the key its pod's token is bound to)
-  const key = config.identityKeyFile === '' ? newAgentKey() : persistentAgentKey(config.identityKeyFile)
+  const key = ((): AgentKey => {
+    if (config.identityKeyFile === '') return newAgentKey()
+    try {
+      return persistentAgentKey(config.identityKeyFile)
+    } catch (err) {
+      log.warn({ err: (err as Error).message, file: config.identityKeyFile }, 'cannot keep the pod\'s key there (is the volume mounted?): this process uses a key of its own, which a restart will not keep')
+      return newAgentKey()
+    }
+  })()
   const node = await createMeshNode({
     privateKey: key.libp2p,
     listenAddress: config.listenAddress,

@@ -435,6 +435,26 @@ export class VirtualCluster {
     return agent
   }
 
+  private readonly rogues = new Set<ChildProcess>()
+
+  /**
+   * Replaces node n's agent with a rogue member (test/harness/rogue.ts) on its pod IP, dialling the others: what an
+   * attacker who owns that node can run. Stop it with stopRogue; the cluster's stop kills it too.
+   */
+  async startRogue (n: VirtualNode): Promise<ChildProcess> {
+    await this.stopAgent(n, 'SIGKILL')
+    const peers = this.nodes.filter(o => o !== n).map(o => o.podIp)
+    const child = this.helper(n.ns, 'rogue.ts', [JSON.stringify({ ip: n.podIp, port: Number(this.gossipPort), peers })])
+    this.rogues.add(child)
+    await this.ready(child)
+    return child
+  }
+
+  stopRogue (child: ChildProcess): void {
+    child.kill('SIGKILL')
+    this.rogues.delete(child)
+  }
+
   async stopAgent (n: VirtualNode, signal: NodeJS.Signals): Promise<void> {
     const a = n.agent
     n.agent = null
@@ -633,6 +653,7 @@ export class VirtualCluster {
       n.sshd?.kill('SIGKILL')
     }
     this.infra?.kill('SIGKILL')
+    for (const r of this.rogues) r.kill('SIGKILL')
     for (const n of this.nodes) removeNamespace(n.ns)
     removeNamespace(this.infraNs)
     removeNamespace(this.switchNs)
