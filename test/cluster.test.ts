@@ -490,12 +490,15 @@ if (why !== null) {
     const victim = c.liveNodes.find(x => x !== h && x !== k) as VirtualNode
     const other = c.liveNodes.find(x => x !== h && x !== k && x !== victim) as VirtualNode
     const rogue = await c.startRogue(k)
-    t.teardown(() => { c.stopRogue(rogue) })
+    t.teardown(async () => {
+      c.stopRogue(rogue)
+      if (k.agent === null) await c.startAgent(k).ready
+    })
     const others = c.liveNodes
     const namesOf = async (n: VirtualNode): Promise<string[]> => Object.keys((await c.api<{ agents: Record<string, unknown> }>(n, '/api/v1/coverage')).agents).sort()
     const want = others.map(n => n.name).sort()
     await waitUntil('the killed agent gone from every view', async () => await everyLive(async n => JSON.stringify(await namesOf(n)) === JSON.stringify(want)), 20_000, 200)
-    await waitUntil('the rogue hears the victim\'s record', async () => (await call<{ records: string[] }>(rogue, 'heard')).records.includes(victim.name), 20_000, 500)
+    await waitUntil('the rogue holds the victim\'s record', async () => (await call<{ records: string[] }>(rogue, 'pull', {}, 15_000)).records.includes(victim.name), 20_000, 500)
     const rejectedBefore = await Promise.all(others.map(async n => Object.values((await c.api<{ gossip: { rejected: Record<string, number> } }>(n, '/api/v1/health')).gossip.rejected).reduce((a, b) => a + b, 0)))
     const own = readFileSync(c.tokenFile(k), 'utf8').trim()
     const id = (name: string, index: number, token: string | undefined): Record<string, unknown> => ({

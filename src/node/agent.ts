@@ -185,8 +185,9 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   const identity = new IdentityVerifier({ audience: config.identityAudience })
   let jwks: JwksSource | null = null
   const prove: ProveIdentity = record => {
-    // tokens carry wall times: judged on the cluster's time, so a clock set wrong does not refuse every peer
-    const c = identity.check(record, (Date.now() - (clockOffset() ?? 0)) / 1000)
+    // tokens carry the apiserver's times: judged on its clock (from its last answer), so a node whose clock is set
+    // wrong does not refuse every peer (nor take expired tokens)
+    const c = identity.check(record, (Date.now() + (jwks?.issuerClockOffsetMs ?? -(clockOffset() ?? 0))) / 1000)
     if (c.ok) return c.proof
     if (c.reason === 'unknown-key') jwks?.unknownKey()
     return null

@@ -4,7 +4,12 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { KubeAccess, Obj } from './kube-access.ts'
 import { VERSION } from './version.ts'
 
-export interface KubeAnswer { status: number, body: unknown }
+export interface KubeAnswer {
+  status: number
+  body: unknown
+  /** The apiserver's clock (its Date header, 1 s resolution) minus this agent's when the answer came; null if absent. */
+  clockOffsetMs: number | null
+}
 
 export interface KubeHttpOptions {
   /** A request with no complete answer by then fails. */
@@ -60,7 +65,8 @@ export function kubeHttp (access: KubeAccess, o: KubeHttpOptions): KubeHttp {
           const text = Buffer.concat(chunks).toString('utf8')
           let parsed: unknown = null
           try { parsed = text === '' ? null : JSON.parse(text) } catch { /* judged by the caller */ }
-          resolve({ status: res.statusCode ?? 0, body: parsed })
+          const date = Date.parse(res.headers.date ?? '')
+          resolve({ status: res.statusCode ?? 0, body: parsed, clockOffsetMs: Number.isNaN(date) ? null : date + 500 - Date.now() })
         })
       })
       req.on('timeout', () => { req.destroy(new Error(`no answer within ${timeoutMs} ms`)) })

@@ -19,6 +19,11 @@ export interface JwksSourceOptions {
 export class JwksSource {
   fetched = 0
   failed = 0
+  /**
+   * The apiserver's clock minus this agent's, from its last answer: tokens are the apiserver's and carry its times,
+   * so they are judged on its clock, whatever this node's says (null until an answer came).
+   */
+  issuerClockOffsetMs: number | null = null
   private readonly o: Required<Omit<JwksSourceOptions, 'log' | 'now' | 'onKeys'>> & JwksSourceOptions
   private readonly http: ReturnType<typeof kubeHttp>
   private timer: NodeJS.Timeout | undefined
@@ -46,6 +51,7 @@ export class JwksSource {
       let next = this.o.refreshMs
       try {
         const a = await this.http.call('GET', `${this.http.base}/openid/v1/jwks`)
+        if (a.clockOffsetMs !== null) this.issuerClockOffsetMs = a.clockOffsetMs
         if (a.status !== 200) throw new Error(`apiserver answered ${a.status}`)
         this.o.onKeys(parseJwks(a.body))
         this.fetched++

@@ -7,7 +7,9 @@ import { encodeMessage } from '../../src/gossip/codec.ts'
 import { createMeshNode, type MeshNode } from '../../src/gossip/libp2p-node.ts'
 import { VIEW_TOPIC } from '../../src/gossip/mesh.ts'
 import type { AgentRecord, GossipMessage } from '../../src/gossip/record.ts'
-import { decodeMessage } from '../../src/gossip/codec.ts'
+import { decodeMessage, decodeSyncResponse, encodeSyncRequest, MAX_SYNC_BYTES } from '../../src/gossip/codec.ts'
+import { readAll, writeAll } from '../../src/gossip/stream-io.ts'
+import { SYNC_PROTOCOL } from '../../src/gossip/sync.ts'
 import { serve } from './rpc.ts'
 
 interface RogueOptions { ip: string, port: number, peers: string[] }
@@ -54,6 +56,22 @@ serve(async req => {
   switch (req.cmd) {
     case 'peerId': return { peerId: first.peerId.toString() }
     case 'heard': return { records: [...heard.keys()] }
+    case 'pull': {
+      // what a joining member asks: everything its (empty) digest lacks, tokens included
+      const self: AgentRecord = {
+        identity: { podName: 'rogue', nodeName: 'rogue', nodeIp: o.ip, podIp: o.ip, namespace: 'kube-system', version: '0.1.0', peerId: first.peerId.toString() },
+        inc: 1, seq: 1, rv: 0, results: { host: new Map(), pod: new Map(), service: null }, leader: false
+      }
+      for (const conn of first.getConnections()) {
+        try {
+          const signal = AbortSignal.timeout(5_000)
+          const stream = await first.dialProtocol(conn.remotePeer, SYNC_PROTOCOL, { signal })
+          await writeAll(stream, encodeSyncRequest({ digest: { agents: [], externals: [] }, self }), signal)
+          for (const f of decodeSyncResponse(await readAll(stream, MAX_SYNC_BYTES, signal)).full) heard.set(f.record.identity.podName, f.record)
+        } catch { /* another peer may answer */ }
+      }
+      return { records: [...heard.keys()] }
+    }
     case 'record': {
       // a record as the test built it, published by the first key, or by a second key (a relay of another member)
       const record = req.record as AgentRecord & { results: { host: unknown, pod: unknown } }
