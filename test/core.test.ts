@@ -22,6 +22,7 @@ import {
   MAX_LIVE_ENTRIES, ORIGINS_PER_AGGREGATOR, packEntries, rvAhead, shortId, unpackEntries
 } from '../src/gossip/liveness.ts'
 import { resultChanged, SelfRecord } from '../src/gossip/self-record.ts'
+import { isFirstHand, isOriginsWord, Trust } from '../src/gossip/trust.ts'
 import { View, type SyncResponse } from '../src/gossip/view.ts'
 import { parseConfig, type Config } from '../src/node/config.ts'
 import { ConfigError, WireError } from '../src/node/errors.ts'
@@ -490,7 +491,7 @@ t.test('SelfRecord', async t => {
     const B = new View({ ttlMs: TTL, maxExternal: 8 })
     B.merge(relayed, 6, 'a-third-party')
     const atB = must(B.agent('agent-1'), 'B holds it')
-    t.equal(atB.verified, true, 'taken as the origin\'s own word')
+    t.equal(isOriginsWord(atB.trust), true, 'taken as the origin\'s own word')
     t.equal(atB.record.seq, m2.t === 'delta' ? m2.seq : -1, 'at the sealed seq, not the relay\'s later claim')
 
     // a relay that changes anything loses the seal: the copy is second-hand
@@ -502,7 +503,7 @@ t.test('SelfRecord', async t => {
     t.equal(rec.seal, undefined, 'and the broken seal is dropped, never relayed on')
     const C = new View({ ttlMs: TTL, maxExternal: 8 })
     C.merge(forged, 6, 'a-third-party')
-    t.equal(C.agent('agent-1')?.verified, false, 'kept second-hand')
+    t.equal(C.agent('agent-1')?.trust, Trust.Relayed, 'kept second-hand')
     const otherKey = newAgentKey()
     const stolen = wireSync(A.answer({ agents: [], externals: [] }, 6))
     const r2 = must(stolen.full[0], 'record').record
@@ -513,7 +514,7 @@ t.test('SelfRecord', async t => {
     // the origin's signed departure, relayed by a third party, removes a verified record; an unsealed one does not
     const D = new View({ ttlMs: TTL, maxExternal: 8 })
     D.merge(wireSync(A.answer({ agents: [], externals: [] }, 7)), 7, key.peerId)
-    t.equal(D.agent('agent-1')?.verified, true, 'D holds the origin first-hand')
+    t.equal(isOriginsWord(D.agent('agent-1')?.trust ?? Trust.Relayed), true, 'D holds the origin first-hand')
     t.equal(A.apply(wire(s.leave()), key.peerId, 8), 'accepted', 'A hears the leave')
     const unsealed = wireSync(A.answer(D.digest(), 9))
     for (const l of unsealed.left) delete l.seal
@@ -690,7 +691,7 @@ t.test('View: merge rules', async t => {
     t.equal(v.apply(wire(impostor.leave()), sig(1), 1), 'self', 'a leave of my origin')
     t.equal(v.apply(wire(impostor.full()), null, 1), 'self', 'also when relayed')
     t.strictSame(snapshot(v, 1), before, 'my record is untouched')
-    t.equal(v.agent('agent-1')?.self, true)
+    t.equal(v.agent('agent-1')?.trust === Trust.Self, true)
   })
 
   t.test('external records: last writer wins, capacity', async t => {
@@ -749,7 +750,7 @@ t.test('View: expiry and leave', async t => {
     t.strictSame(v.expire(10_000 + TTL + 1), { agents: ['agent-3'], externals: [] })
     t.notOk(v.agentEntries().some(e => e.record.results.host.has('10.0.0.1')), 'the expired origin\'s results are gone')
     t.strictSame(v.expire(10 * TTL), { agents: [], externals: [] }, 'self never expires')
-    t.equal(v.agent('agent-9')?.self, true)
+    t.equal(v.agent('agent-9')?.trust === Trust.Self, true)
     t.strictSame(v.lostEntries(10_000 + TTL + 1).map(l => l.record.identity.podName), ['agent-3', 'agent-2', 'agent-1'],
       'expired agents are remembered as lost, newest silence first')
     t.strictSame(v.answer({ agents: [['agent-1', 1000, 1, 0], ['agent-3', 1000, 3, 1]], externals: [] }, 10_000 + TTL + 1).left, [],
@@ -910,13 +911,13 @@ t.test('View: anti-entropy', async t => {
     t.equal(B.agent('agent-3')?.lastHeard, 14_000, 'touch refreshed lastHeard by age')
     t.equal(B.agent('agent-3')?.record.seq, 1, 'but not seq: only the origin\'s word moves it')
     t.equal(B.agent('agent-1')?.lastHeard, 5_000, 'a full record keeps its age')
-    t.equal(B.agent('agent-10')?.self, false, 'A\'s own record is an ordinary one at B')
+    t.equal(B.agent('agent-10')?.trust === Trust.Self, false, 'A\'s own record is an ordinary one at B')
     t.strictSame(B.agent('agent-2')?.record.results.host, s2.record.results.host, 'B got the delta\'s results')
     t.strictSame(B.agent('agent-10')?.record.results.pod, selfA.record.results.pod)
 
     const r2 = A.merge(checked(A, B.answer(A.digest(), NOW)), NOW)
     t.strictSame(r2, { changed: 2, gaps: [] }, 'agent-11 and the external only B held')
-    t.equal(A.agent('agent-10')?.self, true, 'my own record comes back as "self" and is ignored')
+    t.equal(A.agent('agent-10')?.trust === Trust.Self, true, 'my own record comes back as "self" and is ignored')
     t.strictSame(A.expire(NOW), { agents: ['agent-5'], externals: [] }, 'A lets its stale agent-5 expire')
 
     const versions = (d: Array<[string, number, number, number]>): Array<[string, number, number]> => byOrigin(d).map(([o, inc, , rv]) => [o, inc, rv])
@@ -1425,7 +1426,7 @@ t.test('View: one origin per key and per pod IP, and at most maxAgents', async t
     newer.seal = { seq: 5, sig: 'A'.repeat(86) + '==' }
     v.merge({ full: [{ record: newer, ageMs: 0, sealed: true }], touch: [], externals: [], extTouch: [], left: [] }, 2, 'a-third-party')
     t.equal(v.agent('agent-1')?.record.rv, 3, 'the relayed newer version is taken')
-    t.equal(v.agent('agent-1')?.firstHand, true, 'and the origin still counts as heard first-hand')
+    t.equal(isFirstHand(v.agent('agent-1')?.trust ?? Trust.Relayed), true, 'and the origin still counts as heard first-hand')
     v.expire(2 + TTL + 1)
     t.strictSame(v.lostEntries(2 + TTL + 1).map(l => l.record.identity.podName), ['agent-1'], 'so its silence is remembered, and its node still probed')
   })
@@ -1449,11 +1450,11 @@ t.test('View: a relayed fake never locks the real origin out', async t => {
   const v = new View({ ttlMs: TTL, maxExternal: 8 })
   // a liar claims agent-7 under a key of its own, at a far-future incarnation
   relay(v, rec(7, { peerId: '12D3KooWLiarKey' }, 9e12), 1)
-  t.equal(v.agent('agent-7')?.firstHand, false, 'held second-hand')
+  t.equal(v.agent('agent-7')?.trust, Trust.Relayed, 'held second-hand')
   t.equal(v.apply({ t: 'hb', origin: 'agent-7', inc: 1000, seq: 2, rv: 0 }, ident(7).peerId, 2), 'gap', 'the real key\'s heartbeat asks for the real record')
   t.equal(v.apply({ t: 'full', record: rec(7) }, ident(7).peerId, 3), 'accepted', 'the real origin, heard first-hand, replaces the fake')
   t.equal(v.agent('agent-7')?.record.identity.peerId, ident(7).peerId)
-  t.equal(v.agent('agent-7')?.firstHand, true)
+  t.equal(isFirstHand(v.agent('agent-7')?.trust ?? Trust.Relayed), true)
 
   // a made-up name under agent-8's real key and address
   relay(v, rec(8, { podName: 'made-up' }), 4)

@@ -13,6 +13,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { TopicValidatorResult, type SignedMessage } from '@libp2p/gossipsub'
 import fc from 'fast-check'
 import t from 'tap'
+import { Trust } from '../src/gossip/trust.ts'
 import {
   decodeMessage, decodeSyncRequest, decodeSyncResponse, encodeMessage, encodeSyncRequest, encodeSyncResponse,
   MAX_MESSAGE_BYTES, MAX_SYNC_BYTES
@@ -750,7 +751,7 @@ t.test('view properties: merge, replay, expiry, bounds', async t => {
         const left = v.agentEntries().map(e => e.record.identity.podName).sort()
         const wantLeft = [...[...lastHeard.keys()].filter(o => !wantAgents.includes(o)), 'agent-99'].sort()
         if (differences(left, wantLeft).length > 0) throw new Error(`kept ${left.join(',')} want ${wantLeft.join(',')}`)
-        if (v.agent('agent-99')?.self !== true) throw new Error('self record gone')
+        if (v.agent('agent-99')?.trust !== Trust.Self) throw new Error('self record gone')
         // an expired (not departed) agent is remembered as lost for 20 x ttl after it was last heard
         for (const o of wantAgents) {
           const remembered = v.lostEntries(now).some(l => l.record.identity.podName === o)

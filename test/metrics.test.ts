@@ -1,6 +1,7 @@
 // Metrics: the series count grows with N, never N^2 (pure samples and the real registry over a 1000-agent view),
 // counters fed by probe rounds, and GET /metrics on the API with the process and Node.js defaults.
 import t from 'tap'
+import { Trust } from '../src/gossip/trust.ts'
 import { AgentMetrics } from '../src/api/metrics.ts'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { buildApi, OPENAPI_PATH } from '../src/api/app.ts'
@@ -68,7 +69,7 @@ t.test('pure samples: constant per agent, bounded verdicts at the holder, O(N) i
 })
 
 function sources (agents: AgentRecord[], self: string, isHolder: boolean): ConstructorParameters<typeof AgentMetrics>[0] {
-  const snapshot = (): ViewSnapshot => ({ agents: agents.map(record => ({ record, lastHeard: 0, self: record.identity.podName === self, verified: true, firstHand: true })), externals: [] })
+  const snapshot = (): ViewSnapshot => ({ agents: agents.map(record => ({ record, lastHeard: 0, trust: record.identity.podName === self ? Trust.Self : Trust.FirstHand })), externals: [] })
   const health = (): HealthInfo => ({
     pod_name: self, node_name: 'n', version: '0.1.0', peers_connected: 7, connections: 7, view_size: agents.length, uptime_s: 1,
     gossip: { published: 10, accepted: 20, gaps: 1, expired: 0, rejected: { schema: 2 }, ignored: { stale: 3 }, bytes_out: 1000, bytes_in: 2000 },

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs'
 import type { Server } from 'node:net'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import t from 'tap'
+import { Trust } from '../src/gossip/trust.ts'
 import { buildApi } from '../src/api/app.ts'
 import type { ViewSnapshot } from '../src/api/projection.ts'
 import type { HealthInfo, LeaderInfo } from '../src/api/routes.ts'
@@ -181,7 +182,7 @@ function syntheticCluster (n: number, faults: Faults, nowWall: number): AgentRec
 
 /** The real API (buildApi, with the page) over a fixed synthetic view, listening on a loopback address. */
 async function serveSynthetic (records: AgentRecord[], host: string): Promise<{ url: string, close: () => Promise<void> }> {
-  const view: ViewSnapshot = { agents: records.map((record, i) => ({ record, lastHeard: 0, self: i === 0, verified: true, firstHand: true })), externals: [] }
+  const view: ViewSnapshot = { agents: records.map((record, i) => ({ record, lastHeard: 0, trust: i === 0 ? Trust.Self : Trust.FirstHand })), externals: [] }
   const first = records[0]?.identity
   const health: HealthInfo = {
     pod_name: first?.podName ?? '', node_name: first?.nodeName ?? '', version: first?.version ?? '', peers_connected: 32, connections: 32, view_size: records.length, uptime_s: 100,

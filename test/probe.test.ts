@@ -3,6 +3,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import type { Server } from 'node:net'
 import t from 'tap'
+import { Trust } from '../src/gossip/trust.ts'
 import { startHealthServer } from '../src/api/health-server.ts'
 import { pairResults, serviceResults } from '../src/api/projection.ts'
 import { emptyResults, type AgentRecord } from '../src/gossip/record.ts'
@@ -134,9 +135,9 @@ t.test('a round with fake probers: Service DNS failure, ICMP unavailable', async
   const h = r.host[0]
   if (h !== undefined) rec.results.host.set(h.target, h)
   rec.results.service = r.service
-  const pairs = pairResults({ agents: [{ record: rec, lastHeard: 0, self: true, verified: true, firstHand: true }], externals: [] }, 'host')
+  const pairs = pairResults({ agents: [{ record: rec, lastHeard: 0, trust: Trust.Self }], externals: [] }, 'host')
   t.match(pairs['10.0.0.1']?.['10.0.0.2'], { ping: 'unknown', port_status: 'open', loss: null })
-  const svc = serviceResults({ agents: [{ record: rec, lastHeard: 0, self: true, verified: true, firstHand: true }], externals: [] })
+  const svc = serviceResults({ agents: [{ record: rec, lastHeard: 0, trust: Trust.Self }], externals: [] })
   t.match(svc['10.1.0.1'], { reachable: false, target_ip: '', dns: { ok: false, error: 'ENOTFOUND' } })
 })
 

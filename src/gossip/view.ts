@@ -2,6 +2,7 @@
 import { aggregatorSets, rvAhead, shortId, type AggregatorSets } from './liveness.ts'
 import type { IdentityProof } from './identity.ts'
 import type { AgentRecord, ExternalRecord, GossipMessage, LiveEntry } from './record.ts'
+import { isFirstHand, isOriginsWord, Trust, trustOf, type Provenance } from './trust.ts'
 import { applyLayerDelta, messageOrigin } from './record.ts'
 
 /**
@@ -19,14 +20,11 @@ import { applyLayerDelta, messageOrigin } from './record.ts'
 export type MergeOutcome = 'accepted' | 'gap' | 'stale' | 'forged' | 'self' | 'capacity' | 'unbound'
 
 /**
- * `verified`: the record is its origin's word (a message it signed, its own anti-entropy answer, or a relay under
- * its seal); false when a third party relayed it unsealed, which only a verified record may replace, never the
- * other way round.
- * `firstHand`: heard from the origin's key itself (its signed gossip, whose first hop checked its address, or its
- * own answer). Whatever a relay said about a name, key or address yields to a first-hand record, so a relayed
- * fake can never lock the real origin out.
+ * `trust`: how far the record is its origin's word (src/gossip/trust.ts). What a third party relayed unsealed yields
+ * to the origin's word, never the other way round; whatever a relay said about a name, key or address yields to a
+ * first-hand record, so a relayed fake can never lock the real origin out.
  */
-export interface AgentEntry { record: AgentRecord, lastHeard: number, self: boolean, verified: boolean, firstHand: boolean }
+export interface AgentEntry { record: AgentRecord, lastHeard: number, trust: Trust }
 export interface ExternalEntry { record: ExternalRecord, lastHeard: number }
 /**
  * `exact`: buried on an unverifiable word (a leave for an origin not held): blocks only that incarnation.
@@ -107,8 +105,6 @@ export class View {
   private readonly byShortId = new Map<number, string | null>()
   /** The agents allowed to speak for others' liveness, for the membership it was computed from. */
   private aggregatorCache: AggregatorSets | null = null
-  /** Set while merging an origin-sealed record a third party relayed (signed, yet not first-hand). */
-  private relaying = false
   private readonly externals = new Map<string, ExternalEntry>()
   private readonly tombstones = new Map<string, Tombstone>()
   private readonly lost = new Map<string, { record: AgentRecord, lastHeard: number }>()
@@ -141,14 +137,15 @@ export class View {
   /** Installs or replaces this agent's own record; it never expires and no peer may overwrite it. */
   setSelf (record: AgentRecord, now: number): void {
     this.selfOrigin = record.identity.podName
-    this.put({ record, lastHeard: now, self: true, verified: true, firstHand: true })
+    this.put({ record, lastHeard: now, trust: Trust.Self })
   }
 
   /**
-   * What merging `msg` would do, without changing anything. `signer` is the peer id that signed the gossip
-   * message; pass null for records relayed by anti-entropy, whose binding was checked when first gossiped.
+   * What merging `msg` would do, without changing anything. `signer` is the key the message (or the answer or seal
+   * carrying it) speaks with, null for a third party's unsealed relay; `via` says how it came (by default: from the
+   * origin when signed, else relayed); `proof`, its token's word on the origin's pod.
    */
-  judge (msg: GossipMessage, signer: string | null, proof: IdentityProof | null = null): MergeOutcome {
+  judge (msg: GossipMessage, signer: string | null, proof: IdentityProof | null = null, via: Provenance = signer === null ? 'relayed' : 'origin'): MergeOutcome {
     if (msg.t === 'ext') return this.judgeExternal(msg.record, signer)
     const origin = messageOrigin(msg)
     if (origin === this.selfOrigin) return 'self'
@@ -160,9 +157,9 @@ export class View {
     const inc = msg.t === 'full' ? msg.record.inc : msg.inc
     const seq = msg.t === 'full' ? msg.record.seq : msg.seq
     if (msg.t === 'full' && signer !== null && msg.record.identity.peerId !== signer) return 'forged'
-    const firstHand = signer !== null && !this.relaying
+    const firstHand = isFirstHand(trustOf(via))
     // a relayed copy under another key is no proof against the origin's own word: pull the origin instead
-    const supersedes = firstHand && held !== undefined && !held.firstHand && held.record.identity.peerId !== signer
+    const supersedes = firstHand && held !== undefined && !isFirstHand(held.trust) && held.record.identity.peerId !== signer
     // (a departure needs the held key or its seal: another key's word removes nothing)
     if (supersedes && (msg.t === 'hb' || msg.t === 'delta')) return 'gap'
     if (signer !== null && msg.t !== 'full' && held !== undefined && held.record.inc === inc &&
@@ -173,7 +170,7 @@ export class View {
     if (tomb !== undefined && !vouchedPast && (tomb.exact === true ? inc === tomb.inc && seq <= tomb.seq : !newer(inc, seq, tomb.inc, tomb.seq))) return 'stale'
     if (held !== undefined && !supersedes && !newer(inc, seq, held.record.inc, held.record.seq)) {
       // the origin's own signed word beats what a third party relayed, whatever sequence number that claimed
-      const overrides = signer !== null && !held.verified && inc === held.record.inc && held.record.identity.peerId === signer
+      const overrides = signer !== null && !isOriginsWord(held.trust) && inc === held.record.inc && held.record.identity.peerId === signer
       if (!overrides) return 'stale'
       return msg.t === 'full' || msg.t === 'leave' ? 'accepted' : 'gap'
     }
@@ -185,14 +182,14 @@ export class View {
         if (!supersedes && held !== undefined && held.record.identity.peerId !== id.peerId && held.record.identity.podIp !== id.podIp) return 'forged'
         // one name per key (a key is one process): a member cannot make up more origins under its own key
         const keyOwner = this.otherOwner(this.byPeer.get(id.peerId), origin)
-        if (keyOwner !== undefined && (keyOwner.self || keyOwner.firstHand || !firstHand)) return 'forged'
+        if (keyOwner !== undefined && (isFirstHand(keyOwner.trust) || !firstHand)) return 'forged'
         // one origin per pod IP: a newer incarnation heard first-hand (the first hop checked its address) replaces
         // the dead pod that had the address; a relayed claim on a live origin's address is not taken
         const ipOwner = this.otherOwner(this.byIp.get(id.podIp), origin)
         if (ipOwner !== undefined) {
           // (my own address: ignored, not punished: a dead pod that had it may still be relayed late)
-          if (ipOwner.self) return 'capacity'
-          if (!firstHand || (ipOwner.firstHand && msg.record.inc <= ipOwner.record.inc)) return 'capacity'
+          if (ipOwner.trust === Trust.Self) return 'capacity'
+          if (!firstHand || (isFirstHand(ipOwner.trust) && msg.record.inc <= ipOwner.record.inc)) return 'capacity'
         }
         const room = held !== undefined || keyOwner !== undefined || ipOwner !== undefined || this.agents.size < this.maxAgents
         return room ? 'accepted' : 'capacity'
@@ -250,8 +247,8 @@ export class View {
   }
 
   /** Merges a message; `heardAt` is when its origin was last heard on this agent's monotonic clock. */
-  apply (msg: GossipMessage, signer: string | null, heardAt: number, proof: IdentityProof | null = null): MergeOutcome {
-    const outcome = this.judge(msg, signer, proof)
+  apply (msg: GossipMessage, signer: string | null, heardAt: number, proof: IdentityProof | null = null, via: Provenance = signer === null ? 'relayed' : 'origin'): MergeOutcome {
+    const outcome = this.judge(msg, signer, proof, via)
     if (outcome !== 'accepted' && outcome !== 'gap') return outcome
     if (msg.t === 'full' && proof !== null) {
       this.bindings.set(msg.record.identity.podName, { uid: proof.uid, peerId: msg.record.identity.peerId, issuedAtS: proof.issuedAtS })
@@ -274,9 +271,9 @@ export class View {
         }
         // a sealed relay of a newer version does not undo having heard the same key first-hand
         const prior = this.agents.get(origin)
-        const heardBefore = this.relaying && prior?.firstHand === true && prior.record.identity.peerId === msg.record.identity.peerId
-        const firstHand = (signer !== null && !this.relaying) || this.vouched || heardBefore
-        this.put({ record: msg.record, lastHeard: heardAt, self: false, verified: signer !== null || this.vouched, firstHand })
+        const heardBefore = prior !== undefined && isFirstHand(prior.trust) && prior.record.identity.peerId === msg.record.identity.peerId
+        const trust = via === 'sealed' && heardBefore ? Trust.FirstHand : trustOf(via)
+        this.put({ record: msg.record, lastHeard: heardAt, trust })
         return outcome
       }
       case 'leave': {
@@ -291,7 +288,7 @@ export class View {
         const held = this.agents.get(msg.origin)
         if (held === undefined || held.record.inc !== msg.inc) return outcome
         held.lastHeard = Math.max(held.lastHeard, heardAt)
-        if (signer === held.record.identity.peerId && !this.relaying) held.firstHand = true
+        if (signer === held.record.identity.peerId && via === 'origin' && held.trust < Trust.FirstHand) held.trust = Trust.FirstHand
         // a gap leaves seq where it was, so the repairing full record (same seq, newer results) is still news
         if (outcome === 'gap') return outcome
         held.record.seq = msg.seq
@@ -350,8 +347,8 @@ export class View {
   private silence (origin: string, now: number): void {
     const e = this.drop(origin)
     if (e === undefined) return
-    this.bury(origin, e.record.inc, e.record.seq, now, false, !e.firstHand)
-    if (!e.firstHand) return
+    this.bury(origin, e.record.inc, e.record.seq, now, false, !isFirstHand(e.trust))
+    if (!isFirstHand(e.trust)) return
     this.lost.set(origin, { record: e.record, lastHeard: e.lastHeard })
     if (this.lost.size > this.maxTombstones) this.lost.delete(this.lost.keys().next().value ?? '')
   }
@@ -373,7 +370,7 @@ export class View {
   expire (now: number): Expired {
     const out: Expired = { agents: [], externals: [] }
     for (const [origin, e] of this.agents) {
-      if (!e.self && now - e.lastHeard > this.ttlMs) {
+      if (e.trust !== Trust.Self && now - e.lastHeard > this.ttlMs) {
         this.silence(origin, now)
         out.agents.push(origin)
       }
@@ -431,7 +428,7 @@ export class View {
       const origin = this.byShortId.get(e.id)
       if (origin === undefined || origin === null || origin === by) continue
       const held = this.agents.get(origin)
-      if (held === undefined || held.self) continue
+      if (held === undefined || held.trust === Trust.Self) continue
       held.lastHeard = Math.max(held.lastHeard, now - e.ageMs)
       out.refreshed++
       if (rvAhead(e.rv16, held.record.rv)) out.gaps.push(origin)
@@ -459,10 +456,11 @@ export class View {
     const res: SyncResponse = { full: [], touch: [], externals: [], extTouch: [], left: [] }
     for (const e of this.agents.values()) {
       const r = e.record
-      const ageMs = e.self ? 0 : Math.max(0, now - e.lastHeard)
+      const self = e.trust === Trust.Self
+      const ageMs = self ? 0 : Math.max(0, now - e.lastHeard)
       const h = has.get(r.identity.podName)
       // about myself, anything but my exact version is wrong (a third party may have relayed a fake): correct it
-      const wrongAboutMe = e.self && h !== undefined && h.inc === r.inc && (h.rv !== r.rv || h.seq > r.seq)
+      const wrongAboutMe = self && h !== undefined && h.inc === r.inc && (h.rv !== r.rv || h.seq > r.seq)
       if (h === undefined || h.inc < r.inc || (h.inc === r.inc && h.rv < r.rv) || wrongAboutMe) res.full.push({ record: r, ageMs })
       else if (h.inc === r.inc) res.touch.push([r.identity.podName, r.inc, Math.max(r.seq, h.seq), r.rv, ageMs])
     }
@@ -491,7 +489,7 @@ export class View {
       if (held !== undefined && !fromOrigin && held.record.identity.peerId !== relayed.identity.peerId) continue
       // what this agent holds as the origin's word is replaced only by the origin's word (its answer or its seal);
       // an unsealed relay may still say the origin was heard recently
-      if (held !== undefined && held.verified && !fromOrigin && sealed !== true) {
+      if (held !== undefined && isOriginsWord(held.trust) && !fromOrigin && sealed !== true) {
         this.refresh(relayed.identity.podName, relayed.inc, held.record.seq, now - ageMs)
         continue
       }
@@ -499,16 +497,15 @@ export class View {
       const record = sealed === true && !fromOrigin && relayed.seal !== undefined ? { ...relayed, seq: relayed.seal.seq } : relayed
       // the origin's own answer is as good as its signature; so is its seal; anything else is kept second-hand
       // (unverified), so the origin's next signed message replaces it whatever it claimed
-      const o = fromOrigin
-        ? this.vouchedApply(record, now - ageMs, proof ?? null)
-        : sealed === true ? this.relayedApply(record, now - ageMs, proof ?? null) : this.apply({ t: 'full', record }, null, now - ageMs, proof ?? null)
+      const via: Provenance = fromOrigin ? 'vouched' : sealed === true ? 'sealed' : 'relayed'
+      const o = this.apply({ t: 'full', record }, via === 'relayed' ? null : record.identity.peerId, now - ageMs, proof ?? null, via)
       if (o === 'accepted') changed++
       else if (o === 'stale') this.refresh(record.identity.podName, record.inc, fromOrigin ? record.seq : (held?.record.seq ?? 0), now - ageMs)
     }
     for (const [origin, inc, seq, rv, ageMs] of res.touch) {
       if (ageMs > this.ttlMs) continue
       const held = this.agents.get(origin)
-      if (held === undefined || held.self || held.record.inc !== inc) continue
+      if (held === undefined || held.trust === Trust.Self || held.record.inc !== inc) continue
       if (rv > held.record.rv) gaps.push(origin)
       this.refresh(origin, inc, answerer === held.record.identity.peerId ? seq : held.record.seq, now - ageMs)
     }
@@ -525,39 +522,22 @@ export class View {
       // an unsealed departure relayed by a third party removes only what was second-hand anyway (a verified origin
       // that really left expires within the TTL; a forged departure must not silence a live one)
       const held = this.agents.get(origin)
-      if (held !== undefined && held.verified && sealed !== true && answerer !== held.record.identity.peerId) continue
+      if (held !== undefined && isOriginsWord(held.trust) && sealed !== true && answerer !== held.record.identity.peerId) continue
       const leave: GossipMessage = { t: 'leave', origin, inc, seq, ...(sealed === true && seal !== undefined ? { seal } : {}) }
       if (this.apply(leave, null, now) === 'accepted') changed++
     }
     return { changed, gaps }
   }
 
-  private vouched = false
-
-  /** Applies a full record as if signed by its origin (it answered for itself over an authenticated stream). */
+  /** Applies a full record as its origin's own answer over an authenticated stream (as good as its signature). */
   vouchedApply (record: AgentRecord, heardAt: number, proof: IdentityProof | null = null): MergeOutcome {
-    this.vouched = true
-    try {
-      return this.apply({ t: 'full', record }, record.identity.peerId, heardAt, proof)
-    } finally {
-      this.vouched = false
-    }
-  }
-
-  /** Applies a record a third party relayed under its origin's seal: the origin's word, not heard first-hand. */
-  private relayedApply (record: AgentRecord, heardAt: number, proof: IdentityProof | null): MergeOutcome {
-    this.relaying = true
-    try {
-      return this.apply({ t: 'full', record }, record.identity.peerId, heardAt, proof)
-    } finally {
-      this.relaying = false
-    }
+    return this.apply({ t: 'full', record }, record.identity.peerId, heardAt, proof, 'vouched')
   }
 
   /** Moves an origin's last-heard time forward when a peer vouches it heard the same incarnation later. */
   private refresh (origin: string, inc: number, seq: number, heardAt: number): void {
     const held = this.agents.get(origin)
-    if (held === undefined || held.self || held.record.inc !== inc) return
+    if (held === undefined || held.trust === Trust.Self || held.record.inc !== inc) return
     held.lastHeard = Math.max(held.lastHeard, heardAt)
     if (seq > held.record.seq) held.record.seq = seq
   }

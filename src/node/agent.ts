@@ -20,6 +20,7 @@ import type { ExternalBody, GossipMessage } from '../gossip/record.ts'
 import { SelfRecord } from '../gossip/self-record.ts'
 import { Beats } from '../gossip/beat.ts'
 import { AntiEntropy } from '../gossip/sync.ts'
+import { Trust } from '../gossip/trust.ts'
 import { View } from '../gossip/view.ts'
 import { dnsProbe } from '../probe/dns-probe.ts'
 import { fpingRound } from '../probe/fping.ts'
@@ -260,9 +261,9 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       now: t,
       wallNow: Date.now(),
       self: config.podName,
-      live: entries.map(e => ({ record: e.record, silentMs: e.self ? 0 : Math.max(0, t - e.lastHeard) })),
+      live: entries.map(e => ({ record: e.record, silentMs: e.trust === Trust.Self ? 0 : Math.max(0, t - e.lastHeard) })),
       lost: view.lostEntries(t),
-      skewMs: skew.estimates(entries.filter(e => !e.self).map(e => e.record.identity.podName)),
+      skewMs: skew.estimates(entries.filter(e => e.trust !== Trust.Self).map(e => e.record.identity.podName)),
       othersAlive: supervisor?.othersAlive() ?? null
     })
   }
