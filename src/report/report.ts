@@ -38,6 +38,8 @@ export interface Report {
   failingPairs: FailingPair[]
   failingPairsTotal: number
   verdicts: Verdict[]
+  /** Agents this reporter no longer hears (expired, not departed), newest silence first: still probed for a while. */
+  silentAgents: Array<{ agent: string, node: string, silentS: number }>
 }
 
 export interface ReportInput {
@@ -122,6 +124,7 @@ export function buildReport (input: ReportInput): Report {
     service: serviceSummary(live),
     failingPairs: failing.slice(0, input.maxFailingPairs ?? 20),
     failingPairsTotal: failing.length,
-    verdicts: input.verdicts ?? findVerdicts(live, input.lost, input.verdictOptions)
+    verdicts: input.verdicts ?? findVerdicts(live, input.lost, input.verdictOptions),
+    silentAgents: input.lost.slice(0, 50).map(l => ({ agent: l.record.identity.podName, node: l.record.identity.nodeName, silentS: Math.round(l.silentMs / 1000) }))
   }
 }
