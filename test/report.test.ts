@@ -642,3 +642,10 @@ t.test('the witness: when nobody else took the Lease, the survivor names those g
   t.match(a.verdicts[0]?.evidence.join('\n'), 'no other agent took it')
   t.equal(a.observerCut, true, 'and it still knows it is on the cut-off side by the mesh\'s evidence (its election stays calm)')
 })
+
+t.test('renderReport: the agents not heard are listed', async t => {
+  const all = cluster(6, isolatedNode(3))
+  const text = renderReport(buildReport({ live: all.filter(a => a.identity.podName !== 'agent-3'), lost: [{ record: all[2] as AgentRecord, silentMs: 20_400 }], legacyClients: 0, nowWall: NOW, reporter: null }))
+  t.match(text, /^Not heard \(1\): agent-3 on node-3 \(20 s\)$/m)
+  t.notMatch(renderReport(buildReport({ live: cluster(3), lost: [], legacyClients: 0, nowWall: NOW, reporter: null })), 'Not heard', 'no line when every agent is heard')
+})

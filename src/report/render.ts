@@ -12,6 +12,9 @@ export function renderReport (r: Report): string {
     lines.push(`(this agent's clock is ${formatDuration(Math.abs(r.clockOffsetMs))} ${r.clockOffsetMs > 0 ? 'ahead of' : 'behind'} the cluster's; the time above is the cluster's)`)
   }
   lines.push(`Active agents: ${r.activeAgents}${r.legacyClients > 0 ? ` (+ ${r.legacyClients} legacy clients)` : ''}`)
+  if (r.silentAgents.length > 0) {
+    lines.push(`Not heard (${r.silentAgents.length}): ${r.silentAgents.slice(0, 10).map(a => `${a.agent} on ${a.node} (${a.silentS} s)`).join(', ')}${r.silentAgents.length > 10 ? ', ...' : ''}`)
+  }
   lines.push(`Host IPs (${r.hostIps.length}): ${r.hostIps.join(', ')}`)
   lines.push(`Pod IPs (${r.podIps.length}): ${r.podIps.join(', ')}`)
   lines.push('')
