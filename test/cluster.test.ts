@@ -530,7 +530,9 @@ if (why !== null) {
       await c.mintToken({ exp: now - 600, iat: now - 4200, nbf: now - 4200 }, { node: k }),
       await c.mintToken({}, { node: k, audiences: ['someone-else'] }),
       await c.mintToken({}, { node: k, signWith: 'other' }),
-      await c.mintToken({ iat: now + 3600, nbf: now + 3600, exp: now + 7200 }, { node: k })
+      await c.mintToken({ iat: now + 3600, nbf: now + 3600, exp: now + 7200 }, { node: k }),
+      // an old token of the pod, still valid: replayed under another key it is no newer than the bound one
+      await c.mintToken({ iat: now - 1200, nbf: now - 1200, exp: now + 1200 }, { node: k })
     ]
     for (const token of bad) await call(rogue, 'record', { record: id(k.name, k.index, token), signedAs: 'self' })
     // what every agent holds is unchanged, and stays so
@@ -580,6 +582,10 @@ if (why !== null) {
   })
 
   t.test('figures', async t => {
+    // the apiserver load of identities: one JWKS fetch per agent start (then hourly), whatever the mesh did
+    const jwks = (await c.apiserverRequests()).byPath.jwks
+    figure('identity', 'jwks_requests', jwks)
+    t.ok(jwks > 0 && jwks < 60, `the agents fetched the cluster's keys once per start (${jwks} requests over the whole run, about 30 agent starts)`)
     t.comment(JSON.stringify(figures))
     mkdirSync('bench/results', { recursive: true })
     writeFileSync('bench/results/fault-scenarios.json', JSON.stringify({ date: new Date().toISOString(), nodes: N, ttlMs: TTL_MS, figures }, null, 2) + '\n')
