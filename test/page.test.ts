@@ -351,7 +351,8 @@ browserTest('three agents: one row and column per agent, a closed port turns its
   t.match(await text(page, '#detail-body'), /TCP\s*refused/, 'and says the TCP connect was refused')
   // the pair's history, from the agent's reachability model: its settled state went from up to closed
   await page.waitForFunction(() => ((globalThis as unknown as Win).document.querySelector('#pair-history')?.textContent ?? '').includes('\u2192 closed'), undefined, { timeout: 20_000 })
-  t.match(await text(page, '#pair-history'), /History[\s\S]*up \u2192 closed/, 'the pinned pair\'s history shows its change from up to closed')
+  // (whether the model had settled the pair as up before the port closed depends on how soon the fault came)
+  t.match(await text(page, '#pair-history'), /History[\s\S]*settled state closed[\s\S]*(up|first seen) \u2192 closed/, 'the pinned pair\'s history shows its change to closed')
 
   // the keyboard moves the selection too
   await page.focus('#layer-host canvas')
