@@ -2,12 +2,16 @@
 # The k8snet-checker agent: one image, run by the DaemonSet in deploy/. Build: docker build -t k8snet-checker .
 #
 # Stages: `build` installs every dependency and compiles src/ to dist/ (tsc); `deps` installs the production
-# dependencies alone from the same lock file; `runtime` is a slim Node 24 LTS image with Debian's fping, the
-# compiled code and the production node_modules, run as a non-root user.
-# test/deploy.test.ts runs the RUN steps of `build` and `deps` in temporary directories and assembles the
-# runtime tree from the COPY --from lines below, then starts the agent from it: keep those lines plain.
+# dependencies alone from the same lock file; `node` takes the Node binary out of the Node image, without its symbol
+# tables; `runtime` is Debian bookworm slim (glibc, Debian's fping) with that binary, the compiled code and the
+# production node_modules, run as a non-root user. No npm, corepack, yarn or C headers ship (about 27 MB).
+# Without a container registry: docker/build-image.sh builds both bases from Debian's packages and the npm registry.
+# test/container.test.ts builds this file with buildah and runs the DaemonSet's pods from it. test/deploy.test.ts
+# replays the RUN steps of `build` and `deps` in temporary directories and assembles the runtime tree from the
+# COPY --from lines below, then starts the agent from it: keep those lines plain.
 
 ARG NODE_IMAGE=node:24-bookworm-slim
+ARG DEBIAN_IMAGE=debian:bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /build
@@ -20,9 +24,19 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /deps
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --prefer-offline --no-audit --no-fund
+# TypeScript sources, declarations and source maps are never loaded at run time: about half of node_modules' bytes
+RUN npm ci --omit=dev --prefer-offline --no-audit --no-fund \
+ && find node_modules -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' -o -name '*.md' \) -delete
 
-FROM ${NODE_IMAGE} AS runtime
+FROM ${NODE_IMAGE} AS node
+# strip: the symbol and debug tables (127 MB -> 109 MB); JavaScript stack traces are unchanged, and the dynamic
+# symbols native addons link against stay
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends binutils \
+ && strip -o /node "$(command -v node)" \
+ && /node --version
+
+FROM ${DEBIAN_IMAGE} AS runtime
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown
@@ -34,28 +48,29 @@ LABEL org.opencontainers.image.title="k8snet-checker" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"
+      org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim"
 
-# ICMP: Debian's fping (its package also pulls netbase, whose /etc/protocols fping needs to open an ICMP socket,
-# and libcap2-bin, with which its postinst gives /usr/bin/fping the file capability cap_net_raw+ep).
-# How ICMP works for a non-root agent with allowPrivilegeEscalation: false (no_new_privs):
-#   - file capabilities and setuid do not apply under no_new_privs, and Kubernetes never passes an added
-#     capability as ambient, so fping never holds CAP_NET_RAW and cannot open a raw socket;
-#   - fping then opens an unprivileged ICMP datagram socket, which the kernel allows to the groups in
+# ICMP: Debian's fping (its package also pulls netbase, whose /etc/protocols fping needs to open an ICMP socket).
+# The pod holds no capability at all (Pod Security "restricted": drop ALL, nothing added):
+#   - fping opens an unprivileged ICMP datagram socket, which the kernel allows to the groups in
 #     net.ipv4.ping_group_range: the DaemonSet sets that namespaced, "safe" sysctl for the pod;
-#   - NET_RAW must still be in the container's capability set (the DaemonSet drops ALL and adds NET_RAW):
-#     the kernel refuses to exec a binary whose file capabilities are "+ep" and not all in the bounding set
-#     (spawn fping EPERM, so every ping would read "unknown");
+#   - Debian's fping postinst gives /usr/bin/fping the file capability cap_net_raw+ep, and the kernel refuses to exec
+#     a file whose "+ep" capabilities are not all in the bounding set (spawn fping EPERM, every ping "unknown"):
+#     copying the binary over itself drops that extended attribute, so it runs with an empty bounding set;
 #   - bookworm's fping 5.1 ignores the replies on a datagram socket unless it is given a source address
 #     (fixed upstream in 5.2): docker/fping, first on PATH, adds -S "$POD_IP".
-# Checked by test/deploy.test.ts (uid 10001, no_new_privs, bounding set {NET_RAW}, in a network namespace).
+# apt's package cache and lists go in the same layer (about 77 MB otherwise); useradd --no-log-init writes no lastlog.
+# Checked by test/deploy.test.ts and run for real by test/container.test.ts (uid 10001, no capability, a netns).
 # The agent writes nothing to disk, so it runs with a read-only root filesystem.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends fping netbase \
- && rm -rf /var/lib/apt/lists/* \
+ && cp /usr/bin/fping /usr/bin/fping.plain && mv /usr/bin/fping.plain /usr/bin/fping \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 k8snet \
- && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin k8snet
+ && useradd --system --no-log-init --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin k8snet
 COPY --chmod=0755 docker/fping /usr/local/bin/fping
+COPY --from=node /node /usr/local/bin/node
 
 WORKDIR /app
 ENV NODE_ENV=production
