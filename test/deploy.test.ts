@@ -5,7 +5,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, posix, resolve } from 'node:path'
+import { dirname, join, posix, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import * as k8s from '@kubernetes/client-node'
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet'
@@ -39,16 +39,20 @@ const KINDS: Record<string, { model: new (data: any) => { validate: () => void }
   'rbac.authorization.k8s.io/v1/RoleBinding': { model: RoleBinding, type: 'V1RoleBinding' }
 }
 
-function loadDocs (): Doc[] {
+function parseDocs (file: string, text: string): Doc[] {
   const docs: Doc[] = []
-  for (const file of readdirSync(DEPLOY).filter(f => /\.ya?ml$/.test(f)).sort()) {
-    for (const d of parseAllDocuments(readFileSync(join(DEPLOY, file), 'utf8'))) {
-      if (d.errors.length > 0) throw new Error(`${file}: ${d.errors.map(e => e.message).join('; ')}`)
-      const obj = d.toJS() as Obj | null
-      if (obj !== null) docs.push({ file, obj })
-    }
+  for (const d of parseAllDocuments(text)) {
+    if (d.errors.length > 0) throw new Error(`${file}: ${d.errors.map(e => e.message).join('; ')}`)
+    const obj = d.toJS() as Obj | null
+    if (obj !== null) docs.push({ file, obj })
   }
   return docs
+}
+
+/** The base's resources, as the kustomization lists them (the files themselves: namespace and image unset). */
+function loadDocs (): Doc[] {
+  const kustomization = parseDocs('kustomization.yaml', readFileSync(join(DEPLOY, 'kustomization.yaml'), 'utf8'))[0]?.obj
+  return ((kustomization?.resources ?? []) as string[]).flatMap(file => parseDocs(file, readFileSync(join(DEPLOY, file), 'utf8')))
 }
 
 /**
@@ -232,43 +236,68 @@ t.test('the manifest\'s values parse, equal the parser\'s defaults and agree wit
   t.same(apiService.spec.ports, [{ name: 'api', port: cfg.httpPort, targetPort: 'api', protocol: 'TCP' }], 'API Service -> port api')
 })
 
-t.test('the optional patches (private mesh, API token) merge into a valid DaemonSet whose files the parser accepts', async t => {
-  const OPTIONS = join(DEPLOY, 'options')
-  const files = readdirSync(OPTIONS).filter(f => /\.ya?ml$/.test(f)).sort()
-  t.same(files, ['api-token.yaml', 'private-mesh.yaml'], 'the two documented options')
-  const byName = (list: Obj[] | undefined, add: Obj[] | undefined): Obj[] => {
-    const out = [...(list ?? [])]
-    for (const item of add ?? []) {
-      const i = out.findIndex(x => x.name === item.name)
-      if (i >= 0) out[i] = item
-      else out.push(item)
+/** `kubectl kustomize DIR` (offline), or null when kubectl is missing. */
+function kustomize (dir: string): { docs: Doc[] } | { error: string } | null {
+  const r = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 60_000 })
+  if (r.error !== undefined) return null
+  if (r.status !== 0) return { error: r.stderr.trim() }
+  return { docs: parseDocs(dir, r.stdout) }
+}
+
+t.test('kustomize: the base, every component and every example overlay render to valid objects', async t => {
+  const base = kustomize(DEPLOY)
+  if (base === null) { if (required) t.fail('needs kubectl (kubectl kustomize)'); else t.comment('skipped: no kubectl'); return }
+  if ('error' in base) { t.fail(`kubectl kustomize deploy/: ${base.error}`); return }
+  t.same(base.docs.map(d => `${String(d.obj.kind)}/${String(d.obj.metadata?.name)}`).sort(), docs.map(d => `${String(d.obj.kind)}/${String(d.obj.metadata?.name)}`).sort(),
+    'the base renders exactly the objects of its resources')
+  t.ok(base.docs.every(d => d.obj.metadata?.namespace === 'kube-system'), 'every object in the base\'s namespace (kube-system)')
+  const binding = base.docs.find(d => d.obj.kind === 'RoleBinding')?.obj
+  t.equal(binding?.subjects?.[0]?.namespace, 'kube-system', 'the RoleBinding\'s ServiceAccount subject follows the namespace')
+
+  const COMPONENTS = join(DEPLOY, 'components')
+  const components = readdirSync(COMPONENTS).filter(f => existsSync(join(COMPONENTS, f, 'kustomization.yaml'))).sort()
+  t.same(components, ['api-token', 'private-mesh'], 'the two documented options are components')
+  const EXAMPLES = join(ROOT, 'examples', 'kustomize')
+  const overlays = readdirSync(EXAMPLES).filter(f => existsSync(join(EXAMPLES, f, 'kustomization.yaml'))).sort()
+  t.ok(overlays.length > 0, `example overlays: ${overlays.join(', ')}`)
+  const tmp = mkdtempSync(join(tmpdir(), 'k8snet-kustomize-'))
+  t.teardown(() => { rmSync(tmp, { recursive: true, force: true }) })
+  const renders: Array<[string, string]> = [
+    ...components.map(c => {
+      // each component alone on the base, the way its header says to use it
+      const dir = join(tmp, c)
+      mkdirSync(dir)
+      writeFileSync(join(dir, 'kustomization.yaml'), `resources: [${JSON.stringify(relative(dir, DEPLOY))}]\ncomponents: [${JSON.stringify(relative(dir, join(COMPONENTS, c)))}]\nnamespace: monitoring\nimages: [{ name: k8snet-checker, newName: registry.example/k8snet, newTag: "9.9" }]\n`)
+      return [`component ${c}`, dir] as [string, string]
+    }),
+    ...overlays.map(o => [`examples/kustomize/${o}`, join(EXAMPLES, o)] as [string, string])
+  ]
+  for (const [what, dir] of renders) {
+    const r = kustomize(dir)
+    if (r === null || 'error' in r) { t.fail(`${what}: ${r === null ? 'no kubectl' : r.error}`); continue }
+    for (const { obj } of r.docs) {
+      const kind = kindOf(obj)
+      if (kind === undefined) { t.fail(`${what}: unexpected ${String(obj.apiVersion)}/${String(obj.kind)}`); continue }
+      t.doesNotThrow(() => { new kind.model(obj).validate() }, `${what}: ${String(obj.kind)} validates`)
+      t.same(unknownFields(obj, kind.type, String(obj.kind), []), [], `${what}: ${String(obj.kind)} has no unknown field`)
     }
-    return out
-  }
-  for (const file of files) {
-    const patch = parseAllDocuments(readFileSync(join(OPTIONS, file), 'utf8'))[0]?.toJS() as Obj
-    // kubectl patch's strategic merge, for the lists these patches touch (merged by name)
-    const merged: Obj = structuredClone(ds)
-    const spec = merged.spec.template.spec
-    spec.volumes = byName(spec.volumes, patch.spec.template.spec.volumes)
-    const pc = patch.spec.template.spec.containers[0]
-    const c = spec.containers.find((x: Obj) => x.name === pc.name)
-    t.ok(c !== undefined, `${file}: patches the container by its name (${String(pc.name)})`)
-    c.env = byName(c.env, pc.env)
-    c.volumeMounts = byName(c.volumeMounts, pc.volumeMounts)
-    t.doesNotThrow(() => { new DaemonSet(merged as never).validate() }, `${file}: the patched DaemonSet validates`)
-    t.same(unknownFields(merged, 'V1DaemonSet', 'DaemonSet', []), [], `${file}: no unknown field`)
-    for (const m of pc.volumeMounts as Obj[]) {
-      t.ok(spec.volumes.some((v: Obj) => v.name === m.name && v.secret?.secretName !== undefined), `${file}: mount ${String(m.name)} comes from a Secret`)
-      t.equal(m.readOnly, true, `${file}: mounted read-only`)
+    const d = r.docs.find(x => x.obj.kind === 'DaemonSet')?.obj as Obj
+    const spec = d.spec.template.spec
+    const c = spec.containers[0]
+    if (what.startsWith('component')) {
+      t.ok(r.docs.every(x => x.obj.metadata?.namespace === 'monitoring'), `${what}: the namespace set the kustomize way`)
+      t.equal(c.image, 'registry.example/k8snet:9.9', `${what}: the image set the kustomize way`)
     }
-    const v = spec.volumes.find((x: Obj) => x.secret !== undefined && pc.volumeMounts.some((m: Obj) => m.name === x.name))
-    t.equal(v.secret.defaultMode & 0o004, 0o004, `${file}: readable by the non-root user (no fsGroup is set)`)
-    for (const e of pc.env as Obj[]) {
-      t.ok(Object.hasOwn(ALLOWED_ABSENT, e.name), `${file}: ${String(e.name)} is one of the optional variables`)
-      const mount = (pc.volumeMounts as Obj[]).find(m => String(e.value).startsWith(`${String(m.mountPath)}/`))
-      t.ok(mount !== undefined, `${file}: ${String(e.name)} points into the mounted Secret`)
-      t.doesNotThrow(() => parseConfig({ NODE_IP: '10.0.0.1', POD_IP: '10.244.0.5', POD_NAME: 'p', NAMESPACE: 'kube-system', [e.name]: e.value }), `${file}: the parser accepts ${String(e.name)}=${String(e.value)}`)
+    const added = (c.env as Obj[]).filter(e => Object.hasOwn(ALLOWED_ABSENT, e.name))
+    t.ok(what.startsWith('examples') || added.length === 1, `${what}: adds ${added.map(e => String(e.name)).join(', ')}`)
+    for (const e of added) {
+      const mount = (c.volumeMounts as Obj[]).find(m => String(e.value).startsWith(`${String(m.mountPath)}/`))
+      t.ok(mount !== undefined, `${what}: ${String(e.name)} points into a mounted volume`)
+      t.equal(mount?.readOnly, true, `${what}: mounted read-only`)
+      const v = (spec.volumes as Obj[]).find(x => x.name === mount?.name)
+      t.ok(v?.secret?.secretName !== undefined, `${what}: ${String(mount?.name)} comes from a Secret`)
+      t.equal((v?.secret?.defaultMode ?? 0) & 0o004, 0o004, `${what}: readable by the non-root user (no fsGroup is set)`)
+      t.doesNotThrow(() => parseConfig({ NODE_IP: '10.0.0.1', POD_IP: '10.244.0.5', POD_NAME: 'p', NAMESPACE: 'kube-system', [e.name]: e.value }), `${what}: the parser accepts ${String(e.name)}=${String(e.value)}`)
     }
   }
 })

@@ -6,8 +6,10 @@
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import {
-  existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readdirSync, readlinkSync, renameSync, symlinkSync
+  chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, readlinkSync, renameSync, symlinkSync
 } from 'node:fs'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -40,6 +42,12 @@ export interface ClusterOptions {
    * Below the real floor of 600 s the apiserver stand-in is started in test mode, which alone accepts that.
    */
   tokenExpirationS?: number
+  /**
+   * The agents are pods run by a pod runner (test/harness/pod-runner.ts), not processes started here: the apiserver
+   * serves HTTPS with a certificate of the cluster's own CA (in-cluster clients verify it), and start() brings up the
+   * nodes, infra and sshd stand-ins only.
+   */
+  podRunner?: boolean
 }
 
 export interface VirtualNode {
@@ -83,6 +91,10 @@ export interface ProjectedTokenOptions {
   path?: string
   /** A refresh failed (the old token stays until a retry succeeds). */
   onError?: (err: Error) => void
+  /** The apiserver's CA (PEM), when it serves HTTPS. */
+  ca?: Buffer
+  /** The token file's owner: the kubelet gives it to the pod's runAsUser (and group), so a non-root pod reads it. */
+  owner?: { uid: number, gid: number }
 }
 
 /**
@@ -121,7 +133,7 @@ export class ProjectedServiceAccountToken {
     try {
       const { token, expiresAtMs, ttlS } = await this.request()
       if (this.stopped) return
-      atomicWrite(this.o.dir, { [this.o.path ?? 'token']: token })
+      atomicWrite(this.o.dir, { [this.o.path ?? 'token']: token }, 0o600, this.o.owner)
       this.token = token
       this.expiresAtMs = expiresAtMs
       this.writes++
@@ -143,24 +155,19 @@ export class ProjectedServiceAccountToken {
 
   private async request (): Promise<{ token: string, expiresAtMs: number, ttlS: number }> {
     const o = this.o
-    const res = await fetch(`${o.apiUrl}/api/v1/namespaces/${o.namespace}/serviceaccounts/${o.serviceAccount}/token`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${o.kubeletToken}`, 'content-type': 'application/json', accept: 'application/json' },
+    const res = await postJson(`${o.apiUrl}/api/v1/namespaces/${o.namespace}/serviceaccounts/${o.serviceAccount}/token`, {
       // what client-go's CreateToken sends for the kubelet
-      body: JSON.stringify({
-        kind: 'TokenRequest',
-        apiVersion: 'authentication.k8s.io/v1',
-        metadata: { creationTimestamp: null },
-        spec: {
-          audiences: [o.audience],
-          expirationSeconds: o.expirationSeconds,
-          boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: o.pod.name, uid: o.pod.uid }
-        },
-        status: { token: '', expirationTimestamp: null }
-      }),
-      signal: AbortSignal.timeout(5_000)
-    })
-    const body = await res.json() as { message?: string, spec?: { expirationSeconds?: number }, status?: { token?: unknown, expirationTimestamp?: unknown } }
+      kind: 'TokenRequest',
+      apiVersion: 'authentication.k8s.io/v1',
+      metadata: { creationTimestamp: null },
+      spec: {
+        audiences: [o.audience],
+        expirationSeconds: o.expirationSeconds,
+        boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: o.pod.name, uid: o.pod.uid }
+      },
+      status: { token: '', expirationTimestamp: null }
+    }, { authorization: `Bearer ${o.kubeletToken}` }, o.ca)
+    const body = res.body as { message?: string, spec?: { expirationSeconds?: number }, status?: { token?: unknown, expirationTimestamp?: unknown } }
     if (res.status !== 201) throw new Error(`TokenRequest for ${o.namespace}/${o.pod.name}: ${res.status} ${body.message ?? ''}`)
     const token = body.status?.token
     const expiresAtMs = Date.parse(String(body.status?.expirationTimestamp))
@@ -170,17 +177,41 @@ export class ProjectedServiceAccountToken {
   }
 }
 
+/** A JSON POST over HTTP or HTTPS (trusting `ca`), with a 5 s timeout. */
+export async function postJson (url: string, body: unknown, headers: Record<string, string>, ca?: Buffer): Promise<{ status: number, body: unknown }> {
+  const u = new URL(url)
+  const data = JSON.stringify(body)
+  return await new Promise((resolve, reject) => {
+    const options = { method: 'POST', headers: { ...headers, 'content-type': 'application/json', accept: 'application/json', 'content-length': String(Buffer.byteLength(data)) }, timeout: 5_000, ...(ca === undefined ? {} : { ca }) }
+    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, options, res => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => { text += d })
+      res.on('end', () => {
+        try { resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }) } catch { reject(new Error(`${url}: ${res.statusCode ?? 0}, not JSON`)) }
+      })
+    })
+    req.on('timeout', () => { req.destroy(new Error(`${url}: timed out`)) })
+    req.on('error', reject)
+    req.end(data)
+  })
+}
+
 /**
  * The kubelet's atomic writer: the files go into a new `..<timestamp>.<random>` directory, `..data` is swapped to it
  * by renaming a fresh `..data_tmp` symlink over it, each visible name is a symlink `<name> -> ..data/<name>`, and the
  * previous timestamped directory is removed. A reader that opens `<dir>/<name>` sees the old file or the new one,
  * never a partial one.
  */
-export function atomicWrite (dir: string, files: Record<string, string>, mode = 0o600): void {
+export function atomicWrite (dir: string, files: Record<string, string>, mode = 0o600, owner?: { uid: number, gid: number }): void {
   mkdirSync(dir, { recursive: true })
   const stamp = new Date().toISOString().replace(/\.\d+Z$/, '').replace(/[-T:]/g, '_')
   const tsDir = mkdtempSync(join(dir, `..${stamp}.`))
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(tsDir, name), content, { mode })
+  chmodSync(tsDir, 0o755)
+  for (const [name, content] of Object.entries(files)) {
+    writeFileSync(join(tsDir, name), content, { mode })
+    if (owner !== undefined) chownSync(join(tsDir, name), owner.uid, owner.gid)
+  }
   const data = join(dir, '..data')
   let previous: string | null = null
   try { previous = readlinkSync(data) } catch { /* the first write */ }
@@ -227,6 +258,21 @@ export function faketimeAvailable (): string | null {
       : !(Math.abs(mono ?? NaN) < 60) ? 'libfaketime: the monotonic clock was faked too'
         : null
   return faketimeChecked
+}
+
+/**
+ * A throwaway cluster CA and an apiserver certificate for `ip` (and kubernetes.default.svc) in `dir`: ca.crt,
+ * server.key, server.crt. Returns the CA certificate (PEM), which pods get as their service account's ca.crt.
+ */
+export function makeApiserverCertificates (dir: string, ip: string): Buffer {
+  mkdirSync(dir, { recursive: true })
+  const ssl = (...args: string[]): void => { execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' }) }
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
+  ssl('req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=virtual-cluster-ca')
+  writeFileSync(join(dir, 'server.ext'), `subjectAltName=IP:${ip},DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n`)
+  ssl('req', ...key, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver')
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext')
+  return readFileSync(join(dir, 'ca.crt'))
 }
 
 const run = (...args: string[]): string => execFileSync(args[0] ?? '', args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }).toString()
@@ -340,17 +386,22 @@ export class VirtualCluster {
       mkdirSync(join('/etc/netns', ns), { recursive: true })
       writeFileSync(join('/etc/netns', ns, 'resolv.conf'), `nameserver ${this.infraIp}\noptions timeout:1 attempts:1\n`)
     }
+    if (this.o.podRunner === true) this.ca = makeApiserverCertificates(join(this.dir, 'pki'), this.infraIp)
     this.infra = this.helper(this.infraNs, 'infra.ts', [JSON.stringify(this.infraOptions())])
     await this.ready(this.infra)
-    // the pods exist, and their kubelets have mounted the identity tokens, before any container starts
-    await Promise.all(this.nodes.map(async n => { await this.schedulePod(n) }))
     for (const n of this.nodes) {
       n.sshd = this.helper(n.ns, 'sshd.ts', [n.nodeIp, '22'])
       await this.ready(n.sshd)
     }
+    if (this.o.podRunner === true) return
+    // the pods exist, and their kubelets have mounted the identity tokens, before any container starts
+    await Promise.all(this.nodes.map(async n => { await this.schedulePod(n) }))
     for (const n of this.nodes) this.startAgent(n)
     await Promise.all(this.nodes.map(async n => await n.agent?.ready))
   }
+
+  /** The apiserver's CA certificate (PEM) when it serves HTTPS (podRunner clusters), else null. */
+  ca: Buffer | null = null
 
   private infraOptions (): InfraOptions {
     return {
@@ -363,7 +414,8 @@ export class VirtualCluster {
       minTokenExpirationS: Math.min(600, this.tokenExpirationS),
       namespace: NAMESPACE,
       kubeconfigDir: this.dir,
-      records: { [PEER_SERVICE]: this.nodes.map(n => n.podIp), [SERVICE_NAME]: [this.serviceIp] }
+      records: { [PEER_SERVICE]: this.nodes.map(n => n.podIp), [SERVICE_NAME]: [this.serviceIp] },
+      ...(this.o.podRunner === true ? { tls: { keyFile: join(this.dir, 'pki', 'server.key'), certFile: join(this.dir, 'pki', 'server.crt') } } : {})
     }
   }
 
@@ -475,17 +527,24 @@ export class VirtualCluster {
 
   private readonly kubelets = new Map<VirtualNode, ProjectedServiceAccountToken>()
   private get tokenExpirationS (): number { return this.o.tokenExpirationS ?? 3600 }
-  private nodeName (n: VirtualNode): string { return `node-${n.index}` }
-  private kubeletToken (n: VirtualNode): string { return `kubelet-${this.nodeName(n)}` }
-  private get apiserverUrl (): string { return `http://${this.infraIp}:${API_PORT}` }
+  /** metadata.name of node n's Node object (spec.nodeName of its pods). */
+  nodeName (n: VirtualNode): string { return `node-${n.index}` }
+  /** Node n's kubelet credential at the apiserver (system:node:<name>). */
+  kubeletToken (n: VirtualNode): string { return `kubelet-${this.nodeName(n)}` }
+  /** The apiserver (stand-in) as the nodes reach it: HTTPS in podRunner clusters. */
+  get apiserverUrl (): string { return `${this.ca === null ? 'http' : 'https'}://${this.infraIp}:${API_PORT}` }
+  get apiserverPort (): number { return API_PORT }
+
+  /** Tells the apiserver a pod exists (so tokens can be bound to it), as the scheduler and kubelet would. */
+  async registerPod (pod: { namespace: string, name: string, uid: string, nodeName: string, serviceAccount: string }): Promise<void> {
+    await call(this.mustInfra(), 'registerPod', { pod })
+  }
 
   /** Registers node n's pod (n.podUid) with the apiserver, and has its kubelet mount a fresh identity token. */
   private async schedulePod (n: VirtualNode): Promise<void> {
     this.kubelets.get(n)?.stop()
     this.kubelets.delete(n)
-    await call(this.mustInfra(), 'registerPod', {
-      pod: { namespace: NAMESPACE, name: n.name, uid: n.podUid, nodeName: this.nodeName(n), serviceAccount: SERVICE_ACCOUNT }
-    })
+    await this.registerPod({ namespace: NAMESPACE, name: n.name, uid: n.podUid, nodeName: this.nodeName(n), serviceAccount: SERVICE_ACCOUNT })
     const dir = join(this.dir, n.name)
     rmSync(dir, { recursive: true, force: true }) // a new pod's volume is a new directory
     const kubelet = new ProjectedServiceAccountToken({

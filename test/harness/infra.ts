@@ -1,5 +1,6 @@
 // Runs inside the harness's infra namespace: the Lease stand-in (the apiserver, which also issues the pods' service
 // account tokens), cluster DNS, and the custom Service.
+import { readFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { LeaseStandIn, type MintOptions, type PodRegistration } from '../../src/node/lease-stand-in.ts'
@@ -19,10 +20,13 @@ export interface InfraOptions {
   namespace: string
   kubeconfigDir: string
   records: Record<string, DnsAnswer>
+  /** Serve the apiserver over HTTPS with this key and certificate (PEM files), as in-cluster clients expect. */
+  tls?: { keyFile: string, certFile: string }
 }
 
 const o = JSON.parse(process.argv[2] ?? '{}') as InfraOptions
-const apiserver = new LeaseStandIn(o.agents.map(n => `token-${n}`), null, { minTokenExpirationS: o.minTokenExpirationS })
+const tls = o.tls === undefined ? null : { key: readFileSync(o.tls.keyFile), cert: readFileSync(o.tls.certFile) }
+const apiserver = new LeaseStandIn(o.agents.map(n => `token-${n}`), tls, { minTokenExpirationS: o.minTokenExpirationS })
 for (const [token, node] of Object.entries(o.kubelets)) apiserver.registerKubelet(token, node)
 
 /** Same as cluster.ts's UNDEFINED_MARK: mintToken's undefined values, which the IPC channel's JSON would drop. */
