@@ -18,6 +18,7 @@ import { parseAllDocuments } from 'yaml'
 import { parseConfig, type Config } from '../src/node/config.ts'
 import { LeaseStandIn } from '../src/node/lease-stand-in.ts'
 import { getJson, IMAGE_NODE_FLAGS, waitUntil } from '../src/node/launcher.ts'
+import { restrictedViolations } from './harness/pod-security.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DEPLOY = join(ROOT, 'deploy')
@@ -299,6 +300,42 @@ t.test('kustomize: the base, every component and every example overlay render to
       t.equal((v?.secret?.defaultMode ?? 0) & 0o004, 0o004, `${what}: readable by the non-root user (no fsGroup is set)`)
       t.doesNotThrow(() => parseConfig({ NODE_IP: '10.0.0.1', POD_IP: '10.244.0.5', POD_NAME: 'p', NAMESPACE: 'kube-system', [e.name]: e.value }), `${what}: the parser accepts ${String(e.name)}=${String(e.value)}`)
     }
+  }
+})
+
+t.test('Pod Security "restricted": the rendered pod passes every control, and the check catches each kind of violation', async t => {
+  const rendered = kustomize(DEPLOY)
+  const renderedDs = rendered !== null && 'docs' in rendered ? rendered.docs.find(d => d.obj.kind === 'DaemonSet')?.obj : undefined
+  if (rendered !== null && renderedDs === undefined) t.fail('kubectl kustomize deploy/ gave no DaemonSet')
+  const template: Obj = (renderedDs ?? ds).spec.template
+  t.same(restrictedViolations(template.spec, template.metadata), [], `${renderedDs === undefined ? 'the base file' : 'the rendered'} DaemonSet's pod: no violation of the restricted profile`)
+  t.equal(template.metadata?.labels !== undefined && ds.metadata?.namespace === undefined, true, 'namespace left to kustomize')
+  // each mutation is one thing the admission controller refuses; the check must name its control
+  const mutations: Array<[string, (spec: Obj, c: Obj) => void]> = [
+    ['Host Namespaces', spec => { spec.hostNetwork = true }],
+    ['Privileged Containers', (_, c) => { c.securityContext.privileged = true }],
+    ['Capabilities (Baseline)', (_, c) => { c.securityContext.capabilities.add = ['NET_RAW', 'SYS_ADMIN'] }],
+    ['Capabilities (Restricted)', (_, c) => { c.securityContext.capabilities.add = ['NET_RAW'] }],
+    ['Capabilities (Restricted)', (_, c) => { c.securityContext.capabilities = {} }],
+    ['HostPath Volumes', spec => { spec.volumes.push({ name: 'h', hostPath: { path: '/' } }) }],
+    ['Volume Types', spec => { spec.volumes.push({ name: 'n', nfs: { server: 'x', path: '/' } }) }],
+    ['Host Ports', (_, c) => { c.ports[0].hostPort = 8080 }],
+    ['/proc Mount Type', (_, c) => { c.securityContext.procMount = 'Unmasked' }],
+    ['Seccomp (Baseline)', (_, c) => { c.securityContext.seccompProfile = { type: 'Unconfined' } }],
+    ['Seccomp (Restricted)', (spec, c) => { delete spec.securityContext.seccompProfile; delete c.securityContext.seccompProfile }],
+    ['Sysctls', spec => { spec.securityContext.sysctls.push({ name: 'net.core.somaxconn', value: '1024' }) }],
+    ['Privilege Escalation', (_, c) => { delete c.securityContext.allowPrivilegeEscalation }],
+    ['Running as Non-root', (spec, c) => { delete spec.securityContext.runAsNonRoot; delete c.securityContext.runAsNonRoot }],
+    ['Running as Non-root user', (_, c) => { c.securityContext.runAsUser = 0 }],
+    ['SELinux', (_, c) => { c.securityContext.seLinuxOptions = { type: 'spc_t' } }],
+    ['AppArmor', (_, c) => { c.securityContext.appArmorProfile = { type: 'Unconfined' } }],
+    ['HostProcess', spec => { spec.securityContext.windowsOptions = { hostProcess: true } }]
+  ]
+  for (const [control, mutate] of mutations) {
+    const spec = structuredClone(template.spec) as Obj
+    mutate(spec, spec.containers[0])
+    const found = restrictedViolations(spec, template.metadata)
+    t.ok(found.some(v => v.startsWith(`${control}:`)), `${control}: caught (${found.join('; ')})`)
   }
 })
 
