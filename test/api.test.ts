@@ -1024,6 +1024,29 @@ t.test('GET /api/v1/history: a validated filter, the model\'s answer passed thro
   await app.close()
 })
 
+t.test('GET /api/v1/ready: 503 while the view is being pulled, 200 once settled; always 200 without a readiness source', async t => {
+  const h = harness()
+  let state = { ready: false, reason: 'pulling the cluster\'s view from a peer' }
+  const app = buildApi({
+    snapshot: () => ({ agents: [], externals: [] }),
+    inject: () => {},
+    health: () => h.health,
+    leader: () => h.leader.info,
+    report: () => { throw new Error('not asked') },
+    coverageK: 2,
+    ready: () => state
+  }, { bodyLimit: 1 << 20 })
+  const starting = await app.inject({ method: 'GET', url: '/api/v1/ready' })
+  t.equal(starting.statusCode, 503, 'starting: 503')
+  t.same(starting.json(), state, 'with the reason')
+  state = { ready: true, reason: 'the view was pulled from a peer' }
+  const ready = await app.inject({ method: 'GET', url: '/api/v1/ready' })
+  t.equal(ready.statusCode, 200, 'settled: 200')
+  t.same(ready.json(), state)
+  t.equal((await h.app.inject({ method: 'GET', url: '/api/v1/ready' })).statusCode, 200, 'no readiness source: ready')
+  await app.close()
+})
+
 t.test('a dependency that throws: 500 INTERNAL, no stack, logged at error level', async t => {
   const h = harness()
   const boom = new Error('boom at /work/main/src/secret.ts:12:3')

@@ -127,6 +127,13 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
       // the same bytes the schema's serializer would make of `answer`, from cached rows (src/api/json-cache.ts)
       else api.get(route.url, { schema }, async (_req, reply) => await reply.type(JSON_TYPE).send(Buffer.concat(json(deps.snapshot(), deps, jsonCache.out(reply)))))
     }
+    // the readiness probe's target: a starting agent answers 503 until it holds the cluster's view, so the Service
+    // never routes a query to an agent that would answer from its own record alone
+    const readiness = { type: 'object', properties: { ready: { type: 'boolean' }, reason: { type: 'string' } }, required: ['ready', 'reason'] }
+    api.get('/api/v1/ready', { schema: { summary: 'Readiness: 200 once this agent holds the cluster\'s view (pulled from a peer, or none answered), else 503', response: { 200: readiness, 503: readiness } } }, async (_req, reply) => {
+      const r = deps.ready?.() ?? { ready: true, reason: 'ready' }
+      return await reply.code(r.ready ? 200 : 503).send(r)
+    })
     if (deps.metrics !== undefined) {
       const metrics = deps.metrics
       const schema = { summary: 'Prometheus metrics of this agent (text exposition format)', produces: ['text/plain'], response: { 200: { type: 'string' } } }

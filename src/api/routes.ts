@@ -82,9 +82,14 @@ export interface ApiDeps {
   coverageK: number
   /** The reachability model's per-pair history, filtered (absent: no history route answers 404). */
   history?: (filter: HistoryQuery) => unknown
+  /** Readiness for GET /api/v1/ready: false until the view was pulled from a peer (absent: always ready). */
+  ready?: () => Readiness
   /** Prometheus exposition for GET /metrics (absent: no metrics route). */
   metrics?: { text: () => Promise<string>, contentType: string }
 }
+
+/** Whether this agent answers from a view worth serving yet, and why. */
+export interface Readiness { ready: boolean, reason: string }
 
 /** GET /api/v1/history's filter: a layer, a source and a target pod name, each optional. */
 export interface HistoryQuery { layer?: 'host' | 'pod', source?: string, target?: string }

@@ -8,7 +8,7 @@ import { AgentMetrics } from '../api/metrics.ts'
 import { startHealthServer, type HealthServer } from '../api/health-server.ts'
 import { clientCount, type ViewSnapshot } from '../api/projection.ts'
 import { historyAnswer } from '../api/history.ts'
-import type { ApiDeps, HealthInfo, HistoryQuery, LeaderInfo } from '../api/routes.ts'
+import type { ApiDeps, HealthInfo, HistoryQuery, LeaderInfo, Readiness } from '../api/routes.ts'
 import { Discovery } from '../gossip/discovery.ts'
 import { Admission } from '../gossip/admission.ts'
 import { createMeshNode, SCORE_THRESHOLDS, type MeshNode } from '../gossip/libp2p-node.ts'
@@ -60,6 +60,8 @@ export interface Agent {
 }
 
 const now = (): number => performance.now()
+/** How long a starting agent waits for a peer's view before it counts as settled (election, readiness). */
+const SETTLE_MS = 3_000
 
 /** Results older than this make a source stale: the longest they may stand unrefreshed, plus three rounds. */
 const staleAfterMs = (c: Config, sampled: boolean): number =>
@@ -98,7 +100,7 @@ function buildProbes ({ config, log, view, self, mesh, metrics }: Parts, fping: 
   })
 }
 
-function buildElection ({ config, log, view, self, mesh, sync, model }: Parts, kube: KubeAccess | null, startedAt: number): ElectionSupervisor | null {
+function buildElection ({ config, log, view, self, mesh, model }: Parts, kube: KubeAccess | null, settled: () => boolean): ElectionSupervisor | null {
   if (kube === null) {
     log.warn('no Kubernetes API (neither KUBECONFIG nor in-cluster): this agent never contends for the reporter Lease')
     return null
@@ -123,7 +125,7 @@ function buildElection ({ config, log, view, self, mesh, sync, model }: Parts, k
     self,
     mesh,
     maxContenders: config.leaseContenders,
-    settled: () => sync.stats.pulled > 0 || now() - startedAt > 3_000,
+    settled,
     stableMs: 2 * config.heartbeatIntervalS * 1000,
     cutOff: () => model.observerCutOff(),
     handoverMs: 2 * config.leaseDurationMs,
@@ -283,7 +285,9 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   // fping starts from a small shell kept beside the agent: forking the agent itself stalls gossip for ~10 ms a round
   const fping = new FpingLauncher(config.fpingPath)
   const probes = buildProbes(parts, fping)
-  const supervisor = buildElection(parts, kube, startedAt)
+  // settled: the view was pulled from a peer, or none answered within 3 s (the first agent of a cluster)
+  const settled = (): boolean => sync.stats.pulled > 0 || now() - startedAt > SETTLE_MS
+  const supervisor = buildElection(parts, kube, settled)
 
   const snapshot = (): ViewSnapshot => {
     view.expire(now())
@@ -379,7 +383,10 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     }
   }
   const history = (q: HistoryQuery): unknown => historyAnswer(model.pairs(now(), q), now(), model.o.flapWindowMs, model.o.flapMin)
-  const deps: ApiDeps = { snapshot, inject, health, leader, report, history, coverageK: config.probeCoverage, metrics }
+  const ready = (): Readiness => settled()
+    ? { ready: true, reason: sync.stats.pulled > 0 ? 'the view was pulled from a peer' : `no peer answered within ${SETTLE_MS / 1000} s: serving this agent's own view` }
+    : { ready: false, reason: 'pulling the cluster\'s view from a peer' }
+  const deps: ApiDeps = { snapshot, inject, health, leader, report, history, coverageK: config.probeCoverage, metrics, ready }
   const api = buildApi(deps, {
     bodyLimit: config.apiBodyLimitBytes,
     logger: log.child({ component: 'api' }),

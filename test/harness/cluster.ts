@@ -95,6 +95,8 @@ export interface ProjectedTokenOptions {
   ca?: Buffer
   /** The token file's owner: the kubelet gives it to the pod's runAsUser (and group), so a non-root pod reads it. */
   owner?: { uid: number, gid: number }
+  /** Files written beside the token in the same volume (the service account volume's ca.crt and namespace). */
+  extraFiles?: Record<string, string>
 }
 
 /**
@@ -133,7 +135,7 @@ export class ProjectedServiceAccountToken {
     try {
       const { token, expiresAtMs, ttlS } = await this.request()
       if (this.stopped) return
-      atomicWrite(this.o.dir, { [this.o.path ?? 'token']: token }, 0o600, this.o.owner)
+      atomicWrite(this.o.dir, { ...this.o.extraFiles, [this.o.path ?? 'token']: token }, 0o600, this.o.owner)
       this.token = token
       this.expiresAtMs = expiresAtMs
       this.writes++
@@ -161,7 +163,7 @@ export class ProjectedServiceAccountToken {
       apiVersion: 'authentication.k8s.io/v1',
       metadata: { creationTimestamp: null },
       spec: {
-        audiences: [o.audience],
+        audiences: o.audience === '' ? [] : [o.audience],
         expirationSeconds: o.expirationSeconds,
         boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: o.pod.name, uid: o.pod.uid }
       },

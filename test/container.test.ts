@@ -1,0 +1,204 @@
+// The image and the pod spec for real: builds the Dockerfile with buildah, renders deploy/ with kubectl kustomize, and
+// runs the DaemonSet's pod on each node of a 6-node namespace cluster with podman (test/harness/pod-runner.ts), the
+// in-cluster apiserver path over TLS included. Then: convergence with real ICMP as the non-root user, a killed
+// container, a stopped one (the Lease released), a rolling update to a second tag, a frozen agent restarted by its
+// liveness probe. Needs root, podman, buildah, mmdebstrap, runc, kubectl; K8SNET_REQUIRE_PRIVILEGED=1 makes a skip fail.
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import { parseAllDocuments } from 'yaml'
+import type { PairMap } from '../src/api/projection.ts'
+import { getJson, waitUntil } from '../src/node/launcher.ts'
+import type { Report } from '../src/report/report.ts'
+import { harnessUnavailable, VirtualCluster, type VirtualNode } from './harness/cluster.ts'
+import { PODMAN, PodRunner, podmanUnavailable } from './harness/pod-runner.ts'
+import { restrictedViolations } from './harness/pod-security.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const N = 6
+const IMAGE = 'localhost/k8snet-checker'
+/** The agents' timers in this cluster (an overlay patches them, the kustomize way): a TTL of 6 s. */
+const TIMERS: Record<string, string> = {
+  HEARTBEAT_INTERVAL: '2', CACHE_KEY_SECOND: '6', PROBE_INTERVAL: '3', REPORT_INTERVAL: '5', DISCOVERY_INTERVAL: '1',
+  LEASE_DURATION: '6', LEASE_RENEW_DEADLINE: '4', LEASE_RETRY_PERIOD: '1'
+}
+const TTL_MS = 6_000
+
+const why = podmanUnavailable() ?? harnessUnavailable()
+if (why !== null) {
+  if (process.env.K8SNET_REQUIRE_PRIVILEGED === '1') t.fail(`the container cluster cannot run: ${why}`)
+  else t.comment(`skipped: the container cluster ${why}`)
+} else {
+  const work = mkdtempSync(join(tmpdir(), 'k8snet-containers-'))
+  const tag = `ci${process.pid}`
+  t.teardown(() => {
+    rmSync(work, { recursive: true, force: true })
+    spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'rmi', '-f', `${IMAGE}:${tag}-b`], { stdio: 'ignore' })
+  })
+
+  let built = false
+  await t.test('the image builds from the Dockerfile, and runs as its non-root user', async t => {
+    const started = Date.now()
+    const r = spawnSync('bash', [join(ROOT, 'docker/build-image.sh'), `${IMAGE}:${tag}`], { cwd: ROOT, encoding: 'utf8', timeout: 20 * 60_000 })
+    t.equal(r.status, 0, `docker/build-image.sh (${((Date.now() - started) / 1000).toFixed(0)} s)`)
+    if (r.status !== 0) { t.comment((r.stderr ?? '').slice(-4000)); return }
+    const inspect = JSON.parse(spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'image', 'inspect', `${IMAGE}:${tag}`], { encoding: 'utf8' }).stdout) as Array<{ Size: number, Config: { User: string, Labels: Record<string, string> } }>
+    const img = inspect[0]
+    t.equal(img?.Config.User, '10001:10001', 'USER 10001:10001')
+    t.equal(img?.Config.Labels['org.opencontainers.image.licenses'], 'MIT', 'licence label MIT (LICENSE)')
+    t.comment(`image size ${((img?.Size ?? 0) / 1e6).toFixed(1)} MB uncompressed`)
+    const v = spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'run', '--rm', '--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=1024:1024', `${IMAGE}:${tag}`, '--version'], { encoding: 'utf8' })
+    t.match(v.stdout, /^k8snet-checker \d+\.\d+\.\d+/, `--version: ${v.stdout.trim()}`)
+    // the second tag a rolling update moves to
+    spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'tag', `${IMAGE}:${tag}`, `${IMAGE}:${tag}-b`])
+    built = true
+  })
+
+  if (built) await t.test('a 6-node container cluster runs the rendered manifest', async t => { await runCluster(t, work, tag) })
+}
+
+async function runCluster (t: Test, work: string, tag: string): Promise<void> {
+  // the overlay: the image built above, the cluster's faster timers; everything else is deploy/ as shipped
+  const overlay = join(work, 'overlay')
+  mkdirSync(overlay)
+  writeFileSync(join(overlay, 'kustomization.yaml'), JSON.stringify({
+    resources: [relative(overlay, join(ROOT, 'deploy'))],
+    images: [{ name: 'k8snet-checker', newName: IMAGE, newTag: tag }],
+    patches: [{
+      target: { kind: 'DaemonSet', name: 'k8snet-checker' },
+      patch: JSON.stringify({
+        apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'k8snet-checker' },
+        spec: { template: { spec: { containers: [{ name: 'agent', env: Object.entries(TIMERS).map(([name, value]) => ({ name, value })) }] } } }
+      })
+    }]
+  }))
+  const rendered = spawnSync('kubectl', ['kustomize', overlay], { encoding: 'utf8' })
+  if (rendered.status !== 0) { t.fail(`kubectl kustomize: ${rendered.stderr}`); return }
+  const objects = parseAllDocuments(rendered.stdout).map(d => d.toJS() as Record<string, any>)
+  const ds = objects.find(o => o.kind === 'DaemonSet')
+  t.same(restrictedViolations(ds?.spec.template.spec, ds?.spec.template.metadata), [], 'the rendered pod meets Pod Security "restricted"')
+
+  const reports: Array<{ pod: string, at: number, line: string }> = []
+  const c = new VirtualCluster({ nodes: N, podRunner: true })
+  const runner = new PodRunner({ cluster: c, objects, dir: join(work, 'pods'), onText: (pod, line) => { reports.push({ pod, at: Date.now(), line }) } })
+  t.teardown(async () => { await runner.stop(); await c.stop() })
+  await c.start()
+
+  const api = async <T>(n: VirtualNode, path: string): Promise<T> => await getJson<T>(`http://${n.podIp}:8080${path}`)
+  const podCount = async (n: VirtualNode): Promise<number> => (await api<{ count: number }>(n, '/api/v1/pods')).count
+  const liveNodes = (): VirtualNode[] => c.nodes.filter(n => runner.pods.get(n)?.container != null && runner.pods.get(n)?.orphaned !== true)
+  const counts = async (nodes = liveNodes()): Promise<number[]> => await Promise.all(nodes.map(async n => await podCount(n).catch(() => -1)))
+  const holderNode = async (): Promise<VirtualNode | undefined> => {
+    const h = (await c.lease()).holder
+    return c.nodes.find(n => runner.pods.get(n)?.name === h)
+  }
+
+  await t.test('the DaemonSet\'s pods start, become ready and converge; ICMP and TCP are real as the non-root user', async t => {
+    const started = Date.now()
+    await runner.start()
+    await runner.waitReady([...runner.pods.values()], 120_000)
+    t.pass(`all ${N} pods ready (${Date.now() - started} ms), in-cluster apiserver over TLS`)
+    await waitUntil('every view holds every agent', async () => (await counts()).every(x => x === N), 60_000, 250)
+    t.pass(`every agent holds all ${N} (${Date.now() - started} ms)`)
+    const complete = async (): Promise<boolean> => {
+      for (const n of c.nodes) {
+        const hosts = (await api<{ results: PairMap }>(n, '/api/v1/test-results/hosts')).results
+        const pods = (await api<{ results: PairMap }>(n, '/api/v1/test-results/pods')).results
+        const ok = c.nodes.every(s => c.nodes.every(d => s === d || (
+          hosts[s.nodeIp]?.[d.nodeIp]?.ping === 'reachable' && hosts[s.nodeIp]?.[d.nodeIp]?.port_status === 'open' &&
+          pods[s.podIp]?.[d.podIp]?.ping === 'reachable' && pods[s.podIp]?.[d.podIp]?.port_status === 'open')))
+        if (!ok) return false
+      }
+      return true
+    }
+    await waitUntil('every pair measured reachable and open, on both layers, in every view', complete, 60_000, 500)
+    t.pass('every ordered pair: ping "reachable" (unprivileged ICMP from uid 10001, no capability) and the port open, host and pod level')
+    await waitUntil('a Lease holder', async () => (await holderNode()) !== undefined, 30_000)
+    const holder = await holderNode() as VirtualNode
+    t.pass(`${String(runner.pods.get(holder)?.name)} holds the Lease (in-cluster service account, TLS to the apiserver)`)
+    await waitUntil('a printed report', async () => reports.some(r => r.line.startsWith('==== k8snet-checker network report')), 30_000)
+    const report = await api<Report>(holder, '/api/v1/report')
+    t.same(report.verdicts, [], 'the holder\'s report: no verdict')
+    for (const n of c.nodes) {
+      const rss = runner.rssBytes(n)
+      t.ok(rss !== null && rss > 0, `${n.name}: agent RSS ${((rss ?? 0) / 2 ** 20).toFixed(0)} MiB in its container`)
+    }
+    const ping = JSON.parse(spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'inspect', runner.pods.get(c.node(1))?.container ?? ''], { encoding: 'utf8' }).stdout)[0]
+    t.same(ping?.EffectiveCaps ?? [], [], 'the container holds no capability')
+    t.equal(ping?.HostConfig?.ReadonlyRootfs, true, 'read-only root filesystem')
+    t.match(ping?.HostConfig?.SecurityOpt ?? [], ['no-new-privileges'], 'no-new-privileges (allowPrivilegeEscalation: false)')
+  })
+
+  await t.test('a killed container (its node gone) leaves every view within the TTL; back, it rejoins', async t => {
+    const holder = await holderNode()
+    const victim = c.nodes.find(n => n !== holder) as VirtualNode
+    const others = c.nodes.filter(n => n !== victim)
+    const killedAt = Date.now()
+    await runner.failNode(victim)
+    const ms = await waitUntil('every other view drops it', async () => (await counts(others)).every(x => x === N - 1), TTL_MS * 3, 100)
+    t.ok(ms <= TTL_MS + 2_500, `gone from all ${others.length} other views ${Date.now() - killedAt} ms after SIGKILL (TTL ${TTL_MS} ms, plus up to one expiry sweep)`)
+    runner.revive(victim)
+    await runner.waitReady([runner.pods.get(victim)].filter(p => p !== undefined), 60_000)
+    await waitUntil('it rejoins every view', async () => (await counts()).every(x => x === N), 30_000, 250)
+    t.pass('restarted by the kubelet, back in every view')
+  })
+
+  await t.test('a stopped pod (the Lease holder) leaves at once and releases the Lease within its grace period', async t => {
+    await waitUntil('a Lease holder', async () => (await holderNode()) !== undefined, 30_000)
+    const holder = await holderNode() as VirtualNode
+    const oldName = runner.pods.get(holder)?.name
+    const others = c.nodes.filter(n => n !== holder)
+    const stoppedAt = Date.now()
+    const [stopMs] = await Promise.all([
+      runner.deletePod(holder),
+      waitUntil('the Lease is released or taken over', async () => (await c.lease()).holder !== oldName, runner.grace * 1000, 50)
+    ])
+    t.ok(stopMs < runner.grace * 1000, `the container stopped on SIGTERM in ${stopMs} ms (grace ${runner.grace} s)`)
+    t.ok(Date.now() - stoppedAt < runner.grace * 1000, `the Lease left ${String(oldName)} within the grace period`)
+    const leftMs = await waitUntil('every other view drops it', async () => (await counts(others)).every(x => x === N - 1), TTL_MS, 50)
+    t.ok(leftMs < TTL_MS, `it left every other view in ${Date.now() - stoppedAt} ms (a goodbye, not the TTL)`)
+    await runner.createPod(holder)
+    await runner.waitReady([runner.pods.get(holder)].filter(p => p !== undefined), 60_000)
+    await waitUntil('the new pod joins every view', async () => (await counts()).every(x => x === N), 30_000, 250)
+    t.pass('the DaemonSet\'s new pod on that node joined every view')
+  })
+
+  await t.test('a rolling update to a second tag, node by node: no verdict, and no view ever below N-1', async t => {
+    let minView = N
+    const verdicts = new Set<string>()
+    // what users see: the views of the pods the Service routes to (ready ones)
+    const watch = async (): Promise<void> => {
+      const seen = await counts(liveNodes().filter(n => runner.pods.get(n)?.ready === true))
+      minView = Math.min(minView, ...seen.filter(x => x >= 0))
+      const h = await holderNode()
+      if (h !== undefined && runner.pods.get(h)?.ready === true) {
+        const r = await api<Report>(h, '/api/v1/report').catch(() => null)
+        for (const v of r?.verdicts ?? []) verdicts.add(`${v.kind}: ${v.subject}`)
+      }
+    }
+    const started = Date.now()
+    await runner.rollout(`${IMAGE}:${tag}-b`, { readyTimeoutMs: 90_000, onStep: watch })
+    await waitUntil('every view holds every agent', async () => (await counts()).every(x => x === N), 30_000, 250)
+    t.ok([...runner.pods.values()].every(p => p.image === `${IMAGE}:${tag}-b`), `every pod runs the second tag (${((Date.now() - started) / 1000).toFixed(0)} s, maxUnavailable ${runner.maxUnavailable})`)
+    t.ok(minView >= N - 1, `the smallest view during the rollout held ${minView} agents`)
+    t.same([...verdicts], [], 'no verdict in the holder\'s report during the rollout')
+  })
+
+  await t.test('a frozen agent (SIGSTOP) fails its liveness probe and is restarted', async t => {
+    const holder = await holderNode()
+    const victim = c.nodes.find(n => n !== holder && n.index !== 1) as VirtualNode
+    const pod = runner.pods.get(victim)
+    if (pod === undefined) { t.fail('no pod'); return }
+    const starts = pod.starts
+    const frozenAt = Date.now()
+    runner.signal(victim, 'SIGSTOP')
+    await waitUntil('the liveness probe restarts it', async () => pod.starts > starts, 120_000, 250)
+    t.ok(pod.restarts.some(r => r.reason === 'liveness' && r.at >= frozenAt), `restarted after a failed liveness probe ${Date.now() - frozenAt} ms after SIGSTOP`)
+    await runner.waitReady([pod], 60_000)
+    await waitUntil('it rejoins every view', async () => (await counts()).every(x => x === N), 30_000, 250)
+    t.pass('ready again and back in every view')
+  })
+}
