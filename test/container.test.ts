@@ -14,7 +14,7 @@ import type { PairMap } from '../src/api/projection.ts'
 import { getJson, waitUntil } from '../src/node/launcher.ts'
 import type { Report } from '../src/report/report.ts'
 import { harnessUnavailable, VirtualCluster, type VirtualNode } from './harness/cluster.ts'
-import { PODMAN, PodRunner, podmanUnavailable } from './harness/pod-runner.ts'
+import { cpuCores, expand, memoryBytes, PODMAN, PodRunner, podmanUnavailable } from './harness/pod-runner.ts'
 import { restrictedViolations } from './harness/pod-security.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -26,6 +26,33 @@ const TIMERS: Record<string, string> = {
   LEASE_DURATION: '6', LEASE_RENEW_DEADLINE: '4', LEASE_RETRY_PERIOD: '1'
 }
 const TTL_MS = 6_000
+
+t.test('the pod runner refuses what it cannot honour, and expands env as the kubelet does', async t => {
+  const rendered = spawnSync('kubectl', ['kustomize', join(ROOT, 'deploy')], { encoding: 'utf8' })
+  if (rendered.error !== undefined) { if (process.env.K8SNET_REQUIRE_PRIVILEGED === '1') t.fail('needs kubectl'); else t.comment('skipped: no kubectl'); return }
+  const objects = parseAllDocuments(rendered.stdout).map(d => d.toJS() as Record<string, any>)
+  const cluster = { nodes: [] } as unknown as VirtualCluster
+  t.doesNotThrow(() => new PodRunner({ cluster, objects, dir: '/nonexistent' }), 'the shipped manifest is understood whole')
+  const variants: Array<[string, (spec: Record<string, any>) => void, RegExp]> = [
+    ['an unknown pod field', spec => { spec.hostAliases = [{ ip: '10.0.0.1', hostnames: ['x'] }] }, /spec\.template\.spec\.hostAliases: not understood/],
+    ['an unknown container field', spec => { spec.containers[0].startupProbe = { httpGet: { path: '/', port: 1 } } }, /containers\[0\]\.startupProbe: not understood/],
+    ['a misspelt securityContext field', spec => { spec.containers[0].securityContext.readOnlyRootFileSystem = true }, /readOnlyRootFileSystem: not understood/],
+    ['an unresolved downward API field', spec => { spec.containers[0].env.push({ name: 'X', valueFrom: { fieldRef: { fieldPath: 'metadata.labels' } } }) }, /fieldRef metadata\.labels/],
+    ['a pull from a registry', spec => { spec.containers[0].imagePullPolicy = 'Always' }, /Always needs a registry/],
+    ['a second container', spec => { spec.containers.push(structuredClone(spec.containers[0])) }, /one container only/],
+    ['an exec probe', spec => { spec.containers[0].livenessProbe = { exec: { command: ['true'] } } }, /livenessProbe\.exec: not understood/]
+  ]
+  for (const [what, mutate, error] of variants) {
+    const copy = structuredClone(objects)
+    mutate(copy.find(o => o.kind === 'DaemonSet')?.spec.template.spec)
+    t.throws(() => new PodRunner({ cluster, objects: copy, dir: '/nonexistent' }), { name: 'PodSpecError', message: error }, `${what}: the run fails`)
+  }
+  const vars = new Map([['NAMESPACE', 'kube-system']])
+  t.equal(expand('peers.$(NAMESPACE).svc', vars), 'peers.kube-system.svc', '$(VAR) from an earlier variable')
+  t.equal(expand('$$(NAMESPACE) $(MISSING)', vars), '$(NAMESPACE) $(MISSING)', '$$ escapes; an unknown reference stays')
+  t.equal(memoryBytes('512Mi'), 536870912, 'memory quantities')
+  t.equal(cpuCores('50m'), 0.05, 'cpu quantities')
+})
 
 const why = podmanUnavailable() ?? harnessUnavailable()
 if (why !== null) {
@@ -130,6 +157,15 @@ async function runCluster (t: Test, work: string, tag: string): Promise<void> {
     t.same(ping?.EffectiveCaps ?? [], [], 'the container holds no capability')
     t.equal(ping?.HostConfig?.ReadonlyRootfs, true, 'read-only root filesystem')
     t.match(ping?.HostConfig?.SecurityOpt ?? [], ['no-new-privileges'], 'no-new-privileges (allowPrivilegeEscalation: false)')
+    // resources: what this machine's cgroups (v1, cgroupfs) enforce from the manifest
+    const cg = spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'exec', runner.pods.get(c.node(1))?.container ?? '', 'sh', '-c',
+      'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpu/cpu.shares'], { encoding: 'utf8' })
+    const [memLimit, quota, period, shares] = cg.stdout.trim().split('\n').map(Number)
+    const res = ds?.spec.template.spec.containers[0].resources
+    t.equal(memLimit, memoryBytes(res.limits.memory), `memory limit ${String(res.limits.memory)} enforced (memory.limit_in_bytes)`)
+    t.equal((quota ?? 0) / (period ?? 1), cpuCores(res.limits.cpu), `cpu limit ${String(res.limits.cpu)} enforced (CFS quota)`)
+    t.equal(shares, Math.round(cpuCores(res.requests.cpu) * 1024), `cpu request ${String(res.requests.cpu)} as cpu.shares`)
+    t.comment(`not enforced here: the memory request (${String(res.requests.memory)}), which only schedules on a real cluster`)
   })
 
   await t.test('a killed container (its node gone) leaves every view within the TTL; back, it rejoins', async t => {
