@@ -70,7 +70,7 @@ export class ProbeScheduler {
       this.stats.lastRoundMs = performance.now() - started
       this.stats.lastTargets = plan.host.length + plan.pod.length
       if (result.icmpError !== this.stats.icmpError) {
-        if (result.icmpError !== null) deps.log.warn({ err: result.icmpError }, 'ICMP probes unavailable: install fping and grant CAP_NET_RAW; TCP probes go on')
+        if (result.icmpError !== null) deps.log.warn({ err: result.icmpError }, 'ICMP probes unavailable (fping missing, net.ipv4.ping_group_range not covering this group, or an fping with a file capability the container cannot exec; see README, Troubleshooting); TCP probes go on')
         else deps.log.info('ICMP probes available again')
         this.stats.icmpError = result.icmpError
       }
