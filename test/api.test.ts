@@ -1000,18 +1000,23 @@ t.test('a report too large for one gossip message must not be accepted for this 
 // ---------------------------------------------------------------------------------------------------------------
 // failures inside the agent: 500 without a stack, logged (section 5 of the brief runs through every errorOf)
 
-t.test('GET /api/v1/history: a validated filter, the model\'s answer passed through', async t => {
-  const h = harness()
-  const seen: unknown[] = []
-  const app = buildApi({
+/** An API over an empty view with the harness's health and leader, plus the optional dependencies given. */
+function emptyApi (h: Harness, extra: Partial<ApiDeps>): ReturnType<typeof buildApi> {
+  return buildApi({
     snapshot: () => ({ agents: [], externals: [] }),
     inject: () => {},
     health: () => h.health,
     leader: () => h.leader.info,
     report: () => { throw new Error('not asked') },
     coverageK: 2,
-    history: q => { seen.push(q); return { window_s: 120, flapping_after: 3, total: 0, pairs: [] } }
+    ...extra
   }, { bodyLimit: 1 << 20 })
+}
+
+t.test('GET /api/v1/history: a validated filter, the model\'s answer passed through', async t => {
+  const h = harness()
+  const seen: unknown[] = []
+  const app = emptyApi(h, { history: q => { seen.push(q); return { window_s: 120, flapping_after: 3, total: 0, pairs: [] } } })
   const ok = await app.inject({ method: 'GET', url: '/api/v1/history?layer=pod&source=agent-1&target=agent-2' })
   t.equal(ok.statusCode, 200)
   t.same(ok.json(), { window_s: 120, flapping_after: 3, total: 0, pairs: [] })
@@ -1027,15 +1032,7 @@ t.test('GET /api/v1/history: a validated filter, the model\'s answer passed thro
 t.test('GET /api/v1/ready: 503 while the view is being pulled, 200 once settled; always 200 without a readiness source', async t => {
   const h = harness()
   let state = { ready: false, reason: 'pulling the cluster\'s view from a peer' }
-  const app = buildApi({
-    snapshot: () => ({ agents: [], externals: [] }),
-    inject: () => {},
-    health: () => h.health,
-    leader: () => h.leader.info,
-    report: () => { throw new Error('not asked') },
-    coverageK: 2,
-    ready: () => state
-  }, { bodyLimit: 1 << 20 })
+  const app = emptyApi(h, { ready: () => state })
   const starting = await app.inject({ method: 'GET', url: '/api/v1/ready' })
   t.equal(starting.statusCode, 503, 'starting: 503')
   t.same(starting.json(), state, 'with the reason')

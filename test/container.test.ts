@@ -180,6 +180,13 @@ async function runCluster (t: Test, work: string, tag: string): Promise<void> {
     await runner.waitReady([runner.pods.get(victim)].filter(p => p !== undefined), 60_000)
     await waitUntil('it rejoins every view', async () => (await counts()).every(x => x === N), 30_000, 250)
     t.pass('restarted by the kubelet, back in every view')
+    // with its kubelet alive, a container that dies is started again (restartPolicy Always)
+    const pod = runner.pods.get(victim)
+    const starts = pod?.starts ?? 0
+    runner.signal(victim, 'SIGKILL')
+    await waitUntil('the kubelet restarts the container', async () => (pod?.starts ?? 0) > starts && pod?.ready === true, 60_000, 100)
+    t.match(pod?.restarts.at(-1), { reason: 'exited', exitCode: 137 }, 'restartPolicy Always: the killed container (exit 137) was started again')
+    await waitUntil('it is in every view', async () => (await counts()).every(x => x === N), 30_000, 250)
   })
 
   await t.test('a stopped pod (the Lease holder) leaves at once and releases the Lease within its grace period', async t => {
@@ -206,21 +213,33 @@ async function runCluster (t: Test, work: string, tag: string): Promise<void> {
     let minView = N
     const verdicts = new Set<string>()
     // what users see: the views of the pods the Service routes to (ready ones)
-    const watch = async (): Promise<void> => {
+    const steps: string[] = []
+    const watch = async (what: string): Promise<void> => {
+      if (what !== 'waiting') steps.push(`${((Date.now() - started) / 1000).toFixed(1)} s ${what}`)
       const seen = await counts(liveNodes().filter(n => runner.pods.get(n)?.ready === true))
       minView = Math.min(minView, ...seen.filter(x => x >= 0))
       const h = await holderNode()
       if (h !== undefined && runner.pods.get(h)?.ready === true) {
         const r = await api<Report>(h, '/api/v1/report').catch(() => null)
-        for (const v of r?.verdicts ?? []) verdicts.add(`${v.kind}: ${v.subject}`)
+        for (const v of r?.verdicts ?? []) {
+          const key = `${v.kind}: ${v.subject}`
+          if (!verdicts.has(key)) steps.push(`${((Date.now() - started) / 1000).toFixed(1)} s ${String(runner.pods.get(h)?.name)} reports ${key}: ${v.summary} [${v.evidence.join('; ')}]`)
+          verdicts.add(key)
+        }
       }
     }
+    // from a settled cluster: the crash above (down for the kubelet's 10 s back-off) is reported until it clears
+    await waitUntil('the holder reports no verdict', async () => {
+      const h = await holderNode()
+      return h !== undefined && (await api<Report>(h, '/api/v1/report')).verdicts.length === 0
+    }, 30_000, 500)
     const started = Date.now()
     await runner.rollout(`${IMAGE}:${tag}-b`, { readyTimeoutMs: 90_000, onStep: watch })
     await waitUntil('every view holds every agent', async () => (await counts()).every(x => x === N), 30_000, 250)
     t.ok([...runner.pods.values()].every(p => p.image === `${IMAGE}:${tag}-b`), `every pod runs the second tag (${((Date.now() - started) / 1000).toFixed(0)} s, maxUnavailable ${runner.maxUnavailable})`)
     t.ok(minView >= N - 1, `the smallest view during the rollout held ${minView} agents`)
     t.same([...verdicts], [], 'no verdict in the holder\'s report during the rollout')
+    if (verdicts.size > 0) t.comment(steps.join('\n'))
   })
 
   await t.test('a frozen agent (SIGSTOP) fails its liveness probe and is restarted', async t => {
