@@ -685,6 +685,7 @@ t.test('POST good bodies: every optional field may be left out, durations in bot
 type Bad = [what: string, body: unknown, mentions: RegExp]
 const hb = (over: Record<string, unknown>): Record<string, unknown> => ({ ...HEARTBEAT, ...over })
 const withoutKey = (o: Record<string, unknown>, k: string): Record<string, unknown> => Object.fromEntries(Object.entries(o).filter(([x]) => x !== k))
+const hostsFrom = (source: string): unknown => ({ source_ip: source, results: [result(source, '10.0.0.1')] })
 const hostsWith = (over: Record<string, unknown>): unknown => ({ source_ip: '10.5.0.1', results: [result('10.5.0.1', '10.0.0.1', over)] })
 const svcWith = (over: Record<string, unknown>): unknown => ({ source_ip: '10.6.0.1', result: result('10.6.0.1', '10.96.0.10', over) })
 
@@ -946,26 +947,29 @@ t.test('routing: unknown paths and wrong methods are 404 JSON', async t => {
   t.equal(await readAll(h), before, 'the view is unchanged')
 })
 
-t.test('the external-origin cap: 503 CAPACITY_EXCEEDED for a new origin, updates still accepted', async t => {
+t.test('the legacy-client cap: 503 CAPACITY_EXCEEDED for a new client, a held client\'s reports and updates still accepted', async t => {
   const h = harness({ maxExternal: 2 })
-  success(t, await post(h, '/api/v1/heartbeat', hb({ pod_name: 'one' })), 'heartbeat received', 'first origin')
-  success(t, await post(h, '/api/v1/test-results/hosts', HOSTS_BODY), 'host test results received', 'second origin')
+  success(t, await post(h, '/api/v1/heartbeat', hb({ pod_name: 'one' })), 'heartbeat received', 'first client')
+  // its results (from its node IP and its pod IP) are the same client: they do not count again
+  success(t, await post(h, '/api/v1/test-results/hosts', HOSTS_BODY), 'host test results received', 'its host results')
+  success(t, await post(h, '/api/v1/test-results/pods', PODS_BODY), 'pod test results received', 'its pod results')
+  success(t, await post(h, '/api/v1/test-results/service', SERVICE_BODY), 'service test result received', 'its Service result')
+  success(t, await post(h, '/api/v1/heartbeat', hb({ pod_name: 'two', node_ip: '10.5.0.2', pod_ip: '10.6.0.2' })), 'heartbeat received', 'second client')
   const before = await readAll(h)
   for (const [url, body] of [
-    ['/api/v1/heartbeat', hb({ pod_name: 'two' })],
-    ['/api/v1/test-results/pods', PODS_BODY],
-    ['/api/v1/test-results/service', SERVICE_BODY],
-    ['/api/v1/test-results/hosts', { ...HOSTS_BODY, source_ip: '10.5.0.2', results: [] }]
+    ['/api/v1/heartbeat', hb({ pod_name: 'three', node_ip: '10.5.0.3', pod_ip: '10.6.0.3' })],
+    ['/api/v1/test-results/pods', { ...PODS_BODY, source_ip: '10.6.0.7', results: [] }],
+    ['/api/v1/test-results/hosts', { ...HOSTS_BODY, source_ip: '10.5.0.7', results: [] }]
   ] as Array<[string, unknown]>) {
-    const e = errorOf(t, await post(h, url, body), 503, 'CAPACITY_EXCEEDED', `${url}: a third origin`)
+    const e = errorOf(t, await post(h, url, body), 503, 'CAPACITY_EXCEEDED', `${url}: a third client`)
     t.match(e.message, /MAX_EXTERNAL_ORIGINS/, `${url}: names the setting`)
   }
-  t.equal(await readAll(h), before, 'the view is unchanged by refused origins')
-  success(t, await post(h, '/api/v1/heartbeat', hb({ pod_name: 'one', node_ip: '10.5.0.9' })), 'heartbeat received', 'an update of a held origin')
-  t.ok((await getJson<{ host_ips: string[] }>(h, '/api/v1/hosts')).host_ips.includes('10.5.0.9'), 'the update is visible')
+  t.equal(await readAll(h), before, 'the view is unchanged by refused clients')
+  success(t, await post(h, '/api/v1/test-results/hosts', hostsFrom('10.5.0.2')), 'host test results received', 'the second client\'s results, at capacity')
+  success(t, await post(h, '/api/v1/heartbeat', hb({ pod_name: 'one', namespace: 'monitoring' })), 'heartbeat received', 'an update of a held client')
   h.clock.mono += TTL + 1
   h.view.expire(h.clock.mono) // the mesh's periodic sweep
-  success(t, await post(h, '/api/v1/heartbeat', hb({ pod_name: 'two' })), 'heartbeat received', 'room again once the others expired')
+  success(t, await post(h, '/api/v1/heartbeat', hb({ pod_name: 'three', node_ip: '10.5.0.3', pod_ip: '10.6.0.3' })), 'heartbeat received', 'room again once the others expired')
   const zero = harness({ maxExternal: 0 })
   errorOf(t, await post(zero, '/api/v1/heartbeat', HEARTBEAT), 503, 'CAPACITY_EXCEEDED', 'MAX_EXTERNAL_ORIGINS=0 refuses every report')
 })

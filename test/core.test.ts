@@ -715,6 +715,38 @@ t.test('View: merge rules', async t => {
     const none = new View({ ttlMs: TTL, maxExternal: 0 })
     t.equal(none.apply({ t: 'ext', record: extHb('a', 1, 'p1') }, 'p1', 1), 'capacity', 'a cap of 0 takes none')
   })
+
+  t.test('legacy results live as long as their client\'s heartbeat, go with it, and count with it against the cap', async t => {
+    const hb = (n: number, at: number): ExternalRecord => ({
+      key: `hb:legacy-${n}`, at, by: 'p1',
+      body: { part: 'hb', value: { podName: `legacy-${n}`, nodeIp: `10.9.0.${n}`, podIp: `10.9.1.${n}`, namespace: 'kube-system', timestamp: '2026-11-25T10:00:00Z' } }
+    })
+    const results = (part: 'host' | 'pod', source: string, at: number): ExternalRecord => ({ key: `${part}:${source}`, at, by: 'p1', body: { part, source, value: [legacy(source, '10.9.0.99')] } })
+    const keys = (v: View): string[] => v.externalEntries().map(e => e.record.key).sort()
+    const v = new View({ ttlMs: TTL, maxExternal: 2 })
+    t.equal(v.apply({ t: 'ext', record: hb(1, 1) }, 'p1', 0), 'accepted')
+    t.equal(v.apply({ t: 'ext', record: results('host', '10.9.0.1', 1) }, 'p1', 0), 'accepted', 'host results from the client\'s node IP')
+    t.equal(v.apply({ t: 'ext', record: results('pod', '10.9.1.1', 1) }, 'p1', 0), 'accepted', 'pod results from its pod IP')
+    t.equal(v.apply({ t: 'ext', record: results('host', '10.7.0.7', 1) }, 'p1', 0), 'accepted', 'results of a source with no heartbeat')
+    t.equal(v.legacyClientCount, 2, 'two clients: one heartbeat with its results, one source without a heartbeat')
+    t.equal(v.apply({ t: 'ext', record: hb(2, 1) }, 'p1', 0), 'capacity', 'a third client over a cap of 2')
+    t.equal(v.apply({ t: 'ext', record: results('pod', '10.7.1.7', 1) }, 'p1', 0), 'capacity', 'a third source too')
+    // the heartbeat keeps coming every few seconds, the results were posted once
+    for (let at = 2; at <= 5; at++) v.apply({ t: 'ext', record: hb(1, at) }, 'p1', (at - 1) * (TTL / 2))
+    t.strictSame(v.expire(TTL + 1).externals, ['host:10.7.0.7'], 'one TTL on: the ownerless results go, the client\'s stay')
+    t.strictSame(keys(v), ['hb:legacy-1', 'host:10.9.0.1', 'pod:10.9.1.1'], 'a result as old as 2 TTLs is still held while its heartbeat lives')
+    t.strictSame(v.expire(2 * TTL).externals, [])
+    // the answer to a new agent carries the results, and it keeps them: their client's heartbeat comes first
+    const fresh = new View({ ttlMs: TTL, maxExternal: 2 })
+    fresh.merge(v.answer(fresh.digest(), 2 * TTL), 0)
+    t.strictSame(keys(fresh), ['hb:legacy-1', 'host:10.9.0.1', 'pod:10.9.1.1'], 'synced to a new agent with the heartbeat that keeps them')
+    // the client stops: everything of it goes one TTL after its last heartbeat, at once
+    const last = 4 * (TTL / 2)
+    t.strictSame(v.expire(last + TTL).externals, [], 'exactly one TTL after the last heartbeat: kept')
+    t.strictSame(v.expire(last + TTL + 1).externals.sort(), ['hb:legacy-1', 'host:10.9.0.1', 'pod:10.9.1.1'], 'then the client and its results go together')
+    t.equal(v.legacyClientCount, 0)
+    t.equal(v.apply({ t: 'ext', record: hb(2, 10) }, 'p1', last + TTL + 2), 'accepted', 'room again')
+  })
 })
 
 // ---------------------------------------------------------------------------------------------------------------

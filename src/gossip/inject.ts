@@ -23,7 +23,7 @@ export function injectExternal (view: View, body: ExternalBody, c: InjectContext
   const size = encodeMessage(msg).byteLength
   if (size > MAX_MESSAGE_BYTES) throw new InjectError('TOO_LARGE', `the report encodes to ${size} bytes, more than one gossip message carries (${MAX_MESSAGE_BYTES})`)
   const outcome = view.apply(msg, c.by, c.monoNow)
-  if (outcome === 'capacity') throw new InjectError('CAPACITY', `at most ${c.maxExternal} legacy origins are kept (MAX_EXTERNAL_ORIGINS)`)
+  if (outcome === 'capacity') throw new InjectError('CAPACITY', `at most ${c.maxExternal} legacy clients are kept (MAX_EXTERNAL_ORIGINS)`)
   if (outcome !== 'accepted') throw new InjectError('INVALID', `report not accepted (${outcome})`)
   return msg
 }

@@ -1,7 +1,7 @@
 // The replicated view: pure merge, replay, expiry and anti-entropy rules over origin records. No I/O, no clocks.
 import { aggregatorSets, rvAhead, shortId, type AggregatorSets } from './liveness.ts'
 import type { IdentityProof } from './identity.ts'
-import type { AgentRecord, ExternalRecord, GossipMessage, LiveEntry } from './record.ts'
+import type { AgentRecord, ExternalBody, ExternalRecord, GossipMessage, LiveEntry } from './record.ts'
 import { isFirstHand, isOriginsWord, Trust, trustOf, type Provenance } from './trust.ts'
 import { applyLayerDelta, messageOrigin } from './record.ts'
 
@@ -35,7 +35,10 @@ interface Tombstone { inc: number, seq: number, until: number, left: boolean, ex
 export interface ViewOptions {
   /** Origin's time to live since it was last heard, in ms (CACHE_KEY_SECOND). */
   ttlMs: number
-  /** The most external (legacy) origins kept at once. */
+  /**
+   * The most legacy clients kept at once: a client is a legacy heartbeat with the results it owns (those whose source
+   * is its node or pod IP), or a source that posts results without ever sending a heartbeat.
+   */
   maxExternal: number
   /** The most agent origins kept at once (memory bound against made-up origins; default 10,000). */
   maxAgents?: number
@@ -83,6 +86,59 @@ function newer (inc: number, seq: number, heldInc: number, heldSeq: number): boo
   return inc > heldInc || (inc === heldInc && seq > heldSeq)
 }
 
+/** The addresses a legacy heartbeat speaks for: its node IP (host results) and pod IP (pod and Service results). */
+function legacyIps (body: ExternalBody & { part: 'hb' }): string[] { return [body.value.nodeIp, body.value.podIp] }
+/** The source IP of a legacy result record. */
+function resultSource (body: ExternalBody): string { return body.part === 'svc' ? body.value.source : body.part === 'hb' ? '' : body.source }
+
+/**
+ * Who the legacy records belong to, kept as records come and go: the IPs heartbeats own, the result records per
+ * source, and the sources no heartbeat owns. A client is a heartbeat, or a source of results without one.
+ */
+class LegacyClients {
+  private heartbeats = 0
+  private readonly owners = new Map<string, number>()
+  private readonly sources = new Map<string, number>()
+  private readonly ownerless = new Set<string>()
+
+  get count (): number { return this.heartbeats + this.ownerless.size }
+  owned (ip: string): boolean { return this.owners.has(ip) }
+
+  /** Whether holding `body` would add a client. */
+  adds (body: ExternalBody): boolean {
+    if (body.part === 'hb') return !legacyIps(body).some(ip => this.ownerless.has(ip))
+    const src = resultSource(body)
+    return !this.owners.has(src) && !this.sources.has(src)
+  }
+
+  add (body: ExternalBody): void { this.change(body, 1) }
+  remove (body: ExternalBody): void { this.change(body, -1) }
+
+  private change (body: ExternalBody, d: 1 | -1): void {
+    const bump = (m: Map<string, number>, k: string): number => {
+      const n = (m.get(k) ?? 0) + d
+      if (n <= 0) m.delete(k)
+      else m.set(k, n)
+      return n
+    }
+    if (body.part === 'hb') {
+      this.heartbeats += d
+      for (const ip of new Set(legacyIps(body))) {
+        const n = bump(this.owners, ip)
+        if (this.sources.has(ip)) {
+          if (n > 0) this.ownerless.delete(ip)
+          else this.ownerless.add(ip)
+        }
+      }
+      return
+    }
+    const src = resultSource(body)
+    const n = bump(this.sources, src)
+    if (n <= 0) this.ownerless.delete(src)
+    else if (!this.owners.has(src)) this.ownerless.add(src)
+  }
+}
+
 function extNewer (a: ExternalRecord, b: ExternalRecord): boolean {
   return a.at > b.at || (a.at === b.at && a.by > b.by)
 }
@@ -106,6 +162,7 @@ export class View {
   /** The agents allowed to speak for others' liveness, for the membership it was computed from. */
   private aggregatorCache: AggregatorSets | null = null
   private readonly externals = new Map<string, ExternalEntry>()
+  private readonly clients = new LegacyClients()
   private readonly tombstones = new Map<string, Tombstone>()
   private readonly lost = new Map<string, { record: AgentRecord, lastHeard: number }>()
   private readonly lostRetentionMs: number
@@ -243,8 +300,13 @@ export class View {
     if (held !== undefined) return !extNewer(rec, held.record) ? 'stale' : fits ? 'accepted' : 'capacity'
     const tomb = this.tombstones.get(rec.key)
     if (tomb !== undefined && !newer(rec.at, 0, tomb.inc, 0)) return 'stale'
-    return this.externals.size >= this.maxExternal || !fits ? 'capacity' : 'accepted'
+    if (!fits) return 'capacity'
+    // the cap counts clients: results of a client already held, or a heartbeat claiming held results, add none
+    return this.clients.adds(rec.body) && this.clients.count >= this.maxExternal ? 'capacity' : 'accepted'
   }
+
+  /** Legacy clients held (see ViewOptions.maxExternal). */
+  get legacyClientCount (): number { return this.clients.count }
 
   /** Merges a message; `heardAt` is when its origin was last heard on this agent's monotonic clock. */
   apply (msg: GossipMessage, signer: string | null, heardAt: number, proof: IdentityProof | null = null, via: Provenance = signer === null ? 'relayed' : 'origin'): MergeOutcome {
@@ -258,6 +320,8 @@ export class View {
         this.tombstones.delete(msg.record.key)
         const held = this.externals.get(msg.record.key)
         this.externalItems += itemsOf(msg.record) - (held === undefined ? 0 : itemsOf(held.record))
+        if (held !== undefined) this.clients.remove(held.record.body)
+        this.clients.add(msg.record.body)
         this.externals.set(msg.record.key, { record: msg.record, lastHeard: heardAt })
         return outcome
       }
@@ -375,9 +439,21 @@ export class View {
         out.agents.push(origin)
       }
     }
+    // a legacy client's results live as long as its heartbeat (the original's clients post results once a minute,
+    // heartbeats every few seconds) and go with it; results no heartbeat owns live one TTL after their post
+    const alive = new Set<string>()
+    const gone = new Set<string>()
+    for (const e of this.externals.values()) {
+      if (e.record.body.part !== 'hb') continue
+      for (const ip of legacyIps(e.record.body)) (now - e.lastHeard > this.ttlMs ? gone : alive).add(ip)
+    }
     for (const [key, e] of this.externals) {
-      if (now - e.lastHeard > this.ttlMs) {
+      const body = e.record.body
+      const src = body.part === 'hb' ? null : resultSource(body)
+      const expired = src !== null && alive.has(src) ? false : src !== null && gone.has(src) ? true : now - e.lastHeard > this.ttlMs
+      if (expired) {
         this.externals.delete(key)
+        this.clients.remove(e.record.body)
         this.externalItems -= itemsOf(e.record)
         this.bury(key, e.record.at, 0, now, false)
         out.externals.push(key)
@@ -509,12 +585,18 @@ export class View {
       if (rv > held.record.rv) gaps.push(origin)
       this.refresh(origin, inc, answerer === held.record.identity.peerId ? seq : held.record.seq, now - ageMs)
     }
-    for (const { record, ageMs } of res.externals) {
+    // heartbeats first: a result older than the TTL is still current while the heartbeat of its client is
+    const isHb = (x: { record: ExternalRecord }): boolean => x.record.body.part === 'hb'
+    for (const { record, ageMs } of res.externals.filter(isHb)) {
       if (ageMs <= this.ttlMs && this.apply({ t: 'ext', record }, null, now - ageMs) === 'accepted') changed++
+    }
+    const current = (body: ExternalBody, ageMs: number): boolean => ageMs <= this.ttlMs || (body.part !== 'hb' && this.clients.owned(resultSource(body)))
+    for (const { record, ageMs } of res.externals.filter(x => !isHb(x))) {
+      if (current(record.body, ageMs) && this.apply({ t: 'ext', record }, null, now - ageMs) === 'accepted') changed++
     }
     for (const [key, at, by, ageMs] of res.extTouch) {
       const held = this.externals.get(key)
-      if (held !== undefined && held.record.at === at && held.record.by === by && ageMs <= this.ttlMs) {
+      if (held !== undefined && held.record.at === at && held.record.by === by && current(held.record.body, ageMs)) {
         held.lastHeard = Math.max(held.lastHeard, now - ageMs)
       }
     }
