@@ -289,13 +289,15 @@ t.test('config: parseConfig', async t => {
     t.equal(parseConfig({ ...ENV, HEARTBEAT_INTERVAL: '14' }).heartbeatIntervalS, 14, 'one below is fine')
   })
 
-  t.test('LOG_LEVEL', async t => {
-    for (const v of ['verbose', 'INFO', 'info,debug']) {
-      bad(t, { ...ENV, LOG_LEVEL: v }, 'LOG_LEVEL', v, 'one of trace, debug, info, warn, error, fatal, silent')
+  t.test('LOG_LEVEL: any case, warning for warn (as the original took them); anything else refused', async t => {
+    for (const v of ['verbose', 'info,debug', 'warnings']) {
+      bad(t, { ...ENV, LOG_LEVEL: v }, 'LOG_LEVEL', v, 'one of trace, debug, info, warn, error, fatal, silent (any case; warning for warn)')
     }
     for (const v of ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']) {
       t.equal(parseConfig({ ...ENV, LOG_LEVEL: v }).logLevel, v)
+      t.equal(parseConfig({ ...ENV, LOG_LEVEL: v.toUpperCase() }).logLevel, v, `${v.toUpperCase()} is ${v}`)
     }
+    for (const v of ['warning', 'WARNING', 'Warning']) t.equal(parseConfig({ ...ENV, LOG_LEVEL: v }).logLevel, 'warn', `${v} is warn`)
   })
 
   t.test('STATIC_PEERS', async t => {

@@ -158,7 +158,7 @@ t.test('real sockets on loopback: open, refused, the health server, ICMP, DNS', 
   t.equal((await tcpProbe('127.0.1.40', 16100, 1000)).tcp, 'open', 'the health server accepts the pod-level probe')
   const res = await fetch('http://127.0.1.40:16100/health')
   t.equal(res.status, 200)
-  t.match(await res.json(), { status: 'ok', pod_name: 'probe-test' })
+  t.match(await res.json(), { status: 'healthy', pod_name: 'probe-test' })
   t.equal((await fetch('http://127.0.1.40:16100/other')).status, 404)
 
   const dns = await dnsProbe('localhost', 1000)

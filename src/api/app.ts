@@ -1,7 +1,7 @@
 // Builds the Fastify app: registers the route table and maps every failure to a clear JSON error.
 import swagger from '@fastify/swagger'
 import { timingSafeEqual } from 'node:crypto'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type onRequestHookHandler } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type onRequestHookHandler, type preValidationHookHandler } from 'fastify'
 import { InjectError } from '../node/errors.ts'
 import { JsonCache } from './json-cache.ts'
 import { InvalidReport } from './legacy.ts'
@@ -21,6 +21,8 @@ export interface ApiOptions {
   /** The legacy write endpoints: off, or on with an optional bearer token and a per-client rate (default: on, open, 120/min). */
   writes?: { enabled: boolean, token: string | null, perMinute: number }
   logger?: FastifyBaseLogger
+  /** A legacy body carried fields its schema does not know: they were dropped (the original's server ignored them). */
+  onUnknownFields?: (url: string, count: number) => void
 }
 
 const successBody = {
@@ -80,6 +82,26 @@ function writeGuard (w: { enabled: boolean, token: string | null, perMinute: num
   }
 }
 
+interface SchemaNode { properties?: Record<string, SchemaNode>, additionalProperties?: unknown, items?: SchemaNode }
+
+/**
+ * Drops, in place, the fields of a legacy body that its schema does not know (objects closed with
+ * `additionalProperties: false`, down through known fields and list items); returns how many went. What is left is
+ * validated as strictly as before: a malformed value of a known field is still a 400.
+ */
+export function dropUnknownFields (value: unknown, schema: SchemaNode): number {
+  if (Array.isArray(value)) return schema.items === undefined ? 0 : value.reduce((n: number, v) => n + dropUnknownFields(v, schema.items as SchemaNode), 0)
+  if (typeof value !== 'object' || value === null || schema.properties === undefined) return 0
+  const record = value as Record<string, unknown>
+  let dropped = 0
+  for (const key of Object.keys(record)) {
+    const known = Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined
+    if (known !== undefined) dropped += dropUnknownFields(record[key], known)
+    else if (schema.additionalProperties === false) { Reflect.deleteProperty(record, key); dropped++ }
+  }
+  return dropped
+}
+
 export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
   const app = Fastify({
     ...(opts.logger === undefined ? { logger: false } : { loggerInstance: opts.logger }),
@@ -101,7 +123,7 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
     else req.log.debug({ code: body.code, url: req.url }, 'request rejected')
     void reply.code(status).send(body)
   })
-  // JSON only: Fastify also parses text/plain by default, which would turn a non-JSON body into a 400, not a 415
+  // text/plain is read as JSON too (below, with every other content type), not as a string
   app.removeContentTypeParser('text/plain')
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` })
@@ -140,9 +162,17 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
       api.get('/metrics', { schema }, async (_req, reply) => { void reply.type(metrics.contentType); return await metrics.text() })
     }
     const guard = writeGuard(opts.writes ?? { enabled: true, token: null, perMinute: 120 })
+    // the original's clients send JSON whatever their content type says (or without one): read any body as JSON, with
+    // Fastify's own parser (prototype poisoning refused); a body that is not JSON is then a 400, as in the original
+    api.addContentTypeParser('*', { parseAs: 'string' }, api.getDefaultJsonParser('error', 'error'))
     for (const route of writeRoutes) {
       const schema = { summary: route.summary, body: route.body, response: { 200: successBody, '4xx': errorBody, '5xx': errorBody } }
-      api.post(route.url, { schema, onRequest: guard }, async (req) => {
+      const preValidation: preValidationHookHandler = (req, _reply, done) => {
+        const dropped = dropUnknownFields(req.body, route.body)
+        if (dropped > 0) opts.onUnknownFields?.(route.url, dropped)
+        done()
+      }
+      api.post(route.url, { schema, onRequest: guard, preValidation }, async (req) => {
         deps.inject(route.normalise(req.body as never))
         return { status: 'success', message: route.accepted }
       })

@@ -4,7 +4,8 @@ import { createServer, type Server } from 'node:http'
 export interface HealthServer { server: Server, close: () => Promise<void> }
 
 export async function startHealthServer (host: string, port: number, podName: string): Promise<HealthServer> {
-  const body = JSON.stringify({ status: 'ok', pod_name: podName })
+  // the original's client answered {"status":"healthy"} on its health port: tools that read it keep working
+  const body = JSON.stringify({ status: 'healthy', pod_name: podName })
   const server = createServer((req, res) => {
     const ok = req.method === 'GET' && (req.url === '/health' || req.url?.startsWith('/health?') === true)
     res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' })

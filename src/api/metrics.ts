@@ -52,6 +52,7 @@ export class AgentMetrics {
   private readonly bytes: TotalCounter
   private readonly sync: TotalCounter
   private readonly reports: TotalCounter
+  private readonly unknownFields: Counter
   private readonly pathChanges: TotalCounter
   private readonly flapping: Gauge
   private readonly clockOffset: Gauge
@@ -75,6 +76,7 @@ export class AgentMetrics {
     this.bytes = new TotalCounter(counter('k8snet_gossip_payload_bytes_total', 'Payload bytes of gossip messages, by direction (envelope and framing not counted).', ['direction']))
     this.sync = new TotalCounter(counter('k8snet_sync_total', 'Anti-entropy exchanges: served to peers, pulled from peers, failed.', ['event']))
     this.reports = new TotalCounter(counter('k8snet_reports_printed_total', 'Reports this agent printed as Lease holder.', []))
+    this.unknownFields = counter('k8snet_legacy_unknown_fields_total', 'Fields of legacy POST bodies that their schema does not know, dropped (the original\'s server ignored them), by route.', ['route'])
     this.pathChanges = new TotalCounter(counter('k8snet_path_state_changes_total', 'Settled state changes of measured pairs in this agent\'s reachability model (its history), by layer.', ['layer']))
     this.clockOffset = gauge('k8snet_clock_offset_seconds', 'This agent\'s wall clock minus the median of its peers\' clocks, estimated from the origin times of their messages against its receipt times (one series per agent; absent until estimated).')
     this.flapping = gauge('k8snet_flapping_paths', 'Pairs this agent\'s model finds flapping now (reachable and unreachable in turn within its window).')
@@ -95,6 +97,9 @@ export class AgentMetrics {
     viewGauge('k8snet_verdict', 'Lease holder only: a current verdict (kind, subject) with the share of observers that agree.', ['kind', 'subject'])
     viewGauge('k8snet_verdicts', 'Lease holder only: how many verdicts the current report holds.', [])
   }
+
+  /** Counts fields dropped from a legacy body (the route's path is one of four: the label stays bounded). */
+  countUnknownFields (route: string, count: number): void { this.unknownFields.inc({ route }, count) }
 
   /** Counts one probe round's outcomes and timings. */
   observeRound (r: RoundResult, wallMs: number): void {

@@ -390,7 +390,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   const api = buildApi(deps, {
     bodyLimit: config.apiBodyLimitBytes,
     logger: log.child({ component: 'api' }),
-    writes: { enabled: config.apiWrites, token: secrets.apiToken, perMinute: config.apiWriteRate }
+    writes: { enabled: config.apiWrites, token: secrets.apiToken, perMinute: config.apiWriteRate },
+    onUnknownFields: (url, count) => { metrics.countUnknownFields(url, count) }
   })
 
   await sync.register()

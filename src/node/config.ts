@@ -131,6 +131,12 @@ function matching (env: Env, name: string, re: RegExp, expected: string, def: st
   return v
 }
 
+/** LOG_LEVEL in any case, `warning` for warn (as the original accepted them). */
+function logLevel (env: Env): LogLevel {
+  const v = matching(env, 'LOG_LEVEL', new RegExp(`^(${[...LOG_LEVELS, 'warning'].join('|')})$`, 'i'), `one of ${LOG_LEVELS.join(', ')} (any case; warning for warn)`, 'info').toLowerCase()
+  return (v === 'warning' ? 'warn' : v) as LogLevel
+}
+
 function peerList (env: Env, name: string, defPort: number): PeerAddress[] {
   const v = raw(env, name)
   if (v === undefined) return []
@@ -191,7 +197,7 @@ export function parseConfig (env: Env): Config {
     clientPort: port(env, 'CLIENT_PORT', 6100),
     httpPort: port(env, 'HTTP_PORT', 8080),
     reportIntervalS: int(env, 'REPORT_INTERVAL', 300, 1, 86400, 'number of seconds'),
-    logLevel: matching(env, 'LOG_LEVEL', new RegExp(`^(${LOG_LEVELS.join('|')})$`), `one of ${LOG_LEVELS.join(', ')}`, 'info') as LogLevel,
+    logLevel: logLevel(env),
     listenAddress: ip(env, 'LISTEN_ADDRESS', false) || '0.0.0.0',
     gossipPort,
     peerService: matching(env, 'PEER_SERVICE', DNS_NAME, 'the DNS name of the headless Service of the agents', ''),
