@@ -257,7 +257,7 @@ t.test('kustomize: the base, every component and every example overlay render to
 
   const COMPONENTS = join(DEPLOY, 'components')
   const components = readdirSync(COMPONENTS).filter(f => existsSync(join(COMPONENTS, f, 'kustomization.yaml'))).sort()
-  t.same(components, ['api-token', 'private-mesh'], 'the two documented options are components')
+  t.same(components, ['api-token', 'legacy-server', 'private-mesh'], 'the documented options are components')
   const EXAMPLES = join(ROOT, 'examples', 'kustomize')
   const overlays = readdirSync(EXAMPLES).filter(f => existsSync(join(EXAMPLES, f, 'kustomization.yaml'))).sort()
   t.ok(overlays.length > 0, `example overlays: ${overlays.join(', ')}`)
@@ -290,6 +290,14 @@ t.test('kustomize: the base, every component and every example overlay render to
       t.equal(c.image, 'registry.example/k8snet:9.9', `${what}: the image set the kustomize way`)
     }
     const added = (c.env as Obj[]).filter(e => Object.hasOwn(ALLOWED_ABSENT, e.name))
+    if (what === 'component legacy-server') {
+      // the original server's Service name and port, selecting our agents: old clients post to us unchanged
+      const legacy = r.docs.find(x => x.obj.kind === 'Service' && x.obj.metadata?.name === 'k8snet-checker-server')?.obj
+      t.match(legacy?.spec, { type: 'ClusterIP', selector: d.spec.selector.matchLabels, ports: [{ port: 8080, targetPort: 'api' }] }, `${what}: Service k8snet-checker-server:8080 to the agents' API`)
+      t.ok(spec.containers[0].ports.some((p: Obj) => p.name === 'api' && p.containerPort === 8080), `${what}: the agents' api port is 8080, the original clients' SERVER_URL port`)
+      t.same(added, [], `${what}: the DaemonSet is unchanged`)
+      continue
+    }
     t.ok(what.startsWith('examples') || added.length === 1, `${what}: adds ${added.map(e => String(e.name)).join(', ')}`)
     for (const e of added) {
       const mount = (c.volumeMounts as Obj[]).find(m => String(e.value).startsWith(`${String(m.mountPath)}/`))
