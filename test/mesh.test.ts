@@ -1,6 +1,7 @@
 // Multi-process tests on loopback: agents converge, leave on SIGTERM, expire on SIGKILL, rejoin fast, relay legacy
 // reports, and refuse bad configuration with one line.
 import { spawnSync } from 'node:child_process'
+import { createServer } from 'node:http'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -85,6 +86,22 @@ t.test('legacy reports POSTed to one agent appear on every agent', async t => {
   t.comment(`legacy reports on every agent after ${ms} ms`)
   const r = await getJson<{ results: Record<string, Record<string, unknown>> }>(`${at(N - 1).apiUrl}/api/v1/test-results/hosts`)
   t.match(r.results['10.9.0.1']?.['10.9.0.2'], { ping: 'reachable', port_status: 'open', test_duration: '3.25ms' })
+
+  // a legacy client on an agent's node is a probe target too (its health port on CLIENT_PORT): in a mixed cluster
+  // every pair is checked by someone; the one above, on a node no agent runs on, is never probed
+  const legacyIp = '127.0.9.50'
+  const server = createServer((_req, res) => { res.end('{"status":"healthy"}') })
+  await new Promise<void>(resolve => server.listen(6100, legacyIp, resolve))
+  t.teardown(() => { server.close() })
+  const beat = setInterval(() => { void post('/api/v1/heartbeat', { namespace: 'kube-system', node_ip: ips[0], pod_ip: legacyIp, pod_name: 'legacy-on-node-1' }) }, 1_000)
+  t.teardown(() => { clearInterval(beat) })
+  const probedMs = await waitUntil('agents probe the legacy client\'s pod', async () => {
+    const pods = await getJson<{ results: Record<string, Record<string, { port_status?: string }>> }>(`${at(1).apiUrl}/api/v1/test-results/pods`)
+    return Object.entries(pods.results).filter(([src, row]) => ips.includes(src) && row[legacyIp]?.port_status === 'open').length >= N - 1
+  }, 40_000, 500)
+  t.pass(`every agent measured the legacy client's health port open (${probedMs} ms)`)
+  const pods = await getJson<{ results: Record<string, Record<string, unknown>> }>(`${at(2).apiUrl}/api/v1/test-results/pods`)
+  t.notOk(Object.values(pods.results).some(row => row['10.9.1.1'] !== undefined), 'a legacy client on a node no agent runs on is not probed')
 })
 
 t.test('each pair of agents ends up connected once', async t => {

@@ -28,7 +28,7 @@ import { FpingLauncher } from '../probe/fping-launcher.ts'
 import { publishRound, sampleKeptMs } from '../probe/publish.ts'
 import { runRound, type Probers } from '../probe/round.ts'
 import { ProbeScheduler } from '../probe/scheduler.ts'
-import { planRound } from '../probe/targets.ts'
+import { planRound, type ProbeCandidate } from '../probe/targets.ts'
 import { tcpProbe } from '../probe/tcp-probe.ts'
 import { ClockSkew } from '../report/clock-skew.ts'
 import { modelOptions, NetworkModel } from '../report/network-model.ts'
@@ -60,6 +60,18 @@ export interface Agent {
 }
 
 const now = (): number => performance.now()
+
+/**
+ * The legacy clients' heartbeats held in the view, as probe targets named by their pod names: only those on a node
+ * where an agent runs (as in a migration, old clients and agents on the same nodes), so a made-up heartbeat cannot
+ * point every agent's probes at an address outside the cluster's nodes.
+ */
+function legacyTargets (view: View): ProbeCandidate[] {
+  const nodes = new Set(view.agentEntries().map(e => e.record.identity.nodeIp))
+  return view.externalEntries().flatMap(e => e.record.body.part === 'hb' && nodes.has(e.record.body.value.nodeIp)
+    ? [{ identity: { podName: e.record.body.value.podName, nodeIp: e.record.body.value.nodeIp, podIp: e.record.body.value.podIp } }]
+    : [])
+}
 /** How long a starting agent waits for a peer's view before it counts as settled (election, readiness). */
 const SETTLE_MS = 3_000
 
@@ -79,7 +91,9 @@ function buildProbes ({ config, log, view, self, mesh, metrics }: Parts, fping: 
   const service = config.customServiceName === '' ? null : { name: config.customServiceName, port: config.customServicePort }
   return new ProbeScheduler({
     // agents that fell silent stay targets for a while: a node whose link died is reported, not forgotten
-    plan: round => planRound([...view.agentEntries(), ...view.lostEntries(now())].map(e => e.record), self.record, {
+    // legacy clients of the original tool are targets too (their node's TEST_PORT, their health port on CLIENT_PORT):
+    // in a mixed cluster every pair is checked by someone
+    plan: round => planRound([...view.agentEntries(), ...view.lostEntries(now())].map(e => e.record as ProbeCandidate).concat(legacyTargets(view)), self.record, {
       testPort: config.testPort,
       clientPort: config.clientPort,
       sampleAbove: config.probeSampleAbove,

@@ -1,5 +1,8 @@
 // Pure: which agents to probe this round (everyone, or a rotating sample covering each target k times) and coverage.
-import type { AgentRecord, Layer } from '../gossip/record.ts'
+import type { AgentRecord, Identity, Layer } from '../gossip/record.ts'
+
+/** What the plan needs of a target: an agent's record, or a legacy client's heartbeat seen as one. */
+export interface ProbeCandidate { identity: Pick<Identity, 'podName' | 'nodeIp' | 'podIp'> }
 
 export interface ProbeTarget { ip: string, port: number }
 export interface RoundPlan { host: ProbeTarget[], pod: ProbeTarget[], sampled: boolean }
@@ -39,7 +42,7 @@ export function chooseAgents (names: string[], self: string, opts: Pick<PlanOpti
 }
 
 /** Host targets (node IP : TEST_PORT) and pod targets (pod IP : CLIENT_PORT) of the chosen agents, never self. */
-export function planRound (agents: AgentRecord[], self: AgentRecord, opts: PlanOptions): RoundPlan {
+export function planRound (agents: ProbeCandidate[], self: ProbeCandidate, opts: PlanOptions): RoundPlan {
   const byName = new Map(agents.map(a => [a.identity.podName, a]))
   const chosen = chooseAgents([...byName.keys()], self.identity.podName, { ...opts, round: Math.floor(opts.round / Math.max(1, opts.hold ?? 1)) })
   const host = new Map<string, ProbeTarget>()
