@@ -431,6 +431,23 @@ export class VirtualCluster {
 
   private inNs (ns: string, ...args: string[]): string { return run('ip', 'netns', 'exec', ns, ...args) }
 
+  /** Gives node n another address on its link (a second pod on the node, say); removed with the node. */
+  addAddress (n: VirtualNode, ip: string): void { this.inNs(n.ns, 'ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth0') }
+
+  private readonly extras = new Set<ChildProcess>()
+
+  /**
+   * Runs a harness script (a path relative to test/harness/) in node n's namespace and waits for its ready message;
+   * it is killed with the cluster.
+   */
+  async runInNode (n: VirtualNode, script: string, args: unknown): Promise<ChildProcess> {
+    const child = this.helper(n.ns, script, [JSON.stringify(args)])
+    this.extras.add(child)
+    child.once('exit', () => { this.extras.delete(child) })
+    await this.ready(child)
+    return child
+  }
+
   private helper (ns: string, script: string, args: string[]): ChildProcess {
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, join(HERE, script), ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
     child.on('error', () => {})
@@ -715,6 +732,7 @@ export class VirtualCluster {
     }
     this.infra?.kill('SIGKILL')
     for (const r of this.rogues) r.kill('SIGKILL')
+    for (const x of this.extras) x.kill('SIGKILL')
     for (const n of this.nodes) removeNamespace(n.ns)
     removeNamespace(this.infraNs)
     removeNamespace(this.switchNs)
