@@ -2,6 +2,7 @@
 // deltas, the wire codec (round trips, hostile input, a seeded fuzz loop) and the dial planner. No I/O, no real clocks.
 import { performance } from 'node:perf_hooks'
 import pino from 'pino'
+import { Writable } from 'node:stream'
 import t from 'tap'
 import {
   decodeBeat, decodeMessage, decodeSyncRequest, decodeSyncResponse, encodeBeat, encodeMessage, encodeSyncRequest,
@@ -25,6 +26,7 @@ import { resultChanged, SelfRecord } from '../src/gossip/self-record.ts'
 import { isFirstHand, isOriginsWord, Trust } from '../src/gossip/trust.ts'
 import { View, type SyncResponse } from '../src/gossip/view.ts'
 import { parseConfig, type Config } from '../src/node/config.ts'
+import { createLogger } from '../src/node/logger.ts'
 import { ConfigError, WireError } from '../src/node/errors.ts'
 import { ident, mulberry32, viewSnapshot } from './fixtures.ts'
 
@@ -157,6 +159,7 @@ t.test('config: parseConfig', async t => {
       clientPort: 6100,
       httpPort: 8080,
       reportIntervalS: 300,
+      reportFormat: 'ours',
       logLevel: 'info',
       listenAddress: '0.0.0.0',
       gossipPort: 6200,
@@ -329,6 +332,18 @@ t.test('config: parseConfig', async t => {
 
 // ---------------------------------------------------------------------------------------------------------------
 // SelfRecord
+
+t.test('logger: JSON lines with the level as a name, for log pipelines', async t => {
+  const lines: string[] = []
+  const sink = new Writable({ write (chunk: Buffer, _enc, done) { lines.push(...chunk.toString().split('\n').filter(l => l !== '')); done() } })
+  const log = createLogger('info', { pod: 'agent-1' }, sink)
+  log.info('hello')
+  log.warn({ n: 1 }, 'careful')
+  log.debug('not at info')
+  const parsed = lines.map(l => JSON.parse(l) as { level: unknown, msg: string, pod: string, time: string })
+  t.same(parsed.map(p => [p.level, p.msg, p.pod]), [['info', 'hello', 'agent-1'], ['warn', 'careful', 'agent-1']], 'level names, base fields, nothing below the level')
+  t.match(parsed[0]?.time, /^\d{4}-\d{2}-\d{2}T/, 'ISO timestamps')
+})
 
 t.test('SelfRecord', async t => {
   t.test('seq increases with every message; rv only with deltas', async t => {

@@ -1,5 +1,5 @@
 // Shared test fixtures: agent identities and a seeded PRNG (mulberry32), so failures replay from their seed.
-import type { Identity } from '../src/gossip/record.ts'
+import type { Identity, PathResult, ServiceResult } from '../src/gossip/record.ts'
 import type { View } from '../src/gossip/view.ts'
 
 /** Agent n: pod agent-n on node-n, node IP 10.0.x.y and pod IP 10.1.x.y (x.y = n in base 256). */
@@ -32,4 +32,9 @@ export function viewSnapshot (v: View, now: number, probe: string[] = []): unkno
     lost: v.lostEntries(now),
     left: v.answer({ agents: probe.map(o => [o, 0, 0, 0]), externals: [] }, now).left
   })
+}
+
+/** An agent's check of web.default.svc.cluster.local:80, resolved to 10.96.0.10, with the given paths. */
+export function serviceResult (paths: PathResult[], checkedAt: number, over: Partial<ServiceResult> = {}): ServiceResult {
+  return { name: 'web.default.svc.cluster.local', port: 80, dnsOk: true, dnsMs: 2, dnsError: null, addresses: ['10.96.0.10'], paths, checkedAt, ...over }
 }

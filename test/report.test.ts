@@ -7,7 +7,7 @@ import { renderReport } from '../src/report/render.ts'
 import { buildEvidence } from '../src/report/evidence.ts'
 import { modelOptions, NetworkModel } from '../src/report/network-model.ts'
 import { analyseFully, DEFAULT_VERDICT_OPTIONS, findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from '../src/report/verdicts.ts'
-import { ident, mulberry32 } from './fixtures.ts'
+import { ident, mulberry32, serviceResult } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // synthetic cluster builder
@@ -69,17 +69,7 @@ function cluster (n: number, pick: Pick = allOk, opts: ClusterOpts = {}): AgentR
 }
 
 function svc (over: Partial<ServiceResult> = {}): ServiceResult {
-  return {
-    name: 'web.default.svc.cluster.local',
-    port: 80,
-    dnsOk: true,
-    dnsMs: 2,
-    dnsError: null,
-    addresses: ['10.96.0.10'],
-    paths: [result('10.96.0.10', 80, 'ok', NOW)],
-    checkedAt: NOW,
-    ...over
-  }
+  return serviceResult([result('10.96.0.10', 80, 'ok', NOW)], NOW, over)
 }
 const svcDnsFail = (): ServiceResult => svc({ dnsOk: false, dnsMs: 5000, dnsError: 'ENOTFOUND', addresses: [], paths: [] })
 const svcNoEndpoint = (): ServiceResult => svc({ paths: [result('10.96.0.10', 80, 'down', NOW)] })

@@ -34,6 +34,7 @@ import { ClockSkew } from '../report/clock-skew.ts'
 import { modelOptions, NetworkModel } from '../report/network-model.ts'
 import { buildReport, type Report } from '../report/report.ts'
 import { Reporter } from '../report/reporter.ts'
+import { renderOriginal } from '../report/original-format.ts'
 import type { Config } from './config.ts'
 import { ElectionSupervisor } from './election-supervisor.ts'
 import { LeaderElection } from './leader-election.ts'
@@ -323,6 +324,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     intervalMs: config.reportIntervalS * 1000,
     isLeader: () => supervisor?.isLeader() ?? false,
     build: () => report(),
+    // the legacy records read right after build() (same tick): those of the view the report was built from
+    render: config.reportFormat === 'original' ? r => renderOriginal(r, view.externalEntries().map(e => e.record.body)).join('\n') + '\n' : undefined,
     print: text => { process.stdout.write(text) },
     wallNow: Date.now,
     log

@@ -5,6 +5,9 @@ import { ConfigError } from './errors.ts'
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
 
+export const REPORT_FORMATS = ['ours', 'original'] as const
+export type ReportFormat = typeof REPORT_FORMATS[number]
+
 /** A peer address for static discovery: an IP and the gossip port it listens on. */
 export interface PeerAddress { ip: string, port: number }
 
@@ -26,6 +29,8 @@ export interface Config {
   clientPort: number
   httpPort: number
   reportIntervalS: number
+  /** The printed report's layout: ours (English) or the original's (its headings and language), verdicts appended. */
+  reportFormat: ReportFormat
   logLevel: LogLevel
   // the mesh
   listenAddress: string
@@ -197,6 +202,7 @@ export function parseConfig (env: Env): Config {
     clientPort: port(env, 'CLIENT_PORT', 6100),
     httpPort: port(env, 'HTTP_PORT', 8080),
     reportIntervalS: int(env, 'REPORT_INTERVAL', 300, 1, 86400, 'number of seconds'),
+    reportFormat: matching(env, 'REPORT_FORMAT', new RegExp(`^(${REPORT_FORMATS.join('|')})$`), `one of ${REPORT_FORMATS.join(', ')}`, 'ours') as ReportFormat,
     logLevel: logLevel(env),
     listenAddress: ip(env, 'LISTEN_ADDRESS', false) || '0.0.0.0',
     gossipPort,

@@ -29,6 +29,14 @@ export function renderReport (r: Report): string {
     lines.push('Service: none configured (CUSTOM_SERVICE_NAME)')
   }
   lines.push('')
+  lines.push(...verdictLines(r))
+  lines.push('==== end of report ====')
+  return lines.join('\n') + '\n'
+}
+
+/** The report's verdicts with their evidence, then its failing pairs: the part every report format ends with. */
+export function verdictLines (r: Report): string[] {
+  const lines: string[] = []
   if (r.verdicts.length === 0) {
     lines.push('Verdicts: none, no fault localised.')
   } else {
@@ -44,6 +52,5 @@ export function renderReport (r: Report): string {
   } else {
     lines.push('Failing pairs: none')
   }
-  lines.push('==== end of report ====')
-  return lines.join('\n') + '\n'
+  return lines
 }

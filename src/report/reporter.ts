@@ -9,6 +9,8 @@ export interface ReporterDeps {
   /** The fence: true only while the Lease is held and renewed within the renew deadline. */
   isLeader: () => boolean
   build: () => Report
+  /** The report as text (default: ours, renderReport). */
+  render?: (r: Report) => string
   print: (text: string) => void
   wallNow: () => number
   log: Logger
@@ -41,7 +43,7 @@ export class Reporter {
     const interval = Math.round(wallNow() / intervalMs)
     if (interval === this.lastPrinted || !isLeader()) return false
     try {
-      const text = renderReport(this.deps.build())
+      const text = (this.deps.render ?? renderReport)(this.deps.build())
       if (!isLeader()) return false
       this.deps.print(text)
       this.lastPrinted = interval
