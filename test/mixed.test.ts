@@ -19,7 +19,17 @@ if (why !== null) {
   if (process.env.K8SNET_REQUIRE_PRIVILEGED === '1') t.fail(`the mixed cluster cannot run: ${why}`)
   else t.comment(`skipped: the mixed cluster ${why}`)
 } else {
-  const c = new VirtualCluster({ nodes: N })
+  // the agents print the original's report layout (REPORT_FORMAT=original), as a tool reading the old server's log expects
+  const printed: string[][] = []
+  let current: string[] | null = null
+  const c = new VirtualCluster({
+    nodes: N,
+    env: { REPORT_FORMAT: 'original' },
+    onText: (_agent, line) => {
+      if (line === '网络连通性报告') current = []
+      else if (current !== null && /^(Failing pairs)/.test(line)) { printed.push(current); current = null } else current?.push(line)
+    }
+  })
   t.teardown(async () => { await c.stop() })
   const legacyIp = (n: VirtualNode): string => `${c.subnet}.${150 + n.index}`
   const clients = new Map<VirtualNode, ChildProcess>()
@@ -76,6 +86,13 @@ if (why !== null) {
     const report = await c.api<Report>(c.node(1), '/api/v1/report')
     t.equal(report.legacyClients, N, 'the report counts the legacy clients')
     t.same(report.verdicts, [], 'and raises no verdict about them')
+    const from = printed.length
+    await waitUntil('a report printed in the original\'s layout', async () => printed.length > from, 15_000)
+    const text = printed[printed.length - 1] ?? []
+    t.ok(text.includes(`活跃客户端数量: ${2 * N}`), `the original's active-client line counts ${N} agents and ${N} legacy clients`)
+    t.ok(text.includes(`Pod IP列表 (共${2 * N}个):`), 'its pod IP list holds both')
+    t.equal(text.filter(l => / \(legacy\)$/.test(l)).length, N, 'the legacy clients\' pod IPs are marked (legacy)')
+    t.ok(text.some(l => /^  成功率: \d+\.\d{2}%$/.test(l)), 'success rates with two decimals, as the original printed them')
 
     // a client stops: it and its results leave every agent one TTL after its last heartbeat
     const gone = c.node(2)
