@@ -33,6 +33,12 @@ t.test('the pod runner refuses what it cannot honour, and expands env as the kub
   const objects = parseAllDocuments(rendered.stdout).map(d => d.toJS() as Record<string, any>)
   const cluster = { nodes: [] } as unknown as VirtualCluster
   t.doesNotThrow(() => new PodRunner({ cluster, objects, dir: '/nonexistent' }), 'the shipped manifest is understood whole')
+  const windows = structuredClone(objects)
+  const windowsDs = windows.find(o => o.kind === 'DaemonSet') as Record<string, any>
+  windowsDs.spec.template.spec.nodeSelector = { 'kubernetes.io/os': 'windows' }
+  const oneNode = { nodes: [{ index: 1 }], nodeName: () => 'node-1' } as unknown as VirtualCluster
+  t.equal(new PodRunner({ cluster: oneNode, objects, dir: '/nonexistent' }).scheduledNodes.length, 1, 'the shipped nodeSelector selects a Linux node')
+  t.same(new PodRunner({ cluster: oneNode, objects: windows, dir: '/nonexistent' }).scheduledNodes, [], 'a nodeSelector no node matches places no pod')
   const variants: Array<[string, (spec: Record<string, any>) => void, RegExp]> = [
     ['an unknown pod field', spec => { spec.hostAliases = [{ ip: '10.0.0.1', hostnames: ['x'] }] }, /spec\.template\.spec\.hostAliases: not understood/],
     ['an unknown container field', spec => { spec.containers[0].startupProbe = { httpGet: { path: '/', port: 1 } } }, /containers\[0\]\.startupProbe: not understood/],
@@ -40,7 +46,8 @@ t.test('the pod runner refuses what it cannot honour, and expands env as the kub
     ['an unresolved downward API field', spec => { spec.containers[0].env.push({ name: 'X', valueFrom: { fieldRef: { fieldPath: 'metadata.labels' } } }) }, /fieldRef metadata\.labels/],
     ['a pull from a registry', spec => { spec.containers[0].imagePullPolicy = 'Always' }, /Always needs a registry/],
     ['a second container', spec => { spec.containers.push(structuredClone(spec.containers[0])) }, /one container only/],
-    ['an exec probe', spec => { spec.containers[0].livenessProbe = { exec: { command: ['true'] } } }, /livenessProbe\.exec: not understood/]
+    ['an exec probe', spec => { spec.containers[0].livenessProbe = { exec: { command: ['true'] } } }, /livenessProbe\.exec: not understood/],
+    ['node affinity', spec => { spec.affinity = { nodeAffinity: {} } }, /spec\.template\.spec\.affinity: not understood/]
   ]
   for (const [what, mutate, error] of variants) {
     const copy = structuredClone(objects)
@@ -125,6 +132,7 @@ async function runCluster (t: Test, work: string, tag: string): Promise<void> {
 
   await t.test('the DaemonSet\'s pods start, become ready and converge; ICMP and TCP are real as the non-root user', async t => {
     const started = Date.now()
+    t.equal(runner.scheduledNodes.length, N, 'the nodeSelector (kubernetes.io/os: linux) selects every node of this Linux cluster')
     await runner.start()
     await runner.waitReady([...runner.pods.values()], 120_000)
     t.pass(`all ${N} pods ready (${Date.now() - started} ms), in-cluster apiserver over TLS`)

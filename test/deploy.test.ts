@@ -385,6 +385,7 @@ t.test('security context, scheduling and rollout', async t => {
   t.ok(lo !== undefined && hi !== undefined && lo <= sc.runAsGroup && sc.runAsGroup <= hi, `ping_group_range "${range}" admits group ${String(sc.runAsGroup)}`)
   // every node, whatever its taints
   t.ok((podSpec.tolerations as Obj[]).some(x => x.operator === 'Exists' && x.key === undefined && x.effect === undefined), 'tolerates every taint')
+  t.same(podSpec.nodeSelector, { 'kubernetes.io/os': 'linux' }, 'Linux nodes only (the image has no Windows build)')
   // the agent forces its own exit 5 s after SIGTERM (src/node/main.ts): the kubelet must not SIGKILL before that
   t.ok(podSpec.terminationGracePeriodSeconds > 5, `terminationGracePeriodSeconds ${String(podSpec.terminationGracePeriodSeconds)} > 5`)
   t.equal(ds.spec.updateStrategy?.type, 'RollingUpdate', 'rolling update')

@@ -58,6 +58,7 @@ const POD_SCHEMA: Schema = {
   serviceAccountName: true,
   automountServiceAccountToken: true,
   terminationGracePeriodSeconds: true,
+  nodeSelector: true,
   tolerations: { operator: true, key: true, value: true, effect: true, tolerationSeconds: true },
   enableServiceLinks: true,
   dnsPolicy: true,
@@ -213,10 +214,21 @@ export class PodRunner {
     return Math.max(1, typeof v === 'string' && v.endsWith('%') ? Math.floor(n * Number(v.slice(0, -1)) / 100) : Number(v))
   }
 
-  /** One pod per node (the cluster's nodes carry no taint, so every toleration set admits them). */
+  /** A node's labels, as a Linux kubelet registers them. */
+  nodeLabels (n: VirtualNode): Record<string, string> {
+    return { 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': process.arch === 'arm64' ? 'arm64' : 'amd64', 'kubernetes.io/hostname': this.o.cluster.nodeName(n) }
+  }
+
+  /** The nodes the DaemonSet places a pod on: its nodeSelector matches their labels (they carry no taint). */
+  get scheduledNodes (): VirtualNode[] {
+    const selector = (this.template.spec.nodeSelector ?? {}) as Record<string, string>
+    return this.o.cluster.nodes.filter(n => Object.entries(selector).every(([k, v]) => this.nodeLabels(n)[k] === v))
+  }
+
+  /** One pod per node the DaemonSet selects. */
   async start (): Promise<void> {
     sweepContainers()
-    await Promise.all(this.o.cluster.nodes.map(async n => { await this.createPod(n) }))
+    await Promise.all(this.scheduledNodes.map(async n => { await this.createPod(n) }))
   }
 
   get image (): string { return String(this.template.spec.containers[0].image) }
