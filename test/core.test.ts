@@ -2,7 +2,9 @@
 // deltas, the wire codec (round trips, hostile input, a seeded fuzz loop) and the dial planner. No I/O, no real clocks.
 import { performance } from 'node:perf_hooks'
 import pino from 'pino'
+import { spawnSync } from 'node:child_process'
 import { Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import {
   decodeBeat, decodeMessage, decodeSyncRequest, decodeSyncResponse, encodeBeat, encodeMessage, encodeSyncRequest,
@@ -25,7 +27,8 @@ import {
 import { resultChanged, SelfRecord } from '../src/gossip/self-record.ts'
 import { isFirstHand, isOriginsWord, Trust } from '../src/gossip/trust.ts'
 import { View, type SyncResponse } from '../src/gossip/view.ts'
-import { parseConfig, type Config } from '../src/node/config.ts'
+import { describeVariables, parseConfig, type Config } from '../src/node/config.ts'
+import { VARIABLE_MEANINGS } from '../src/node/variables.ts'
 import { createLogger } from '../src/node/logger.ts'
 import { ConfigError, WireError } from '../src/node/errors.ts'
 import { ident, mulberry32, viewSnapshot } from './fixtures.ts'
@@ -332,6 +335,20 @@ t.test('config: parseConfig', async t => {
 
 // ---------------------------------------------------------------------------------------------------------------
 // SelfRecord
+
+t.test('--help: every variable the parser reads, its default, what it accepts and what it means; exit 0', async t => {
+  const vars = describeVariables()
+  t.same(vars.map(v => v.name).sort(), Object.keys(VARIABLE_MEANINGS).sort(), 'the meanings table names exactly the variables the parser reads')
+  t.ok(vars.every(v => v.meaning !== '' && v.accepts !== ''), 'each has a meaning and says what it accepts')
+  t.match(vars.find(v => v.name === 'HEARTBEAT_INTERVAL'), { default: '5', accepts: /integer/ })
+  t.match(vars.find(v => v.name === 'NODE_IP'), { default: '(required)' })
+  t.match(vars.find(v => v.name === 'LOG_LEVEL'), { default: 'info' })
+  t.match(vars.find(v => v.name === 'LEASE_NAMESPACE'), { default: 'the value of NAMESPACE' }, 'a default taken from another variable says so')
+  const r = spawnSync(process.execPath, [fileURLToPath(new URL('../src/node/main.ts', import.meta.url)), '--help'], { encoding: 'utf8', env: {}, timeout: 20_000 })
+  t.equal(r.status, 0, '--help exits 0, with no environment at all')
+  for (const v of vars) t.match(r.stdout, `  ${v.name}  (default: `, `${v.name} is listed`)
+  t.match(r.stdout, /CACHE_KEY_SECOND  \(default: 15\)\n {6}seconds an origin lives/, 'with its default and meaning')
+})
 
 t.test('logger: JSON lines with the level as a name, for log pipelines', async t => {
   const lines: string[] = []

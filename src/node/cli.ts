@@ -1,5 +1,5 @@
 // The agent process: parse the environment, start the agent, stop cleanly on SIGTERM/SIGINT or when the parent goes.
-import { parseConfig } from './config.ts'
+import { describeVariables, parseConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { createLogger } from './logger.ts'
 import { startAgent } from './agent.ts'
@@ -8,9 +8,30 @@ import { loadKubeAccess } from './kube-access.ts'
 import { loadSecrets } from './secrets.ts'
 import { VERSION } from './version.ts'
 
+/** --help: every variable the parser reads, with its default, what it accepts and what it means. */
+export function helpText (): string {
+  const lines = [
+    `k8snet-checker ${VERSION}: a Kubernetes network-connectivity checker, one agent per node (docs: README.md)`,
+    '',
+    'Usage: k8snet-checker [--help | --version]',
+    'Configured by environment variables only; a bad value stops it at start with one line naming the variable (exit 78).',
+    ''
+  ]
+  for (const v of describeVariables()) {
+    lines.push(`  ${v.name}  (default: ${v.default === '' ? '""' : v.default})`)
+    lines.push(`      ${v.meaning}`)
+    lines.push(`      accepts: ${v.accepts}`)
+  }
+  return lines.join('\n') + '\n'
+}
+
 async function main (): Promise<void> {
   if (process.argv.includes('--version')) {
     process.stdout.write(`k8snet-checker ${VERSION}\n`)
+    return
+  }
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(helpText())
     return
   }
   // started by a launcher (demo, tests) over IPC: never outlive it, not even while still starting

@@ -1,6 +1,7 @@
 // Reads the environment into one typed, validated configuration object; a bad value throws a ConfigError.
 import { isIP } from 'node:net'
 import { ConfigError } from './errors.ts'
+import { VARIABLE_MEANINGS } from './variables.ts'
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -87,12 +88,21 @@ type Env = Record<string, string | undefined>
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i
 const POD_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/
 
+/** A variable as the parser reads it: its default ("(required)" when none) and what it accepts. */
+export interface VariableUse { name: string, default: string, accepts: string }
+/** Set while describeVariables() runs parseConfig: every helper below notes the variable it reads. */
+let noting: VariableUse[] | null = null
+const note = (name: string, def: string | number | undefined, accepts: string): void => {
+  if (noting !== null && !noting.some(v => v.name === name)) noting.push({ name, default: def === undefined ? '(required)' : String(def), accepts })
+}
+
 function raw (env: Env, name: string): string | undefined {
   const v = env[name]
   return v === undefined || v.trim() === '' ? undefined : v.trim()
 }
 
 function int (env: Env, name: string, def: number, min: number, max: number, unit: string): number {
+  note(name, def, `an integer ${unit} between ${min} and ${max}`)
   const v = raw(env, name)
   if (v === undefined) return def
   if (!/^[0-9]+$/.test(v)) throw new ConfigError(name, v, `an integer ${unit} between ${min} and ${max}`)
@@ -103,6 +113,7 @@ function int (env: Env, name: string, def: number, min: number, max: number, uni
 
 /** Seconds, decimals allowed (e.g. "0.5"), returned in ms. */
 function secondsMs (env: Env, name: string, def: number, min: number, max: number): number {
+  note(name, def, `seconds between ${min} and ${max} (decimals allowed)`)
   const v = raw(env, name)
   if (v === undefined) return def * 1000
   const expected = `a number of seconds between ${min} and ${max}`
@@ -117,6 +128,7 @@ function port (env: Env, name: string, def: number): number {
 }
 
 function ip (env: Env, name: string, required: boolean): string {
+  note(name, required ? undefined : '', 'an IPv4 or IPv6 address')
   const v = raw(env, name)
   if (v === undefined) {
     if (required) throw new ConfigError(name, '', 'an IPv4 or IPv6 address (set it from the downward API)')
@@ -127,6 +139,7 @@ function ip (env: Env, name: string, required: boolean): string {
 }
 
 function matching (env: Env, name: string, re: RegExp, expected: string, def: string | undefined): string {
+  note(name, def, expected)
   const v = raw(env, name)
   if (v === undefined) {
     if (def === undefined) throw new ConfigError(name, '', `${expected} (it is required)`)
@@ -143,6 +156,7 @@ function logLevel (env: Env): LogLevel {
 }
 
 function peerList (env: Env, name: string, defPort: number): PeerAddress[] {
+  note(name, '', `a comma-separated list of IP or IP:port entries (port ${defPort} when left out)`)
   const v = raw(env, name)
   if (v === undefined) return []
   const out: PeerAddress[] = []
@@ -186,6 +200,7 @@ export function parseConfig (env: Env): Config {
   const kubeconfigPath = matching(env, 'KUBECONFIG', /^[^\0]{1,4096}$/, 'a path to a kubeconfig file', '')
   const inCluster = raw(env, 'KUBERNETES_SERVICE_HOST') !== undefined
   const ignored: string[] = []
+  note('SERVER_URL', '', 'anything (ignored)')
   if (raw(env, 'SERVER_URL') !== undefined) ignored.push('SERVER_URL')
   return {
     nodeIp,
@@ -236,5 +251,29 @@ export function parseConfig (env: Env): Config {
     apiTokenFile: matching(env, 'API_TOKEN_FILE', /^\/[^\0]{0,4095}$/, 'an absolute path to a file holding the token', ''),
     gossipPskFile: matching(env, 'GOSSIP_PSK_FILE', /^\/[^\0]{0,4095}$/, 'an absolute path to a libp2p pre-shared key file', ''),
     ignored
+  }
+}
+
+/** The identity a pod always has, so that the defaults of everything else can be read. */
+const DESCRIBE_ENV = { NODE_IP: '10.0.0.1', POD_IP: '10.0.0.2', POD_NAME: 'pod', NAMESPACE: 'namespace' }
+
+/**
+ * Every variable parseConfig reads, in the order it reads them, with its default, what it accepts (noted by the
+ * parser's own helpers, so this cannot drift from the parser) and its meaning (src/node/variables.ts).
+ */
+export function describeVariables (): Array<VariableUse & { meaning: string }> {
+  noting = []
+  try {
+    parseConfig(DESCRIBE_ENV)
+    const uses = noting
+    // a default taken from another variable reads as that variable's name, not the placeholder value above
+    const from = new Map(Object.entries(DESCRIBE_ENV).map(([k, value]) => [value, `the value of ${k}`]))
+    return uses.map(v => ({
+      ...v,
+      default: Object.hasOwn(DESCRIBE_ENV, v.name) ? '(required)' : from.get(v.default) ?? v.default,
+      meaning: VARIABLE_MEANINGS[v.name] ?? ''
+    }))
+  } finally {
+    noting = null
   }
 }
