@@ -294,6 +294,21 @@ t.test('9. TEST_PORT closed on node 5', async t => {
 
   // refused from only one peer: thin evidence, no verdict
   t.same(verdicts(cluster(6, (l, s, d) => l === 'host' && s === 1 && d === 5 ? 'refused' : 'ok')), [])
+
+  // closed on every node (no sshd anywhere): one configuration finding, no node blamed
+  const everywhere = verdicts(cluster(6, l => l === 'host' ? 'refused' : 'ok'))
+  t.same(sig(everywhere), ['test-port|TEST_PORT 22'], 'TEST_PORT closed on all 6 nodes: one test-port finding')
+  const finding = one(everywhere, 'test-port')
+  t.same([finding.agree, finding.of, finding.culprits], [6, 6, ['TEST_PORT']])
+  t.match(finding.summary, 'TEST_PORT 22 is closed on 6 of 6 nodes, which answer ICMP: nothing listens there in this cluster (no sshd?)')
+  t.match(finding.summary, 'for example the kubelet\'s 10250')
+  t.same(nodeBlames(everywhere), [], 'no node blamed')
+  // on 5 of 6 (one node has sshd): still the configuration, as most do not listen
+  const most6 = verdicts(cluster(6, (l, _s, d) => l === 'host' && d !== 3 ? 'refused' : 'ok'))
+  t.same(sig(most6), ['test-port|TEST_PORT 22'], 'closed on 5 of 6 nodes: the configuration')
+  // on 2 of 6: two nodes with their port closed, each named
+  const two = verdicts(cluster(6, (l, _s, d) => l === 'host' && (d === 2 || d === 5) ? 'refused' : 'ok'))
+  t.same(sig(two).sort(), [`port-closed|${where(2)}`, `port-closed|${where(5)}`].sort(), 'closed on 2 of 6: per node')
 })
 
 t.test('10. lossy node 6', async t => {

@@ -7,7 +7,7 @@ import { lossOf, problemOf } from './paths.ts'
 
 export type VerdictKind =
   | 'flapping' | 'isolated' | 'partition' | 'outbound' | 'inbound' | 'overlay' | 'node-ip' | 'gossip-cut' | 'one-way'
-  | 'port-closed' | 'lossy' | 'service-dns' | 'service-endpoints' | 'stale' | 'clock-skew'
+  | 'port-closed' | 'test-port' | 'lossy' | 'service-dns' | 'service-endpoints' | 'stale' | 'clock-skew'
 
 export interface Verdict {
   kind: VerdictKind
@@ -517,12 +517,32 @@ function losingMembers (c: Ctx): Set<string> {
 // ---- 6. TEST_PORT closed or filtered on a node whose ICMP works ------------------------------------------------
 
 function portClosed (c: Ctx): void {
+  const found: Array<{ n: string, agreeing: Edge[], of: number }> = []
+  let measuredNodes = 0
   for (const n of unblamed(c)) {
     const ms = healthyInto(c, 'host', n).filter(x => x.result.sent > 0 && x.result.received > 0)
+    if (ms.length > 0) measuredNodes++
     // refused is proof; a silent port counts only on a path that lost no echo (a lossy path times out connects)
     const closed = (x: Edge): boolean => x.result.tcp === 'refused' || (x.result.tcp !== 'open' && x.result.received === x.result.sent)
     const agreeing = ms.filter(closed)
-    if (!strong(c, new Set(agreeing.map(x => x.source)).size, ms.length)) continue
+    if (strong(c, new Set(agreeing.map(x => x.source)).size, ms.length)) found.push({ n, agreeing, of: ms.length })
+  }
+  // closed on most nodes: nothing listens on TEST_PORT in this cluster (no sshd on Talos, Bottlerocket, firewalled
+  // hosts): one configuration finding, not a broken node each
+  const port = found[0]?.agreeing[0]?.result.port
+  if (found.length >= 3 && found.length >= c.o.majority * measuredNodes && port !== undefined) {
+    c.out.push({
+      kind: 'test-port',
+      subject: `TEST_PORT ${port}`,
+      summary: `TEST_PORT ${port} is closed on ${found.length} of ${measuredNodes} nodes, which answer ICMP: nothing listens there in this cluster (no sshd?), so the host-level TCP check says nothing. Set TEST_PORT to a port every node answers, for example the kubelet's 10250`,
+      evidence: [`closed on: ${names(c, found.slice(0, 20).map(f => f.n))}${found.length > 20 ? ` and ${found.length - 20} more` : ''}`],
+      agree: found.length,
+      of: measuredNodes,
+      culprits: ['TEST_PORT']
+    })
+    return
+  }
+  for (const { n, agreeing, of } of found) {
     const m = member(c, n)
     const first = agreeing[0]?.result
     const how = first?.tcp === 'refused' ? 'closed (connection refused)' : `not answering (${first?.tcp ?? '?'})`
@@ -530,10 +550,10 @@ function portClosed (c: Ctx): void {
     c.out.push({
       kind: 'port-closed',
       subject: where(m),
-      summary: `TEST_PORT ${first?.port ?? '?'} on ${where(m)} is ${how} for ${agreeing.length} of ${ms.length} peers, while the node answers ICMP`,
+      summary: `TEST_PORT ${first?.port ?? '?'} on ${where(m)} is ${how} for ${agreeing.length} of ${of} peers, while the node answers ICMP`,
       evidence: [`peers: ${names(c, agreeing.map(x => x.source))}`],
       agree: agreeing.length,
-      of: ms.length,
+      of,
       culprits: [m.node]
     })
   }
