@@ -73,7 +73,8 @@ COPY --chmod=0755 docker/fping /usr/local/bin/fping
 COPY --from=node /node /usr/local/bin/node
 
 WORKDIR /app
-ENV NODE_ENV=production
+# the source revision the image was built from, for k8snet_build_info (build metadata, not configuration)
+ENV NODE_ENV=production K8SNET_REVISION=${REVISION}
 COPY --from=deps /deps/package.json ./package.json
 COPY --from=deps /deps/node_modules ./node_modules
 COPY --from=build /build/dist ./dist

@@ -157,6 +157,10 @@ async function runCluster (t: Test, work: string, tag: string): Promise<void> {
     await waitUntil('a printed report', async () => reports.some(r => r.line.startsWith('==== k8snet-checker network report')), 30_000)
     const report = await api<Report>(holder, '/api/v1/report')
     t.same(report.verdicts, [], 'the holder\'s report: no verdict')
+    const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim()
+    const metrics = await (await fetch(`http://${holder.podIp}:8080/metrics`)).text()
+    t.match(metrics, `k8snet_build_info{version="`, 'k8snet_build_info is exported')
+    if (head !== '') t.match(metrics, `revision="${head}"`, `with the image's source revision (${head.slice(0, 12)})`)
     for (const n of c.nodes) {
       const rss = runner.rssBytes(n)
       t.ok(rss !== null && rss > 0, `${n.name}: agent RSS ${((rss ?? 0) / 2 ** 20).toFixed(0)} MiB in its container`)

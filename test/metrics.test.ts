@@ -1,6 +1,7 @@
 // Metrics: the series count grows with N, never N^2 (pure samples and the real registry over a 1000-agent view),
 // counters fed by probe rounds, and GET /metrics on the API with the process and Node.js defaults.
 import t from 'tap'
+import { VERSION } from '../src/node/version.ts'
 import { Trust } from '../src/gossip/trust.ts'
 import { AgentMetrics } from '../src/api/metrics.ts'
 import { Validator } from '@seriousme/openapi-schema-validator'
@@ -109,6 +110,9 @@ t.test('probe rounds feed counters and histograms; totals only grow', async t =>
   t.match(text, 'k8snet_gossip_payload_bytes_total{direction="in"} 2000')
   t.match(text, 'k8snet_reports_printed_total 4')
   t.match(text, 'k8snet_lease_transitions 2')
+  t.match(text, `k8snet_build_info{version="${VERSION}",revision="unknown",nodejs="${process.version}"} 1`, 'build info: version, revision (none outside an image), Node.js')
+  m.countUnknownFields('/api/v1/heartbeat', 2)
+  t.match(await m.text(), 'k8snet_legacy_unknown_fields_total{route="/api/v1/heartbeat"} 2', 'unknown legacy fields, by route')
   const again = await m.text()
   t.match(again, 'k8snet_gossip_rejected_total{reason="schema"} 2', 'a second scrape does not double a total')
 })

@@ -1,5 +1,6 @@
 // Prometheus metrics of one agent (prom-client): process and Node.js defaults, probe counters and RTT histograms fed
 // by each round, gossip/sync/election state read at scrape time, and the view-derived samples (src/report/metric-samples.ts).
+import { REVISION, VERSION } from '../node/version.ts'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Layer } from '../gossip/record.ts'
 import type { RoundResult } from '../probe/round.ts'
@@ -76,6 +77,7 @@ export class AgentMetrics {
     this.bytes = new TotalCounter(counter('k8snet_gossip_payload_bytes_total', 'Payload bytes of gossip messages, by direction (envelope and framing not counted).', ['direction']))
     this.sync = new TotalCounter(counter('k8snet_sync_total', 'Anti-entropy exchanges: served to peers, pulled from peers, failed.', ['event']))
     this.reports = new TotalCounter(counter('k8snet_reports_printed_total', 'Reports this agent printed as Lease holder.', []))
+    gauge('k8snet_build_info', 'Always 1: the agent\'s version, the source revision of its image and the Node.js version it runs on.', ['version', 'revision', 'nodejs']).set({ version: VERSION, revision: REVISION, nodejs: process.version }, 1)
     this.unknownFields = counter('k8snet_legacy_unknown_fields_total', 'Fields of legacy POST bodies that their schema does not know, dropped (the original\'s server ignored them), by route.', ['route'])
     this.pathChanges = new TotalCounter(counter('k8snet_path_state_changes_total', 'Settled state changes of measured pairs in this agent\'s reachability model (its history), by layer.', ['layer']))
     this.clockOffset = gauge('k8snet_clock_offset_seconds', 'This agent\'s wall clock minus the median of its peers\' clocks, estimated from the origin times of their messages against its receipt times (one series per agent; absent until estimated).')

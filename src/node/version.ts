@@ -1,4 +1,4 @@
-// The agent's software version, read once from the package manifest next to the code.
+// The agent's software version, read once from the package manifest next to the code, and the image's source revision.
 import { readFileSync } from 'node:fs'
 
 function findVersion (): string {
@@ -12,3 +12,6 @@ function findVersion (): string {
 }
 
 export const VERSION: string = findVersion()
+
+/** The source revision the image was built from (the Dockerfile sets K8SNET_REVISION from its REVISION argument). */
+export const REVISION: string = /^[0-9a-zA-Z._-]{1,64}$/.test(process.env.K8SNET_REVISION ?? '') ? process.env.K8SNET_REVISION as string : 'unknown'
