@@ -1,11 +1,14 @@
 // REPORT_FORMAT=original: the report in the original tool's printed layout (src/report/original-format.ts, from its
 // pkg/report/generator.go printReport), legacy clients counted and marked, our verdicts appended; and the variable.
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
 import t from 'tap'
 import type { AgentRecord, ExternalBody, PathResult, ServiceResult } from '../src/gossip/record.ts'
 import { parseConfig } from '../src/node/config.ts'
 import { ConfigError } from '../src/node/errors.ts'
 import { goDuration, goFixed2, renderOriginal } from '../src/report/original-format.ts'
 import { buildReport } from '../src/report/report.ts'
+import { Reporter } from '../src/report/reporter.ts'
 import type { Verdict } from '../src/report/verdicts.ts'
 import { ident, serviceResult } from './fixtures.ts'
 
@@ -144,7 +147,25 @@ t.test('Go formats: time.Duration String() and %.2f', async t => {
   t.equal(goFixed2(12.375), '12.38', 'an exact tie rounds half to even, as Go does (up)')
 })
 
+t.test('the Reporter: the text in the chosen format, and always one JSON log record of the same report', async t => {
+  const records: Array<Record<string, any>> = []
+  const sink = new Writable({ write (chunk: Buffer, _enc, done) { records.push(...chunk.toString().split('\n').filter(l => l !== '').map(l => JSON.parse(l) as Record<string, any>)); done() } })
+  const log = pino({ level: 'info' }, sink)
+  const printed: string[] = []
+  const reporter = (render?: (r: ReturnType<typeof report>) => string): Reporter => new Reporter({ intervalMs: 1000, isLeader: () => true, build: () => report(), print: text => { printed.push(text) }, wallNow: () => NOW, log, ...(render === undefined ? {} : { render }) })
+  t.ok(reporter().tick(), 'ours: printed')
+  t.match(printed[0], /^==== k8snet-checker network report/, 'the text')
+  t.ok(reporter(() => '').tick(), 'json: a tick that prints no text')
+  t.equal(printed.length, 1, 'no text for the JSON-only format')
+  await new Promise(resolve => setImmediate(resolve))
+  const logged = records.filter(r => r.msg === 'network report')
+  t.equal(logged.length, 2, 'one record per report, whatever the text format')
+  t.match(logged[0]?.report, { reporter: 'agent-1', legacyClients: 1, verdicts: [{ kind: VERDICT.kind, subject: VERDICT.subject, culprits: VERDICT.culprits }] }, 'verdicts with kind, subject and culprits')
+  t.notOk('hostIps' in (logged[0]?.report ?? {}), 'IP lists left out (their counts stay)')
+})
+
 t.test('REPORT_FORMAT parses', async t => {
+  t.equal(parseConfig({ NODE_IP: '10.0.0.1', POD_IP: '10.1.0.1', POD_NAME: 'p', NAMESPACE: 'k8snet', REPORT_FORMAT: 'json' }).reportFormat, 'json', 'json: the log record alone')
   const ENV = { NODE_IP: '10.0.0.1', POD_IP: '10.1.0.1', POD_NAME: 'k8snet-checker-abcde', NAMESPACE: 'k8snet' }
   t.equal(parseConfig(ENV).reportFormat, 'ours', 'ours by default')
   t.equal(parseConfig({ ...ENV, REPORT_FORMAT: 'ours' }).reportFormat, 'ours')

@@ -325,7 +325,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     isLeader: () => supervisor?.isLeader() ?? false,
     build: () => report(),
     // the legacy records read right after build() (same tick): those of the view the report was built from
-    render: config.reportFormat === 'original' ? r => renderOriginal(r, view.externalEntries().map(e => e.record.body)).join('\n') + '\n' : undefined,
+    render: config.reportFormat === 'original' ? r => renderOriginal(r, view.externalEntries().map(e => e.record.body)).join('\n') + '\n' : config.reportFormat === 'json' ? () => '' : undefined,
     print: text => { process.stdout.write(text) },
     wallNow: Date.now,
     log

@@ -6,7 +6,7 @@ import { VARIABLE_MEANINGS } from './variables.ts'
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
 
-export const REPORT_FORMATS = ['ours', 'original'] as const
+export const REPORT_FORMATS = ['ours', 'original', 'json'] as const
 export type ReportFormat = typeof REPORT_FORMATS[number]
 
 /** A peer address for static discovery: an IP and the gossip port it listens on. */

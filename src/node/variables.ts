@@ -14,7 +14,7 @@ export const VARIABLE_MEANINGS: Readonly<Record<string, string>> = {
   CLIENT_PORT: 'the health server (GET /health): the pod-level probe target',
   HTTP_PORT: 'the REST API, the page and /metrics',
   REPORT_INTERVAL: 'seconds between printed reports, on wall-clock boundaries',
-  REPORT_FORMAT: 'the printed report\'s layout: ours, or original (the original tool\'s, with our verdicts after it)',
+  REPORT_FORMAT: 'the printed report: ours (text), original (the original tool\'s layout, our verdicts after it), or json (the JSON log record alone, which every format also writes)',
   PROBE_INTERVAL: 'seconds between probe rounds (jittered by up to 10 %)',
   PROBE_TIMEOUT_MS: 'per-probe timeout in milliseconds',
   PROBE_ECHOES: 'ICMP echoes per target per round',

@@ -9,7 +9,7 @@ export interface ReporterDeps {
   /** The fence: true only while the Lease is held and renewed within the renew deadline. */
   isLeader: () => boolean
   build: () => Report
-  /** The report as text (default: ours, renderReport). */
+  /** The report as text (default: ours, renderReport); '' prints none (the JSON record alone). */
   render?: (r: Report) => string
   print: (text: string) => void
   wallNow: () => number
@@ -43,9 +43,12 @@ export class Reporter {
     const interval = Math.round(wallNow() / intervalMs)
     if (interval === this.lastPrinted || !isLeader()) return false
     try {
-      const text = (this.deps.render ?? renderReport)(this.deps.build())
+      const report = this.deps.build()
+      const text = (this.deps.render ?? renderReport)(report)
       if (!isLeader()) return false
-      this.deps.print(text)
+      if (text !== '') this.deps.print(text)
+      // the same report as one JSON log record, for log pipelines (whatever the text's format)
+      this.deps.log.info({ report: reportRecord(report) }, 'network report')
       this.lastPrinted = interval
       this.printed++
       return true
@@ -53,5 +56,27 @@ export class Reporter {
       this.deps.log.error({ err }, 'report failed')
       return false
     }
+  }
+}
+
+/**
+ * The report as one structured log record: counts, verdicts (kind, subject, culprits, summary, agreement), the
+ * failing pairs (already bounded) and the silent agents; the IP lists are left out (their counts stay).
+ */
+export function reportRecord (r: Report): Record<string, unknown> {
+  return {
+    time: r.time,
+    reporter: r.reporter,
+    agents: r.activeAgents,
+    legacyClients: r.legacyClients,
+    hosts: r.hostIps.length,
+    pods: r.podIps.length,
+    layers: r.layers,
+    service: r.service,
+    verdicts: r.verdicts.map(v => ({ kind: v.kind, subject: v.subject, culprits: v.culprits, summary: v.summary, agree: v.agree, of: v.of, ...(v.observer === true ? { observer: true } : {}) })),
+    failingPairs: r.failingPairs,
+    failingPairsTotal: r.failingPairsTotal,
+    silentAgents: r.silentAgents,
+    clockOffsetMs: r.clockOffsetMs
   }
 }
