@@ -1,6 +1,7 @@
 // Metrics: the series count grows with N, never N^2 (pure samples and the real registry over a 1000-agent view),
 // counters fed by probe rounds, and GET /metrics on the API with the process and Node.js defaults.
 import t from 'tap'
+import type { Verdict } from '../src/report/verdicts.ts'
 import { VERSION } from '../src/node/version.ts'
 import { Trust } from '../src/gossip/trust.ts'
 import { AgentMetrics } from '../src/api/metrics.ts'
@@ -91,7 +92,35 @@ t.test('the registry over a 1000-agent view: same k8snet_ series as over 10, the
   const holder = seriesOf(await new AgentMetrics(sources(cluster(1000), 'agent-1', true)).text())
   const extra = holder.length - n1000.length
   t.ok(extra > 0 && extra <= 65, `the holder adds ${extra} verdict series`)
-  t.ok(holder.some(l => l.startsWith('k8snet_verdict{kind="isolated",subject="node-3 (10.0.0.4)"}')), 'the isolated node is a verdict series')
+  t.ok(holder.some(l => l.startsWith('k8snet_verdict{kind="isolated",subject="node-3 (10.0.0.4)",node="node-3",source="",target="",layer=""}')), 'the isolated node is a verdict series, its node a label of its own')
+  t.notOk(n1000.some(l => l.startsWith('k8snet_verdict')), 'a non-holder exports no verdict series, not even k8snet_verdicts 0')
+})
+
+t.test('verdict series: one per culprit, with node, source, target and layer labels that join kube-state-metrics', async t => {
+  const v = (kind: Verdict['kind'], subject: string, culprits: string[]): Verdict => ({ kind, subject, summary: '', evidence: [], agree: 3, of: 4, culprits })
+  const samples = metricSamples({
+    agents: [],
+    self: 'agent-1',
+    verdicts: [
+      v('one-way', 'agent-2 -> agent-5', ['agent-2 -> agent-5']),
+      v('overlay', 'node-4 (10.0.0.4)', ['node-4']),
+      v('partition', 'node-1, node-2 | node-3, node-4', ['node-3', 'node-4']),
+      v('service-dns', 'web.default.svc.cluster.local', ['service']),
+      v('test-port', 'TEST_PORT 22', ['TEST_PORT'])
+    ],
+    maxVerdicts: 50
+  }).filter(x => x.name === 'k8snet_verdict')
+  t.same(samples.map(x => [x.labels.kind, x.labels.node, x.labels.source, x.labels.target, x.labels.layer]), [
+    ['one-way', '', 'agent-2', 'agent-5', ''],
+    ['overlay', 'node-4', '', '', 'pod'],
+    ['partition', 'node-3', '', '', ''],
+    ['partition', 'node-4', '', '', ''],
+    ['service-dns', '', '', '', ''],
+    ['test-port', '', '', '', 'host']
+  ])
+  t.ok(samples.every(x => x.value === 0.75), 'the value is the share of observers that agree')
+  const many = metricSamples({ agents: [], self: 'a', verdicts: [v('partition', 'big', Array.from({ length: 60 }, (_, i) => `node-${i}`))], maxVerdicts: 50 }).filter(x => x.name === 'k8snet_verdict')
+  t.equal(many.length, 20, 'at most 20 culprit series a verdict')
 })
 
 t.test('probe rounds feed counters and histograms; totals only grow', async t => {

@@ -96,8 +96,8 @@ export class AgentMetrics {
     viewGauge('k8snet_inbound_rtt_median_seconds', 'Median RTT of the peers\' paths to this agent, by layer (NaN when none answered).', ['layer'])
     viewGauge('k8snet_view_agents', 'Live agents in this agent\'s view.', [])
     viewGauge('k8snet_view_versions', 'Distinct agent versions in the view (more than 1 during a rollout).', [])
-    viewGauge('k8snet_verdict', 'Lease holder only: a current verdict (kind, subject) with the share of observers that agree.', ['kind', 'subject'])
-    viewGauge('k8snet_verdicts', 'Lease holder only: how many verdicts the current report holds.', [])
+    viewGauge('k8snet_verdict', 'Lease holder only: a current verdict, one series per culprit (node, or a link\'s source and target pods; layer where the kind has one), with the share of observers that agree.', ['kind', 'subject', 'node', 'source', 'target', 'layer'])
+    viewGauge('k8snet_verdicts', 'Lease holder only: how many verdicts the current report holds (reporter: its pod).', ['reporter'])
   }
 
   /** Counts fields dropped from a legacy body (the route's path is one of four: the label stays bounded). */

@@ -61,10 +61,32 @@ export function metricSamples (input: MetricSampleInput): MetricSample[] {
   out.push({ name: 'k8snet_view_agents', labels: {}, value: input.agents.length })
   out.push({ name: 'k8snet_view_versions', labels: {}, value: new Set(input.agents.map(a => a.identity.version)).size })
   if (input.verdicts !== null) {
-    for (const v of input.verdicts.slice(0, input.maxVerdicts)) {
-      out.push({ name: 'k8snet_verdict', labels: { kind: v.kind, subject: v.subject }, value: v.of === 0 ? 1 : v.agree / v.of })
+    // one series per culprit (at most MAX_CULPRIT_SERIES a verdict), labelled to join kube-state-metrics: a node
+    // culprit as node="<node name>", a link "a -> b" as source/target pod names, the layer where the kind has one
+    let series = 0
+    for (const v of input.verdicts) {
+      const value = v.of === 0 ? 1 : v.agree / v.of
+      for (const culprit of (v.culprits.length === 0 ? [''] : v.culprits).slice(0, MAX_CULPRIT_SERIES)) {
+        if (series++ >= input.maxVerdicts) break
+        out.push({ name: 'k8snet_verdict', labels: { kind: v.kind, subject: v.subject, ...culpritLabels(culprit), layer: LAYER_OF[v.kind] ?? '' }, value })
+      }
     }
-    out.push({ name: 'k8snet_verdicts', labels: {}, value: input.verdicts.length })
+    // labelled with the reporter: a gauge without labels would read 0 on every non-holder (never absent)
+    out.push({ name: 'k8snet_verdicts', labels: { reporter: input.self }, value: input.verdicts.length })
   }
   return out
 }
+
+/** Culprit series per verdict (a partition names every node of the cut side: the first ones suffice to alert). */
+const MAX_CULPRIT_SERIES = 20
+/** The layer a verdict kind is about, where it is about one. */
+const LAYER_OF: Partial<Record<Verdict['kind'], string>> = { overlay: 'pod', 'node-ip': 'host', 'port-closed': 'host', 'test-port': 'host' }
+
+/** A culprit as labels: a link's two ends, a node's name, or neither (the Service, the pod network, TEST_PORT). */
+function culpritLabels (culprit: string): { node: string, source: string, target: string } {
+  const link = /^(\S+) (?:->|<->) (\S+)$/.exec(culprit)
+  if (link !== null) return { node: '', source: link[1] ?? '', target: link[2] ?? '' }
+  const node = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(culprit) && !NOT_NODES.has(culprit) ? culprit : ''
+  return { node, source: '', target: '' }
+}
+const NOT_NODES = new Set(['service'])
