@@ -347,6 +347,32 @@ t.test('Pod Security "restricted": the rendered pod passes every control, and th
   }
 })
 
+t.test('alert rules: promtool checks and unit-tests them; each has a runbook section; they name only metrics we export', async t => {
+  const dir = join(ROOT, 'docs', 'prometheus')
+  const rules = parseDocs('alerts.yaml', readFileSync(join(dir, 'alerts.yaml'), 'utf8'))[0]?.obj
+  const list = ((rules?.groups ?? []) as Obj[]).flatMap(g => g.rules as Obj[])
+  t.ok(list.length >= 10, `${list.length} rules`)
+  const runbook = readFileSync(join(ROOT, 'docs', 'runbook.md'), 'utf8')
+  const anchors = new Set([...runbook.matchAll(/^## (\S+)$/gm)].map(m => (m[1] ?? '').toLowerCase()))
+  for (const r of list) {
+    const url = String(r.annotations?.runbook_url ?? '')
+    t.equal(url, `docs/runbook.md#${String(r.alert).toLowerCase()}`, `${String(r.alert)}: runbook_url into docs/runbook.md`)
+    t.ok(anchors.has(String(r.alert).toLowerCase()), `${String(r.alert)}: the runbook has its section`)
+  }
+  // every k8snet_ metric an expression names is one the agent registers
+  const exported = new Set([...readFileSync(join(ROOT, 'src', 'api', 'metrics.ts'), 'utf8').matchAll(/'(k8snet_[a-z_]+)'/g)].map(m => m[1]))
+  for (const r of list) {
+    for (const [name] of String(r.expr).matchAll(/k8snet_[a-z_]+/g)) t.ok(exported.has(name), `${String(r.alert)}: ${name} is exported`)
+  }
+  const promtool = spawnSync('promtool', ['--version'])
+  if (promtool.error !== undefined) { if (required) t.fail('needs promtool (Debian package prometheus)'); else t.comment('skipped: no promtool'); return }
+  const check = spawnSync('promtool', ['check', 'rules', 'alerts.yaml'], { cwd: dir, encoding: 'utf8' })
+  t.equal(check.status, 0, `promtool check rules: ${check.stdout.trim().split('\n').at(-1) ?? ''}`)
+  const test = spawnSync('promtool', ['test', 'rules', 'alerts.test.yaml'], { cwd: dir, encoding: 'utf8' })
+  t.equal(test.status, 0, 'promtool test rules: every alert fires (and stays quiet) as its test says')
+  if (test.status !== 0) t.comment(`${test.stdout}${test.stderr}`.slice(-3000))
+})
+
 t.test('RBAC: the Role grants get, create and update on the reporter Lease, nothing else', async t => {
   const role = find('Role')
   const binding = find('RoleBinding')
