@@ -373,6 +373,29 @@ t.test('alert rules: promtool checks and unit-tests them; each has a runbook sec
   if (test.status !== 0) t.comment(`${test.stdout}${test.stderr}`.slice(-3000))
 })
 
+t.test('the Grafana dashboard: valid, and its queries name only metrics we export (or kube-state-metrics\' and scrape ones)', async t => {
+  const dash = JSON.parse(readFileSync(join(ROOT, 'docs', 'grafana', 'k8snet-checker.json'), 'utf8')) as { uid: string, panels: Array<{ id: number, title: string, type: string, targets: Array<{ expr: string }> }> }
+  t.equal(dash.uid, 'k8snet-checker')
+  t.same(new Set(dash.panels.map(p => p.id)).size, dash.panels.length, 'panel ids unique')
+  for (const kind of ['heatmap', 'table', 'stat', 'timeseries']) t.ok(dash.panels.some(p => p.type === kind), `a ${kind} panel`)
+  const exported = new Set([...readFileSync(join(ROOT, 'src', 'api', 'metrics.ts'), 'utf8').matchAll(/'(k8snet_[a-z_]+)'/g)].map(m => m[1]))
+  // not ours: kube-state-metrics' DaemonSet count, and the process metrics every agent also exports (prom-client)
+  const others = new Set(['kube_daemonset_status_desired_number_scheduled', 'process_resident_memory_bytes'])
+  const functions = new Set(['sum', 'max', 'min', 'rate', 'by', 'histogram_quantile', 'le', 'avg', 'count'])
+  for (const p of dash.panels) {
+    t.ok(p.targets.length > 0, `${p.title}: has a query`)
+    for (const { expr } of p.targets) {
+      // metric names: identifiers followed by { or [ or a space/paren, minus functions, labels and keywords
+      const names = [...expr.replace(/\{[^}]*\}/g, '{}').replace(/\b(by|without) \([^)]*\)/g, '').matchAll(/\b([a-z_][a-z0-9_]*)\b(?!\s*=)/g)].map(m => m[1] ?? '')
+        .filter(n => !functions.has(n) && !/^\d/.test(n))
+      for (const n of names) {
+        const base = n.replace(/_(bucket|sum|count)$/, '')
+        t.ok(exported.has(base) || others.has(n), `${p.title}: ${n} is exported`)
+      }
+    }
+  }
+})
+
 t.test('RBAC: the Role grants get, create and update on the reporter Lease, nothing else', async t => {
   const role = find('Role')
   const binding = find('RoleBinding')
