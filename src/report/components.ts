@@ -36,7 +36,13 @@ function linked (a: Direction, b: Direction, bothSilent: boolean): boolean {
   return a === 'reach' || b === 'reach' || (bothSilent && (reaches(a) || reaches(b)))
 }
 
-/** Groups of members that reach each other (transitively), largest first (ties: by first name). */
+/**
+ * Groups of members that reach each other (transitively), largest first (ties: by first name). Measurements made now
+ * link first; then two silent members' last words may link them, but only outside the largest group that now links:
+ * a silent member that the main group reaches now is on its side, and its last word (older than what is measured
+ * now) must not pull a member the main group now finds cut back into it (two faults at once: a gossip cut beside a
+ * node whose pod network is down).
+ */
 export function groups (e: Evidence, layers: readonly Layer[], names: readonly string[]): string[][] {
   const parent = new Map(names.map(n => [n, n]))
   const find = (n: string): string => {
@@ -46,6 +52,7 @@ export function groups (e: Evidence, layers: readonly Layer[], names: readonly s
     return r
   }
   const inSet = new Set(names)
+  const pairs: Array<{ a: string, b: string, ab: Direction, ba: Direction, bothSilent: boolean }> = []
   const seen = new Set<string>()
   for (const layer of layers) {
     for (const edge of e.edges[layer].all()) {
@@ -55,8 +62,16 @@ export function groups (e: Evidence, layers: readonly Layer[], names: readonly s
       if (seen.has(k)) continue
       seen.add(k)
       const bothSilent = e.members.get(a)?.fresh === false && e.members.get(b)?.fresh === false
-      if (linked(direction(e, layers, a, b), direction(e, layers, b, a), bothSilent)) parent.set(find(a), find(b))
+      pairs.push({ a, b, ab: direction(e, layers, a, b), ba: direction(e, layers, b, a), bothSilent })
     }
+  }
+  for (const p of pairs) if (linked(p.ab, p.ba, false)) parent.set(find(p.a), find(p.b))
+  const size = new Map<string, number>()
+  for (const n of names) size.set(find(n), (size.get(find(n)) ?? 0) + 1)
+  const mainRoot = [...size.entries()].sort((x, y) => y[1] - x[1])[0]?.[0]
+  for (const p of pairs) {
+    if (!p.bothSilent || find(p.a) === mainRoot || find(p.b) === mainRoot) continue
+    if (linked(p.ab, p.ba, true)) parent.set(find(p.a), find(p.b))
   }
   const byRoot = new Map<string, string[]>()
   for (const n of names) {
