@@ -104,6 +104,11 @@ function writeMarkdown (): void {
     const notes = new URL(`../bench/notes/${suite.name}.md`, import.meta.url)
     if (existsSync(notes)) out.push(readFileSync(notes, 'utf8').trim(), '')
   }
+  // measured outside `npm run bench` (the image build, the container cluster): kept as written, with their dates
+  for (const name of ['image']) {
+    const notes = new URL(`../bench/notes/${name}.md`, import.meta.url)
+    if (existsSync(notes)) out.push(readFileSync(notes, 'utf8').trim(), '')
+  }
   const faults = new URL('fault-scenarios.json', RESULTS)
   if (existsSync(faults)) {
     const f = JSON.parse(readFileSync(faults, 'utf8')) as { date: string, nodes: number, ttlMs: number, figures: Record<string, Record<string, number>> }

@@ -68,7 +68,11 @@ export function groups (e: Evidence, layers: readonly Layer[], names: readonly s
   for (const p of pairs) if (linked(p.ab, p.ba, false)) parent.set(find(p.a), find(p.b))
   const size = new Map<string, number>()
   for (const n of names) size.set(find(n), (size.get(find(n)) ?? 0) + 1)
-  const mainRoot = [...size.entries()].sort((x, y) => y[1] - x[1])[0]?.[0]
+  // the main group must be one that several heard members measure now: an observer hearing nobody (its own gossip or
+  // pod network cut) has only its own word, and the silent members' last words are all it has to group them by
+  const largest = [...size.entries()].sort((x, y) => y[1] - x[1])[0]?.[0]
+  const heardIn = (root: string | undefined): number => names.filter(n => find(n) === root && e.members.get(n)?.fresh === true).length
+  const mainRoot = heardIn(largest) >= 2 ? largest : undefined
   for (const p of pairs) {
     if (!p.bothSilent || find(p.a) === mainRoot || find(p.b) === mainRoot) continue
     if (linked(p.ab, p.ba, true)) parent.set(find(p.a), find(p.b))
