@@ -586,6 +586,36 @@ t.test('clock skew: named from the others\' median, by the skewed agent too, and
   t.equal(one(fromSix, 'clock-skew').observer, true)
 })
 
+t.test('a partition right after a restart: what was last known of a pair a silent record no longer carries still groups', async t => {
+  // agent-6 left and came back just before the cut, so agent-5's last record has no result for it yet (and the other
+  // way round); the model still knows the pair reached before: nodes 5 and 6 are cut off together, not each isolated
+  const model = new NetworkModel(modelOptions(10_000, 15_000))
+  let k = 0
+  const side = new Set([5, 6])
+  const tick = (pick: Pick, silent: Set<number>): string[] => {
+    k++
+    const records = cluster(6, pick, { checkedAt: () => NOW + k * 10_000 })
+    return sig(model.tick({
+      now: k * 10_000,
+      wallNow: NOW + k * 10_000,
+      self: 'agent-1',
+      live: records.map((record, i) => ({ record, silentMs: silent.has(i + 1) ? 20_000 : 0 })),
+      lost: []
+    }))
+  }
+  for (let i = 0; i < 3; i++) t.same(tick(allOk, new Set()), [], 'healthy: the pairs 5 <-> 6 reach')
+  const cut: Pick = (_l, s, d) => (side.has(s) && side.has(d)) ? 'absent' : side.has(s) !== side.has(d) && !side.has(s) ? 'down' : 'ok'
+  let last: string[] = []
+  for (let i = 0; i < 3; i++) last = tick(cut, side)
+  t.same(last, ['partition|node-1, node-2, node-3, node-4 | node-5, node-6'], 'one partition naming both groups')
+
+  // with no history of the pair (a model that never saw it), nothing says they reach each other: each is isolated
+  const fresh = new NetworkModel(modelOptions(10_000, 15_000))
+  let vs: Verdict[] = []
+  for (let i = 0; i < 3; i++) vs = fresh.tick({ now: (10 + i) * 10_000, wallNow: NOW, self: 'agent-1', live: cluster(6, cut).map((record, j) => ({ record, silentMs: side.has(j + 1) ? 20_000 : 0 })), lost: [] })
+  t.same(sig(vs), [`isolated|${where(5)}`, `isolated|${where(6)}`], 'without it: two isolated nodes (the evidence cannot tell more)')
+})
+
 t.test('time: a blip is no verdict, a steady fault is raised once and cleared after clean rounds', async t => {
   const model = new NetworkModel(modelOptions(10_000, 15_000))
   let k = 0

@@ -101,6 +101,11 @@ export interface EvidenceOptions {
   freshMs: number
   /** Which edges to keep, and with what state (the model passes settled states; default: as measured). */
   edge?: (e: Edge) => Edge | null
+  /**
+   * For a silent member, what was last known of pairs its last record no longer carries, by `${layer}|${name}`
+   * (the model's pair history): part of its last word, so it still groups (never blames).
+   */
+  remembered?: Map<string, Array<{ target: string, state: PathState, result: PathResult }>>
 }
 
 /** Builds the evidence from the agents an observer knows (live and lost), each with how long it has been silent. */
@@ -138,6 +143,11 @@ export function buildEvidence (self: string | null, agents: KnownAgent[], o: Evi
         const raw: Edge = { layer, source: m.name, target, result, state: stateOf(result), fresh: m.fresh }
         const e = o.edge === undefined ? raw : o.edge(raw)
         if (e !== null) edges[layer].add(e)
+      }
+      if (m.fresh) continue
+      for (const r of o.remembered?.get(`${layer}|${m.name}`) ?? []) {
+        if (r.target === m.name || !members.has(r.target) || edges[layer].get(m.name, r.target) !== undefined) continue
+        edges[layer].add({ layer, source: m.name, target: r.target, result: r.result, state: r.state, fresh: false })
       }
     }
     if (m.fresh && m.record.results.service !== null) services.push({ member: m, result: m.record.results.service })

@@ -73,11 +73,14 @@ export class NetworkModel {
         return { ...raw, state: settled ?? raw.state }
       }
       const r = raw.result
-      const settled = this.history.observe(raw.layer, raw.source, raw.target, raw.state, now, wallNow, r.sent > 0 ? 1 - r.received / r.sent : null)
+      const settled = this.history.observe(raw.layer, raw.source, raw.target, raw.state, now, wallNow, r.sent > 0 ? 1 - r.received / r.sent : null, r)
       return settled === null ? null : { ...raw, state: settled, loss: this.history.loss(raw.layer, raw.source, raw.target) }
     }
     const flaps = this.history.flapping(now)
-    const evidence = buildEvidence(input.self, agents, { freshMs: this.o.freshMs, edge }, {
+    // what was last known of pairs a silent member's last record no longer carries (taken before this tick observes)
+    const silent = new Set(agents.filter(a => a.lost || a.silentMs > this.o.freshMs).map(a => a.record.identity.podName))
+    const remembered = this.history.remembered(now, silent)
+    const evidence = buildEvidence(input.self, agents, { freshMs: this.o.freshMs, edge, remembered }, {
       flaps,
       flapWindowMs: this.o.flapWindowMs,
       resultsAgeMs: this.resultsAges(input),

@@ -1,6 +1,6 @@
 // Pure: each measured pair's recent past, per layer: its settled state (a new state must hold for several
 // observations before it counts), its last state changes with their times, and how often it flipped lately.
-import type { Layer } from '../gossip/record.ts'
+import type { Layer, PathResult } from '../gossip/record.ts'
 import type { PathState } from './evidence.ts'
 
 export interface Transition {
@@ -24,6 +24,8 @@ interface Track {
   flips: number[]
   transitions: Transition[]
   lastSeen: number
+  /** The last measurement seen of the pair (kept so its last known state can stand in when a record drops it). */
+  result?: PathResult
 }
 
 export interface PairHistoryOptions {
@@ -77,13 +79,14 @@ export class PairHistory {
    * Records one observation of a pair (its state and, when echoes were sent, the share lost); returns its settled
    * state (null: not settled yet).
    */
-  observe (layer: Layer, source: string, target: string, state: PathState, now: number, wallNow: number, loss: number | null = null): PathState | null {
+  observe (layer: Layer, source: string, target: string, state: PathState, now: number, wallNow: number, loss: number | null = null, result?: PathResult): PathState | null {
     const k = PairHistory.key(layer, source, target)
     let t = this.tracks.get(k)
     if (t === undefined) {
       t = { settled: null, latest: state, run: 0, loss: null, flips: [], transitions: [], lastSeen: now }
       this.tracks.set(k, t)
     }
+    if (result !== undefined) t.result = result
     if (classOf(state) === classOf(t.latest)) t.run++
     else {
       if (reachedState(state) !== reachedState(t.latest)) t.flips.push(now)
@@ -123,6 +126,27 @@ export class PairHistory {
       if (n < this.o.flapMin) continue
       const { layer, source, target } = parseKey(k)
       out.push({ layer, source, target, transitions: n })
+    }
+    return out
+  }
+
+  /**
+   * Pairs out of `sources` with a last measurement that were not observed since `before`, by `${layer}|${source}`:
+   * what was last known of pairs a source's latest record no longer carries (a target that left and came back, say).
+   */
+  remembered (before: number, sources: ReadonlySet<string>): Map<string, Array<{ target: string, state: PathState, result: PathResult }>> {
+    const out = new Map<string, Array<{ target: string, state: PathState, result: PathResult }>>()
+    if (sources.size === 0) return out
+    for (const [k, t] of this.tracks) {
+      if (t.result === undefined || t.lastSeen >= before) continue
+      const p = parseKey(k)
+      if (!sources.has(p.source)) continue
+      const key = `${p.layer}|${p.source}`
+      const list = out.get(key)
+      // the settled state, or the one seen last when none had settled yet (it only groups, it never blames)
+      const item = { target: p.target, state: t.settled ?? t.latest, result: t.result }
+      if (list === undefined) out.set(key, [item])
+      else list.push(item)
     }
     return out
   }
