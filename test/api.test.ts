@@ -7,11 +7,12 @@ import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
 import t from 'tap'
 import { buildApi } from '../src/api/app.ts'
+import { legacyRowFails, thinLegacyResults } from '../src/api/legacy-thin.ts'
 import { clientCount, type ViewSnapshot } from '../src/api/projection.ts'
 import { readRoutes, writeRoutes, type ApiDeps, type HealthInfo, type LeaderInfo } from '../src/api/routes.ts'
 import { decodeMessage, encodeMessage } from '../src/gossip/codec.ts'
 import {
-  externalKey, type ExternalBody, type ExternalRecord, type GossipMessage, type Identity, type PathResult, type ServiceResult
+  externalKey, type ExternalBody, type ExternalRecord, type GossipMessage, type Identity, type LegacyPathResult, type PathResult, type ServiceResult
 } from '../src/gossip/record.ts'
 import { SelfRecord } from '../src/gossip/self-record.ts'
 import { View } from '../src/gossip/view.ts'
@@ -217,6 +218,7 @@ function harness (opts: HarnessOptions = {}): Harness {
     h.injects++
     maybeFail('inject')
     const msg = injectExternal(view, body, { by: SELF_PEER, wallNow: clock.wall, monoNow: clock.mono, maxExternal: view.maxExternal })
+    if (msg === null) throw new Error('without quiet, every report is gossiped')
     const key = msg.t === 'ext' ? msg.record.key : '?'
     try {
       const back = decodeMessage(encodeMessage(msg))
@@ -1299,4 +1301,50 @@ t.test(`fuzz: ${FUZZ_PER_ROUTE} seeded junk bodies per POST route`, async t => {
       t.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype is not polluted')
     })
   }
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// 5. a big cluster's legacy posts: thinned the way agents sample their own probes
+
+t.test('legacy results thinning: whole up to the bound, then failing rows and a rotating window of passing ones', async t => {
+  const row = (i: number, fails = false): LegacyPathResult => ({
+    source: '10.0.0.1',
+    target: `10.1.${Math.floor(i / 250)}.${i % 250}`,
+    ping: fails && i % 2 === 0 ? 'unreachable' : 'reachable',
+    ports: { 22: fails && i % 2 === 1 ? 'closed' : 'open' },
+    latencyUs: 1200,
+    durationUs: 3000,
+    timestamp: ''
+  })
+  const body = (rows: LegacyPathResult[]): ExternalBody => ({ part: 'host', source: '10.0.0.1', value: rows })
+  const opts = { keepAllUpTo: 100, sample: 10, failingMax: 100, round: 0 }
+  const small = body(Array.from({ length: 100 }, (_, i) => row(i)))
+  t.equal(thinLegacyResults(small, opts).body, small, 'a post of 100 rows is kept whole')
+  const svc: ExternalBody = { part: 'svc', value: row(1) }
+  t.same(thinLegacyResults(svc, opts), { body: svc, posted: 1, dropped: 0 }, 'a Service result passes unchanged')
+
+  // 4999 rows (a 5000-node cluster), 7 of them failing (ping or port)
+  const big = Array.from({ length: 4999 }, (_, i) => row(i, [3, 100, 101, 2000, 3333, 4000, 4998].includes(i)))
+  const thin = thinLegacyResults(body(big), opts)
+  const kept = thin.body.part === 'host' ? thin.body.value : []
+  t.equal(kept.length, 17, 'above the bound: 7 failing rows and a window of 10 passing ones')
+  t.equal(thin.posted, 4999)
+  t.equal(thin.dropped, 4999 - 17)
+  t.same(kept.filter(legacyRowFails).map(r => r.target).sort(), big.filter(legacyRowFails).map(r => r.target).sort(), 'every failing row is kept')
+  t.same(kept.map(r => r.target), [...kept.map(r => r.target)].sort(), 'in target order')
+
+  // the windows of successive rounds walk through every passing row
+  const passing = new Set(big.filter(r => !legacyRowFails(r)).map(r => r.target))
+  const seen = new Set<string>()
+  for (let round = 0; round < Math.ceil(passing.size / 10); round++) {
+    const b = thinLegacyResults(body(big), { ...opts, round }).body
+    for (const r of b.part === 'host' ? b.value : []) if (!legacyRowFails(r)) seen.add(r.target)
+  }
+  t.equal(seen.size, passing.size, `every one of the ${passing.size} passing rows is shown within ceil(${passing.size}/10) rounds`)
+
+  // a cluster-wide failure: the failing rows are capped, the first by target kept
+  const allFail = Array.from({ length: 600 }, (_, i) => row(i, true))
+  const capped = thinLegacyResults(body(allFail), opts)
+  t.equal(capped.posted - capped.dropped, 100, 'at most failingMax failing rows (and no passing row to show)')
+  t.same(capped.body.part === 'host' ? capped.body.value.map(r => r.target) : [], allFail.map(r => r.target).sort().slice(0, 100), 'the first 100 by target')
 })

@@ -11,8 +11,9 @@ import {
   encodeSyncResponse, MAX_MESSAGE_BYTES
 } from '../src/gossip/codec.ts'
 import type {
-  AgentRecord, ExternalRecord, GossipMessage, LegacyPathResult, LiveEntry, PathResult, ServiceResult
+  AgentRecord, ExternalBody, ExternalRecord, GossipMessage, LegacyPathResult, LiveEntry, PathResult, ServiceResult
 } from '../src/gossip/record.ts'
+import { injectExternal, sameLegacyContent } from '../src/gossip/inject.ts'
 import { emptyResults } from '../src/gossip/record.ts'
 import type { MeshNode } from '../src/gossip/libp2p-node.ts'
 import { GossipMesh } from '../src/gossip/mesh.ts'
@@ -22,7 +23,7 @@ import { DialPlanner } from '../src/gossip/dial-planner.ts'
 import { checkSeals, recordSealHolds } from '../src/gossip/seal.ts'
 import {
   AGGREGATOR_SLACK, AGGREGATORS_PER_ORIGIN, aggregatorCount, aggregatorSets, BeatBook, chooseAggregators,
-  MAX_LIVE_ENTRIES, ORIGINS_PER_AGGREGATOR, packEntries, rvAhead, shortId, unpackEntries
+  MAX_LEGACY_ENTRIES, MAX_LIVE_ENTRIES, ORIGINS_PER_AGGREGATOR, packEntries, rvAhead, shortId, unpackEntries
 } from '../src/gossip/liveness.ts'
 import { resultChanged, SelfRecord } from '../src/gossip/self-record.ts'
 import { isFirstHand, isOriginsWord, Trust } from '../src/gossip/trust.ts'
@@ -189,8 +190,8 @@ t.test('config: parseConfig', async t => {
       leaseRetryPeriodMs: 2_000,
       leaseContenders: 3,
       kubeconfig: '',
-      maxExternalOrigins: 256,
-      apiBodyLimitBytes: 1_048_576,
+      maxExternalOrigins: 5000,
+      apiBodyLimitBytes: 2_097_152,
       apiWrites: true,
       apiWriteRate: 120,
       apiTokenFile: '',
@@ -780,6 +781,59 @@ t.test('View: merge rules', async t => {
     t.strictSame(v.expire(last + TTL + 1).externals.sort(), ['hb:legacy-1', 'host:10.9.0.1', 'pod:10.9.1.1'], 'then the client and its results go together')
     t.equal(v.legacyClientCount, 0)
     t.equal(v.apply({ t: 'ext', record: hb(2, 10) }, 'p1', last + TTL + 2), 'accepted', 'room again')
+  })
+
+  t.test('an unchanged legacy report is not gossiped again: its heartbeat rides on its agent\'s own', async t => {
+    const agentA = new SelfRecord(ident(1), 1_000)
+    const A = agentA.record.identity
+    const va = new View({ ttlMs: TTL, maxExternal: 10 })
+    va.setSelf(agentA.record, 0)
+    const vb = new View({ ttlMs: TTL, maxExternal: 10 })
+    vb.setSelf(new SelfRecord(ident(2), 1_000).record, 0)
+    t.equal(vb.apply(agentA.full(), A.peerId, 0), 'accepted')
+    const book = new BeatBook(MAX_LEGACY_ENTRIES)
+    const quiet = { refreshMs: 600_000, book }
+    const wall = 1_800_000_000_000
+    const hbBody = (podIp: string, timestamp: string): ExternalBody => ({ part: 'hb', value: { podName: 'old-client', nodeIp: '10.9.0.1', podIp, namespace: 'kube-system', timestamp } })
+    const post = (body: ExternalBody, dt: number): GossipMessage | null =>
+      injectExternal(va, body, { by: A.peerId, wallNow: wall + dt, monoNow: dt, maxExternal: 10, quiet })
+    const first = post(hbBody('10.9.1.1', '2026-12-06T10:00:00Z'), 0)
+    t.ok(first !== null, 'a new client\'s heartbeat is gossiped')
+    if (first !== null) t.equal(vb.apply(decodeMessage(encodeMessage(first)), A.peerId, 0), 'accepted')
+    t.equal(post(hbBody('10.9.1.1', '2026-12-06T10:00:05Z'), 5_000), null, 'the same heartbeat again (another timestamp): not gossiped')
+    t.equal(book.size, 1, 'noted for the agent\'s next heartbeat')
+
+    // the agent's heartbeat carries it over the wire; the receiver refreshes the record it holds
+    const beat = decodeMessage(encodeMessage(agentA.heartbeat([], book.drain(5_500))))
+    const entries = beat.t === 'hb' ? beat.legacy ?? [] : []
+    t.equal(entries.length, 1, 'one legacy entry on the wire')
+    t.same(vb.applyLegacyLiveness(A.podName, entries, 5_500), { refreshed: 1, gaps: [], refused: false })
+    t.strictSame(vb.expire(TTL + 1).externals, [], 'one TTL after the gossiped record: kept, refreshed by the entry')
+    t.strictSame(vb.expire(5_000 + TTL + 1).externals, ['hb:old-client'], 'one TTL after the last refresh: gone')
+    t.same(vb.applyLegacyLiveness('nobody', entries, 6_000).refused, true, 'entries of an agent the view does not hold are refused')
+
+    // a changed heartbeat is gossiped; a refresh naming a newer record than the one held is a gap
+    const moved = post(hbBody('10.9.1.2', '2026-12-06T10:00:10Z'), 10_000)
+    t.ok(moved !== null && moved.t === 'ext', 'a heartbeat with another pod IP is gossiped')
+    const vc = new View({ ttlMs: TTL, maxExternal: 10 })
+    t.equal(vc.apply(agentA.full(), A.peerId, 10_000), 'accepted')
+    if (first !== null) vc.apply(decodeMessage(encodeMessage(first)), A.peerId, 10_000)
+    if (moved !== null && moved.t === 'ext') {
+      t.equal(post(hbBody('10.9.1.2', '2026-12-06T10:00:15Z'), 15_000), null)
+      t.same(vc.applyLegacyLiveness(A.podName, book.drain(15_000), 15_000).gaps, [A.podName], 'the holder of the older record pulls the newer')
+    }
+
+    // results: unchanged states are not gossiped while the client's heartbeat owns them; timings aside
+    const rows = (latencyUs: number, ping: 'reachable' | 'unreachable'): ExternalBody => ({ part: 'host', source: '10.9.0.1', value: [legacy('10.9.0.1', '10.9.0.7', { latencyUs, ping })] })
+    t.ok(post(rows(1_000, 'reachable'), 20_000) !== null, 'first results: gossiped')
+    t.equal(post(rows(1_900, 'reachable'), 25_000), null, 'the same states, another latency: not gossiped')
+    t.ok(post(rows(1_900, 'unreachable'), 30_000) !== null, 'a state changed: gossiped')
+    const orphan: ExternalBody = { part: 'host', source: '10.7.0.7', value: [legacy('10.7.0.7', '10.9.0.7')] }
+    t.ok(post(orphan, 30_000) !== null && post(orphan, 31_000) !== null, 'results no heartbeat owns are gossiped every time (they expire one TTL after their post)')
+    t.ok(post(rows(1_900, 'unreachable'), 700_000) !== null, 'and anything older than the refresh period goes out again')
+
+    t.ok(sameLegacyContent(rows(1, 'reachable'), rows(2, 'reachable')))
+    t.notOk(sameLegacyContent(rows(1, 'reachable'), { part: 'pod', source: '10.9.0.1', value: [legacy('10.9.0.1', '10.9.0.7')] }), 'another part')
   })
 })
 

@@ -39,6 +39,7 @@ if (why !== null) {
 
   await t.test('a mixed cluster: the original\'s clients beside the agents', async t => {
     await c.start()
+    const startedAt = Date.now()
     for (const n of c.nodes) {
       c.addAddress(n, legacyIp(n))
       clients.set(n, await c.runInNode(n, 'legacy-client.ts', {
@@ -76,6 +77,14 @@ if (why !== null) {
       await new Promise(resolve => setTimeout(resolve, 500))
     }
     t.same(gaps, [], `legacy rows on every agent at each of ${samples} samples over ${3 * ROUND_MS / 1000} s (results posted every ${ROUND_MS / 1000} s, TTL ${TTL_MS / 1000} s)`)
+    // and that without gossiping each heartbeat: an unchanged one rides on the agent's own heartbeat
+    interface Gossip { gossip: { sent: Record<string, number>, liveness?: { legacy_entries_applied: number } } }
+    const healths = await Promise.all(c.nodes.map(async n => await c.api<Gossip>(n, '/api/v1/health')))
+    const extSent = healths.reduce((a, h) => a + (h.gossip.sent.ext ?? 0), 0)
+    const applied = healths.reduce((a, h) => a + (h.gossip.liveness?.legacy_entries_applied ?? 0), 0)
+    const posted = Math.round(N * (Date.now() - startedAt) / HEARTBEAT_MS)
+    t.ok(applied > 0, `legacy heartbeats refreshed by the agents' own heartbeats (${applied} entries applied)`)
+    t.ok(extSent < posted / 2, `legacy records gossiped ${extSent} times for about ${posted} heartbeats and ${Math.round(posted / 12 * 3)} result posts`)
 
     // the agents probe the legacy clients (pod level: their health port)
     const probed = await waitUntil('agents probe the legacy clients', async () => {

@@ -1,5 +1,6 @@
 // The original Go clients' report bodies: strict JSON schemas, then normalisation into external record bodies.
 import { isIP } from 'node:net'
+import { shareLegacyRow } from '../gossip/intern.ts'
 import type { ExternalBody, LegacyPathResult } from '../gossip/record.ts'
 import { parseGoDuration } from './duration.ts'
 
@@ -122,15 +123,15 @@ function normaliseResult (r: ResultBody, source: string, field: string, problems
   for (const p of Object.keys(r.port_status)) {
     if (Number(p) < 1 || Number(p) > 65535) problems.push({ field: `${field}.port_status`, problem: `port ${p} out of range` })
   }
-  return {
+  return shareLegacyRow({
     source: r.source_ip,
     target: r.target_ip,
     ping: r.ping_status,
-    ports: { ...r.port_status },
+    ports: r.port_status,
     latencyUs: durationUs(r.latency, `${field}.latency`, problems),
     durationUs: durationUs(r.test_duration, `${field}.test_duration`, problems),
     timestamp: checkTimestamp(r.timestamp, `${field}.timestamp`, problems)
-  }
+  })
 }
 
 function done<T> (value: T, problems: Problems): T {

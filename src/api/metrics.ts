@@ -54,6 +54,7 @@ export class AgentMetrics {
   private readonly sync: TotalCounter
   private readonly reports: TotalCounter
   private readonly unknownFields: Counter
+  private readonly legacyRows: Counter
   private readonly pathChanges: TotalCounter
   private readonly flapping: Gauge
   private readonly clockOffset: Gauge
@@ -79,6 +80,7 @@ export class AgentMetrics {
     this.reports = new TotalCounter(counter('k8snet_reports_printed_total', 'Reports this agent printed as Lease holder.', []))
     gauge('k8snet_build_info', 'Always 1: the agent\'s version, the source revision of its image and the Node.js version it runs on.', ['version', 'revision', 'nodejs']).set({ version: VERSION, revision: REVISION, nodejs: process.version }, 1)
     this.unknownFields = counter('k8snet_legacy_unknown_fields_total', 'Fields of legacy POST bodies that their schema does not know, dropped (the original\'s server ignored them), by route.', ['route'])
+    this.legacyRows = counter('k8snet_legacy_rows_total', 'Rows of legacy results POSTs this agent took in, by fate: kept, or dropped by the thinning above PROBE_SAMPLE_ABOVE rows (passing rows outside the rotating sample, failing rows beyond the cap).', ['fate'])
     this.pathChanges = new TotalCounter(counter('k8snet_path_state_changes_total', 'Settled state changes of measured pairs in this agent\'s reachability model (its history), by layer.', ['layer']))
     this.clockOffset = gauge('k8snet_clock_offset_seconds', 'This agent\'s wall clock minus the median of its peers\' clocks, estimated from the origin times of their messages against its receipt times (one series per agent; absent until estimated).')
     this.flapping = gauge('k8snet_flapping_paths', 'Pairs this agent\'s model finds flapping now (reachable and unreachable in turn within its window).')
@@ -102,6 +104,12 @@ export class AgentMetrics {
 
   /** Counts fields dropped from a legacy body (the route's path is one of four: the label stays bounded). */
   countUnknownFields (route: string, count: number): void { this.unknownFields.inc({ route }, count) }
+
+  /** Counts the rows of one legacy results POST, kept and dropped by the thinning. */
+  countLegacyRows (kept: number, dropped: number): void {
+    this.legacyRows.inc({ fate: 'kept' }, kept)
+    this.legacyRows.inc({ fate: 'dropped' }, dropped)
+  }
 
   /** Counts one probe round's outcomes and timings. */
   observeRound (r: RoundResult, wallMs: number): void {

@@ -40,9 +40,10 @@ export interface HealthInfo {
     graylisted_peers?: number
     /**
      * Large clusters: beats sent to aggregators (ok / failed), beats heard and refused as an aggregator, liveness
-     * entries applied from aggregators' digests, digests refused (not from an aggregator).
+     * entries applied from aggregators' digests, digests refused (not from an aggregator). Any cluster: legacy
+     * heartbeats refreshed by the entries of the agents their clients posted to.
      */
-    liveness?: { beats_sent: number, beats_failed: number, beats_heard: number, beats_refused: number, beats_cut: number, entries_applied: number, digests_refused: number }
+    liveness?: { beats_sent: number, beats_failed: number, beats_heard: number, beats_refused: number, beats_cut: number, entries_applied: number, digests_refused: number, legacy_entries_applied: number }
   }
   sync: { served: number, pulled: number, failed: number }
   /**
@@ -217,7 +218,7 @@ export const readRoutes: ReadRoute[] = [
         refused_connections: { type: 'integer' },
         penalised_peers: { type: 'integer' },
         graylisted_peers: { type: 'integer' },
-        liveness: integers('beats_sent', 'beats_failed', 'beats_heard', 'beats_refused', 'beats_cut', 'entries_applied', 'digests_refused')
+        liveness: integers('beats_sent', 'beats_failed', 'beats_heard', 'beats_refused', 'beats_cut', 'entries_applied', 'digests_refused', 'legacy_entries_applied')
       }),
       sync: integers('served', 'pulled', 'failed'),
       identity: objectOf({ required: { type: 'boolean' }, own_token: { type: 'boolean' }, refused: counts, keys_fetched: { type: 'integer' }, keys_failed: { type: 'integer' } }),

@@ -5,7 +5,8 @@ import type {
   PathResult, Results, Seal, ServiceResult
 } from './record.ts'
 import { TCP_OUTCOMES, externalKey } from './record.ts'
-import { MAX_PACKED_LENGTH, packEntries, unpackEntries } from './liveness.ts'
+import { shareLegacyRow } from './intern.ts'
+import { MAX_LEGACY_ENTRIES, MAX_PACKED_LENGTH, packEntries, packedLength, unpackEntries } from './liveness.ts'
 import type { SyncDigest, SyncResponse } from './view.ts'
 import { arr, fail, index, ip, MAX_US, name, obj, oneOf, optUint, parseJson, str, tuple, uint, type Json } from './wire-reader.ts'
 
@@ -189,7 +190,7 @@ function decodeLegacy (v: Json, f: string): LegacyPathResult {
     if (!/^[0-9]{1,5}$/.test(k) || Number(k) < 1 || Number(k) > 65535) fail(`${f}.ports`, 'port numbers as keys')
     ports[k] = oneOf(portsIn[k], `${f}.ports.${k}`, ['open', 'closed'] as const)
   }
-  return {
+  return shareLegacyRow({
     source: ip(t[0], `${f}.source`),
     target: str(t[1], `${f}.target`, 253),
     ping: uint(t[2], `${f}.ping`, 1) === 1 ? 'reachable' : 'unreachable',
@@ -197,7 +198,7 @@ function decodeLegacy (v: Json, f: string): LegacyPathResult {
     latencyUs: optUint(t[4], `${f}.latency`),
     durationUs: optUint(t[5], `${f}.duration`),
     timestamp: str(t[6], `${f}.timestamp`, 64)
-  }
+  })
 }
 
 function encodeBody (b: ExternalBody): Json {
@@ -270,6 +271,7 @@ export function encodeMessage (m: GossipMessage): Uint8Array {
     case 'hb':
       body = { t: 'h', o: m.origin, i: m.inc, s: m.seq, r: m.rv }
       if (m.live !== undefined && m.live.length > 0) body.e = packEntries(m.live)
+      if (m.legacy !== undefined && m.legacy.length > 0) body.lx = packEntries(m.legacy)
       break
     case 'leave':
       body = { t: 'l', o: m.origin, i: m.inc, s: m.seq }
@@ -301,6 +303,7 @@ export function decodeMessage (bytes: Uint8Array): GossipMessage {
     case 'h': {
       const hb: GossipMessage = { t: 'hb', origin: name(o.o, 'origin'), inc: uint(o.i, 'inc'), seq: uint(o.s, 'seq'), rv: uint(o.r, 'rv') }
       if (o.e !== undefined) hb.live = unpackEntries(str(o.e, 'live', MAX_PACKED_LENGTH), 'live')
+      if (o.lx !== undefined) hb.legacy = unpackEntries(str(o.lx, 'legacy', packedLength(MAX_LEGACY_ENTRIES)), 'legacy', MAX_LEGACY_ENTRIES)
       return hb
     }
     case 'l': {

@@ -71,13 +71,20 @@ export function packEntries (entries: readonly LiveEntry[]): string {
   return buf.toString('base64')
 }
 
+/** The base64 length of `entries` packed entries. */
+export const packedLength = (entries: number): number => Math.ceil(entries * ENTRY_BYTES / 3) * 4
 /** The base64 length of MAX_LIVE_ENTRIES packed entries: the longest digest a decoder takes. */
-export const MAX_PACKED_LENGTH = Math.ceil(MAX_LIVE_ENTRIES * ENTRY_BYTES / 3) * 4
+export const MAX_PACKED_LENGTH = packedLength(MAX_LIVE_ENTRIES)
+/**
+ * Legacy clients one heartbeat may speak for (the clients that posted to its agent since its last one): ~320 KB in
+ * base64, within a gossip message, and more than MAX_EXTERNAL_ORIGINS' default.
+ */
+export const MAX_LEGACY_ENTRIES = 32_768
 
-/** Unpacks what packEntries made; anything else is a WireError naming the field. */
-export function unpackEntries (s: string, field: string): LiveEntry[] {
-  if (s.length > MAX_PACKED_LENGTH || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) {
-    throw new WireError('schema', `${field}: expected at most ${MAX_LIVE_ENTRIES} packed liveness entries in base64`)
+/** Unpacks what packEntries made (at most `max` entries); anything else is a WireError naming the field. */
+export function unpackEntries (s: string, field: string, max = MAX_LIVE_ENTRIES): LiveEntry[] {
+  if (s.length > packedLength(max) || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) {
+    throw new WireError('schema', `${field}: expected at most ${max} packed liveness entries in base64`)
   }
   const buf = Buffer.from(s, 'base64')
   if (buf.byteLength % ENTRY_BYTES !== 0 || buf.toString('base64') !== s) {

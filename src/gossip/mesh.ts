@@ -9,7 +9,7 @@ import type { BeatChannel } from './beat.ts'
 import type { IdentityProof, ProveIdentity } from './identity.ts'
 import type { MeshNode } from './libp2p-node.ts'
 import { chooseAggregators } from './liveness.ts'
-import type { AgentRecord, GossipMessage, LayerDelta } from './record.ts'
+import type { AgentRecord, GossipMessage, LayerDelta, LiveEntry } from './record.ts'
 import type { ResultsUpdate, SelfRecord } from './self-record.ts'
 import { sameIp } from './admission.ts'
 import { remoteIpOf, type AntiEntropy } from './sync.ts'
@@ -40,6 +40,8 @@ export interface MeshDeps {
   log: Logger
   /** Beats to aggregators and the beats heard as one (large clusters); without it every heartbeat is gossiped. */
   beats?: BeatChannel
+  /** The legacy clients that posted unchanged heartbeats to this agent since its last heartbeat, which carries them. */
+  legacy?: { drain: (now: number) => LiveEntry[] }
   /** Called when an origin appears (full record accepted) with its pod IP: a hint for discovery. */
   onOriginSeen?: (podIp: string) => void
   /** Called after a gossiped message changed the view (benchmarks trace propagation with it). */
@@ -67,6 +69,8 @@ export interface MeshStats {
   /** Liveness entries applied from aggregators' digests, and digests refused (large clusters). */
   liveRefreshed: number
   liveRefused: number
+  /** Legacy heartbeats refreshed by the liveness entries of the agents their clients posted to. */
+  legacyRefreshed: number
 }
 
 const bump = (m: Record<string, number>, k: string): void => { m[k] = (m[k] ?? 0) + 1 }
@@ -79,7 +83,7 @@ function carriesEverything (msg: GossipMessage, record: AgentRecord): boolean {
 }
 
 export class GossipMesh {
-  readonly stats: MeshStats = { published: 0, bytesOut: 0, bytesIn: 0, sent: {}, sentBytes: {}, accepted: 0, gaps: 0, ignored: {}, rejected: {}, expired: 0, liveRefreshed: 0, liveRefused: 0 }
+  readonly stats: MeshStats = { published: 0, bytesOut: 0, bytesIn: 0, sent: {}, sentBytes: {}, accepted: 0, gaps: 0, ignored: {}, rejected: {}, expired: 0, liveRefreshed: 0, liveRefused: 0, legacyRefreshed: 0 }
   private readonly deps: MeshDeps
   private readonly opts: MeshOptions
   private readonly timers: NodeJS.Timeout[] = []
@@ -190,12 +194,14 @@ export class GossipMesh {
   private heartbeatDue (): void {
     const { view, self, beats, now } = this.deps
     const live = beats?.drain(now()) ?? []
+    const legacy = this.deps.legacy?.drain(now()) ?? []
     // (an origin whose short id another member shares cannot be named in a digest: it gossips its heartbeats)
     const large = beats !== undefined && view.agentCount > (this.opts.digestAbove ?? Infinity) && view.shortIdUnique(self.origin)
     const aggs = large ? view.aggregators().list : []
-    this.aggregating = aggs.includes(self.origin) || live.length > 0
+    // an agent that speaks for legacy clients gossips its heartbeat every interval too: it is their only refresh
+    this.aggregating = aggs.includes(self.origin) || live.length > 0 || legacy.length > 0
     if (!large || this.aggregating) {
-      this.publish(self.heartbeat(live))
+      this.publish(self.heartbeat(live, legacy))
       return
     }
     this.armHeartbeat()
@@ -300,6 +306,11 @@ export class GossipMesh {
       this.stats.liveRefreshed += live.refreshed
       if (live.refused) this.stats.liveRefused++
       if (live.gaps.length > 0) this.repair(msg.from, propagationSource)
+    }
+    if (decoded.t === 'hb' && decoded.legacy !== undefined && (outcome === 'accepted' || outcome === 'gap')) {
+      const legacy = this.deps.view.applyLegacyLiveness(decoded.origin, decoded.legacy, this.deps.now())
+      this.stats.legacyRefreshed += legacy.refreshed
+      if (legacy.gaps.length > 0) this.repair(msg.from, propagationSource)
     }
     if (outcome === 'accepted') {
       this.stats.accepted++

@@ -146,7 +146,8 @@ export interface LayerDelta {
 
 export type GossipMessage =
   | { t: 'full', record: AgentRecord }
-  | { t: 'hb', origin: string, inc: number, seq: number, rv: number, live?: LiveEntry[] }
+  /** live: an aggregator's digest of beats; legacy: the legacy clients that posted heartbeats to this agent (key hb:<pod>, rv16 the low bits of its record's `at`). */
+  | { t: 'hb', origin: string, inc: number, seq: number, rv: number, live?: LiveEntry[], legacy?: LiveEntry[] }
   | { t: 'delta', origin: string, inc: number, seq: number, base: number, rv: number, host: LayerDelta | null, pod: LayerDelta | null, service: ServiceResult | null | undefined, seal?: string }
   | { t: 'leave', origin: string, inc: number, seq: number, seal?: string }
   | { t: 'ext', record: ExternalRecord }

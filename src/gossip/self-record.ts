@@ -109,10 +109,10 @@ export class SelfRecord {
   }
 
   /** A heartbeat; an aggregator's carries the liveness entries of the beats it heard. */
-  heartbeat (live: LiveEntry[] = []): GossipMessage {
+  heartbeat (live: LiveEntry[] = [], legacy: LiveEntry[] = []): GossipMessage {
     this.record.seq++
     const { inc, seq, rv } = this.record
-    return live.length === 0 ? { t: 'hb', origin: this.origin, inc, seq, rv } : { t: 'hb', origin: this.origin, inc, seq, rv, live }
+    return { t: 'hb', origin: this.origin, inc, seq, rv, ...(live.length === 0 ? {} : { live }), ...(legacy.length === 0 ? {} : { legacy }) }
   }
 
   leave (): GossipMessage {

@@ -162,6 +162,10 @@ export class View {
   /** The agents allowed to speak for others' liveness, for the membership it was computed from. */
   private aggregatorCache: AggregatorSets | null = null
   private readonly externals = new Map<string, ExternalEntry>()
+  /** No legacy record can expire before this time (monotonic ms): the sweep skips them until then. */
+  private externalsDueAt = -Infinity
+  /** Legacy heartbeat keys by short id (legacy liveness entries name them so); null where two keys share one. */
+  private readonly extByShortId = new Map<number, string | null>()
   private readonly clients = new LegacyClients()
   private readonly tombstones = new Map<string, Tombstone>()
   private readonly lost = new Map<string, { record: AgentRecord, lastHeard: number }>()
@@ -305,6 +309,9 @@ export class View {
     return this.clients.adds(rec.body) && this.clients.count >= this.maxExternal ? 'capacity' : 'accepted'
   }
 
+  /** Whether a held legacy heartbeat owns the source of these results (they then live as long as it does). */
+  heartbeatOwns (body: ExternalBody): boolean { return body.part !== 'hb' && this.clients.owned(resultSource(body)) }
+
   /** Legacy clients held (see ViewOptions.maxExternal). */
   get legacyClientCount (): number { return this.clients.count }
 
@@ -321,8 +328,11 @@ export class View {
         const held = this.externals.get(msg.record.key)
         this.externalItems += itemsOf(msg.record) - (held === undefined ? 0 : itemsOf(held.record))
         if (held !== undefined) this.clients.remove(held.record.body)
+        else if (msg.record.body.part === 'hb') this.indexExternal(msg.record.key, true)
         this.clients.add(msg.record.body)
         this.externals.set(msg.record.key, { record: msg.record, lastHeard: heardAt })
+        // (a heartbeat replaced may leave results it owned without an owner: look again at the next sweep)
+        this.externalsDueAt = held !== undefined && held.record.body.part === 'hb' ? -Infinity : Math.min(this.externalsDueAt, heardAt + this.ttlMs)
         return outcome
       }
       case 'full': {
@@ -430,6 +440,39 @@ export class View {
     }
   }
 
+  /**
+   * Drops the legacy records that expired: a legacy client's results live as long as its heartbeat (the original's
+   * clients post results once a minute, heartbeats every few seconds) and go with it; results no heartbeat owns live
+   * one TTL after their post. Notes when the next one can expire, so thousands of legacy clients are not walked on
+   * every sweep.
+   */
+  private expireExternals (now: number, out: Expired): void {
+    const alive = new Set<string>()
+    const gone = new Set<string>()
+    for (const e of this.externals.values()) {
+      if (e.record.body.part !== 'hb') continue
+      for (const ip of legacyIps(e.record.body)) (now - e.lastHeard > this.ttlMs ? gone : alive).add(ip)
+    }
+    let next = Infinity
+    for (const [key, e] of this.externals) {
+      const body = e.record.body
+      const src = body.part === 'hb' ? null : resultSource(body)
+      const owned = src !== null && alive.has(src)
+      const expired = owned ? false : src !== null && gone.has(src) ? true : now - e.lastHeard > this.ttlMs
+      if (!expired) {
+        if (!owned) next = Math.min(next, e.lastHeard + this.ttlMs)
+        continue
+      }
+      this.externals.delete(key)
+      if (body.part === 'hb') this.indexExternal(key, false)
+      this.clients.remove(e.record.body)
+      this.externalItems -= itemsOf(e.record)
+      this.bury(key, e.record.at, 0, now, false)
+      out.externals.push(key)
+    }
+    this.externalsDueAt = next
+  }
+
   /** Drops every origin not heard for longer than the TTL (never this agent's own). */
   expire (now: number): Expired {
     const out: Expired = { agents: [], externals: [] }
@@ -439,26 +482,7 @@ export class View {
         out.agents.push(origin)
       }
     }
-    // a legacy client's results live as long as its heartbeat (the original's clients post results once a minute,
-    // heartbeats every few seconds) and go with it; results no heartbeat owns live one TTL after their post
-    const alive = new Set<string>()
-    const gone = new Set<string>()
-    for (const e of this.externals.values()) {
-      if (e.record.body.part !== 'hb') continue
-      for (const ip of legacyIps(e.record.body)) (now - e.lastHeard > this.ttlMs ? gone : alive).add(ip)
-    }
-    for (const [key, e] of this.externals) {
-      const body = e.record.body
-      const src = body.part === 'hb' ? null : resultSource(body)
-      const expired = src !== null && alive.has(src) ? false : src !== null && gone.has(src) ? true : now - e.lastHeard > this.ttlMs
-      if (expired) {
-        this.externals.delete(key)
-        this.clients.remove(e.record.body)
-        this.externalItems -= itemsOf(e.record)
-        this.bury(key, e.record.at, 0, now, false)
-        out.externals.push(key)
-      }
-    }
+    if (now > this.externalsDueAt) this.expireExternals(now, out)
     for (const [origin, t] of this.tombstones) {
       if (t.until < now) this.tombstones.delete(origin)
     }
@@ -512,6 +536,53 @@ export class View {
     return out
   }
   externalEntries (): ExternalEntry[] { return [...this.externals.values()] }
+  /** The legacy record held under `key` (hb:<pod>, host:<ip>, ...). */
+  external (key: string): ExternalEntry | undefined { return this.externals.get(key) }
+  /** A legacy record heard again now, unchanged (its client posted the same to this agent). */
+  touchExternal (key: string, now: number): void {
+    const e = this.externals.get(key)
+    if (e !== undefined) e.lastHeard = Math.max(e.lastHeard, now)
+  }
+
+  private indexExternal (key: string, add: boolean): void {
+    const id = shortId(key)
+    const held = this.extByShortId.get(id)
+    if (add) this.extByShortId.set(id, held === undefined || held === key ? key : null)
+    else if (held === key) this.extByShortId.delete(id)
+    else if (held === null) {
+      // a shared id may name one key again once the other is gone
+      const left = [...this.externals.keys()].filter(k => k !== key && k.startsWith('hb:') && shortId(k) === id)
+      if (left.length === 1) this.extByShortId.set(id, left[0] as string)
+      else if (left.length === 0) this.extByShortId.delete(id)
+    }
+  }
+
+  /**
+   * Applies the legacy liveness entries an agent's heartbeat carries: the legacy clients that posted their (unchanged)
+   * heartbeats to it. An entry refreshes a held legacy heartbeat that this agent injected, or any one when an
+   * aggregator relays it; a record version ahead of the held one is a gap (the post changed something this view
+   * lacks).
+   */
+  applyLegacyLiveness (by: string, entries: readonly LiveEntry[], now: number): LivenessOutcome {
+    const out: LivenessOutcome = { refreshed: 0, gaps: [], refused: false }
+    const peer = by === this.selfOrigin ? undefined : this.agents.get(by)?.record.identity.peerId
+    if (peer === undefined) { out.refused = true; return out }
+    const relays = this.aggregators().accepted.has(by)
+    for (const e of entries) {
+      const key = this.extByShortId.get(e.id)
+      if (key === undefined || key === null) continue
+      const held = this.externals.get(key)
+      if (held === undefined || (held.record.by !== peer && !relays)) continue
+      if (rvAhead(e.rv16, held.record.at)) {
+        if (!out.gaps.includes(by)) out.gaps.push(by)
+        continue
+      }
+      if ((held.record.at & 0xffff) !== e.rv16) continue
+      held.lastHeard = Math.max(held.lastHeard, now - e.ageMs)
+      out.refreshed++
+    }
+    return out
+  }
   agent (origin: string): AgentEntry | undefined { return this.agents.get(origin) }
   get agentCount (): number { return this.agents.size }
   get externalCount (): number { return this.externals.size }

@@ -7,6 +7,7 @@ import { buildApi } from '../api/app.ts'
 import { AgentMetrics } from '../api/metrics.ts'
 import { startHealthServer, type HealthServer } from '../api/health-server.ts'
 import { clientCount, type ViewSnapshot } from '../api/projection.ts'
+import { thinLegacyResults } from '../api/legacy-thin.ts'
 import { historyAnswer } from '../api/history.ts'
 import type { ApiDeps, HealthInfo, HistoryQuery, LeaderInfo, Readiness } from '../api/routes.ts'
 import { Discovery } from '../gossip/discovery.ts'
@@ -19,6 +20,7 @@ import { newAgentKey, PeerKeys, persistentAgentKey, type AgentKey } from '../gos
 import type { ExternalBody, GossipMessage } from '../gossip/record.ts'
 import { SelfRecord } from '../gossip/self-record.ts'
 import { Beats } from '../gossip/beat.ts'
+import { BeatBook, MAX_LEGACY_ENTRIES } from '../gossip/liveness.ts'
 import { AntiEntropy } from '../gossip/sync.ts'
 import { Trust } from '../gossip/trust.ts'
 import { View } from '../gossip/view.ts'
@@ -73,6 +75,18 @@ function legacyTargets (view: View): ProbeCandidate[] {
     ? [{ identity: { podName: e.record.body.value.podName, nodeIp: e.record.body.value.nodeIp, podIp: e.record.body.value.podIp } }]
     : [])
 }
+/**
+ * Legacy result rows every agent keeps at most, over all clients: what MAX_EXTERNAL_ORIGINS clients hold after
+ * thinning (a host and a pod post of PROBE_COVERAGE passing rows each, with as many failing ones, a Service result
+ * and a heartbeat), and never below what a 100-node cluster's full posts need.
+ */
+export const legacyRowBudget = (c: Pick<Config, 'maxExternalOrigins' | 'probeCoverage'>): number =>
+  Math.max(50_000, c.maxExternalOrigins * (4 * c.probeCoverage + 2))
+/**
+ * A legacy client's unchanged report is gossiped again at most this often (its heartbeat meanwhile rides on this
+ * agent's own, its results on its heartbeat); thinned results show another window of passing rows as often.
+ */
+const LEGACY_REFRESH_MS = 600_000
 /** How long a starting agent waits for a peer's view before it counts as settled (election, readiness). */
 const SETTLE_MS = 3_000
 
@@ -189,7 +203,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     },
     ...(secrets.psk === null ? {} : { psk: secrets.psk })
   })
-  const view = new View({ ttlMs: config.cacheKeySecond * 1000, maxExternal: config.maxExternalOrigins })
+  const view = new View({ ttlMs: config.cacheKeySecond * 1000, maxExternal: config.maxExternalOrigins, maxExternalItems: legacyRowBudget(config) })
   const self = new SelfRecord({
     podName: config.podName,
     nodeName: config.nodeName,
@@ -247,7 +261,9 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     skew.observeMessage(msg, Date.now())
     hooks.onAccepted?.(msg)
   }
-  const mesh = new GossipMesh({ node, view, self, sync, beats, now, log, onOriginSeen: ip => { discovery.heardOf(ip) }, onAccepted, onPublishing: hooks.onPublishing, prove }, {
+  // the legacy clients whose unchanged heartbeats this agent took since its own last one, which carries them
+  const legacyBook = new BeatBook(MAX_LEGACY_ENTRIES)
+  const mesh = new GossipMesh({ node, view, self, sync, beats, legacy: legacyBook, now, log, onOriginSeen: ip => { discovery.heardOf(ip) }, onAccepted, onPublishing: hooks.onPublishing, prove }, {
     heartbeatMs: config.heartbeatIntervalS * 1000,
     fullRefreshMs: config.fullRefreshIntervalS * 1000,
     digestAbove: config.heartbeatDigestAbove
@@ -330,9 +346,20 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     wallNow: Date.now,
     log
   })
-  const inject = (body: ExternalBody): void => {
+  const inject = (posted: ExternalBody): void => {
     const by = node.peerId.toString()
-    mesh.publish(injectExternal(view, body, { by, wallNow: Date.now(), monoNow: now(), maxExternal: config.maxExternalOrigins }))
+    const wallNow = Date.now()
+    // a legacy client of a big cluster posts a row per node: keep what our own sampled probes would hold
+    const { body, dropped } = thinLegacyResults(posted, {
+      keepAllUpTo: config.probeSampleAbove,
+      sample: config.probeCoverage,
+      failingMax: config.probeSampleAbove,
+      round: Math.floor(wallNow / LEGACY_REFRESH_MS)
+    })
+    const quiet = { refreshMs: LEGACY_REFRESH_MS, book: legacyBook }
+    const msg = injectExternal(view, body, { by, wallNow, monoNow: now(), maxExternal: config.maxExternalOrigins, quiet })
+    if (msg !== null) mesh.publish(msg)
+    if (body.part === 'host' || body.part === 'pod') metrics.countLegacyRows(body.value.length, dropped)
   }
   const peerScores = (): { penalised_peers: number, graylisted_peers: number } => {
     const scorer = node.services.pubsub as unknown as { getScore?: (id: string) => number }
@@ -368,7 +395,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
         beats_refused: beats.stats.refused,
         beats_cut: beats.stats.cut,
         entries_applied: mesh.stats.liveRefreshed,
-        digests_refused: mesh.stats.liveRefused
+        digests_refused: mesh.stats.liveRefused,
+        legacy_entries_applied: mesh.stats.legacyRefreshed
       }
     },
     sync: { served: sync.stats.served, pulled: sync.stats.pulled, failed: sync.stats.failed },

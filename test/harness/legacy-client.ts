@@ -21,12 +21,20 @@ interface LegacyClientOptions {
 }
 
 const o = JSON.parse(process.argv[2] ?? '{}') as LegacyClientOptions
+// as the original's Go client behind a Service: its keep-alive connection stays on one agent while that answers, and a
+// new connection (after a failure) lands on any
+let server = ''
 const pick = (): string => o.servers[Math.floor(Math.random() * o.servers.length)] ?? ''
 const post = async (path: string, body: unknown): Promise<void> => {
+  if (server === '') server = pick()
   try {
-    const res = await fetch(`http://${pick()}:${o.apiPort}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(2_000) })
+    const res = await fetch(`http://${server}:${o.apiPort}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(2_000) })
     await res.body?.cancel()
-  } catch { /* the original's client logs and tries again next time */ }
+    if (res.status >= 500) server = ''
+  } catch {
+    // the original's client logs and tries again next time
+    server = ''
+  }
 }
 
 /** One TCP connect: open, or closed (refused or timed out), and how long it took. */
