@@ -1611,6 +1611,15 @@ t.test('liveness: packing, aggregators, the beat book', async t => {
   for (const bad of ['[1,2]', '[2,1,1]', '[1,-1,0]', 'x', `[1,1,"${'a'.repeat(80)}"]`]) {
     t.throws(() => decodeBeat(new TextEncoder().encode(bad)), WireError, `beat refused: ${bad.slice(0, 12)}`)
   }
+  // the legacy beat protocol: the same beat with the legacy clients its origin speaks for
+  const legacyFull = Array.from({ length: MAX_LEGACY_ENTRIES }, (_, i) => ({ id: i * 7, rv16: i & 0xffff, ageMs: 300 }))
+  const withLegacy = encodeBeat({ inc: 5, rv: 2, legacy: legacyFull })
+  t.strictSame(decodeBeat(withLegacy, true), { inc: 5, rv: 2, legacy: legacyFull }, `a legacy beat of ${MAX_LEGACY_ENTRIES} entries round-trips`)
+  t.throws(() => decodeBeat(withLegacy), WireError, 'the first beat protocol takes no legacy entries')
+  t.strictSame(decodeBeat(encodeBeat({ inc: 5, rv: 2, legacy: [] }), true), { inc: 5, rv: 2 }, 'none: the plain three-item beat')
+  t.throws(() => decodeBeat(encodeBeat({ inc: 5, rv: 2, legacy: [...legacyFull, { id: 1, rv16: 1, ageMs: 0 }] }), true), WireError, 'one legacy entry more is refused')
+  const hbLegacy = decodeMessage(encodeMessage({ ...hb, legacy: legacyFull }))
+  t.equal(hbLegacy.t === 'hb' ? hbLegacy.legacy?.length : 0, MAX_LEGACY_ENTRIES, 'a heartbeat carries as many')
 
   const names = Array.from({ length: 1000 }, (_, i) => `agent-${i}`)
   const sets = aggregatorSets(names)
@@ -1696,7 +1705,9 @@ t.test('liveness: the mesh beats to its aggregators, gossips its heartbeat when 
   const recs = Array.from({ length: 8 }, (_, i) => ({ identity: ident(i + 1), inc: 100, seq: 1, rv: 0, results: emptyResults(), leader: false }))
   const names = recs.map(r => r.identity.podName)
   const { list } = aggregatorSets(names)
-  const run = async (who: string, take: boolean, heard: LiveEntry[] = []): Promise<{ published: GossipMessage[], beats: string[] }> => {
+  // runs the mesh until `enough` holds (or 5 s): a condition, not a count of intervals, which a busy machine stretches
+  type Ran = { published: GossipMessage[], beats: string[] }
+  const run = async (who: string, take: boolean, enough: (r: Ran) => boolean, heard: LiveEntry[] = []): Promise<Ran> => {
     const view = new View({ ttlMs: 10_000, maxExternal: 1 })
     for (const r of recs) view.apply({ t: 'full', record: r }, r.identity.peerId, 0)
     const rec = recs[names.indexOf(who)] as AgentRecord
@@ -1709,24 +1720,25 @@ t.test('liveness: the mesh beats to its aggregators, gossips its heartbeat when 
       view,
       self,
       sync: { pull: async () => true } as unknown as AntiEntropy,
-      beats: { send: async p => { beats.push(p); return take }, drain: () => heard.splice(0) },
+      beats: { send: async p => { beats.push(p); return take }, drain: () => heard.splice(0), drainLegacy: () => [] },
       now: () => performance.now(),
       log: pino({ level: 'silent' })
     }, { heartbeatMs: HB, fullRefreshMs: 60_000, digestAbove: 2 })
     mesh.start()
-    await new Promise(resolve => setTimeout(resolve, HB * 3.5))
+    const ran = (): Ran => ({ published: published.filter(m => m.t === 'hb'), beats })
+    for (const until = Date.now() + 5_000; Date.now() < until && !enough(ran());) await new Promise(resolve => setTimeout(resolve, HB / 2))
     await mesh.stop()
-    return { published: published.filter(m => m.t === 'hb'), beats }
+    return ran()
   }
   const plain = names.find(n => !list.includes(n)) as string
-  const taken = await run(plain, true)
+  const taken = await run(plain, true, r => r.beats.length >= 6)
   t.equal(taken.published.length, 0, 'an agent whose beats are taken gossips no heartbeat')
   const to = chooseAggregators(plain, list).map(a => recs[names.indexOf(a)]?.identity.peerId)
   t.strictSame([...new Set(taken.beats)].sort(), [...to].sort(), 'it beats to its two aggregators, by their keys')
   t.ok(taken.beats.length >= 4, `beats every interval (${taken.beats.length})`)
-  const refused = await run(plain, false)
+  const refused = await run(plain, false, r => r.published.length >= 2)
   t.ok(refused.published.length >= 2, `beats nobody took: the heartbeat is gossiped (${refused.published.length})`)
-  const agg = await run(list[0] as string, true, [{ id: shortId(plain), rv16: 0, ageMs: 100 }])
+  const agg = await run(list[0] as string, true, r => r.published.length >= 2, [{ id: shortId(plain), rv16: 0, ageMs: 100 }])
   t.ok(agg.published.length >= 2, 'an aggregator gossips its heartbeat every interval')
   const digest = agg.published.find(m => m.t === 'hb' && m.live !== undefined)
   t.strictSame(digest?.t === 'hb' ? digest.live : null, [{ id: shortId(plain), rv16: 0, ageMs: 100 }], 'with the beats it heard')

@@ -415,13 +415,31 @@ t.test('liveness digests: beats to aggregators keep six agents alive, a SIGKILLe
   t.teardown(async () => { await Promise.all(big.map(async a => await stopAgentProcess(a, 'SIGKILL'))) })
   await Promise.all(big.map(async a => await a.ready))
   await waitUntil('convergence', async () => await everyView(v => v.length === M, big), 15_000)
-  interface Live { beats_sent: number, beats_failed: number, beats_heard: number, beats_refused: number, beats_cut: number, entries_applied: number, digests_refused: number }
+  interface Live { beats_sent: number, beats_failed: number, beats_heard: number, beats_refused: number, beats_cut: number, entries_applied: number, digests_refused: number, legacy_entries_applied: number }
   type H = { view_size: number, gossip: { expired: number, sent?: Record<string, number>, liveness: Live } }
   const health = async (): Promise<H[]> => await Promise.all(big.map(async a => await getJson<H>(`${a.apiUrl}/api/v1/health`)))
+  // a legacy client posts its heartbeat every second to an agent that beats (no aggregator): its beat carries it
+  const beating = await waitUntil('an agent that beats', async () => (await health()).some(h => h.gossip.liveness.beats_sent > 0 && h.gossip.liveness.beats_heard === 0), 10_000)
+  t.comment(`beats after ${beating} ms`)
+  const taker = big[(await health()).findLastIndex(h => h.gossip.liveness.beats_sent > 0 && h.gossip.liveness.beats_heard === 0)] as AgentProcess
+  const legacyBeat = async (): Promise<void> => {
+    await fetch(`${taker.apiUrl}/api/v1/heartbeat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'kube-system', node_ip: '10.9.0.77', pod_ip: '10.9.1.77', pod_name: 'legacy-behind-a-beat' }) }).catch(() => {})
+  }
+  await legacyBeat()
+  const beatTimer = setInterval(() => { void legacyBeat() }, 1_000)
+  t.teardown(() => { clearInterval(beatTimer) })
+  const legacyHeld = async (): Promise<boolean> => (await Promise.all(big.map(async a => await getJson<{ versions: Record<string, number> }>(`${a.apiUrl}/api/v1/clients/count`)))).every(c => c.versions.legacy === 1)
+  await waitUntil('every agent to hold the legacy client', legacyHeld, 5_000, 100)
   const before = await health()
-  // three TTLs of steady state: nobody may expire a live peer
-  await new Promise(resolve => setTimeout(resolve, 3 * TTL_S * 1000))
+  // three TTLs of steady state: nobody may expire a live peer, nor the legacy client
+  const missing: number[] = []
+  for (const until = Date.now() + 3 * TTL_S * 1000; Date.now() < until;) {
+    if (!await legacyHeld()) missing.push(Date.now())
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
+  t.same(missing, [], 'the legacy client stayed on every agent, its heartbeat carried by beats and digests')
   const after = await health()
+  t.ok(after.some(h => h.gossip.liveness.legacy_entries_applied > 0), `legacy entries applied from digests: ${after.map(h => h.gossip.liveness.legacy_entries_applied).join(' ')}`)
   t.ok(after.every(h => h.view_size === M), 'every view still holds every agent')
   t.same(after.map(h => h.gossip.expired), before.map(h => h.gossip.expired), 'no live agent expired anywhere')
   const beaters = after.filter(h => h.gossip.liveness.beats_sent > 0)
@@ -445,5 +463,5 @@ t.test('liveness digests: beats to aggregators keep six agents alive, a SIGKILLe
   await stopAgentProcess(victim, 'SIGKILL')
   await waitUntil('expiry', async () => await everyView(v => !v.includes(victim.ip), rest), (TTL_S + 10) * 1000, 50)
   t.comment(`${victim.name} gone from every view ${Date.now() - t0} ms after SIGKILL (TTL ${TTL_S} s)`)
-  t.ok(await everyView(v => v.length === M - 1, rest), 'the others stay')
+  t.ok(await everyView(v => v.filter(ip => bIps.includes(ip)).length === M - 1, rest), 'the others stay')
 })

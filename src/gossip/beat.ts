@@ -3,21 +3,28 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from 'pino'
-import { decodeBeat, encodeBeat, MAX_BEAT_BYTES } from './codec.ts'
+import { decodeBeat, encodeBeat, MAX_BEAT_BYTES, MAX_LEGACY_BEAT_BYTES, type Beat } from './codec.ts'
 import type { MeshNode } from './libp2p-node.ts'
-import { BeatBook } from './liveness.ts'
+import { BeatBook, MAX_LEGACY_ENTRIES } from './liveness.ts'
 import type { LiveEntry } from './record.ts'
 import { readAll, writeAll } from './stream-io.ts'
 import { WireError } from '../node/errors.ts'
 import type { View } from './view.ts'
 
 export const BEAT_PROTOCOL = '/k8snet/beat/1.0.0'
+/**
+ * A beat that also carries the legacy clients that posted to its origin, for the aggregator's digest to speak for
+ * them. Its own protocol: an aggregator of an older version does not take it, and the origin then gossips its
+ * heartbeat with them instead.
+ */
+export const LEGACY_BEAT_PROTOCOL = '/k8snet/beat/1.1.0'
 const BEAT_TIMEOUT_MS = 2_000
 
-/** What the mesh needs of beats: send one, and take the beats heard since the last digest. */
+/** What the mesh needs of beats: send one, and take the beats (and legacy entries) heard since the last digest. */
 export interface BeatChannel {
-  send: (peerId: string, beat: { inc: number, rv: number }) => Promise<boolean>
+  send: (peerId: string, beat: Beat) => Promise<boolean>
   drain: (now: number) => LiveEntry[]
+  drainLegacy: (now: number) => LiveEntry[]
 }
 
 /**
@@ -33,21 +40,24 @@ export class Beats implements BeatChannel {
   readonly stats: BeatStats = { sent: 0, failed: 0, heard: 0, refused: 0, cut: 0 }
   private readonly deps: BeatDeps
   private readonly book = new BeatBook()
+  /** Legacy entries relayed from beats, by legacy heartbeat key. */
+  private readonly legacyBook = new BeatBook(MAX_LEGACY_ENTRIES)
 
   constructor (deps: BeatDeps) {
     this.deps = deps
   }
 
   async register (): Promise<void> {
-    await this.deps.node.handle(BEAT_PROTOCOL, (stream, conn) => { void this.serve(stream, conn) }, { maxInboundStreams: 4 })
+    await this.deps.node.handle(BEAT_PROTOCOL, (stream, conn) => { void this.serve(stream, conn, false) }, { maxInboundStreams: 4 })
+    await this.deps.node.handle(LEGACY_BEAT_PROTOCOL, (stream, conn) => { void this.serve(stream, conn, true) }, { maxInboundStreams: 4 })
   }
 
-  private async serve (stream: Stream, conn: Connection): Promise<void> {
+  private async serve (stream: Stream, conn: Connection, withLegacy: boolean): Promise<void> {
     const signal = AbortSignal.timeout(BEAT_TIMEOUT_MS)
     const peer = conn.remotePeer.toString()
     let bytes: Uint8Array
     try {
-      bytes = await readAll(stream, MAX_BEAT_BYTES, signal)
+      bytes = await readAll(stream, withLegacy ? MAX_LEGACY_BEAT_BYTES : MAX_BEAT_BYTES, signal)
     } catch (err) {
       // too large is refused; a stream cut or stalled delivered no beat to judge
       if (err instanceof WireError && err.reason === 'oversized') this.stats.refused++
@@ -56,9 +66,9 @@ export class Beats implements BeatChannel {
       stream.abort(err as Error)
       return
     }
-    let beat: { inc: number, rv: number }
+    let beat: Beat
     try {
-      beat = decodeBeat(bytes)
+      beat = decodeBeat(bytes, withLegacy)
     } catch (err) {
       this.stats.refused++
       this.deps.log.debug({ peer, err: (err as Error).message }, 'beat refused')
@@ -76,12 +86,22 @@ export class Beats implements BeatChannel {
       return
     }
     this.stats.heard++
+    // legacy entries count only for legacy heartbeats that this origin's key injected
+    const now = this.deps.now()
+    for (const e of beat.legacy ?? []) {
+      const key = this.deps.view.legacyKeyInjectedBy(e.id, peer)
+      if (key === undefined) continue
+      this.legacyBook.note(key, e.rv16, now - e.ageMs)
+      // (the digest refreshes every other view; this one's own copy is refreshed here)
+      this.deps.view.touchExternal(key, now - e.ageMs)
+    }
   }
 
-  async send (peerId: string, beat: { inc: number, rv: number }): Promise<boolean> {
+  async send (peerId: string, beat: Beat): Promise<boolean> {
     const signal = AbortSignal.timeout(BEAT_TIMEOUT_MS)
+    const legacy = beat.legacy !== undefined && beat.legacy.length > 0
     try {
-      const stream = await this.deps.node.dialProtocol(peerIdFromString(peerId), BEAT_PROTOCOL, { signal })
+      const stream = await this.deps.node.dialProtocol(peerIdFromString(peerId), legacy ? LEGACY_BEAT_PROTOCOL : BEAT_PROTOCOL, { signal })
       await writeAll(stream, encodeBeat(beat), signal)
       this.stats.sent++
       return true
@@ -93,4 +113,5 @@ export class Beats implements BeatChannel {
   }
 
   drain (now: number): LiveEntry[] { return this.book.drain(now) }
+  drainLegacy (now: number): LiveEntry[] { return this.legacyBook.drain(now) }
 }

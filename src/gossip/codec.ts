@@ -2,7 +2,7 @@
 import { WireError } from '../node/errors.ts'
 import type {
   AgentRecord, ExternalBody, ExternalRecord, GossipMessage, LayerDelta, LegacyHeartbeat, LegacyPathResult,
-  PathResult, Results, Seal, ServiceResult
+  LiveEntry, PathResult, Results, Seal, ServiceResult
 } from './record.ts'
 import { TCP_OUTCOMES, externalKey } from './record.ts'
 import { shareLegacyRow } from './intern.ts'
@@ -405,14 +405,24 @@ export function decodeSyncResponse (bytes: Uint8Array): SyncResponse {
 // ---- beats (large clusters): an origin's [inc, rv], straight to an aggregator over an authenticated stream ----
 
 export const MAX_BEAT_BYTES = 64
+/** A beat that also speaks for the legacy clients that posted to its origin (its own protocol: see beat.ts). */
+export const MAX_LEGACY_BEAT_BYTES = MAX_BEAT_BYTES + packedLength(MAX_LEGACY_ENTRIES)
 
-export function encodeBeat (b: { inc: number, rv: number }): Uint8Array {
-  return enc.encode(JSON.stringify([WIRE_VERSION, b.inc, b.rv]))
+export interface Beat { inc: number, rv: number, legacy?: LiveEntry[] }
+
+/** [version, inc, rv], and the packed legacy entries when there are any. */
+export function encodeBeat (b: Beat): Uint8Array {
+  const legacy = b.legacy !== undefined && b.legacy.length > 0 ? [packEntries(b.legacy)] : []
+  return enc.encode(JSON.stringify([WIRE_VERSION, b.inc, b.rv, ...legacy]))
 }
 
-export function decodeBeat (bytes: Uint8Array): { inc: number, rv: number } {
-  const t = tuple(parseJson(bytes, MAX_BEAT_BYTES), 'beat', 3)
+/** A beat; `withLegacy` takes the four-item form of the legacy beat protocol (the first protocol knows three). */
+export function decodeBeat (bytes: Uint8Array, withLegacy = false): Beat {
+  const v = parseJson(bytes, withLegacy ? MAX_LEGACY_BEAT_BYTES : MAX_BEAT_BYTES)
+  const t = tuple(v, 'beat', withLegacy && Array.isArray(v) && v.length === 4 ? 4 : 3)
   if (t[0] !== WIRE_VERSION) throw new WireError('version', `wire version ${describe(t[0])} is not ${WIRE_VERSION}`)
-  return { inc: uint(t[1], 'beat.inc'), rv: uint(t[2], 'beat.rv') }
+  const beat: Beat = { inc: uint(t[1], 'beat.inc'), rv: uint(t[2], 'beat.rv') }
+  if (t.length === 4) beat.legacy = unpackEntries(str(t[3], 'beat.legacy', packedLength(MAX_LEGACY_ENTRIES)), 'beat.legacy', MAX_LEGACY_ENTRIES)
+  return beat
 }
 

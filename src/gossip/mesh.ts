@@ -8,7 +8,7 @@ import { decodeMessage, encodeMessage } from './codec.ts'
 import type { BeatChannel } from './beat.ts'
 import type { IdentityProof, ProveIdentity } from './identity.ts'
 import type { MeshNode } from './libp2p-node.ts'
-import { chooseAggregators } from './liveness.ts'
+import { chooseAggregators, MAX_LEGACY_ENTRIES } from './liveness.ts'
 import type { AgentRecord, GossipMessage, LayerDelta, LiveEntry } from './record.ts'
 import type { ResultsUpdate, SelfRecord } from './self-record.ts'
 import { sameIp } from './admission.ts'
@@ -194,28 +194,31 @@ export class GossipMesh {
   private heartbeatDue (): void {
     const { view, self, beats, now } = this.deps
     const live = beats?.drain(now()) ?? []
-    const legacy = this.deps.legacy?.drain(now()) ?? []
+    // the legacy clients that posted to this agent, and (an aggregator) those the beats it heard spoke for
+    const legacy = [...this.deps.legacy?.drain(now()) ?? [], ...beats?.drainLegacy(now()) ?? []].slice(0, MAX_LEGACY_ENTRIES)
     // (an origin whose short id another member shares cannot be named in a digest: it gossips its heartbeats)
     const large = beats !== undefined && view.agentCount > (this.opts.digestAbove ?? Infinity) && view.shortIdUnique(self.origin)
     const aggs = large ? view.aggregators().list : []
-    // an agent that speaks for legacy clients gossips its heartbeat every interval too: it is their only refresh
-    this.aggregating = aggs.includes(self.origin) || live.length > 0 || legacy.length > 0
+    this.aggregating = aggs.includes(self.origin) || live.length > 0
+    // in a small cluster, an agent that speaks for legacy clients gossips its heartbeat every interval: it is their
+    // only refresh; in a large one its beat carries them to its aggregators
     if (!large || this.aggregating) {
+      if (legacy.length > 0) this.aggregating = true
       this.publish(self.heartbeat(live, legacy))
       return
     }
     this.armHeartbeat()
     if (this.chosen?.from !== aggs) this.chosen = { from: aggs, to: chooseAggregators(self.origin, aggs) }
-    void this.beat(this.chosen.to)
+    void this.beat(this.chosen.to, legacy)
   }
 
-  private async beat (to: string[]): Promise<void> {
+  private async beat (to: string[], legacy: LiveEntry[]): Promise<void> {
     const { view, self, beats } = this.deps
     if (beats === undefined) return
     const peers = to.map(n => view.agent(n)?.record.identity.peerId).filter((p): p is string => p !== undefined)
     const { inc, rv } = self.record
-    const taken = await Promise.all(peers.map(async p => await beats.send(p, { inc, rv })))
-    if (!taken.includes(true) && this.running) this.publish(self.heartbeat())
+    const taken = await Promise.all(peers.map(async p => await beats.send(p, { inc, rv, legacy })))
+    if (!taken.includes(true) && this.running) this.publish(self.heartbeat([], legacy))
   }
 
   private armRefresh (full: boolean, keptMs = 0): void {

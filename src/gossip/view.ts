@@ -40,6 +40,11 @@ export interface ViewOptions {
    * is its node or pod IP), or a source that posts results without ever sending a heartbeat.
    */
   maxExternal: number
+  /**
+   * Time a legacy heartbeat lives beyond the TTL (default 0): where a client's heartbeats reach the cluster through
+   * its agent's beat and an aggregator's digest, that word is up to one heartbeat interval later than an agent's own.
+   */
+  legacyGraceMs?: number
   /** The most agent origins kept at once (memory bound against made-up origins; default 10,000). */
   maxAgents?: number
   /** The most legacy path results kept across all external origins (memory bound; default 50,000). */
@@ -145,6 +150,8 @@ function extNewer (a: ExternalRecord, b: ExternalRecord): boolean {
 
 export class View {
   readonly ttlMs: number
+  /** A legacy heartbeat's time to live: the TTL and the grace. */
+  private readonly legacyTtlMs: number
   readonly maxExternal: number
   readonly maxExternalItems: number
   /** Legacy path results held across all external origins. */
@@ -182,6 +189,7 @@ export class View {
   constructor (opts: ViewOptions) {
     this.lostRetentionMs = opts.lostRetentionMs ?? opts.ttlMs * 20
     this.ttlMs = opts.ttlMs
+    this.legacyTtlMs = opts.ttlMs + (opts.legacyGraceMs ?? 0)
     this.maxExternal = opts.maxExternal
     this.maxAgents = opts.maxAgents ?? 10_000
     this.maxExternalItems = opts.maxExternalItems ?? 50_000
@@ -451,16 +459,17 @@ export class View {
     const gone = new Set<string>()
     for (const e of this.externals.values()) {
       if (e.record.body.part !== 'hb') continue
-      for (const ip of legacyIps(e.record.body)) (now - e.lastHeard > this.ttlMs ? gone : alive).add(ip)
+      for (const ip of legacyIps(e.record.body)) (now - e.lastHeard > this.legacyTtlMs ? gone : alive).add(ip)
     }
     let next = Infinity
     for (const [key, e] of this.externals) {
       const body = e.record.body
       const src = body.part === 'hb' ? null : resultSource(body)
       const owned = src !== null && alive.has(src)
-      const expired = owned ? false : src !== null && gone.has(src) ? true : now - e.lastHeard > this.ttlMs
+      const ttl = body.part === 'hb' ? this.legacyTtlMs : this.ttlMs
+      const expired = owned ? false : src !== null && gone.has(src) ? true : now - e.lastHeard > ttl
       if (!expired) {
-        if (!owned) next = Math.min(next, e.lastHeard + this.ttlMs)
+        if (!owned) next = Math.min(next, e.lastHeard + ttl)
         continue
       }
       this.externals.delete(key)
@@ -538,10 +547,10 @@ export class View {
   externalEntries (): ExternalEntry[] { return [...this.externals.values()] }
   /** The legacy record held under `key` (hb:<pod>, host:<ip>, ...). */
   external (key: string): ExternalEntry | undefined { return this.externals.get(key) }
-  /** A legacy record heard again now, unchanged (its client posted the same to this agent). */
-  touchExternal (key: string, now: number): void {
+  /** A legacy record heard again at `heardAt`, unchanged (its client posted the same to this agent, or to a beater). */
+  touchExternal (key: string, heardAt: number): void {
     const e = this.externals.get(key)
-    if (e !== undefined) e.lastHeard = Math.max(e.lastHeard, now)
+    if (e !== undefined) e.lastHeard = Math.max(e.lastHeard, heardAt)
   }
 
   private indexExternal (key: string, add: boolean): void {
@@ -557,11 +566,17 @@ export class View {
     }
   }
 
+  /** The legacy heartbeat an entry's short id names, if held and injected by the agent with key `peerId`. */
+  legacyKeyInjectedBy (id: number, peerId: string): string | undefined {
+    const key = this.extByShortId.get(id)
+    return key !== undefined && key !== null && this.externals.get(key)?.record.by === peerId ? key : undefined
+  }
+
   /**
    * Applies the legacy liveness entries an agent's heartbeat carries: the legacy clients that posted their (unchanged)
    * heartbeats to it. An entry refreshes a held legacy heartbeat that this agent injected, or any one when an
-   * aggregator relays it; a record version ahead of the held one is a gap (the post changed something this view
-   * lacks).
+   * aggregator relays it; a record version ahead of the held one, or a client not held at all, is a gap (the speaker
+   * holds what this view lacks).
    */
   applyLegacyLiveness (by: string, entries: readonly LiveEntry[], now: number): LivenessOutcome {
     const out: LivenessOutcome = { refreshed: 0, gaps: [], refused: false }
@@ -570,6 +585,8 @@ export class View {
     const relays = this.aggregators().accepted.has(by)
     for (const e of entries) {
       const key = this.extByShortId.get(e.id)
+      // a client this view does not hold (its record lost, or expired in a stall) is pulled from the speaker
+      if (key === undefined && !out.gaps.includes(by)) out.gaps.push(by)
       if (key === undefined || key === null) continue
       const held = this.externals.get(key)
       if (held === undefined || (held.record.by !== peer && !relays)) continue

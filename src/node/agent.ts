@@ -203,7 +203,12 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     },
     ...(secrets.psk === null ? {} : { psk: secrets.psk })
   })
-  const view = new View({ ttlMs: config.cacheKeySecond * 1000, maxExternal: config.maxExternalOrigins, maxExternalItems: legacyRowBudget(config) })
+  const view = new View({
+    ttlMs: config.cacheKeySecond * 1000,
+    maxExternal: config.maxExternalOrigins,
+    maxExternalItems: legacyRowBudget(config),
+    legacyGraceMs: config.heartbeatIntervalS * 1000
+  })
   const self = new SelfRecord({
     podName: config.podName,
     nodeName: config.nodeName,
