@@ -344,7 +344,8 @@ export async function simulateAgents (o: SimOptions): Promise<SimResult> {
           to.note(me.podName, beat.rv, clock)
           return true
         },
-        drain: now => book.drain(now)
+        drain: now => book.drain(now),
+        drainLegacy: () => []
       }
       const node = { services: { pubsub }, addEventListener: () => {}, getConnections: () => [] }
       const mesh = new GossipMesh({
