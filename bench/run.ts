@@ -83,15 +83,23 @@ async function main (): Promise<void> {
   if (missed && !smoke) process.exitCode = 1
 }
 
-/** BENCHMARKS.md from the latest full results of every suite (each keeps the date and machine it ran on). */
+/** Rows BENCHMARKS.md shows: those with a goal, and the floors and baselines they are read against. */
+const summaryRows = (rows: Row[]): Row[] => rows.filter(r => r.goal !== '' && r.goal !== 'informative')
+
+/**
+ * BENCHMARKS.md, the results page, from the latest full results of every suite (each keeps the date and machine it
+ * ran on): per suite its method, its goal rows (or the suite's own summary), and its reading (bench/notes/<suite>.md).
+ * Every figure of a suite goes to bench/results/<suite>.md; how the figures came to be, to bench/notes/log/.
+ */
 function writeMarkdown (): void {
   const out = [
     '# Benchmarks',
     '',
-    'Produced by `npm run bench` (raw samples in `bench/results/`). Each figure is the median of several runs (after',
-    'one warm-up where it makes sense), with the spread (min - max). Goals come from the issues; where one is missed,',
-    'the section says why and what remains. Figures are ratios to a baseline of the same run where one exists: these',
-    'machines are shared and noisy.',
+    'Current figures of `npm run bench`: per suite, how it measures, its goals and the floors or baselines they are',
+    'read against, and what the figures say. Each figure is the median of several runs (spread: min - max); every',
+    'figure of a suite is in `bench/results/<suite>.md` (raw samples in its `.json`); how they came to be, with the',
+    'designs tried and dropped, is the dated lab log in `bench/notes/log/`. These machines are shared and noisy: where',
+    'a baseline exists, the goal is a ratio to it in the same run.',
     ''
   ]
   for (const suite of SUITES) {
@@ -99,13 +107,14 @@ function writeMarkdown (): void {
     if (!existsSync(file)) continue
     const saved = JSON.parse(readFileSync(file, 'utf8')) as Saved
     const m = saved.meta
-    out.push(`## ${suite.title}`, '', suite.method, '',
-      `- date: ${String(m.date)}; machine: ${String(m.cpu)}, ${String(m.memory)}; Node ${String(m.node)}`,
-      `- command: \`${String(m.command)}\`, ${String(m.runs)} runs`, '', ...tableOf(saved.rows), '')
+    const when = `${String(m.date).slice(0, 10)}, ${String(m.cpu)}, ${String(m.memory)}, Node ${String(m.node)}, \`${String(m.command)}\` (${String(m.runs)} runs)`
+    writeFileSync(new URL(`${suite.name}.md`, RESULTS), [`# ${suite.title}`, '', suite.method, '', `Measured ${when}.`, '', ...tableOf(saved.rows), ''].join('\n'))
+    out.push(`## ${suite.title}`, '', suite.method, '', `Measured ${when}; every figure: [bench/results/${suite.name}.md](bench/results/${suite.name}.md).`, '',
+      ...(suite.summary?.(saved.rows) ?? tableOf(summaryRows(saved.rows))), '')
     const notes = new URL(`../bench/notes/${suite.name}.md`, import.meta.url)
     if (existsSync(notes)) out.push(readFileSync(notes, 'utf8').trim(), '')
   }
-  // measured outside `npm run bench` (the image build, the container cluster): kept as written, with their dates
+  // measured outside `npm run bench` (the image build): kept as written, with its date
   for (const name of ['image']) {
     const notes = new URL(`../bench/notes/${name}.md`, import.meta.url)
     if (existsSync(notes)) out.push(readFileSync(notes, 'utf8').trim(), '')
@@ -113,14 +122,11 @@ function writeMarkdown (): void {
   const faults = new URL('fault-scenarios.json', RESULTS)
   if (existsSync(faults)) {
     const f = JSON.parse(readFileSync(faults, 'utf8')) as { date: string, nodes: number, ttlMs: number, figures: Record<string, Record<string, number>> }
+    const rows = Object.entries(f.figures).map(([scenario, figs]) => `| ${scenario} | ${Object.entries(figs).map(([name, ms]) => `${name} ${ms} ms`).join('; ')} |`)
     out.push('## Fault scenarios (virtual cluster in network namespaces)', '',
       `Seen by the last run of \`test/cluster.test.ts\` (part of \`npm test\`, as root): ${f.nodes} agents in network namespaces,`,
       `TTL ${f.ttlMs} ms, heartbeat 1 s, probe interval 2 s, lease 6 s / renew 4 s / retry 1 s. One run each, not medians.`,
-      `Date: ${f.date}.`, '', '| scenario | figure | ms |', '|---|---|---|')
-    for (const [scenario, figs] of Object.entries(f.figures)) {
-      for (const [name, ms] of Object.entries(figs)) out.push(`| ${scenario} | ${name} | ${ms} |`)
-    }
-    out.push('')
+      `Date: ${f.date}.`, '', '| scenario | what was seen, ms after the fault or the heal |', '|---|---|', ...rows, '')
   }
   writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), out.join('\n'))
 }

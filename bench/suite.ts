@@ -28,6 +28,8 @@ export interface Suite {
   /** How it is measured, a few sentences for BENCHMARKS.md. */
   method: string
   run: (ctx: SuiteContext) => Promise<Row[]>
+  /** BENCHMARKS.md's table for this suite, when its goal rows are better read another way (default: those rows). */
+  summary?: (rows: Row[]) => string[]
 }
 
 /** Summarises samples; `limit` is the goal's bound (median <= limit), or null, or a function for other goals. */

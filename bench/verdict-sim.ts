@@ -106,6 +106,23 @@ export const verdictSimSuite: Suite = {
     'Precision: shown verdicts naming only true culprits; recall: true culprits named; churn: changes of the shown ' +
     'verdict set during a steady fault. Each run is one batch of seeded scenarios (the figure is the batch mean; ' +
     'bench/results/verdict-sim-detail.json has per-kind figures and the worst misses with their replay command).',
+  summary: rows => {
+    const at = (figure: string): Row | undefined => rows.find(r => r.figure === figure)
+    const cellOf = (r: Row | undefined): string => r === undefined ? '-' : `${r.median.toFixed(2)}${r.met === false ? ' MISSED' : ''}`
+    const out = [
+      '| agents | faults | precision (goal >= 0.95 single, 0.9 double) | recall (same goals) | recall of the faults some probe measured | churn (goal 0) |',
+      '|---|---|---|---|---|---|'
+    ]
+    for (const n of SIZES) {
+      for (const kind of ['single', 'double']) {
+        const p = `${n} agents, ${kind} fault:`
+        out.push(`| ${n} | ${kind} | ${cellOf(at(`${p} precision`))} | ${cellOf(at(`${p} recall`))} | ${cellOf(at(`${p} recall of the faults some probe measured (mean per fault)`))} | ${cellOf(at(`${p} churn (verdict set changes per steady scenario)`))} |`)
+      }
+    }
+    const own = SIZES.map(n => `${n} agents ${cellOf(at(`${n} agents, the culprit's own view (partition, gossip cut, pod network): precision`))} / ${cellOf(at(`${n} agents, the culprit's own view: names itself`))}`)
+    out.push('', `The culprit's own view (partition, gossip cut, pod network), precision / names itself (goal >= 0.95): ${own.join('; ')}.`)
+    return out
+  },
   async run (ctx) {
     const counts = ctx.smoke ? SMOKE : FULL
     const base = Number(process.env.VERDICT_SIM_SEED ?? DEFAULT_SEED)

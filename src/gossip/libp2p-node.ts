@@ -114,7 +114,7 @@ export async function createMeshNode (opts: MeshNodeOptions): Promise<MeshNode> 
         maxInboundDataLength: 2 * 1024 * 1024,
         // IHAVE gossip (gossipsub's own repair): each message id announced once, to 3 peers outside the mesh, instead
         // of in 3 heartbeats to max(6, 1/4 of them). The view repairs itself (every message carries rv; a gap pulls the
-        // record), and with the defaults IHAVE cost more than the heartbeats it announces (bench/notes/gossip-bytes.md)
+        // record), and with the defaults IHAVE cost more than the heartbeats it announces (bench/notes/log/gossip-bytes.md)
         Dlazy: 3,
         gossipFactor: 0,
         mcacheGossip: 1,

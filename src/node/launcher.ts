@@ -15,7 +15,7 @@ const NODE_FLAGS: readonly string[] = []
  * - a small young generation keeps RSS near the heap, and spares the agent the long memory-reducing collection that
  *   follows a young generation grown to its default 16 MB at start-up (about 0.2 s more start-up);
  * - scavenges on the main thread alone: a parallel one waits for helper threads that a busy node (or a CPU quota)
- *   may not schedule at once, and a 2 MB young generation gains nothing from them (bench/notes/mesh-timing.md;
+ *   may not schedule at once, and a 2 MB young generation gains nothing from them (bench/notes/log/mesh-timing.md;
  *   --single-threaded-gc did as well for latency but cost 15 MB of RSS).
  */
 export const IMAGE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--no-parallel-scavenge']
