@@ -3,6 +3,8 @@
 import { performance } from 'node:perf_hooks'
 import pino from 'pino'
 import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, posix, sep } from 'node:path'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -31,7 +33,8 @@ import { View, type SyncResponse } from '../src/gossip/view.ts'
 import { describeVariables, parseConfig, type Config } from '../src/node/config.ts'
 import { VARIABLE_MEANINGS } from '../src/node/variables.ts'
 import { createLogger } from '../src/node/logger.ts'
-import { ConfigError, WireError } from '../src/node/errors.ts'
+import { ConfigError } from '../src/node/errors.ts'
+import { WireError } from '../src/gossip/wire-error.ts'
 import { ident, mulberry32, viewSnapshot } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1840,4 +1843,74 @@ t.test('View: identities bound to pods (records vouched for by the cluster\'s to
     t.equal(v.apply(full(rec(1)), ident(1).peerId, 1), 'accepted')
     t.notOk(v.identitiesRequired)
   })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// the rooms of src/ and their arrows (docs/architecture.md)
+
+/** Which rooms each room may import from: the one statement of the allowed direction. */
+const ROOM_ARROWS: Record<string, string[]> = {
+  shared: [],
+  gossip: ['shared'],
+  probe: ['gossip', 'shared'],
+  report: ['gossip', 'shared'],
+  api: ['report', 'probe', 'gossip', 'shared'],
+  node: ['api', 'report', 'probe', 'gossip', 'shared']
+}
+
+/** Imports that go against ROOM_ARROWS (or to no file of the graph), as "from -> to". */
+function againstArrows (graph: Map<string, string[]>): string[] {
+  const out: string[] = []
+  for (const [f, deps] of graph) {
+    const room = f.split('/')[0] as string
+    for (const d of deps) {
+      const to = d.split('/')[0] as string
+      if (!(room in ROOM_ARROWS)) out.push(`${f}: not in a known room`)
+      else if (to !== room && !(ROOM_ARROWS[room] ?? []).includes(to)) out.push(`${f} -> ${d}`)
+      else if (!graph.has(d)) out.push(`${f} -> ${d} (no such file)`)
+    }
+  }
+  return out
+}
+
+/** The import cycles of a graph: its strongly connected components of more than one file (Tarjan). */
+function importCycles (graph: Map<string, string[]>): string[][] {
+  const index = new Map<string, number>()
+  const low = new Map<string, number>()
+  const stack: string[] = []
+  const cycles: string[][] = []
+  const visit = (v: string): void => {
+    index.set(v, index.size)
+    low.set(v, index.get(v) as number)
+    stack.push(v)
+    for (const w of graph.get(v) ?? []) {
+      if (!index.has(w)) { visit(w); low.set(v, Math.min(low.get(v) as number, low.get(w) as number)) } else if (stack.includes(w)) low.set(v, Math.min(low.get(v) as number, index.get(w) as number))
+    }
+    if (low.get(v) === index.get(v)) {
+      const scc: string[] = []
+      let w: string
+      do { w = stack.pop() as string; scc.push(w) } while (w !== v)
+      if (scc.length > 1) cycles.push(scc.sort())
+    }
+  }
+  for (const f of graph.keys()) if (!index.has(f)) visit(f)
+  return cycles
+}
+
+t.test('src/: no import cycle, and every import points down the rooms\' arrows', async t => {
+  const srcDir = fileURLToPath(new URL('../src/', import.meta.url))
+  const files = readdirSync(srcDir, { recursive: true, encoding: 'utf8' }).filter(f => f.endsWith('.ts')).map(f => f.split(sep).join('/'))
+  const graph = new Map<string, string[]>()
+  for (const f of files) {
+    const text = readFileSync(join(srcDir, f), 'utf8')
+    graph.set(f, [...text.matchAll(/^(?:import|export)\b[^'"]*?\bfrom\s+'(\.{1,2}\/[^']+)'/gm)].map(m => posix.normalize(posix.join(posix.dirname(f), m[1] as string))))
+  }
+  t.ok(files.length > 50, `${files.length} source files read`)
+  t.same(files.filter(f => !((f.split('/')[0] as string) in ROOM_ARROWS)), [], 'every file is in a room')
+  t.same(againstArrows(graph), [], 'no import against the arrows')
+  t.same(importCycles(graph), [], 'no import cycle')
+  // the checks catch what they are for (a made-up graph)
+  const bad = new Map([['gossip/a.ts', ['api/b.ts']], ['api/b.ts', ['gossip/c.ts']], ['gossip/c.ts', ['gossip/a.ts']]])
+  t.same(againstArrows(bad), ['gossip/a.ts -> api/b.ts'], 'an upward arrow is caught')
+  t.same(importCycles(bad), [['api/b.ts', 'gossip/a.ts', 'gossip/c.ts']], 'and a cycle')
 })

@@ -19,17 +19,16 @@ import {
   MAX_MESSAGE_BYTES, MAX_SYNC_BYTES
 } from '../src/gossip/codec.ts'
 import { createMeshNode, type MeshNode } from '../src/gossip/libp2p-node.ts'
-import { VIEW_TOPIC } from '../src/gossip/mesh.ts'
+import { SYNC_PROTOCOL, VIEW_TOPIC } from '../src/gossip/protocol.ts'
 import {
   externalKey, TCP_OUTCOMES, type AgentRecord, type ExternalBody, type ExternalRecord, type GossipMessage, type Identity,
   type LayerDelta, type LegacyPathResult, type PathResult, type Results, type ServiceResult
 } from '../src/gossip/record.ts'
 import { resultChanged, SelfRecord, type ResultsUpdate } from '../src/gossip/self-record.ts'
 import { readAll, writeAll } from '../src/gossip/stream-io.ts'
-import { SYNC_PROTOCOL } from '../src/gossip/sync.ts'
 import { MAX_US } from '../src/gossip/wire-reader.ts'
 import { View, type SyncResponse } from '../src/gossip/view.ts'
-import { WireError } from '../src/node/errors.ts'
+import { WireError } from '../src/gossip/wire-error.ts'
 import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
 import { ident, mulberry32, viewSnapshot } from './fixtures.ts'
 

@@ -2,7 +2,7 @@
 // counters fed by probe rounds, and GET /metrics on the API with the process and Node.js defaults.
 import t from 'tap'
 import type { Verdict } from '../src/report/verdicts.ts'
-import { VERSION } from '../src/node/version.ts'
+import { VERSION } from '../src/shared/version.ts'
 import { Trust } from '../src/gossip/trust.ts'
 import { AgentMetrics } from '../src/api/metrics.ts'
 import { Validator } from '@seriousme/openapi-schema-validator'

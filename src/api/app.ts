@@ -2,13 +2,13 @@
 import swagger from '@fastify/swagger'
 import { timingSafeEqual } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type onRequestHookHandler, type preValidationHookHandler } from 'fastify'
-import { InjectError } from '../node/errors.ts'
+import { InjectError } from '../gossip/inject.ts'
 import { JsonCache } from './json-cache.ts'
 import { InvalidReport } from './legacy.ts'
 import { registerPage } from './page-route.ts'
 import { RateLimiter } from './rate-limit.ts'
 import { readRoutes, writeRoutes, type ApiDeps } from './routes.ts'
-import { VERSION } from '../node/version.ts'
+import { VERSION } from '../shared/version.ts'
 
 /** What Fastify sends serialised JSON as. */
 const JSON_TYPE = 'application/json; charset=utf-8'

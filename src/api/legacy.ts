@@ -2,7 +2,7 @@
 import { isIP } from 'node:net'
 import { shareLegacyRow } from '../gossip/intern.ts'
 import type { ExternalBody, LegacyPathResult } from '../gossip/record.ts'
-import { parseGoDuration } from './duration.ts'
+import { parseGoDuration } from '../shared/duration.ts'
 
 /** A report body that passed the schema but says something impossible (bad IP, unparsable duration...). */
 export class InvalidReport extends Error {

@@ -1,6 +1,6 @@
 // Prometheus metrics of one agent (prom-client): process and Node.js defaults, probe counters and RTT histograms fed
 // by each round, gossip/sync/election state read at scrape time, and the view-derived samples (src/report/metric-samples.ts).
-import { REVISION, VERSION } from '../node/version.ts'
+import { REVISION, VERSION } from '../shared/version.ts'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Layer } from '../gossip/record.ts'
 import type { RoundResult } from '../probe/round.ts'

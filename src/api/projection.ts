@@ -2,7 +2,7 @@
 import type { AgentRecord, Layer, LegacyPathResult, PathResult, ServiceResult } from '../gossip/record.ts'
 import type { AgentEntry, ExternalEntry } from '../gossip/view.ts'
 import { coverage } from '../probe/targets.ts'
-import { formatDuration } from './duration.ts'
+import { formatDuration } from '../shared/duration.ts'
 
 export interface ViewSnapshot {
   agents: AgentEntry[]

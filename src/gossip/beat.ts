@@ -4,20 +4,13 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from 'pino'
 import { decodeBeat, encodeBeat, MAX_BEAT_BYTES, MAX_LEGACY_BEAT_BYTES, type Beat } from './codec.ts'
-import type { MeshNode } from './libp2p-node.ts'
+import { BEAT_PROTOCOL, LEGACY_BEAT_PROTOCOL, type MeshNode } from './protocol.ts'
 import { BeatBook, MAX_LEGACY_ENTRIES } from './liveness.ts'
 import type { LiveEntry } from './record.ts'
 import { readAll, writeAll } from './stream-io.ts'
-import { WireError } from '../node/errors.ts'
+import { WireError } from './wire-error.ts'
 import type { View } from './view.ts'
 
-export const BEAT_PROTOCOL = '/k8snet/beat/1.0.0'
-/**
- * A beat that also carries the legacy clients that posted to its origin, for the aggregator's digest to speak for
- * them. Its own protocol: an aggregator of an older version does not take it, and the origin then gossips its
- * heartbeat with them instead.
- */
-export const LEGACY_BEAT_PROTOCOL = '/k8snet/beat/1.1.0'
 const BEAT_TIMEOUT_MS = 2_000
 
 /** What the mesh needs of beats: send one, and take the beats (and legacy entries) heard since the last digest. */

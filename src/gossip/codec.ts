@@ -1,5 +1,5 @@
 // The versioned wire format: compact JSON (tuples, integer µs) for gossip messages and anti-entropy payloads.
-import { WireError } from '../node/errors.ts'
+import { WireError } from './wire-error.ts'
 import type {
   AgentRecord, ExternalBody, ExternalRecord, GossipMessage, LayerDelta, LegacyHeartbeat, LegacyPathResult,
   LiveEntry, PathResult, Results, Seal, ServiceResult

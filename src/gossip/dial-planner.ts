@@ -1,6 +1,8 @@
 // Decides which discovered peers to dial now: who should be connected, which side dials, and per-address backoff.
 import { createHash } from 'node:crypto'
-import type { PeerAddress } from '../node/config.ts'
+
+/** A peer's gossip address: what discovery found (DNS, the static list) and the planner dials. */
+export interface PeerAddress { ip: string, port: number }
 
 export const addrKey = (a: PeerAddress): string => a.ip.includes(':') ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`
 

@@ -2,9 +2,8 @@
 import { Resolver } from 'node:dns/promises'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from 'pino'
-import type { PeerAddress } from '../node/config.ts'
-import { addrKey, DialPlanner } from './dial-planner.ts'
-import type { MeshNode } from './libp2p-node.ts'
+import { addrKey, DialPlanner, type PeerAddress } from './dial-planner.ts'
+import type { MeshNode } from './protocol.ts'
 
 export interface DiscoveryOptions {
   /** Every lookup's addresses (static list included), e.g. to admit them as members. */

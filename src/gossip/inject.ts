@@ -1,9 +1,18 @@
 // Turns a legacy client's report into an external record this agent vouches for: ordered, capped, one message long;
 // a report that says nothing new is not gossiped again (its heartbeat rides on this agent's own).
-import { InjectError } from '../node/errors.ts'
 import { encodeMessage, MAX_MESSAGE_BYTES } from './codec.ts'
 import { externalKey, type ExternalBody, type GossipMessage, type LegacyPathResult } from './record.ts'
 import type { View } from './view.ts'
+
+/** A legacy report could not be accepted (for example the legacy-client cap is reached). */
+export class InjectError extends Error {
+  readonly code: 'CAPACITY' | 'INVALID' | 'TOO_LARGE'
+  constructor (code: 'CAPACITY' | 'INVALID' | 'TOO_LARGE', message: string) {
+    super(message)
+    this.name = 'InjectError'
+    this.code = code
+  }
+}
 
 export interface InjectContext {
   /** This agent's peer id: the record is bound to it. */

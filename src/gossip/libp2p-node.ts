@@ -1,18 +1,18 @@
 // Creates (but does not start) the libp2p node: TCP, noise, yamux, identify and gossipsub with signed messages.
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { gossipsub } from '@libp2p/gossipsub'
 import { createPeerScoreParams, createTopicScoreParams } from '@libp2p/gossipsub/score'
-import { identify, type Identify } from '@libp2p/identify'
+import { identify } from '@libp2p/identify'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp, type TCPSocketOptions } from '@libp2p/tcp'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2p } from 'libp2p'
-import { VIEW_TOPIC } from './mesh.ts'
+import { createLibp2p } from 'libp2p'
+import { remoteIpOf, VIEW_TOPIC, type MeshNode } from './protocol.ts'
 import { repairGossipStreams } from './stream-repair.ts'
 
-export type MeshNode = Libp2p<{ identify: Identify, pubsub: GossipSub }>
+export type { MeshNode } from './protocol.ts'
 
 export interface MeshNodeOptions {
   listenAddress: string
@@ -63,11 +63,6 @@ export function signedMessageFastId (msg: { from?: Uint8Array | null, seqno?: Ui
 
 const specific = (ip: string): boolean => ip !== '0.0.0.0' && ip !== '::'
 
-/** The remote IP of a raw inbound connection, if it has one. */
-function remoteIp (maConn: { remoteAddr: Multiaddr }): string | null {
-  for (const c of maConn.remoteAddr.getComponents()) if ((c.name === 'ip4' || c.name === 'ip6') && c.value !== undefined) return c.value
-  return null
-}
 
 export async function createMeshNode (opts: MeshNodeOptions): Promise<MeshNode> {
   const admits = opts.admits
@@ -86,7 +81,7 @@ export async function createMeshNode (opts: MeshNodeOptions): Promise<MeshNode> 
           connectionGater: {
             // before any byte of the handshake: a stranger's socket is closed at once
             denyInboundConnection: (maConn: { remoteAddr: Multiaddr }) => {
-              const ip = remoteIp(maConn)
+              const ip = remoteIpOf(maConn)
               const deny = ip === null || !admits(ip)
               if (deny) opts.onRefused?.(ip ?? '?')
               return deny

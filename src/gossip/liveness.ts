@@ -1,7 +1,7 @@
 // Liveness digests for large clusters (pure): which agents aggregate heartbeats, which two each origin beats to,
 // the packed entries an aggregator gossips, and the aggregator's book of beats heard since its last digest.
 import { createHash } from 'node:crypto'
-import { WireError } from '../node/errors.ts'
+import { WireError } from './wire-error.ts'
 import type { LiveEntry } from './record.ts'
 
 /** Each origin beats straight to this many aggregators, so one aggregator's death costs no origin its liveness. */

@@ -3,19 +3,19 @@
 import { TopicValidatorResult, type GossipsubMessage, type Message } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
-import { WireError } from '../node/errors.ts'
+import { WireError } from './wire-error.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import type { BeatChannel } from './beat.ts'
 import type { IdentityProof, ProveIdentity } from './identity.ts'
-import type { MeshNode } from './libp2p-node.ts'
+import type { MeshNode } from './protocol.ts'
 import { chooseAggregators, MAX_LEGACY_ENTRIES } from './liveness.ts'
 import type { AgentRecord, GossipMessage, LayerDelta, LiveEntry } from './record.ts'
 import type { ResultsUpdate, SelfRecord } from './self-record.ts'
 import { sameIp } from './admission.ts'
-import { remoteIpOf, type AntiEntropy } from './sync.ts'
+import type { AntiEntropy } from './sync.ts'
+import { remoteIpOf, VIEW_TOPIC } from './protocol.ts'
 import type { MergeOutcome, View } from './view.ts'
 
-export const VIEW_TOPIC = 'k8snet/view/1'
 /** However many deltas carried every result, a full record still goes out at least this many refresh intervals apart. */
 export const MAX_REFRESH_POSTPONE = 10
 

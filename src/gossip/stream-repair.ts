@@ -1,6 +1,6 @@
 // Reopens gossipsub's outbound stream to a peer that is still connected after one of its connections closed.
 import type { Connection, PeerId } from '@libp2p/interface'
-import type { MeshNode } from './libp2p-node.ts'
+import type { MeshNode } from './protocol.ts'
 
 /** Gossipsub's (and floodsub's) protocol ids start with these. */
 const GOSSIP_PROTOCOLS = ['/meshsub/', '/floodsub/']

@@ -5,13 +5,12 @@ import { sameIp } from './admission.ts'
 import { decodeSyncRequest, decodeSyncResponse, encodeSyncRequest, encodeSyncResponse, MAX_SYNC_BYTES } from './codec.ts'
 import type { IdentityProof, ProveIdentity } from './identity.ts'
 import type { Verifier } from './keys.ts'
-import type { MeshNode } from './libp2p-node.ts'
+import { remoteIpOf, SYNC_PROTOCOL, type MeshNode } from './protocol.ts'
 import type { AgentRecord } from './record.ts'
 import { checkSeals, recordSealHolds } from './seal.ts'
 import { readAll, writeAll } from './stream-io.ts'
 import type { View } from './view.ts'
 
-export const SYNC_PROTOCOL = '/k8snet/sync/1.0.0'
 const SYNC_TIMEOUT_MS = 5_000
 
 export interface SyncDeps {
@@ -112,8 +111,3 @@ export class AntiEntropy {
   }
 }
 
-/** The IP a connection comes from (or goes to). */
-export function remoteIpOf (conn: { remoteAddr: { getComponents: () => Array<{ name: string, value?: string }> } }): string | null {
-  for (const c of conn.remoteAddr.getComponents()) if ((c.name === 'ip4' || c.name === 'ip6') && c.value !== undefined) return c.value
-  return null
-}

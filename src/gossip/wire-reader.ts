@@ -1,6 +1,6 @@
 // Strict readers for untrusted decoded JSON: each returns a typed value or throws a WireError naming the field.
 import { isIP } from 'node:net'
-import { WireError } from '../node/errors.ts'
+import { WireError } from './wire-error.ts'
 
 export type Json = unknown
 

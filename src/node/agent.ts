@@ -44,7 +44,7 @@ import type { KubeAccess } from './kube-access.ts'
 import { JwksSource } from './kube-jwks.ts'
 import { kubeLeaseStore } from './kube-lease-store.ts'
 import type { Secrets } from './secrets.ts'
-import { VERSION } from './version.ts'
+import { VERSION } from '../shared/version.ts'
 
 export interface Agent {
   config: Config

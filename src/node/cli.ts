@@ -6,7 +6,7 @@ import { startAgent } from './agent.ts'
 import { acceptInjections, traceHooks } from './bench-hooks.ts'
 import { loadKubeAccess } from './kube-access.ts'
 import { loadSecrets } from './secrets.ts'
-import { VERSION } from './version.ts'
+import { VERSION } from '../shared/version.ts'
 
 /** --help: every variable the parser reads, with its default, what it accepts and what it means. */
 export function helpText (): string {

@@ -1,5 +1,6 @@
 // Reads the environment into one typed, validated configuration object; a bad value throws a ConfigError.
 import { isIP } from 'node:net'
+import type { PeerAddress } from '../gossip/dial-planner.ts'
 import { ConfigError } from './errors.ts'
 import { VARIABLE_MEANINGS } from './variables.ts'
 
@@ -9,8 +10,6 @@ export type LogLevel = typeof LOG_LEVELS[number]
 export const REPORT_FORMATS = ['ours', 'original', 'json'] as const
 export type ReportFormat = typeof REPORT_FORMATS[number]
 
-/** A peer address for static discovery: an IP and the gossip port it listens on. */
-export interface PeerAddress { ip: string, port: number }
 
 export interface Config {
   // identity (downward API)

@@ -2,7 +2,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { KubeAccess, Obj } from './kube-access.ts'
-import { VERSION } from './version.ts'
+import { VERSION } from '../shared/version.ts'
 
 export interface KubeAnswer {
   status: number

@@ -1,10 +1,10 @@
 // How a probe round's results are gossiped: every round in a small cluster, a held sample's changes in a large one.
 import type { GossipMesh } from '../gossip/mesh.ts'
-import type { Config } from '../node/config.ts'
 import type { RoundResult } from './round.ts'
 import type { RoundPlan } from './targets.ts'
 
-export type SampleTiming = Pick<Config, 'probeSampleHold' | 'probeIntervalS'>
+/** PROBE_SAMPLE_HOLD and PROBE_INTERVAL, as the configuration holds them. */
+export interface SampleTiming { probeSampleHold: number, probeIntervalS: number }
 
 /** How long a sampled agent's results stand before its next sample replaces them (one round of slack). */
 export const sampleKeptMs = (c: SampleTiming): number => (c.probeSampleHold + 1) * c.probeIntervalS * 1000

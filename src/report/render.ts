@@ -1,5 +1,5 @@
 // Pure: the report as text for a person reading the lease holder's log.
-import { formatDuration } from '../api/duration.ts'
+import { formatDuration } from '../shared/duration.ts'
 import type { Report } from './report.ts'
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`

@@ -5,11 +5,10 @@ import { privateKeyFromRaw } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { encodeMessage } from '../../src/gossip/codec.ts'
 import { createMeshNode, type MeshNode } from '../../src/gossip/libp2p-node.ts'
-import { VIEW_TOPIC } from '../../src/gossip/mesh.ts'
+import { SYNC_PROTOCOL, VIEW_TOPIC } from '../../src/gossip/protocol.ts'
 import type { AgentRecord, GossipMessage } from '../../src/gossip/record.ts'
 import { decodeMessage, decodeSyncResponse, encodeSyncRequest, MAX_SYNC_BYTES } from '../../src/gossip/codec.ts'
 import { readAll, writeAll } from '../../src/gossip/stream-io.ts'
-import { SYNC_PROTOCOL } from '../../src/gossip/sync.ts'
 import { serve } from './rpc.ts'
 
 interface RogueOptions { ip: string, port: number, peers: string[] }
