@@ -82,7 +82,7 @@ COPY --from=build /build/dist ./dist
 USER 10001:10001
 # api (REST API), health (GET /health, the pod-level probe target), gossip (libp2p TCP)
 EXPOSE 8080/tcp 6100/tcp 6200/tcp
-# IMAGE_NODE_FLAGS in src/node/launcher.ts (the benchmarks run the agent with the same): a 2 MB young generation
+# IMAGE_NODE_FLAGS in tools/launcher.ts (the benchmarks run the agent with the same): a 2 MB young generation
 # (RSS stays near the heap, and no 150-330 ms compacting collection shrinks a grown one two minutes after start), and
 # scavenges without helper threads (they never wait for threads a busy node schedules late)
 ENTRYPOINT ["node", "--max-semi-space-size=2", "--no-parallel-scavenge", "dist/src/node/main.js"]

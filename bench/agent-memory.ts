@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import type { AgentRecord, GossipMessage, Identity, LayerDelta, PathResult } from '../src/gossip/record.ts'
-import { getJson, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
+import { getJson, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { identities } from './gossip-bytes.ts'
 import { procCpuMs, row, type Row, type Suite } from './suite.ts'
 

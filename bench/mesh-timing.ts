@@ -8,8 +8,8 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { encodeMessage } from '../src/gossip/codec.ts'
 import { externalKey, type ExternalBody } from '../src/gossip/record.ts'
-import { getJson, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
-import { LeaseStandIn } from '../src/node/lease-stand-in.ts'
+import { getJson, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
+import { LeaseStandIn } from '../tools/lease-stand-in.ts'
 import { percentile, procCpuMs, row, within, type Row, type Suite } from './suite.ts'
 
 const N = 10

@@ -11,10 +11,10 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { parseAllDocuments } from 'yaml'
 import type { PairMap } from '../src/api/projection.ts'
-import { getJson, waitUntil } from '../src/node/launcher.ts'
+import { getJson, waitUntil } from '../tools/launcher.ts'
 import type { Report } from '../src/report/report.ts'
 import { harnessUnavailable, VirtualCluster, type VirtualNode } from './harness/cluster.ts'
-import { cpuCores, expand, memoryBytes, PODMAN, PodRunner, podmanUnavailable } from './harness/pod-runner.ts'
+import { cpuCores, expand, memoryBytes, podman, PodRunner, podmanUnavailable } from './harness/pod-runner.ts'
 import { restrictedViolations } from './harness/pod-security.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -70,7 +70,7 @@ if (why !== null) {
   const tag = `ci${process.pid}`
   t.teardown(() => {
     rmSync(work, { recursive: true, force: true })
-    spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'rmi', '-f', `${IMAGE}:${tag}-b`], { stdio: 'ignore' })
+    podman(['rmi', '-f', `${IMAGE}:${tag}-b`], { stdio: 'ignore' })
   })
 
   let built = false
@@ -79,15 +79,15 @@ if (why !== null) {
     const r = spawnSync('bash', [join(ROOT, 'docker/build-image.sh'), `${IMAGE}:${tag}`], { cwd: ROOT, encoding: 'utf8', timeout: 20 * 60_000 })
     t.equal(r.status, 0, `docker/build-image.sh (${((Date.now() - started) / 1000).toFixed(0)} s)`)
     if (r.status !== 0) { t.comment((r.stderr ?? '').slice(-4000)); return }
-    const inspect = JSON.parse(spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'image', 'inspect', `${IMAGE}:${tag}`], { encoding: 'utf8' }).stdout) as Array<{ Size: number, Config: { User: string, Labels: Record<string, string> } }>
+    const inspect = JSON.parse(podman(['image', 'inspect', `${IMAGE}:${tag}`]).stdout) as Array<{ Size: number, Config: { User: string, Labels: Record<string, string> } }>
     const img = inspect[0]
     t.equal(img?.Config.User, '10001:10001', 'USER 10001:10001')
     t.equal(img?.Config.Labels['org.opencontainers.image.licenses'], 'MIT', 'licence label MIT (LICENSE)')
     t.comment(`image size ${((img?.Size ?? 0) / 1e6).toFixed(1)} MB uncompressed`)
-    const v = spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'run', '--rm', '--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=1024:1024', `${IMAGE}:${tag}`, '--version'], { encoding: 'utf8' })
+    const v = podman(['run', '--rm', '--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=1024:1024', `${IMAGE}:${tag}`, '--version'])
     t.match(v.stdout, /^k8snet-checker \d+\.\d+\.\d+/, `--version: ${v.stdout.trim()}`)
     // the second tag a rolling update moves to
-    spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'tag', `${IMAGE}:${tag}`, `${IMAGE}:${tag}-b`])
+    podman(['tag', `${IMAGE}:${tag}`, `${IMAGE}:${tag}-b`])
     built = true
   })
 
@@ -165,12 +165,12 @@ async function runCluster (t: Test, work: string, tag: string): Promise<void> {
       const rss = runner.rssBytes(n)
       t.ok(rss !== null && rss > 0, `${n.name}: agent RSS ${((rss ?? 0) / 2 ** 20).toFixed(0)} MiB in its container`)
     }
-    const ping = JSON.parse(spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'inspect', runner.pods.get(c.node(1))?.container ?? ''], { encoding: 'utf8' }).stdout)[0]
+    const ping = JSON.parse(podman(['inspect', runner.pods.get(c.node(1))?.container ?? ''], { encoding: 'utf8' }).stdout)[0]
     t.same(ping?.EffectiveCaps ?? [], [], 'the container holds no capability')
     t.equal(ping?.HostConfig?.ReadonlyRootfs, true, 'read-only root filesystem')
     t.match(ping?.HostConfig?.SecurityOpt ?? [], ['no-new-privileges'], 'no-new-privileges (allowPrivilegeEscalation: false)')
     // resources: what this machine's cgroups (v1, cgroupfs) enforce from the manifest
-    const cg = spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'exec', runner.pods.get(c.node(1))?.container ?? '', 'sh', '-c',
+    const cg = podman(['exec', runner.pods.get(c.node(1))?.container ?? '', 'sh', '-c',
       'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpu/cpu.shares'], { encoding: 'utf8' })
     const [memLimit, quota, period, shares] = cg.stdout.trim().split('\n').map(Number)
     const res = ds?.spec.template.spec.containers[0].resources

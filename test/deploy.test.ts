@@ -16,8 +16,8 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
 import { parseConfig, type Config } from '../src/node/config.ts'
-import { LeaseStandIn } from '../src/node/lease-stand-in.ts'
-import { getJson, IMAGE_NODE_FLAGS, waitUntil } from '../src/node/launcher.ts'
+import { LeaseStandIn } from '../tools/lease-stand-in.ts'
+import { getJson, IMAGE_NODE_FLAGS, waitUntil } from '../tools/launcher.ts'
 import { restrictedViolations } from './harness/pod-security.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))

@@ -29,7 +29,7 @@ import { readAll, writeAll } from '../src/gossip/stream-io.ts'
 import { MAX_US } from '../src/gossip/wire-reader.ts'
 import { View, type SyncResponse } from '../src/gossip/view.ts'
 import { WireError } from '../src/gossip/wire-error.ts'
-import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
+import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { ident, mulberry32, viewSnapshot } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------

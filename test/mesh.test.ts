@@ -15,7 +15,7 @@ import { writeAll } from '../src/gossip/stream-io.ts'
 import { emptyResults, type AgentRecord } from '../src/gossip/record.ts'
 import {
   getJson, podIpsOf, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess
-} from '../src/node/launcher.ts'
+} from '../tools/launcher.ts'
 
 const N = 10
 const TTL_S = 4
@@ -356,7 +356,7 @@ t.test('bad configuration stops the agent at start with one line naming the vari
 // Two ways this failed: the 'parent gone' handler was set only once started, and pino's exit-time flush of a log
 // line to the dead parent's pipe retried EPIPE for ever (sonic-boom 4; the package pins 5, which gives up)
 t.test('an agent whose launcher dies exits, whether it was still starting or already running', async t => {
-  const launcher = fileURLToPath(new URL('../src/node/launcher.ts', import.meta.url))
+  const launcher = fileURLToPath(new URL('../tools/launcher.ts', import.meta.url))
   const script = `
     import { startAgentProcess } from ${JSON.stringify(launcher)}
     const [ip, mode] = process.argv.slice(1)

@@ -4,7 +4,7 @@
 // one TTL after it stops; agents probe the legacy clients; the report counts them. Needs root.
 import type { ChildProcess } from 'node:child_process'
 import t from 'tap'
-import { waitUntil } from '../src/node/launcher.ts'
+import { waitUntil } from '../tools/launcher.ts'
 import type { Report } from '../src/report/report.ts'
 import { harnessUnavailable, VirtualCluster, type VirtualNode } from './harness/cluster.ts'
 

@@ -13,7 +13,7 @@ import { FpingLauncher } from '../src/probe/fping-launcher.ts'
 import { runRound, type Probers } from '../src/probe/round.ts'
 import { chooseAgents, coverage, planRound, sampleOffsets } from '../src/probe/targets.ts'
 import { tcpProbe } from '../src/probe/tcp-probe.ts'
-import { getJson, waitUntil, type AgentProcess } from '../src/node/launcher.ts'
+import { getJson, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { close, listen, portOf, startProbedAgents } from './harness/probed-agents.ts'
 
 const isRoot = process.getuid?.() === 0

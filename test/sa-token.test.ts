@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import t from 'tap'
 import { MAX_TOKEN_BYTES, TokenError, parseJwks, verifyToken, type Jwks, type TokenErrorReason } from '../src/gossip/sa-token.ts'
-import { LeaseStandIn } from '../src/node/lease-stand-in.ts'
+import { LeaseStandIn } from '../tools/lease-stand-in.ts'
 import { ProjectedServiceAccountToken } from './harness/cluster.ts'
 
 const NS = 'kube-system'

@@ -2,8 +2,7 @@
 import { describeVariables, parseConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { createLogger } from './logger.ts'
-import { startAgent } from './agent.ts'
-import { acceptInjections, traceHooks } from './bench-hooks.ts'
+import { startAgent, type Agent, type AgentHooks } from './agent.ts'
 import { loadKubeAccess } from './kube-access.ts'
 import { loadSecrets } from './secrets.ts'
 import { VERSION } from '../shared/version.ts'
@@ -25,7 +24,16 @@ export function helpText (): string {
   return lines.join('\n') + '\n'
 }
 
-async function main (): Promise<void> {
+/**
+ * What a process that runs the agent may add: hooks into its mesh, and a call once it runs (the benchmarks' traced
+ * entry point, tools/traced-main.ts, uses both; the production entry point, main.ts, neither).
+ */
+export interface ProcessExtras {
+  hooks?: AgentHooks
+  onStarted?: (agent: Agent, log: ReturnType<typeof createLogger>) => void
+}
+
+async function main (extras: ProcessExtras): Promise<void> {
   if (process.argv.includes('--version')) {
     process.stdout.write(`k8snet-checker ${VERSION}\n`)
     return
@@ -64,7 +72,7 @@ async function main (): Promise<void> {
     throw err
   }
   if (secrets.psk !== null) log.info('private mesh: gossip connections need the same pre-shared key (GOSSIP_PSK_FILE); agents with another key never connect')
-  const agent = await startAgent(config, log, traceHooks(), secrets, kube)
+  const agent = await startAgent(config, log, extras.hooks ?? {}, secrets, kube)
   const shutdown = (why: string): void => {
     log.info({ why }, 'shutting down')
     const hard = setTimeout(() => process.exit(1), 5_000)
@@ -74,11 +82,14 @@ async function main (): Promise<void> {
   process.once('SIGTERM', () => { shutdown('SIGTERM') })
   process.once('SIGINT', () => { shutdown('SIGINT') })
   parentGone = () => { shutdown('parent gone') }
-  acceptInjections(agent.inject, log)
+  extras.onStarted?.(agent, log)
   if (process.send !== undefined) process.send({ ready: true, peerId: agent.node.peerId.toString() })
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`k8snet-checker: failed to start: ${(err as Error).message}\n`)
-  process.exit(1)
-})
+/** Runs the agent as this process: configuration, start, signals, the launcher's IPC; exits on a fatal error. */
+export function runAgentProcess (extras: ProcessExtras = {}): void {
+  main(extras).catch((err: unknown) => {
+    process.stderr.write(`k8snet-checker: failed to start: ${(err as Error).message}\n`)
+    process.exit(1)
+  })
+}

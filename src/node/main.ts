@@ -3,4 +3,5 @@
 import { enableCompileCache } from 'node:module'
 
 enableCompileCache()
-await import('./cli.ts')
+const { runAgentProcess } = await import('./cli.ts')
+runAgentProcess()

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { LeaseStandIn, type MintOptions, type PodRegistration } from '../../src/node/lease-stand-in.ts'
+import { LeaseStandIn, type MintOptions, type PodRegistration } from '../../tools/lease-stand-in.ts'
 import { DnsServer, type DnsAnswer } from './dns-server.ts'
 import { serve } from './rpc.ts'
 

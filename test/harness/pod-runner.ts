@@ -2,7 +2,7 @@
 // honouring the pod spec (env and the downward API, the service account volume and in-cluster apiserver, projected
 // tokens, emptyDir, Secrets, securityContext and sysctls, probes, restarts, grace period, resources). A field it does
 // not understand fails the run: nothing in the manifest is silently ignored.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncOptions, type SpawnSyncReturns } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { chmodSync, createWriteStream, mkdirSync, rmSync, writeFileSync, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
@@ -22,6 +22,11 @@ export class PodSpecError extends Error {
 
 /** podman on these machines: runc (crun refuses hybrid cgroups), cgroupfs, and rlimits the runtime may set. */
 export const PODMAN = ['podman', '--runtime', 'runc', '--cgroup-manager=cgroupfs']
+
+/** podman with this machine's flags, waited for (spawnSync's options as given). */
+export function podman (args: string[], opts: SpawnSyncOptions = {}): SpawnSyncReturns<string> {
+  return spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), ...args], { encoding: 'utf8', ...opts }) as SpawnSyncReturns<string>
+}
 const RLIMITS = ['--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=1024:1024']
 
 /** Why containers cannot run here, or null when they can. */
@@ -35,13 +40,13 @@ export function podmanUnavailable (): string | null {
 
 /** Removes the containers of harness processes that are gone (a test killed before it cleaned up). */
 export function sweepContainers (): void {
-  const r = spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'ps', '-a', '--filter', 'label=k8snet-harness', '--format', '{{.ID}} {{index .Labels "k8snet-harness"}}'], { encoding: 'utf8' })
+  const r = podman(['ps', '-a', '--filter', 'label=k8snet-harness', '--format', '{{.ID}} {{index .Labels "k8snet-harness"}}'])
   for (const line of (r.stdout ?? '').split('\n')) {
     const [id, pid] = line.trim().split(' ')
     if (id === undefined || id === '' || pid === undefined) continue
     let alive = true
     try { process.kill(Number(pid), 0) } catch { alive = false }
-    if (!alive || Number(pid) === process.pid) spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'rm', '-f', '-t', '0', id], { stdio: 'ignore' })
+    if (!alive || Number(pid) === process.pid) podman(['rm', '-f', '-t', '0', id], { stdio: 'ignore' })
   }
 }
 
@@ -449,7 +454,7 @@ export class PodRunner {
   /** SIGTERM, then SIGKILL after the grace period (podman stop), and waits for the exit. */
   private async stopContainer (pod: Pod, name: string): Promise<void> {
     const exited = pod.exited
-    spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'stop', '--time', String(this.grace), name], { stdio: 'ignore', timeout: (this.grace + 30) * 1000 })
+    podman(['stop', '--time', String(this.grace), name], { stdio: 'ignore', timeout: (this.grace + 30) * 1000 })
     await exited
   }
 
@@ -478,7 +483,7 @@ export class PodRunner {
   signal (n: VirtualNode, signal: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT' | 'SIGTERM'): void {
     const pod = this.pods.get(n)
     if (pod?.container === null || pod === undefined) throw new Error(`no container on ${n.name}`)
-    spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'kill', '--signal', signal.replace('SIG', ''), pod.container], { stdio: 'ignore' })
+    podman(['kill', '--signal', signal.replace('SIG', ''), pod.container], { stdio: 'ignore' })
   }
 
   /**
@@ -537,7 +542,7 @@ export class PodRunner {
   rssBytes (n: VirtualNode): number | null {
     const pod = this.pods.get(n)
     if (pod?.container == null) return null
-    const r = spawnSync(PODMAN[0] as string, [...PODMAN.slice(1), 'exec', pod.container, 'sh', '-c', 'grep VmRSS /proc/1/status'], { encoding: 'utf8' })
+    const r = podman(['exec', pod.container, 'sh', '-c', 'grep VmRSS /proc/1/status'])
     const kb = /VmRSS:\s+(\d+) kB/.exec(r.stdout ?? '')?.[1]
     return kb === undefined ? null : Number(kb) * 1024
   }

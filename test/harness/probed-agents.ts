@@ -1,7 +1,7 @@
 // Agents on loopback whose node IPs each have an sshd stand-in on TEST_PORT and whose custom Service ("localhost")
 // is a listener on 127.0.0.1: every probed path is open until a test closes one.
 import { createServer, type Server } from 'node:net'
-import { startAgentProcess, stopAgentProcess, type AgentProcess } from '../../src/node/launcher.ts'
+import { startAgentProcess, stopAgentProcess, type AgentProcess } from '../../tools/launcher.ts'
 
 /** A TCP listener that accepts and drops every connection (an open port). */
 export async function listen (host: string, port = 0): Promise<Server> {

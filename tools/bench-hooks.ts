@@ -2,9 +2,9 @@
 // agent publishes and accepts, and legacy heartbeats handed in by the parent as the API's POST would take them.
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
-import { normaliseHeartbeat, type HeartbeatBody } from '../api/legacy.ts'
-import type { ExternalBody, GossipMessage } from '../gossip/record.ts'
-import type { AgentHooks } from './agent.ts'
+import { normaliseHeartbeat, type HeartbeatBody } from '../src/api/legacy.ts'
+import type { ExternalBody, GossipMessage } from '../src/gossip/record.ts'
+import type { AgentHooks } from '../src/node/agent.ts'
 
 /** Whether this agent runs under a launcher that asked for the benchmark's hooks. */
 const benchHooksWanted = (): boolean => process.env.K8SNET_TRACE_ACCEPTED === '1' && process.send !== undefined

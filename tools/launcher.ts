@@ -4,7 +4,9 @@ import { createWriteStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
-const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url))
+/** The production entry point; benchmarks that trace the mesh (K8SNET_TRACE_ACCEPTED=1) get the traced one. */
+const MAIN = fileURLToPath(new URL('../src/node/main.ts', import.meta.url))
+const TRACED_MAIN = fileURLToPath(new URL('./traced-main.ts', import.meta.url))
 /**
  * Node flags of launched agents: none by default, and in particular not the parent's own (a test runner's loaders
  * would ride along into every agent, ~160 MB each). Launched agents favour start-up (the join-time tests).
@@ -68,9 +70,10 @@ export function startAgentProcess (o: AgentProcessOptions): AgentProcess {
     ? ['ignore', 'inherit', 'inherit', 'ipc'] as const
     : ['ignore', toFile || o.onText !== undefined ? 'pipe' : 'ignore', 'pipe', 'ipc'] as const
   const childEnv = { PATH: process.env.PATH ?? '', ...env }
+  const main = env.K8SNET_TRACE_ACCEPTED === '1' ? TRACED_MAIN : MAIN
   const child = o.prefix === undefined || o.prefix.length === 0
-    ? fork(MAIN, [], { env: childEnv, execPath: process.execPath, execArgv: [...(o.nodeFlags ?? NODE_FLAGS)], stdio: [...stdio] })
-    : spawn(o.prefix[0] as string, [...o.prefix.slice(1), process.execPath, ...(o.nodeFlags ?? NODE_FLAGS), MAIN], { env: childEnv, stdio: [...stdio] })
+    ? fork(main, [], { env: childEnv, execPath: process.execPath, execArgv: [...(o.nodeFlags ?? NODE_FLAGS)], stdio: [...stdio] })
+    : spawn(o.prefix[0] as string, [...o.prefix.slice(1), process.execPath, ...(o.nodeFlags ?? NODE_FLAGS), main], { env: childEnv, stdio: [...stdio] })
   const out = toFile && o.log !== undefined ? createWriteStream(o.log, { flags: 'a' }) : null
   if (out !== null) child.stderr?.pipe(out)
   if (child.stdout !== null) {
