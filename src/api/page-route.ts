@@ -2,10 +2,13 @@
 // from this agent: no CDN, no external asset) that polls the agent's own JSON endpoints. The stylesheet and the
 // script have content-hashed URLs and are cached for good; the HTML is revalidated (ETag) on every load.
 import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { PAGE_JS } from './page/app-js.ts'
 import { pageHtml } from './page/index-html.ts'
 import { PAGE_CSS } from './page/style-css.ts'
+
+/** The browser script, a real JavaScript file beside this module (the build copies it into dist/ as it is). */
+const PAGE_JS = readFileSync(new URL('./page/app.js', import.meta.url), 'utf8')
 
 interface Asset { url: string, type: string, body: Buffer, etag: string, cache: string }
 

@@ -1,4 +1,4 @@
-// The page's HTML skeleton; the script (app-js.ts) fills it from the JSON API. Asset URLs are relative, so the
+// The page's HTML skeleton; the script (app.js) fills it from the JSON API. Asset URLs are relative, so the
 // page also works behind a path prefix (e.g. `kubectl proxy`'s /api/v1/namespaces/.../proxy/).
 
 function layerSection (key: 'host' | 'pod', title: string): string {

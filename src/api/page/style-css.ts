@@ -1,4 +1,4 @@
-// The page's stylesheet, kept as a string so it ships inside the compiled tree (see app-js.ts).
+// The page's stylesheet, kept as a string so it ships inside the compiled tree (the script, app.js, is copied into it by the build).
 export const PAGE_CSS = `
 *, *::before, *::after { box-sizing: border-box; }
 [hidden] { display: none !important; }

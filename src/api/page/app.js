@@ -1,9 +1,9 @@
-// The page's browser script: plain JavaScript (no TypeScript, no framework, no build step), kept as a string so it
-// ships inside the compiled tree (the image holds dist/ only). It polls the JSON endpoints of the agent that served
-// it (relative URLs, so it also works behind a path prefix such as `kubectl proxy`) and draws each layer's
-// source x target matrix on one <canvas> with one set of listeners per canvas, never one per cell.
-// Written without backquotes and without dollar-brace, since it sits inside a template literal.
-export const PAGE_JS = String.raw`(function () {
+// @ts-check
+// The page's browser script: plain JavaScript (no framework, no build step), served as it is and type-checked by
+// tsc (tsconfig.page.json: checkJs with the DOM's types). It polls the JSON endpoints of the agent that served it
+// (relative URLs, so it also works behind a path prefix such as `kubectl proxy`) and draws each layer's source x
+// target matrix on one <canvas> with one set of listeners per canvas, never one per cell.
+(function () {
   'use strict'
 
   var POLL_MS = 3000
@@ -52,7 +52,9 @@ export const PAGE_JS = String.raw`(function () {
     selected: null // { layer, src, dst }
   }
   var stats = { updates: 0, fetchMs: 0, bytes: 0, modelMs: 0, renderMs: 0, frameMs: 0, cells: 0, parts: {} }
-  window.k8snetPage = { stats: stats, refresh: function () { return tick(true) } }
+  // the page's own figures, read by the page test (window.k8snetPage)
+  var pageGlobal = /** @type {any} */ (window)
+  pageGlobal.k8snetPage = { stats: stats, refresh: function () { return tick(true) } }
 
   // ---------------------------------------------------------------- classification (as src/report/paths.ts)
 
@@ -311,6 +313,11 @@ export const PAGE_JS = String.raw`(function () {
     var cov = d.coverage && d.coverage.agents ? d.coverage.agents : {}
     var k = d.coverage ? d.coverage.k : 0
     var svc = d.results.service_test_results || {}
+    /**
+     * @typedef {{ name: string, node: string, pod: string, covHost: number | null, covPod: number | null, legacy: boolean,
+     *   hostAge?: number, podAge?: number, svc?: any, problems?: number }} AgentRow
+     */
+    /** @type {AgentRow[]} */
     var rows = Object.keys(cov).map(function (name) {
       var a = cov[name]
       return { name: name, node: a.node_ip, pod: a.pod_ip, covHost: a.host, covPod: a.pod, legacy: false }
@@ -796,7 +803,7 @@ export const PAGE_JS = String.raw`(function () {
     $('legend-body').innerHTML = h.join('')
     var all = $('legend-body').querySelectorAll('canvas.swatch')
     for (var i = 0; i < all.length; i++) drawSwatch(all[i], Number(all[i].getAttribute('data-code')), 4)
-    var sc = $('rtt-scale').getContext('2d')
+    var sc = /** @type {HTMLCanvasElement} */ ($('rtt-scale')).getContext('2d')
     for (var j = 0; j < SHADES; j++) { sc.fillStyle = OK_SHADES[j]; sc.fillRect(j * 14, 0, 14, 14) }
   }
 
@@ -834,25 +841,26 @@ export const PAGE_JS = String.raw`(function () {
     setupLayer('host')
     setupLayer('pod')
     renderLegend()
-    $('view').addEventListener('change', function (ev) { state.view = ev.target.value; renderAll() })
+    $('view').addEventListener('change', function (ev) { state.view = /** @type {HTMLSelectElement} */ (ev.target).value; renderAll() })
     var filterTimer = 0
     $('filter').addEventListener('input', function (ev) {
       clearTimeout(filterTimer)
       filterTimer = setTimeout(function () {
-        state.filter = ev.target.value.toLowerCase().split(/[\s,]+/).filter(Boolean)
+        state.filter = /** @type {HTMLInputElement} */ (ev.target).value.toLowerCase().split(/[\s,]+/).filter(Boolean)
         renderAll()
       }, 150)
     })
     $('pause').addEventListener('click', function (ev) {
       state.paused = !state.paused
-      ev.target.textContent = state.paused ? 'Resume' : 'Pause'
-      ev.target.setAttribute('aria-pressed', String(state.paused))
+      var button = /** @type {HTMLButtonElement} */ (ev.target)
+      button.textContent = state.paused ? 'Resume' : 'Pause'
+      button.setAttribute('aria-pressed', String(state.paused))
       if (state.paused) clearTimeout(state.timer)
       else tick(true)
       renderStatus()
     })
     $('agents-body').addEventListener('click', function (ev) {
-      if (ev.target && ev.target.id === 'agents-all') { state.showAllAgents = !state.showAllAgents; renderAgents() }
+      if (ev.target instanceof Element && ev.target.id === 'agents-all') { state.showAllAgents = !state.showAllAgents; renderAgents() }
     })
     document.addEventListener('visibilitychange', function () { if (!document.hidden && !state.paused) tick(false) })
     var resizeFrame = 0
@@ -867,4 +875,3 @@ export const PAGE_JS = String.raw`(function () {
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start)
   else start()
 })()
-`
