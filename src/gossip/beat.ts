@@ -1,6 +1,6 @@
 // Beats over a libp2p stream protocol (large clusters): an origin tells its two aggregators it is alive; an
 // aggregator notes beats from origins its view binds to the connection's key, for its next liveness digest.
-import type { Connection, Stream } from '@libp2p/interface'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from 'pino'
 import { decodeBeat, encodeBeat, MAX_BEAT_BYTES, MAX_LEGACY_BEAT_BYTES, type Beat } from './codec.ts'
@@ -27,7 +27,14 @@ export interface BeatChannel {
  */
 export interface BeatStats { sent: number, failed: number, heard: number, refused: number, cut: number }
 
-export interface BeatDeps { node: MeshNode, view: View, now: () => number, log: Logger }
+export interface BeatDeps {
+  node: MeshNode
+  view: View
+  now: () => number
+  log: Logger
+  /** A beat spoke for a legacy client this view does not hold: pull from its sender. */
+  onLegacyGap?: (peer: PeerId) => void
+}
 
 export class Beats implements BeatChannel {
   readonly stats: BeatStats = { sent: 0, failed: 0, heard: 0, refused: 0, cut: 0 }
@@ -81,13 +88,17 @@ export class Beats implements BeatChannel {
     this.stats.heard++
     // legacy entries count only for legacy heartbeats that this origin's key injected
     const now = this.deps.now()
+    let lacking = false
     for (const e of beat.legacy ?? []) {
       const key = this.deps.view.legacyKeyInjectedBy(e.id, peer)
+      lacking ||= key === undefined && !this.deps.view.holdsLegacyId(e.id)
       if (key === undefined) continue
       this.legacyBook.note(key, e.rv16, now - e.ageMs)
       // (the digest refreshes every other view; this one's own copy is refreshed here)
       this.deps.view.touchExternal(key, now - e.ageMs)
     }
+    // a client this view has not got (its record lost or still on its way): pull it from the agent that holds it
+    if (lacking) this.deps.onLegacyGap?.(conn.remotePeer)
   }
 
   async send (peerId: string, beat: Beat): Promise<boolean> {

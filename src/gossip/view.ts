@@ -566,6 +566,9 @@ export class View {
     }
   }
 
+  /** Whether a held legacy heartbeat has this short id (or several do). */
+  holdsLegacyId (id: number): boolean { return this.extByShortId.has(id) }
+
   /** The legacy heartbeat an entry's short id names, if held and injected by the agent with key `peerId`. */
   legacyKeyInjectedBy (id: number, peerId: string): string | undefined {
     const key = this.extByShortId.get(id)

@@ -259,7 +259,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     maxPeers: config.meshMaxPeers,
     now
   }, log)
-  const beats = new Beats({ node, view, now, log })
+  const beats = new Beats({ node, view, now, log, onLegacyGap: peer => { void sync.pull(peer) } })
   // origin times against receipt times: how far each agent's wall clock is from this one's
   const skew = new ClockSkew()
   const onAccepted = (msg: GossipMessage): void => {
