@@ -3,6 +3,7 @@
 // the image runs them: A takes the POSTs, B only hears them over gossip, as every agent does of the posts the others
 // take. B's resident memory, CPU share and gossip bytes, beside the same two agents with no legacy client; then the
 // cost of one full 4999-row post on the agent that takes it.
+// K8SNET_BENCH_PROFILE=<dir> writes a CPU profile of agent B there (it then stops with SIGTERM, which writes it).
 import { readFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -281,5 +282,5 @@ export const legacyScaleSuite: Suite = {
   name: 'legacy-scale',
   title: 'A 5000-node migration: legacy clients held by every agent',
   method: `Two agents on loopback with the image's Node flags and the default settings (MAX_EXTERNAL_ORIGINS 5000, thinning above PROBE_SAMPLE_ABOVE rows). ${CLIENTS} made-up legacy clients post at the original's rates (a heartbeat every ${HEARTBEAT_S} s, host, pod and Service results every ${ROUND_S} s, spread evenly), all into agent A; agent B hears them only through gossip, as every agent hears the posts the others take, so B's figures are each agent's cost whatever the number of agents. The result posts carry the ${KEPT_ROWS} rows thinning keeps of a healthy 4999-row post; the cost of a full post is measured after, on A, one at a time. CPU from /proc/<pid>/stat over the window, RSS from /proc/<pid>/status, gossip payload from the agent's own counter, socket bytes from /proc/<pid>/io rchar.`,
-  run: async ctx => process.env.K8SNET_BENCH_SPREAD_ONLY === '1' ? await spreadRun(ctx.smoke, ctx.log) : [...await run(ctx.smoke, ctx.log), ...await spreadRun(ctx.smoke, ctx.log)]
+  run: async ctx => [...await run(ctx.smoke, ctx.log), ...await spreadRun(ctx.smoke, ctx.log)]
 }

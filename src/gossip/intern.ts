@@ -25,15 +25,14 @@ const ports = new Interner<Readonly<Record<string, 'open' | 'closed'>>>(4096)
 const strings = new Interner<string>(65_536)
 
 /**
- * A legacy row whose port map, source and timestamp are shared with every equal row held: thousands of legacy
- * clients' rows repeat a few port maps, their own source and their post's timestamp. The port map is frozen.
+ * Makes a freshly built legacy row share its port map, source and timestamp with every equal row held (thousands of
+ * legacy clients' rows repeat a few port maps, their own source and their post's timestamp), and returns it. The
+ * port map is frozen.
  */
 export function shareLegacyRow<R extends { source: string, timestamp: string, ports: Record<string, 'open' | 'closed'> }> (r: R): R {
   const p = r.ports
-  return {
-    ...r,
-    source: strings.get(r.source, () => r.source),
-    timestamp: strings.get(r.timestamp, () => r.timestamp),
-    ports: ports.get(JSON.stringify(p), () => Object.freeze({ ...p })) as Record<string, 'open' | 'closed'>
-  }
+  r.source = strings.get(r.source, () => r.source)
+  r.timestamp = strings.get(r.timestamp, () => r.timestamp)
+  r.ports = ports.get(JSON.stringify(p), () => Object.freeze({ ...p })) as Record<string, 'open' | 'closed'>
+  return r
 }
