@@ -367,7 +367,10 @@ export async function simulateAgents (o: SimOptions): Promise<SimResult> {
             host: plan.host.map(p => net.result(me.nodeIp, p.ip, p.port, wall)),
             pod: plan.pod.map(p => net.result(me.podIp, p.ip, p.port, wall)),
             service: null,
-            icmpError: null
+            icmpError: null,
+            // a healthy cluster: the sweep finds nobody silent, so it adds nothing to gossip
+            echoes: new Map(),
+            promoted: 0
           }
         },
         publish: (r, plan) => { publishRound(mesh, r, plan, timing) },

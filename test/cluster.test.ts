@@ -565,6 +565,40 @@ if (why !== null) {
     await waitUntil('clock fixed: a healthy cluster', healthy, 60_000, 500)
   })
 
+  t.test('19. a sampled cluster: a one-way block between two agents no sample covers is found by the sweep', async t => {
+    // every agent probes one peer (the sample of a 1000-node cluster, scaled down) and sweeps the rest with ICMP;
+    // the last scenario that needs the agents: they stay sampled
+    const sampled = { PROBE_SAMPLE_ABOVE: '2', PROBE_COVERAGE: '1', PROBE_SAMPLE_HOLD: '1000' }
+    for (const n of c.nodes) await c.restartAgent(n, 'SIGTERM', { env: sampled })
+    const measured = async (): Promise<PairMap> => await pairs(c.node(1), 'hosts')
+    await waitUntil('one sampled peer per agent, a healthy cluster', async () => {
+      const hosts = await measured()
+      return c.nodes.every(s => Object.keys(hosts[s.nodeIp] ?? {}).length === 1) && await healthy()
+    }, 60_000, 500)
+    const hosts = await measured()
+    const covered = (a: VirtualNode, b: VirtualNode): boolean => hosts[a.nodeIp]?.[b.nodeIp] !== undefined || hosts[b.nodeIp]?.[a.nodeIp] !== undefined
+    const pair = c.nodes.flatMap(a => c.nodes.map(b => [a, b] as const)).find(([a, b]) => a !== b && !covered(a, b))
+    if (pair === undefined) throw new Error(`every pair is in some sample: ${JSON.stringify(hosts)}`)
+    const [a, b] = pair
+    t.comment(`${a.name} -> ${b.name}: no sample probes it either way`)
+    c.blockOneWay(a, b)
+    t.teardown(() => { c.heal(b) })
+    const want = `one-way|${a.name} -> ${b.name}`
+    const detect = await untilVerdicts('a one-way verdict from the sweep', vs => vs.includes(want), 20_000)
+    figure('sampled-one-way', 'detect_ms', detect)
+    t.same([...new Set(await verdictsNow())], [want], 'only the one-way link is blamed')
+    const now = await pairs(c.node(3), 'hosts')
+    t.match(now[a.nodeIp]?.[b.nodeIp], { ping: 'unreachable' }, 'A -> B reported by A (its sweep found it silent)')
+    t.match(now[b.nodeIp]?.[a.nodeIp], { ping: 'reachable', port_status: 'open' }, 'B -> A measured by B (A reported B unreachable)')
+    c.heal(b)
+    figure('sampled-one-way', 'recover_ms', await settle('one-way healed'))
+    // released once the watch runs out: the pair is measured by no sample again
+    await waitUntil('the watched pair released', async () => {
+      const m = await measured()
+      return m[a.nodeIp]?.[b.nodeIp] === undefined && m[b.nodeIp]?.[a.nodeIp] === undefined
+    }, 60_000, 500)
+  })
+
   t.test('a harness stopped by Ctrl-C leaves nothing behind', async t => {
     const child = spawn(process.execPath, [fileURLToPath(new URL('./harness/up.ts', import.meta.url)), '2'], { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
@@ -589,6 +623,6 @@ if (why !== null) {
     t.comment(JSON.stringify(figures))
     mkdirSync('bench/results', { recursive: true })
     writeFileSync('bench/results/fault-scenarios.json', JSON.stringify({ date: new Date().toISOString(), nodes: N, ttlMs: TTL_MS, figures }, null, 2) + '\n')
-    t.ok(Object.keys(figures).length >= 18, 'every scenario recorded its figures')
+    t.ok(Object.keys(figures).length >= 19, 'every scenario recorded its figures')
   })
 }

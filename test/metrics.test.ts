@@ -125,7 +125,7 @@ t.test('verdict series: one per culprit, with node, source, target and layer lab
 
 t.test('probe rounds feed counters and histograms; totals only grow', async t => {
   const m = new AgentMetrics(sources(cluster(5), 'agent-1', false))
-  const round = { host: [path('10.0.0.2', 22, 'ok'), path('10.0.0.3', 22, 'down'), path('10.0.0.4', 22, 'refused')], pod: [path('10.1.0.2', 6100, 'lossy')], service: null, icmpError: null }
+  const round = { host: [path('10.0.0.2', 22, 'ok'), path('10.0.0.3', 22, 'down'), path('10.0.0.4', 22, 'refused')], pod: [path('10.1.0.2', 6100, 'lossy')], service: null, icmpError: null, echoes: new Map(), promoted: 0 }
   m.observeRound(round, 850)
   m.observeRound(round, 900)
   const text = await m.text()

@@ -10,8 +10,9 @@ import { emptyResults, type AgentRecord } from '../src/gossip/record.ts'
 import { dnsProbe } from '../src/probe/dns-probe.ts'
 import { fpingRound, IcmpUnavailable, parseFpingOutput, sendInterval } from '../src/probe/fping.ts'
 import { FpingLauncher } from '../src/probe/fping-launcher.ts'
-import { runRound, type Probers } from '../src/probe/round.ts'
-import { chooseAgents, coverage, planRound, sampleOffsets } from '../src/probe/targets.ts'
+import { runRound, type Probers, type RoundResult } from '../src/probe/round.ts'
+import { chooseAgents, coverage, planRound, sampleOffsets, type ProbeTarget } from '../src/probe/targets.ts'
+import { ProbeWatch, reportersOfDown } from '../src/probe/watch.ts'
 import { tcpProbe } from '../src/probe/tcp-probe.ts'
 import { getJson, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { close, listen, portOf, startProbedAgents } from './harness/probed-agents.ts'
@@ -139,6 +140,93 @@ t.test('a round with fake probers: Service DNS failure, ICMP unavailable', async
   t.match(pairs['10.0.0.1']?.['10.0.0.2'], { ping: 'unknown', port_status: 'open', loss: null })
   const svc = serviceResults({ agents: [{ record: rec, lastHeard: 0, trust: Trust.Self }], externals: [] })
   t.match(svc['10.1.0.1'], { reachable: false, target_ip: '', dns: { ok: false, error: 'ENOTFOUND' } })
+})
+
+t.test('the exception watch: a swept target that stops answering is probed fully, watched, and released', async t => {
+  const targets = (prefix: string, port: number, n: number): ProbeTarget[] => Array.from({ length: n }, (_, i) => ({ ip: `${prefix}.${i + 2}`, port }))
+  const everyone = { host: targets('10.0.0', 22, 40), pod: targets('10.1.0', 6100, 40) }
+  const sample = { host: everyone.host.slice(0, 3), pod: everyone.pod.slice(0, 3), sampled: true }
+  const down = new Set(['10.0.0.20', '10.1.0.20'])
+  const dropIcmp = new Set(['10.0.0.30'])
+  /** Silent once (a lost sweep echo): the full probe that follows finds it well. */
+  const flaky = new Set<string>()
+  const tcpCalls: string[] = []
+  const probers: Probers = {
+    icmp: async (ips, echoes = 3) => new Map(ips.map(ip => {
+      const silent = down.has(ip) || dropIcmp.has(ip) || flaky.has(ip)
+      flaky.delete(ip)
+      return [ip, { sent: echoes, received: silent ? 0 : echoes, rttsMs: silent ? [] : Array<number>(echoes).fill(0.3) }]
+    })),
+    tcp: async ip => { tcpCalls.push(ip); return down.has(ip) ? { tcp: 'timeout', connectMs: null } : { tcp: 'open', connectMs: 0.2 } },
+    dns: async () => ({ ok: true, ms: 1, addresses: [], error: null }),
+    wallNow: () => 1_700_000_000_000
+  }
+  const watch = new ProbeWatch('agent-1', { rounds: 2, max: 5, answerMemory: 100 })
+  const round = async (r: number, reporters?: { host: ProbeTarget[], pod: ProbeTarget[] }): Promise<RoundResult> => {
+    const plan = watch.widen(sample, everyone, r, reporters)
+    tcpCalls.length = 0
+    const res = await runRound(plan, { timeoutMs: 1000, concurrency: 4, service: null, suspect: (ip, e) => watch.suspect(ip, e) }, probers)
+    watch.noteEchoes(res.echoes)
+    watch.afterRound(res, { host: 22, pod: 6100 })
+    return res
+  }
+  t.equal(watch.widen(sample, everyone, 0).sweep?.host.length, 37, 'the sweep covers everyone outside the sample')
+  // a plan that is not a sample is left alone
+  t.same(watch.widen({ ...sample, sampled: false }, everyone, 0), { ...sample, sampled: false })
+  // first round: .20 and .30 never answered before, so their silence is not news (ICMP may be filtered)
+  down.clear(); dropIcmp.clear()
+  let r = await round(1)
+  t.equal(r.promoted, 0)
+  t.equal(r.host.length, 3, 'only the sample is reported')
+  t.same(tcpCalls.length, 6, 'TCP only for the sample; the other 74 targets are swept with ICMP')
+  t.equal(r.echoes.size, 80)
+  // the link to .20 breaks: the sweep finds it silent, it is probed fully and reported in the same round; a lost
+  // sweep echo of .21 is probed again, found well, and not reported
+  down.add('10.0.0.20'); down.add('10.1.0.20'); flaky.add('10.0.0.21')
+  r = await round(2)
+  t.equal(r.promoted, 2)
+  t.notOk(r.host.some(x => x.target === '10.0.0.21'), 'a single lost echo is not news')
+  t.notOk(r.host.some(x => x.target === '10.0.0.30'), 'a target that never answered ICMP is not news either')
+  t.match(r.host.find(x => x.target === '10.0.0.20'), { sent: 3, received: 0, tcp: 'timeout' })
+  t.match(r.pod.find(x => x.target === '10.1.0.20'), { tcp: 'timeout' })
+  t.same(watch.size, { host: 1, pod: 1 })
+  // while it fails it stays watched (probed fully, not swept)
+  r = await round(3)
+  t.equal(r.promoted, 0)
+  t.ok(r.host.some(x => x.target === '10.0.0.20'))
+  // healed: still reported (the recovery is seen) until the watch runs out two rounds after the last failure
+  down.clear()
+  r = await round(4)
+  t.match(r.host.find(x => x.target === '10.0.0.20'), { received: 3, tcp: 'open' })
+  r = await round(5)
+  t.ok(r.host.some(x => x.target === '10.0.0.20'))
+  r = await round(6)
+  t.notOk(r.host.some(x => x.target === '10.0.0.20'), 'released')
+  t.same(watch.size, { host: 0, pod: 0 })
+  // an agent that reports this one unreachable is probed back (its reverse path measured)
+  r = await round(7, { host: [{ ip: '10.0.0.33', port: 22 }], pod: [] })
+  t.match(r.host.find(x => x.target === '10.0.0.33'), { tcp: 'open', received: 3 })
+  // over the cap, newcomers wait: a wide outage stays the sample's to show
+  for (let i = 2; i < 42; i++) down.add(`10.0.0.${i}`)
+  r = await round(8)
+  t.ok(watch.size.host <= 5, `host watch ${watch.size.host} within its cap`)
+  // ICMP that could not run promotes nothing
+  const broken: Probers = { ...probers, icmp: async () => { throw new IcmpUnavailable('no fping') } }
+  const res = await runRound(watch.widen(sample, everyone, 9), { timeoutMs: 1000, concurrency: 4, service: null, suspect: (ip, e) => watch.suspect(ip, e) }, broken)
+  t.equal(res.promoted, 0)
+})
+
+t.test('reportersOfDown: the agents whose results say this one is unreachable, per layer', async t => {
+  const me = agent('me', '10.0.0.1', '10.1.0.1')
+  const a = agent('a', '10.0.0.2', '10.1.0.2')
+  const b = agent('b', '10.0.0.3', '10.1.0.3')
+  const base = { port: 22, rttMs: null, connectMs: null, durationMs: 1000, checkedAt: 0 }
+  a.results.host.set('10.0.0.1', { ...base, target: '10.0.0.1', sent: 3, received: 0, tcp: 'timeout' })
+  a.results.pod.set('10.1.0.1', { ...base, target: '10.1.0.1', port: 6100, sent: 3, received: 3, tcp: 'open', rttMs: 0.3, connectMs: 0.2 })
+  b.results.pod.set('10.1.0.1', { ...base, target: '10.1.0.1', port: 6100, sent: 0, received: 0, tcp: 'unreachable' })
+  b.results.host.set('10.0.0.1', { ...base, target: '10.0.0.1', sent: 3, received: 2, tcp: 'refused' })
+  const r = reportersOfDown([me, a, b], me.identity, { testPort: 22, clientPort: 6100 })
+  t.same(r, { host: [{ ip: '10.0.0.2', port: 22 }], pod: [{ ip: '10.1.0.3', port: 6100 }] })
 })
 
 t.test('real sockets on loopback: open, refused, the health server, ICMP, DNS', async t => {

@@ -1,7 +1,10 @@
 // The simulated cluster: each agent's probe results per round under the faults and noise, as its gossip carries them.
 import type { AgentRecord, Identity, Layer, PathResult } from '../../src/gossip/record.ts'
 import { resultChanged } from '../../src/gossip/self-record.ts'
-import { sampleOffsets } from '../../src/probe/targets.ts'
+import type { EchoResult } from '../../src/probe/fping.ts'
+import { SWEEP_ECHOES } from '../../src/probe/round.ts'
+import { sampleOffsets, type ProbeTarget, type RoundPlan } from '../../src/probe/targets.ts'
+import { failing, ProbeWatch } from '../../src/probe/watch.ts'
 import { ident } from '../../test/fixtures.ts'
 import { LOSSY_P, type Fault } from './faults.ts'
 
@@ -70,6 +73,10 @@ export class World {
   private cur: Array<AgentRecord | undefined>
   private prev: Array<AgentRecord | undefined>
   private readonly states = new Map<number, RoundState>()
+  /** Above SAMPLE_ABOVE: each agent's exception watch (the real one), its sweep's targets, and agents by IP. */
+  private readonly watches: ProbeWatch[] = []
+  private readonly everyone: Record<'host' | 'pod', ProbeTarget[]> = { host: [], pod: [] }
+  private readonly byIp = new Map<string, number>()
 
   constructor (o: WorldOptions) {
     this.n = o.n
@@ -89,6 +96,16 @@ export class World {
     this.cur = new Array<AgentRecord | undefined>(o.n + 1)
     this.prev = new Array<AgentRecord | undefined>(o.n + 1)
     this.measured = o.faults.map(f => f.kind !== 'one-way' && f.kind !== 'flapping-link')
+    if (this.sampled) {
+      for (let i = 1; i <= o.n; i++) {
+        const id = this.ids[i] as Identity
+        this.watches[i] = new ProbeWatch(id.podName)
+        this.everyone.host.push({ ip: id.nodeIp, port: TEST_PORT })
+        this.everyone.pod.push({ ip: id.podIp, port: CLIENT_PORT })
+        this.byIp.set(id.nodeIp, i)
+        this.byIp.set(id.podIp, i)
+      }
+    }
   }
 
   /** The faults' effect in round r (none before faultStart). */
@@ -149,6 +166,7 @@ export class World {
     const offsets = this.sampled ? sampleOffsets(this.n, COVERAGE, sampleRound) : null
     const inFault = r >= this.faultStart
     this.prev = this.cur.slice()
+    const reports = this.sampled ? this.downReports() : null
     for (let i = 1; i <= this.n; i++) {
       const targets = offsets === null
         ? Array.from({ length: this.n - 1 }, (_, j) => j + 1 >= i ? j + 2 : j + 1)
@@ -156,14 +174,76 @@ export class World {
       const checkedAt = this.wallEpoch + r * PROBE_MS + (this.publishAtMs[i] as number) + this.offsetAt(i, r)
       const host: PathResult[] = []
       const pod: PathResult[] = []
-      for (const t of targets) {
-        host.push(this.probe('host', i, t, s, checkedAt))
-        pod.push(this.probe('pod', i, t, s, checkedAt))
+      const full = (layer: Layer, t: number, measured?: PathResult): void => {
+        const x = measured ?? this.probe(layer, i, t, s, checkedAt)
+        ;(layer === 'host' ? host : pod).push(x)
+        if (x.received > 0) this.watches[i]?.noteAnswer(x.target)
         if (inFault) this.noteMeasured(i, t)
       }
-      const full = offsets === null ? (r + (this.refreshPhase[i] as number)) % REFRESH_ROUNDS === 0 : newSample
-      this.cur[i] = this.publish(i, this.cur[i], host, pod, full || r === 0)
+      if (reports === null) {
+        for (const t of targets) { full('host', t); full('pod', t) }
+      } else {
+        this.sweepRound(i, r, targets, reports, full, s, checkedAt)
+        this.watches[i]?.afterRound({ host, pod }, { host: TEST_PORT, pod: CLIENT_PORT })
+      }
+      const refresh = offsets === null ? (r + (this.refreshPhase[i] as number)) % REFRESH_ROUNDS === 0 : newSample
+      this.cur[i] = this.publish(i, this.cur[i], host, pod, refresh || r === 0)
     }
+  }
+
+  /**
+   * A sampled agent's round as round.ts runs it with the watch: the sample and the watched targets probed fully,
+   * everyone else swept with one echo; a silent one that used to answer is probed again in full and reported only
+   * if that fails too.
+   */
+  private sweepRound (i: number, r: number, sample: number[], reports: Map<number, Array<{ layer: 'host' | 'pod', from: number }>>,
+    full: (layer: Layer, t: number, measured?: PathResult) => void, s: RoundState, checkedAt: number): void {
+    const watch = this.watches[i] as ProbeWatch
+    const id = (t: number): Identity => this.ids[t] as Identity
+    const plan: RoundPlan = {
+      host: sample.map(t => ({ ip: id(t).nodeIp, port: TEST_PORT })),
+      pod: sample.map(t => ({ ip: id(t).podIp, port: CLIENT_PORT })),
+      sampled: true
+    }
+    // the agents whose records (as this one heard them last round) say they cannot reach it
+    const reporters: Record<'host' | 'pod', ProbeTarget[]> = { host: [], pod: [] }
+    for (const x of reports.get(i) ?? []) {
+      if (this.hearable(x.from, i, r - 1)) reporters[x.layer].push(x.layer === 'host' ? { ip: id(x.from).nodeIp, port: TEST_PORT } : { ip: id(x.from).podIp, port: CLIENT_PORT })
+    }
+    const wide = watch.widen(plan, this.everyone, r, reporters)
+    for (const layer of ['host', 'pod'] as const) {
+      for (const t of wide[layer]) full(layer, this.byIp.get(t.ip) as number)
+      for (const t of wide.sweep?.[layer] ?? []) {
+        const j = this.byIp.get(t.ip) as number
+        if (j === i) continue
+        const lost = this.blockedPath(layer, i, j, s) ? 1 : 1 - (1 - NOISE_ECHO) * (1 - (s.lossy.has(j) ? LOSSY_P : 0))
+        const echo: EchoResult = lost === 1 || this.rng() < lost ? { sent: SWEEP_ECHOES, received: 0, rttsMs: [] } : { sent: SWEEP_ECHOES, received: SWEEP_ECHOES, rttsMs: [0.5] }
+        if (echo.received > 0) { watch.noteAnswer(t.ip); continue }
+        if (!watch.suspect(t.ip, echo)) continue
+        const again = this.probe(layer, i, j, s, checkedAt)
+        if (failing(again)) full(layer, j, again)
+      }
+    }
+  }
+
+  /** Per agent, who reported it failing in the records of the round before (what the agents' views then held). */
+  private downReports (): Map<number, Array<{ layer: 'host' | 'pod', from: number }>> {
+    const out = new Map<number, Array<{ layer: 'host' | 'pod', from: number }>>()
+    for (let j = 1; j <= this.n; j++) {
+      const rec = this.prev[j]
+      if (rec === undefined) continue
+      for (const layer of ['host', 'pod'] as const) {
+        for (const x of rec.results[layer].values()) {
+          if (!failing(x)) continue
+          const t = this.byIp.get(x.target)
+          if (t === undefined) continue
+          const l = out.get(t) ?? []
+          l.push({ layer, from: j })
+          out.set(t, l)
+        }
+      }
+    }
+    return out
   }
 
   private noteMeasured (s: number, t: number): void {

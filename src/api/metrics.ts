@@ -43,6 +43,8 @@ export class AgentMetrics {
   readonly registry = new Registry()
   private readonly src: MetricsSources
   private readonly pathsTotal: Counter
+  private readonly swept: Counter
+  private readonly watched: Gauge
   private readonly rtt: Histogram
   private readonly connect: Histogram
   private readonly round: Histogram
@@ -69,6 +71,8 @@ export class AgentMetrics {
     const counter = (name: string, help: string, labelNames: string[]): Counter => new Counter({ name, help, labelNames, registers: [r] })
     const gauge = (name: string, help: string, labelNames: string[] = []): Gauge => new Gauge({ name, help, labelNames, registers: [r] })
     this.pathsTotal = counter('k8snet_probe_paths_total', 'Paths this agent probed, by layer and outcome (ok, loss, port-closed, port-silent, unreachable).', ['layer', 'outcome'])
+    this.swept = counter('k8snet_probe_sweep_promoted_total', 'Targets outside the sample that stopped answering this agent\'s ICMP sweep and were probed fully (clusters above PROBE_SAMPLE_ABOVE).', [])
+    this.watched = gauge('k8snet_probe_watched', 'Targets outside the sample this agent probes fully because they failed lately or report it unreachable, by layer.', ['layer'])
     this.rtt = new Histogram({ name: 'k8snet_probe_rtt_seconds', help: 'ICMP round-trip time of this agent\'s answered paths, by layer.', labelNames: ['layer'], buckets: RTT_BUCKETS, registers: [r] })
     this.connect = new Histogram({ name: 'k8snet_probe_connect_seconds', help: 'TCP connect (or refusal) time of this agent\'s paths, by layer.', labelNames: ['layer'], buckets: RTT_BUCKETS, registers: [r] })
     this.round = new Histogram({ name: 'k8snet_probe_round_seconds', help: 'Wall time of one probe round.', buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: [r] })
@@ -111,8 +115,10 @@ export class AgentMetrics {
     this.legacyRows.inc({ fate: 'dropped' }, dropped)
   }
 
-  /** Counts one probe round's outcomes and timings. */
-  observeRound (r: RoundResult, wallMs: number): void {
+  /** Counts one probe round's outcomes and timings; `watched`: the exception watch's size (null: no sample). */
+  observeRound (r: RoundResult, wallMs: number, watched: Record<'host' | 'pod', number> | null = null): void {
+    this.swept.inc(r.promoted)
+    for (const layer of ['host', 'pod'] as const) this.watched.set({ layer }, watched?.[layer] ?? 0)
     for (const layer of ['host', 'pod'] as const satisfies readonly Layer[]) {
       for (const p of r[layer]) {
         this.pathsTotal.inc({ layer, outcome: outcomeOf(p) })

@@ -30,7 +30,8 @@ import { FpingLauncher } from '../probe/fping-launcher.ts'
 import { publishRound, sampleKeptMs } from '../probe/publish.ts'
 import { runRound, type Probers } from '../probe/round.ts'
 import { ProbeScheduler } from '../probe/scheduler.ts'
-import { planRound, type ProbeCandidate } from '../probe/targets.ts'
+import { allTargets, planRound, type ProbeCandidate } from '../probe/targets.ts'
+import { ProbeWatch, reportersOfDown } from '../probe/watch.ts'
 import { tcpProbe } from '../probe/tcp-probe.ts'
 import { ClockSkew } from '../report/clock-skew.ts'
 import { modelOptions, NetworkModel } from '../report/network-model.ts'
@@ -98,28 +99,34 @@ interface Parts { config: Config, log: Logger, node: MeshNode, view: View, self:
 
 function buildProbes ({ config, log, view, self, mesh, metrics }: Parts, fping: FpingLauncher): ProbeScheduler {
   const probers: Probers = {
-    icmp: async ips => await fpingRound(ips, { path: config.fpingPath, echoes: config.probeEchoes, timeoutMs: config.probeTimeoutMs, launcher: fping }),
+    icmp: async (ips, echoes) => await fpingRound(ips, { path: config.fpingPath, echoes: echoes ?? config.probeEchoes, timeoutMs: config.probeTimeoutMs, launcher: fping }),
     tcp: tcpProbe,
     dns: dnsProbe,
     wallNow: Date.now
   }
   const service = config.customServiceName === '' ? null : { name: config.customServiceName, port: config.customServicePort }
+  const ports = { testPort: config.testPort, clientPort: config.clientPort }
+  // above the sample size, the rest is swept with ICMP and what stopped answering is watched (watch.ts)
+  const watch = new ProbeWatch(self.origin)
   return new ProbeScheduler({
     // agents that fell silent stay targets for a while: a node whose link died is reported, not forgotten
     // legacy clients of the original tool are targets too (their node's TEST_PORT, their health port on CLIENT_PORT):
     // in a mixed cluster every pair is checked by someone
-    plan: round => planRound([...view.agentEntries(), ...view.lostEntries(now())].map(e => e.record as ProbeCandidate).concat(legacyTargets(view)), self.record, {
-      testPort: config.testPort,
-      clientPort: config.clientPort,
-      sampleAbove: config.probeSampleAbove,
-      k: config.probeCoverage,
-      round,
-      hold: config.probeSampleHold
-    }),
+    plan: round => {
+      const agents = [...view.agentEntries(), ...view.lostEntries(now())].map(e => e.record as ProbeCandidate).concat(legacyTargets(view))
+      const sample = planRound(agents, self.record, { ...ports, sampleAbove: config.probeSampleAbove, k: config.probeCoverage, round, hold: config.probeSampleHold })
+      if (!sample.sampled) return sample
+      const reporters = reportersOfDown(view.agentEntries().map(e => e.record), self.record.identity, ports)
+      return watch.widen(sample, allTargets(agents, self.record, ports), round, reporters)
+    },
     run: async plan => {
       const started = performance.now()
-      const r = await runRound(plan, { timeoutMs: config.probeTimeoutMs, concurrency: config.probeConcurrency, service }, probers)
-      metrics.observeRound(r, performance.now() - started)
+      const r = await runRound(plan, { timeoutMs: config.probeTimeoutMs, concurrency: config.probeConcurrency, service, suspect: (ip, e) => watch.suspect(ip, e) }, probers)
+      if (plan.sampled) {
+        watch.noteEchoes(r.echoes)
+        watch.afterRound(r, { host: config.testPort, pod: config.clientPort })
+      }
+      metrics.observeRound(r, performance.now() - started, plan.sampled ? watch.size : null)
       return r
     },
     publish: (r, plan) => { publishRound(mesh, r, plan, config) },

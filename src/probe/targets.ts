@@ -5,7 +5,13 @@ import type { AgentRecord, Identity, Layer } from '../gossip/record.ts'
 export interface ProbeCandidate { identity: Pick<Identity, 'podName' | 'nodeIp' | 'podIp'> }
 
 export interface ProbeTarget { ip: string, port: number }
-export interface RoundPlan { host: ProbeTarget[], pod: ProbeTarget[], sampled: boolean }
+export interface RoundPlan {
+  host: ProbeTarget[]
+  pod: ProbeTarget[]
+  sampled: boolean
+  /** Targets outside the sample swept with ICMP alone; one that stopped answering is probed fully (watch.ts). */
+  sweep?: { host: ProbeTarget[], pod: ProbeTarget[] }
+}
 
 export interface PlanOptions {
   testPort: number
@@ -42,19 +48,23 @@ export function chooseAgents (names: string[], self: string, opts: Pick<PlanOpti
 }
 
 /** Host targets (node IP : TEST_PORT) and pod targets (pod IP : CLIENT_PORT) of the chosen agents, never self. */
+/** Every target of the round's candidates on each layer (what a sweep covers), never self's own IPs. */
+export function allTargets (agents: ProbeCandidate[], self: ProbeCandidate, ports: Pick<PlanOptions, 'testPort' | 'clientPort'>): { host: ProbeTarget[], pod: ProbeTarget[] } {
+  const host = new Map<string, ProbeTarget>()
+  const pod = new Map<string, ProbeTarget>()
+  for (const a of agents) {
+    const { nodeIp, podIp } = a.identity
+    if (nodeIp !== self.identity.nodeIp) host.set(nodeIp, { ip: nodeIp, port: ports.testPort })
+    if (podIp !== self.identity.podIp) pod.set(podIp, { ip: podIp, port: ports.clientPort })
+  }
+  return { host: [...host.values()], pod: [...pod.values()] }
+}
+
 export function planRound (agents: ProbeCandidate[], self: ProbeCandidate, opts: PlanOptions): RoundPlan {
   const byName = new Map(agents.map(a => [a.identity.podName, a]))
   const chosen = chooseAgents([...byName.keys()], self.identity.podName, { ...opts, round: Math.floor(opts.round / Math.max(1, opts.hold ?? 1)) })
-  const host = new Map<string, ProbeTarget>()
-  const pod = new Map<string, ProbeTarget>()
-  for (const name of chosen) {
-    const a = byName.get(name)
-    if (a === undefined) continue
-    const { nodeIp, podIp } = a.identity
-    if (nodeIp !== self.identity.nodeIp) host.set(nodeIp, { ip: nodeIp, port: opts.testPort })
-    if (podIp !== self.identity.podIp) pod.set(podIp, { ip: podIp, port: opts.clientPort })
-  }
-  return { host: [...host.values()], pod: [...pod.values()], sampled: chosen.length < byName.size - 1 }
+  const picked = chosen.map(name => byName.get(name)).filter(a => a !== undefined)
+  return { ...allTargets(picked, self, opts), sampled: chosen.length < byName.size - 1 }
 }
 
 export interface Coverage { host: number, pod: number }

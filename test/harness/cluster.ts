@@ -62,11 +62,15 @@ export interface VirtualNode {
   podUid: string
   /** Seconds the agent's wall clock runs ahead (negative: behind); kept across restarts. */
   clockOffsetS?: number
+  /** Variables this node's agent gets over the pod's environment; kept across restarts. */
+  env?: Record<string, string>
 }
 
 export interface AgentOptions {
   /** Offsets the agent's wall clock (Date.now) by this many seconds, its monotonic clock untouched; 0 clears it. */
   clockOffsetS?: number
+  /** Variables over the pod's environment (kept on the node for later restarts; {} clears them). */
+  env?: Record<string, string>
   /**
    * restartAgent only: the pod is deleted and a new one (same name, new uid) takes its place, with a new identity
    * token; the old pod's tokens no longer match a pod the apiserver knows.
@@ -487,6 +491,7 @@ export class VirtualCluster {
   startAgent (n: VirtualNode, opts: AgentOptions = {}): AgentProcess {
     if (opts.newPod === true) throw new Error('a new pod needs restartAgent (its token is requested first)')
     if (opts.clockOffsetS !== undefined) n.clockOffsetS = opts.clockOffsetS
+    if (opts.env !== undefined) n.env = opts.env
     const offset = n.clockOffsetS ?? 0
     if (offset !== 0) {
       const why = faketimeAvailable()
@@ -497,7 +502,7 @@ export class VirtualCluster {
       name: n.name,
       ip: n.podIp,
       peers: [],
-      env: { ...env, LISTEN_ADDRESS: n.podIp, STATIC_PEERS: '', ...(offset !== 0 ? faketimeEnv(offset) : {}) },
+      env: { ...env, ...n.env, LISTEN_ADDRESS: n.podIp, STATIC_PEERS: '', ...(offset !== 0 ? faketimeEnv(offset) : {}) },
       prefix: ['ip', 'netns', 'exec', n.ns],
       log: join(this.dir, `${n.name}.log`),
       onText: line => this.o.onText?.(n.name, line)
