@@ -609,11 +609,19 @@ t.test('a partition right after a restart: what was last known of a pair a silen
   for (let i = 0; i < 3; i++) last = tick(cut, side)
   t.same(last, ['partition|node-1, node-2, node-3, node-4 | node-5, node-6'], 'one partition naming both groups')
 
-  // with no history of the pair (a model that never saw it), nothing says they reach each other: each is isolated
-  const fresh = new NetworkModel(modelOptions(10_000, 15_000))
-  let vs: Verdict[] = []
-  for (let i = 0; i < 3; i++) vs = fresh.tick({ now: (10 + i) * 10_000, wallNow: NOW, self: 'agent-1', live: cluster(6, cut).map((record, j) => ({ record, silentMs: side.has(j + 1) ? 20_000 : 0 })), lost: [] })
-  t.same(sig(vs), [`isolated|${where(5)}`, `isolated|${where(6)}`], 'without it: two isolated nodes (the evidence cannot tell more)')
+  // with no history of the pair (a model that never saw it), nothing says they reach each other; but they fell silent
+  // at the same moment: cut off together, and the verdict says their mutual reach is unknown
+  const noHistory = (silentMs: (i: number) => number): Verdict[] => {
+    const m = new NetworkModel(modelOptions(10_000, 15_000))
+    let vs: Verdict[] = []
+    for (let i = 0; i < 3; i++) vs = m.tick({ now: (10 + i) * 10_000, wallNow: NOW, self: 'agent-1', live: cluster(6, cut).map((record, j) => ({ record, silentMs: side.has(j + 1) ? silentMs(j + 1) : 0 })), lost: [] })
+    return vs
+  }
+  const together = noHistory(i => 20_000 + i * 500)
+  t.same(sig(together), ['partition|node-1, node-2, node-3, node-4 | node-5, node-6'], 'silent within a heartbeat of each other: cut off together')
+  t.match(one(together, 'partition').summary, 'fell silent at the same moment and whether they reach each other is unknown')
+  // silent at moments far apart (one went a minute earlier): two separate failures, each isolated
+  t.same(sig(noHistory(i => i === 5 ? 80_000 : 20_000)), [`isolated|${where(5)}`, `isolated|${where(6)}`], 'silent at different moments: two isolated nodes')
 })
 
 t.test('time: a blip is no verdict, a steady fault is raised once and cleared after clean rounds', async t => {

@@ -43,7 +43,7 @@ function linked (a: Direction, b: Direction, bothSilent: boolean): boolean {
  * now) must not pull a member the main group now finds cut back into it (two faults at once: a gossip cut beside a
  * node whose pod network is down).
  */
-export function groups (e: Evidence, layers: readonly Layer[], names: readonly string[]): string[][] {
+export function groups (e: Evidence, layers: readonly Layer[], names: readonly string[], togetherMs = 0): string[][] {
   const parent = new Map(names.map(n => [n, n]))
   const find = (n: string): string => {
     let r = n
@@ -77,6 +77,7 @@ export function groups (e: Evidence, layers: readonly Layer[], names: readonly s
     if (!p.bothSilent || find(p.a) === mainRoot || find(p.b) === mainRoot) continue
     if (linked(p.ab, p.ba, true)) parent.set(find(p.a), find(p.b))
   }
+  if (togetherMs > 0) linkFellSilentTogether(e, layers, names.filter(n => find(n) !== mainRoot), togetherMs, (a, b) => { parent.set(find(a), find(b)) })
   const byRoot = new Map<string, string[]>()
   for (const n of names) {
     const r = find(n)
@@ -86,6 +87,39 @@ export function groups (e: Evidence, layers: readonly Layer[], names: readonly s
   }
   const out = [...byRoot.values()].map(g => g.sort())
   return out.sort((x, y) => y.length - x.length || (x[0] ?? '').localeCompare(y[0] ?? ''))
+}
+
+/** Above this many silent members outside the main group, the pairwise pass below is skipped (it is quadratic). */
+const MAX_SILENT_PAIRS = 2000
+
+/**
+ * Members outside the main group that fell silent within `togetherMs` of each other, with nothing ever measured
+ * between them in either direction, were cut off at the same moment: together, whether they reach each other being
+ * unknown (an agent restarted just before the cut never measured its neighbour). Members silent at different times,
+ * or measured cut from each other, stay apart.
+ */
+function linkFellSilentTogether (e: Evidence, layers: readonly Layer[], outside: readonly string[], togetherMs: number, link: (a: string, b: string) => void): void {
+  const silent = outside.flatMap(n => { const m = e.members.get(n); return m !== undefined && !m.fresh && !m.self ? [m] : [] })
+  if (silent.length < 2 || silent.length > MAX_SILENT_PAIRS) return
+  silent.sort((a, b) => a.silentMs - b.silentMs)
+  for (let i = 0; i < silent.length; i++) {
+    const a = silent[i]
+    if (a === undefined) continue
+    for (let j = i + 1; j < silent.length; j++) {
+      const b = silent[j]
+      if (b === undefined || b.silentMs - a.silentMs > togetherMs) break
+      if (direction(e, layers, a.name, b.name) === 'unknown' && direction(e, layers, b.name, a.name) === 'unknown') link(a.name, b.name)
+    }
+  }
+}
+
+/** Whether any member of a group is known to reach another of it (measured now, or by a last word). */
+export function reachesWithin (e: Evidence, layers: readonly Layer[], group: readonly string[]): boolean {
+  const set = new Set(group)
+  for (const n of group) {
+    for (const layer of layers) for (const edge of e.edges[layer].from(n)) if (set.has(edge.target) && reaches(direction(e, layers, n, edge.target))) return true
+  }
+  return false
 }
 
 /** The fresh measurements from one group into another, over the layers given, counted per observer pair. */

@@ -21,9 +21,12 @@ export interface ModelOptions {
   verdict: VerdictOptions
 }
 
-/** Defaults for an agent probing every `probeMs`: the window spans twelve rounds, flapping is three flips in it. */
+/**
+ * Defaults for an agent probing every `probeMs`: the window spans twelve rounds, flapping is three flips in it; members
+ * falling silent within half the freshness span (about a heartbeat) of each other fell silent together.
+ */
 export function modelOptions (probeMs: number, freshMs: number, verdict: Partial<VerdictOptions> = {}): ModelOptions {
-  return { freshMs, confirm: 2, raise: 2, clear: 2, flapWindowMs: 12 * probeMs, flapMin: 3, verdict: { ...DEFAULT_VERDICT_OPTIONS, ...verdict } }
+  return { freshMs, confirm: 2, raise: 2, clear: 2, flapWindowMs: 12 * probeMs, flapMin: 3, verdict: { ...DEFAULT_VERDICT_OPTIONS, togetherMs: freshMs / 2, ...verdict } }
 }
 
 export interface TickInput {

@@ -1,7 +1,7 @@
 // Pure: verdicts from the structure of the reachability graph, in one stated order of precedence. Each pass names
 // what it explains; later passes leave those members and pairs alone, so one fault gets one verdict.
 import type { AgentRecord, Layer } from '../gossip/record.ts'
-import { crossing, direction, groups, type Crossing } from './components.ts'
+import { crossing, direction, groups, reachesWithin, type Crossing } from './components.ts'
 import { buildEvidence, type Edge, type Evidence, type Member } from './evidence.ts'
 import { lossOf, problemOf } from './paths.ts'
 
@@ -40,9 +40,14 @@ export interface VerdictOptions {
   maxPairVerdicts: number
   /** A clock further than this from the cluster's median is a verdict. */
   skewThresholdMs: number
+  /**
+   * Members that fell silent within this long of each other, with nothing measured between them, were cut off together
+   * (about one heartbeat: when each was last heard depends on its heartbeat's phase). 0 turns the rule off.
+   */
+  togetherMs: number
 }
 
-export const DEFAULT_VERDICT_OPTIONS: VerdictOptions = { majority: 0.8, minAgree: 2, staleAfterMs: 90_000, maxPairVerdicts: 10, skewThresholdMs: 5_000 }
+export const DEFAULT_VERDICT_OPTIONS: VerdictOptions = { majority: 0.8, minAgree: 2, staleAfterMs: 90_000, maxPairVerdicts: 10, skewThresholdMs: 5_000, togetherMs: 6_000 }
 
 /**
  * The order of precedence, stated once: a fault explained by an earlier pass is not blamed again by a later one.
@@ -172,7 +177,7 @@ function crossCut (c: Ctx, x: Crossing, distinct: number, need: number): boolean
 const crossUp = (c: Ctx, x: Crossing): boolean => x.measured > 0 && x.down / x.measured <= 1 - c.o.majority
 
 function cuts (c: Ctx): void {
-  const gs = groups(c.e, BOTH, unblamed(c))
+  const gs = groups(c.e, BOTH, unblamed(c), c.o.togetherMs)
   // the witness: nobody took the Lease while this agent stood aside, so the side it cannot reach is gone, not it
   const selfAt = c.e.self === null ? -1 : gs.findIndex(g => g.includes(c.e.self as string))
   const gone = selfAt > 0 && c.e.othersAlive === false
@@ -259,7 +264,9 @@ function cuts (c: Ctx): void {
   const directions = partitioned.map(k => {
     const inCut = crossCut(c, k.inward, k.inward.downSources.size, 1)
     const outCut = crossCut(c, k.outward, k.outward.downTargets.size, 1)
-    return inCut && !outCut ? ' (only towards it)' : outCut && !inCut ? ' (only from it)' : ''
+    const how = inCut && !outCut ? ' (only towards it)' : outCut && !inCut ? ' (only from it)' : ''
+    // grouped only because they fell silent together (components.ts): say what is not known
+    return reachesWithin(c.e, BOTH, k.group) ? how : `${how}; its nodes fell silent at the same moment and whether they reach each other is unknown`
   })
   for (const k of partitioned) for (const n of k.group) c.blamed.add(n)
   // on the cut-off side, the other side's silence is the partition's doing
