@@ -77,7 +77,9 @@ export function groups (e: Evidence, layers: readonly Layer[], names: readonly s
     if (!p.bothSilent || find(p.a) === mainRoot || find(p.b) === mainRoot) continue
     if (linked(p.ab, p.ba, true)) parent.set(find(p.a), find(p.b))
   }
-  if (togetherMs > 0) linkFellSilentTogether(e, layers, names.filter(n => find(n) !== mainRoot), togetherMs, (a, b) => { parent.set(find(a), find(b)) })
+  if (togetherMs > 0) {
+    linkFellSilentTogether(e, layers, names.filter(n => find(n) !== mainRoot), togetherMs, (a, b) => find(a) === find(b), (a, b) => { parent.set(find(a), find(b)) })
+  }
   const byRoot = new Map<string, string[]>()
   for (const n of names) {
     const r = find(n)
@@ -90,7 +92,7 @@ export function groups (e: Evidence, layers: readonly Layer[], names: readonly s
 }
 
 /** Above this many silent members outside the main group, the pairwise pass below is skipped (it is quadratic). */
-const MAX_SILENT_PAIRS = 2000
+const MAX_SILENT_PAIRS = 5000
 
 /**
  * Members outside the main group that fell silent within `togetherMs` of each other, with nothing ever measured
@@ -98,7 +100,8 @@ const MAX_SILENT_PAIRS = 2000
  * unknown (an agent restarted just before the cut never measured its neighbour). Members silent at different times,
  * or measured cut from each other, stay apart.
  */
-function linkFellSilentTogether (e: Evidence, layers: readonly Layer[], outside: readonly string[], togetherMs: number, link: (a: string, b: string) => void): void {
+function linkFellSilentTogether (e: Evidence, layers: readonly Layer[], outside: readonly string[], togetherMs: number,
+  joined: (a: string, b: string) => boolean, link: (a: string, b: string) => void): void {
   const silent = outside.flatMap(n => { const m = e.members.get(n); return m !== undefined && !m.fresh && !m.self ? [m] : [] })
   if (silent.length < 2 || silent.length > MAX_SILENT_PAIRS) return
   silent.sort((a, b) => a.silentMs - b.silentMs)
@@ -108,6 +111,7 @@ function linkFellSilentTogether (e: Evidence, layers: readonly Layer[], outside:
     for (let j = i + 1; j < silent.length; j++) {
       const b = silent[j]
       if (b === undefined || b.silentMs - a.silentMs > togetherMs) break
+      if (joined(a.name, b.name)) continue
       if (direction(e, layers, a.name, b.name) === 'unknown' && direction(e, layers, b.name, a.name) === 'unknown') link(a.name, b.name)
     }
   }
