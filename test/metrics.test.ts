@@ -127,8 +127,10 @@ t.test('probe rounds feed counters and histograms; totals only grow', async t =>
   const m = new AgentMetrics(sources(cluster(5), 'agent-1', false))
   const round = { host: [path('10.0.0.2', 22, 'ok'), path('10.0.0.3', 22, 'down'), path('10.0.0.4', 22, 'refused')], pod: [path('10.1.0.2', 6100, 'lossy')], service: null, icmpError: null, echoes: new Map(), promoted: 0 }
   m.observeRound(round, 850)
-  m.observeRound(round, 900)
+  m.observeRound({ ...round, promoted: 3 }, 900, { host: 2, pod: 1 })
   const text = await m.text()
+  t.match(text, 'k8snet_probe_sweep_promoted_total 3', 'swept targets found failing, counted')
+  t.match(text, 'k8snet_probe_watched{layer="host"} 2', 'the watch, by layer')
   t.match(text, 'k8snet_probe_paths_total{layer="host",outcome="ok"} 2')
   t.match(text, 'k8snet_probe_paths_total{layer="host",outcome="unreachable"} 2')
   t.match(text, 'k8snet_probe_paths_total{layer="host",outcome="port-closed"} 2')
