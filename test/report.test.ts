@@ -669,6 +669,14 @@ t.test('flapping: a node whose link goes up and down is one flapping verdict, no
     last = m2.tick({ now: k * 10_000, wallNow: NOW, self: 'agent-1', live: cluster(6, (_l, s, d) => down && ((s === 2 && d === 5) || (s === 5 && d === 2)) ? 'down' : 'ok', { checkedAt: () => NOW + k * 10_000 }).map(record => ({ record, silentMs: 0 })), lost: [] })
   }
   t.same(sig(last), ['flapping|agent-2 <-> agent-5'])
+
+  // a lossy node now and then loses a whole round of one path (every echo and the connect): its loss, not a flapping link
+  const m3 = new NetworkModel(modelOptions(10_000, 15_000))
+  for (let k = 0; k < 14; k++) {
+    const lost = k % 2 === 0
+    last = m3.tick({ now: k * 10_000, wallNow: NOW, self: 'agent-1', live: cluster(6, (_l, s, d) => d === 4 || s === 4 ? (lost && s === 2 ? 'down' : 'lossy') : 'ok', { checkedAt: () => NOW + k * 10_000 }).map(record => ({ record, silentMs: 0 })), lost: [] })
+  }
+  t.same(sig(last), [`lossy|${where(4)}`], 'the lossy node, no flapping link')
 })
 
 t.test('the witness: when nobody else took the Lease, the survivor names those gone, not itself', async t => {

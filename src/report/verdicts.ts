@@ -146,8 +146,11 @@ function flapping (c: Ctx): void {
     })
   }
   const links = new Map<string, { a: string, b: string, transitions: number }>()
+  // a node losing packets on most of its paths loses a whole round of a path now and then: that is its loss (the
+  // lossy pass names it), not a flapping link
+  const losing = losingMembers(c)
   for (const f of c.e.flaps) {
-    if (c.blamed.has(f.source) || c.blamed.has(f.target)) continue
+    if (c.blamed.has(f.source) || c.blamed.has(f.target) ) continue
     const k = unordered(f.source, f.target)
     const [a, b] = f.source < f.target ? [f.source, f.target] : [f.target, f.source]
     links.set(k, { a, b, transitions: (links.get(k)?.transitions ?? 0) + f.transitions })
