@@ -150,7 +150,7 @@ function flapping (c: Ctx): void {
   // lossy pass names it), not a flapping link
   const losing = losingMembers(c)
   for (const f of c.e.flaps) {
-    if (c.blamed.has(f.source) || c.blamed.has(f.target) ) continue
+    if (c.blamed.has(f.source) || c.blamed.has(f.target) || losing.has(f.source) || losing.has(f.target)) continue
     const k = unordered(f.source, f.target)
     const [a, b] = f.source < f.target ? [f.source, f.target] : [f.target, f.source]
     links.set(k, { a, b, transitions: (links.get(k)?.transitions ?? 0) + f.transitions })
