@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import type { AgentRecord, GossipMessage, Identity, LayerDelta, PathResult } from '../src/gossip/record.ts'
+import type { AgentRecord, GossipMessage, Identity, LayerDelta, PathResult } from '../src/core/record.ts'
 import { getJson, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { identities } from './gossip-bytes.ts'
 import { procCpuMs, row, type Row, type Suite } from './suite.ts'
@@ -64,8 +64,8 @@ export interface ViewMemory { paths: number, rssBefore: number, rssFilled: numbe
  * (V8 keeps the pages of a burst's garbage for reuse after an ordinary gc, see the notes).
  */
 async function viewWire (agents: number, perLayer: number): Promise<Uint8Array[]> {
-  const { encodeMessage, encodeSyncResponse } = await import('../src/gossip/codec.ts')
-  const { newAgentKey } = await import('../src/gossip/keys.ts')
+  const { encodeMessage, encodeSyncResponse } = await import('../src/core/codec.ts')
+  const { newAgentKey } = await import('../src/core/keys.ts')
   const ids = viewIdentities(agents)
   // every record and delta carries a seal as agents send them (64 random-looking bytes; one key signs for all)
   const key = newAgentKey()
@@ -126,8 +126,8 @@ async function viewChild (agents: number, wireFile: string): Promise<ViewMemory>
   const gc = (globalThis as { gc?: () => void }).gc
   if (gc === undefined) throw new Error('run with --expose-gc')
   // everything the view needs is loaded before the first reading
-  const { decodeMessage, decodeSyncResponse } = await import('../src/gossip/codec.ts')
-  const { View } = await import('../src/gossip/view.ts')
+  const { decodeMessage, decodeSyncResponse } = await import('../src/core/codec.ts')
+  const { View } = await import('../src/core/view.ts')
   const settle = async (): Promise<void> => { for (let i = 0; i < 3; i++) { gc(); await sleep(50) } }
   const ids = viewIdentities(agents)
   // the senders' bytes: one allocation, held until the last reading (in both readings, so they add nothing)

@@ -11,30 +11,30 @@ import t from 'tap'
 import {
   decodeBeat, decodeMessage, decodeSyncRequest, decodeSyncResponse, encodeBeat, encodeMessage, encodeSyncRequest,
   encodeSyncResponse, MAX_MESSAGE_BYTES
-} from '../src/gossip/codec.ts'
+} from '../src/core/codec.ts'
 import type {
   AgentRecord, ExternalBody, ExternalRecord, GossipMessage, LegacyPathResult, LiveEntry, PathResult, ServiceResult
-} from '../src/gossip/record.ts'
-import { injectExternal, sameLegacyContent } from '../src/gossip/inject.ts'
-import { emptyResults } from '../src/gossip/record.ts'
+} from '../src/core/record.ts'
+import { injectExternal, sameLegacyContent } from '../src/core/inject.ts'
+import { emptyResults } from '../src/core/record.ts'
 import type { MeshNode } from '../src/gossip/libp2p-node.ts'
 import { GossipMesh } from '../src/gossip/mesh.ts'
 import type { AntiEntropy } from '../src/gossip/sync.ts'
-import { newAgentKey, PeerKeys, type AgentKey } from '../src/gossip/keys.ts'
+import { newAgentKey, PeerKeys, type AgentKey } from '../src/core/keys.ts'
 import { DialPlanner } from '../src/gossip/dial-planner.ts'
-import { checkSeals, recordSealHolds } from '../src/gossip/seal.ts'
+import { checkSeals, recordSealHolds } from '../src/core/seal.ts'
 import {
   AGGREGATOR_SLACK, AGGREGATORS_PER_ORIGIN, aggregatorCount, aggregatorSets, BeatBook, chooseAggregators,
   MAX_LEGACY_ENTRIES, MAX_LIVE_ENTRIES, ORIGINS_PER_AGGREGATOR, packEntries, rvAhead, shortId, unpackEntries
-} from '../src/gossip/liveness.ts'
-import { resultChanged, SelfRecord } from '../src/gossip/self-record.ts'
-import { isFirstHand, isOriginsWord, Trust } from '../src/gossip/trust.ts'
-import { View, type SyncResponse } from '../src/gossip/view.ts'
+} from '../src/core/liveness.ts'
+import { resultChanged, SelfRecord } from '../src/core/self-record.ts'
+import { isFirstHand, isOriginsWord, Trust } from '../src/core/trust.ts'
+import { View, type SyncResponse } from '../src/core/view.ts'
 import { describeVariables, parseConfig, type Config } from '../src/node/config.ts'
 import { VARIABLE_MEANINGS } from '../src/node/variables.ts'
 import { createLogger } from '../src/node/logger.ts'
-import { ConfigError } from '../src/node/errors.ts'
-import { WireError } from '../src/gossip/wire-error.ts'
+import { ConfigError } from '../src/shared/config-error.ts'
+import { WireError } from '../src/core/wire-error.ts'
 import { ident, mulberry32, viewSnapshot } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1851,11 +1851,14 @@ t.test('View: identities bound to pods (records vouched for by the cluster\'s to
 /** Which rooms each room may import from: the one statement of the allowed direction. */
 const ROOM_ARROWS: Record<string, string[]> = {
   shared: [],
-  gossip: ['shared'],
-  probe: ['gossip', 'shared'],
-  report: ['gossip', 'shared'],
-  api: ['report', 'probe', 'gossip', 'shared'],
-  node: ['api', 'report', 'probe', 'gossip', 'shared']
+  core: ['shared'],
+  kube: ['core', 'shared'],
+  gossip: ['core', 'shared'],
+  probe: ['core', 'shared'],
+  report: ['core', 'shared'],
+  election: ['gossip', 'kube', 'core', 'shared'],
+  api: ['report', 'probe', 'core', 'shared'],
+  node: ['api', 'election', 'report', 'probe', 'gossip', 'kube', 'core', 'shared']
 }
 
 /** Imports that go against ROOM_ARROWS (or to no file of the graph), as "from -> to". */
@@ -1910,7 +1913,7 @@ t.test('src/: no import cycle, and every import points down the rooms\' arrows',
   t.same(againstArrows(graph), [], 'no import against the arrows')
   t.same(importCycles(graph), [], 'no import cycle')
   // the checks catch what they are for (a made-up graph)
-  const bad = new Map([['gossip/a.ts', ['api/b.ts']], ['api/b.ts', ['gossip/c.ts']], ['gossip/c.ts', ['gossip/a.ts']]])
-  t.same(againstArrows(bad), ['gossip/a.ts -> api/b.ts'], 'an upward arrow is caught')
-  t.same(importCycles(bad), [['api/b.ts', 'gossip/a.ts', 'gossip/c.ts']], 'and a cycle')
+  const bad = new Map([['core/a.ts', ['report/b.ts']], ['report/b.ts', ['core/c.ts']], ['core/c.ts', ['core/a.ts']]])
+  t.same(againstArrows(bad), ['core/a.ts -> report/b.ts'], 'an upward arrow is caught')
+  t.same(importCycles(bad), [['core/a.ts', 'core/c.ts', 'report/b.ts']], 'and a cycle')
 })

@@ -1,6 +1,6 @@
 // Shared test fixtures: agent identities and a seeded PRNG (mulberry32), so failures replay from their seed.
-import type { Identity, PathResult, ServiceResult } from '../src/gossip/record.ts'
-import type { View } from '../src/gossip/view.ts'
+import type { Identity, PathResult, ServiceResult } from '../src/core/record.ts'
+import type { View } from '../src/core/view.ts'
 
 /** Agent n: pod agent-n on node-n, node IP 10.0.x.y and pod IP 10.1.x.y (x.y = n in base 256). */
 export function ident (n: number, version = '0.1.0'): Identity {

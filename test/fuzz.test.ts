@@ -13,22 +13,22 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { TopicValidatorResult, type SignedMessage } from '@libp2p/gossipsub'
 import fc from 'fast-check'
 import t from 'tap'
-import { Trust } from '../src/gossip/trust.ts'
+import { Trust } from '../src/core/trust.ts'
 import {
   decodeMessage, decodeSyncRequest, decodeSyncResponse, encodeMessage, encodeSyncRequest, encodeSyncResponse,
   MAX_MESSAGE_BYTES, MAX_SYNC_BYTES
-} from '../src/gossip/codec.ts'
+} from '../src/core/codec.ts'
 import { createMeshNode, type MeshNode } from '../src/gossip/libp2p-node.ts'
 import { SYNC_PROTOCOL, VIEW_TOPIC } from '../src/gossip/protocol.ts'
 import {
   externalKey, TCP_OUTCOMES, type AgentRecord, type ExternalBody, type ExternalRecord, type GossipMessage, type Identity,
   type LayerDelta, type LegacyPathResult, type PathResult, type Results, type ServiceResult
-} from '../src/gossip/record.ts'
-import { resultChanged, SelfRecord, type ResultsUpdate } from '../src/gossip/self-record.ts'
+} from '../src/core/record.ts'
+import { resultChanged, SelfRecord, type ResultsUpdate } from '../src/core/self-record.ts'
 import { readAll, writeAll } from '../src/gossip/stream-io.ts'
-import { MAX_US } from '../src/gossip/wire-reader.ts'
-import { View, type SyncResponse } from '../src/gossip/view.ts'
-import { WireError } from '../src/gossip/wire-error.ts'
+import { MAX_US } from '../src/core/wire-reader.ts'
+import { View, type SyncResponse } from '../src/core/view.ts'
+import { WireError } from '../src/core/wire-error.ts'
 import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { ident, mulberry32, viewSnapshot } from './fixtures.ts'
 

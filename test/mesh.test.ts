@@ -9,10 +9,10 @@ import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
 import t from 'tap'
 import { BEAT_PROTOCOL, VIEW_TOPIC } from '../src/gossip/protocol.ts'
-import { encodeBeat, encodeMessage } from '../src/gossip/codec.ts'
+import { encodeBeat, encodeMessage } from '../src/core/codec.ts'
 import { createMeshNode } from '../src/gossip/libp2p-node.ts'
 import { writeAll } from '../src/gossip/stream-io.ts'
-import { emptyResults, type AgentRecord } from '../src/gossip/record.ts'
+import { emptyResults, type AgentRecord } from '../src/core/record.ts'
 import {
   getJson, podIpsOf, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess
 } from '../tools/launcher.ts'

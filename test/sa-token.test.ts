@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import t from 'tap'
-import { MAX_TOKEN_BYTES, TokenError, parseJwks, verifyToken, type Jwks, type TokenErrorReason } from '../src/gossip/sa-token.ts'
+import { MAX_TOKEN_BYTES, TokenError, parseJwks, verifyToken, type Jwks, type TokenErrorReason } from '../src/core/sa-token.ts'
 import { LeaseStandIn } from '../tools/lease-stand-in.ts'
 import { ProjectedServiceAccountToken } from './harness/cluster.ts'
 

@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { normaliseHeartbeat, type HeartbeatBody } from '../src/api/legacy.ts'
-import type { ExternalBody, GossipMessage } from '../src/gossip/record.ts'
+import type { ExternalBody, GossipMessage } from '../src/core/record.ts'
 import type { AgentHooks } from '../src/node/agent.ts'
 
 /** Whether this agent runs under a launcher that asked for the benchmark's hooks. */

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https'
 import type { TLSSocket } from 'node:tls'
 import { writeFileSync } from 'node:fs'
-import { parseJwks, verifyToken, type Jwks } from '../src/gossip/sa-token.ts'
+import { parseJwks, verifyToken, type Jwks } from '../src/core/sa-token.ts'
 
 const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 const PATH = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([a-z0-9-]{1,63})\/leases(?:\/([a-z0-9.-]{1,253}))?$/

@@ -1,5 +1,5 @@
 // One observer's view per round (whom it hears, the records it holds, silence, lost) as the model's TickInput.
-import type { AgentRecord } from '../../src/gossip/record.ts'
+import type { AgentRecord } from '../../src/core/record.ts'
 import type { TickInput } from '../../src/report/network-model.ts'
 import { podName } from './faults.ts'
 import { HEARTBEAT_MS, PROBE_MS, type World } from './world.ts'

@@ -1,6 +1,6 @@
 // The simulated cluster: each agent's probe results per round under the faults and noise, as its gossip carries them.
-import type { AgentRecord, Identity, Layer, PathResult } from '../../src/gossip/record.ts'
-import { resultChanged } from '../../src/gossip/self-record.ts'
+import type { AgentRecord, Identity, Layer, PathResult } from '../../src/core/record.ts'
+import { resultChanged } from '../../src/core/self-record.ts'
 import type { EchoResult } from '../../src/probe/fping.ts'
 import { SWEEP_ECHOES } from '../../src/probe/round.ts'
 import { sampleOffsets, type ProbeTarget, type RoundPlan } from '../../src/probe/targets.ts'

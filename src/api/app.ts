@@ -2,7 +2,7 @@
 import swagger from '@fastify/swagger'
 import { timingSafeEqual } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type onRequestHookHandler, type preValidationHookHandler } from 'fastify'
-import { InjectError } from '../gossip/inject.ts'
+import { InjectError } from '../core/inject.ts'
 import { JsonCache } from './json-cache.ts'
 import { InvalidReport } from './legacy.ts'
 import { registerPage } from './page-route.ts'

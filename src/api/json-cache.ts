@@ -5,7 +5,7 @@
 // serialisation of the whole answer would (fast-json-stringify writes an object as `{"key":value,...}`, properties
 // in schema order, undefined ones left out, extra keys of additionalProperties as asString(key):value).
 import type { FastifyReply } from 'fastify'
-import type { Layer } from '../gossip/record.ts'
+import type { Layer } from '../core/record.ts'
 import { pairRowSources, type ViewSnapshot } from './projection.ts'
 
 interface ObjectSchema { properties?: Record<string, object>, additionalProperties?: object | boolean }

@@ -1,5 +1,5 @@
 // Pure: bounds what a legacy client's full-mesh results post keeps, the way agents sample their own probes at scale.
-import type { ExternalBody, LegacyPathResult } from '../gossip/record.ts'
+import type { ExternalBody, LegacyPathResult } from '../core/record.ts'
 
 export interface ThinOptions {
   /** A post of at most this many rows is kept whole (PROBE_SAMPLE_ABOVE: below it, agents probe everyone too). */

@@ -1,7 +1,7 @@
 // The original Go clients' report bodies: strict JSON schemas, then normalisation into external record bodies.
 import { isIP } from 'node:net'
-import { shareLegacyRow } from '../gossip/intern.ts'
-import type { ExternalBody, LegacyPathResult } from '../gossip/record.ts'
+import { shareLegacyRow } from '../core/intern.ts'
+import type { ExternalBody, LegacyPathResult } from '../core/record.ts'
 import { parseGoDuration } from '../shared/duration.ts'
 
 /** A report body that passed the schema but says something impossible (bad IP, unparsable duration...). */

@@ -2,7 +2,7 @@
 // by each round, gossip/sync/election state read at scrape time, and the view-derived samples (src/report/metric-samples.ts).
 import { REVISION, VERSION } from '../shared/version.ts'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { Layer } from '../gossip/record.ts'
+import type { Layer } from '../core/record.ts'
 import type { RoundResult } from '../probe/round.ts'
 import { metricSamples } from '../report/metric-samples.ts'
 import { outcomeOf } from '../report/paths.ts'

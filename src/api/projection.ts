@@ -1,6 +1,6 @@
 // Pure projections of the view into the original tool's JSON shapes (extra detail keys added, none removed).
-import type { AgentRecord, Layer, LegacyPathResult, PathResult, ServiceResult } from '../gossip/record.ts'
-import type { AgentEntry, ExternalEntry } from '../gossip/view.ts'
+import type { AgentRecord, Layer, LegacyPathResult, PathResult, ServiceResult } from '../core/record.ts'
+import type { AgentEntry, ExternalEntry } from '../core/view.ts'
 import { coverage } from '../probe/targets.ts'
 import { formatDuration } from '../shared/duration.ts'
 

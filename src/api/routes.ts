@@ -1,5 +1,5 @@
 // The seed's REST endpoints as one table: read routes project the view, write routes inject legacy reports.
-import type { ExternalBody } from '../gossip/record.ts'
+import type { ExternalBody } from '../core/record.ts'
 import type { Report } from '../report/report.ts'
 import type { JsonOut, JsonPieces } from './json-cache.ts'
 import {

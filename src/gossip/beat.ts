@@ -3,13 +3,13 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Logger } from 'pino'
-import { decodeBeat, encodeBeat, MAX_BEAT_BYTES, MAX_LEGACY_BEAT_BYTES, type Beat } from './codec.ts'
+import { decodeBeat, encodeBeat, MAX_BEAT_BYTES, MAX_LEGACY_BEAT_BYTES, type Beat } from '../core/codec.ts'
 import { BEAT_PROTOCOL, LEGACY_BEAT_PROTOCOL, type MeshNode } from './protocol.ts'
-import { BeatBook, MAX_LEGACY_ENTRIES } from './liveness.ts'
-import type { LiveEntry } from './record.ts'
+import { BeatBook, MAX_LEGACY_ENTRIES } from '../core/liveness.ts'
+import type { LiveEntry } from '../core/record.ts'
 import { readAll, writeAll } from './stream-io.ts'
-import { WireError } from './wire-error.ts'
-import type { View } from './view.ts'
+import { WireError } from '../core/wire-error.ts'
+import type { View } from '../core/view.ts'
 
 const BEAT_TIMEOUT_MS = 2_000
 

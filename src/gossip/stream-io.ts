@@ -1,6 +1,6 @@
 // Reading and writing whole payloads on a libp2p stream: send-then-half-close, read-to-end with a size cap.
 import type { Stream } from '@libp2p/interface'
-import { WireError } from './wire-error.ts'
+import { WireError } from '../core/wire-error.ts'
 
 export async function writeAll (stream: Stream, data: Uint8Array, signal: AbortSignal): Promise<void> {
   const chunk = 64 * 1024

@@ -2,14 +2,14 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { sameIp } from './admission.ts'
-import { decodeSyncRequest, decodeSyncResponse, encodeSyncRequest, encodeSyncResponse, MAX_SYNC_BYTES } from './codec.ts'
-import type { IdentityProof, ProveIdentity } from './identity.ts'
-import type { Verifier } from './keys.ts'
+import { decodeSyncRequest, decodeSyncResponse, encodeSyncRequest, encodeSyncResponse, MAX_SYNC_BYTES } from '../core/codec.ts'
+import type { IdentityProof, ProveIdentity } from '../core/identity.ts'
+import type { Verifier } from '../core/keys.ts'
 import { remoteIpOf, SYNC_PROTOCOL, type MeshNode } from './protocol.ts'
-import type { AgentRecord } from './record.ts'
-import { checkSeals, recordSealHolds } from './seal.ts'
+import type { AgentRecord } from '../core/record.ts'
+import { checkSeals, recordSealHolds } from '../core/seal.ts'
 import { readAll, writeAll } from './stream-io.ts'
-import type { View } from './view.ts'
+import type { View } from '../core/view.ts'
 
 const SYNC_TIMEOUT_MS = 5_000
 

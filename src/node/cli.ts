@@ -1,9 +1,9 @@
 // The agent process: parse the environment, start the agent, stop cleanly on SIGTERM/SIGINT or when the parent goes.
 import { describeVariables, parseConfig } from './config.ts'
-import { ConfigError } from './errors.ts'
+import { ConfigError } from '../shared/config-error.ts'
 import { createLogger } from './logger.ts'
 import { startAgent, type Agent, type AgentHooks } from './agent.ts'
-import { loadKubeAccess } from './kube-access.ts'
+import { loadKubeAccess } from '../kube/kube-access.ts'
 import { loadSecrets } from './secrets.ts'
 import { VERSION } from '../shared/version.ts'
 

@@ -1,7 +1,7 @@
 // Reads the environment into one typed, validated configuration object; a bad value throws a ConfigError.
 import { isIP } from 'node:net'
 import type { PeerAddress } from '../gossip/dial-planner.ts'
-import { ConfigError } from './errors.ts'
+import { ConfigError } from '../shared/config-error.ts'
 import { VARIABLE_MEANINGS } from './variables.ts'
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const

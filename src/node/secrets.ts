@@ -1,7 +1,7 @@
 // Reads the secrets named by the configuration (mounted Kubernetes Secrets): the API token and the mesh's key.
 import { readFileSync } from 'node:fs'
 import type { Config } from './config.ts'
-import { ConfigError } from './errors.ts'
+import { ConfigError } from '../shared/config-error.ts'
 
 export interface Secrets {
   /** Bearer token the write endpoints require, or null. */

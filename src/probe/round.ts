@@ -1,5 +1,5 @@
 // One probe round: DNS for the Service, then one fping batch for every IP alongside bounded TCP connects.
-import type { PathResult, ServiceResult } from '../gossip/record.ts'
+import type { PathResult, ServiceResult } from '../core/record.ts'
 import type { DnsResult } from './dns-probe.ts'
 import type { EchoResult } from './fping.ts'
 import { mapLimit } from './limit.ts'

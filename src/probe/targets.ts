@@ -1,5 +1,5 @@
 // Pure: which agents to probe this round (everyone, or a rotating sample covering each target k times) and coverage.
-import type { AgentRecord, Identity, Layer } from '../gossip/record.ts'
+import type { AgentRecord, Identity, Layer } from '../core/record.ts'
 
 /** What the plan needs of a target: an agent's record, or a legacy client's heartbeat seen as one. */
 export interface ProbeCandidate { identity: Pick<Identity, 'podName' | 'nodeIp' | 'podIp'> }

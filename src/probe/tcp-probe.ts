@@ -1,7 +1,7 @@
 // One TCP connect with a deadline, classified: open, refused (host up, port closed), timeout, unreachable.
 import { connect } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import type { TcpOutcome } from '../gossip/record.ts'
+import type { TcpOutcome } from '../core/record.ts'
 
 export interface TcpResult { tcp: TcpOutcome, connectMs: number | null }
 

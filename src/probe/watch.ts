@@ -1,7 +1,7 @@
 // Pure: the exception watch of a sampled cluster. Every round also sweeps the agents outside the sample with ICMP
 // alone; a swept target that stopped answering, or whose agent reports this one unreachable, is probed fully (and its
 // result gossiped) for a few rounds, so a broken pair is measured within a round at any cluster size.
-import type { AgentRecord, Identity, Layer, PathResult } from '../gossip/record.ts'
+import type { AgentRecord, Identity, Layer, PathResult } from '../core/record.ts'
 import type { EchoResult } from './fping.ts'
 import type { ProbeTarget, RoundPlan } from './targets.ts'
 

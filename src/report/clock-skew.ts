@@ -1,6 +1,6 @@
 // Pure: how far each origin's wall clock is from this agent's, from the origin times its messages carry against
 // their receipt times: the largest recent difference (the copy that travelled fastest) estimates the offset.
-import type { GossipMessage } from '../gossip/record.ts'
+import type { GossipMessage } from '../core/record.ts'
 
 export class ClockSkew {
   /** Per origin: the incarnation sampled (a restarted process may have another clock) and the last differences. */

@@ -1,6 +1,6 @@
 // Pure: the structure of the reachability graph: which members reach each other (directly or through others),
 // as groups, and how the traffic between two groups fares in each direction.
-import type { Layer } from '../gossip/record.ts'
+import type { Layer } from '../core/record.ts'
 import type { Edge, Evidence } from './evidence.ts'
 
 /**

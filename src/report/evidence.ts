@@ -1,6 +1,6 @@
 // Pure: what one observer knows at one instant: the members it knows of, how recently it heard each, and every
 // measured path between them, per layer, as a directed edge with a state. The verdict engine reads only this.
-import type { AgentRecord, Layer, PathResult, ServiceResult } from '../gossip/record.ts'
+import type { AgentRecord, Layer, PathResult, ServiceResult } from '../core/record.ts'
 import { reached } from './paths.ts'
 
 /** A path's state for the reachability model: reached or not, and if reached, how well. */

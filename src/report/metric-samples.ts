@@ -1,6 +1,6 @@
 // Pure: the view-derived metric samples of one agent, shaped so that N agents export O(N) series in total:
 // its own paths by outcome, what its peers see of it, and (the Lease holder only) the current verdicts.
-import type { AgentRecord, Layer } from '../gossip/record.ts'
+import type { AgentRecord, Layer } from '../core/record.ts'
 import { outcomeOf, PATH_OUTCOMES, type PathOutcome } from './paths.ts'
 import type { Verdict } from './verdicts.ts'
 

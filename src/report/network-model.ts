@@ -1,7 +1,7 @@
 // Pure (time passed in): the reachability model over time. Each tick takes the view as this agent holds it, records
 // every pair's state in its history, builds the evidence from settled states, runs the verdict engine and
 // stabilises the result. Every agent ticks, so every API answers from the same model the reporter prints.
-import type { AgentRecord, Layer } from '../gossip/record.ts'
+import type { AgentRecord, Layer } from '../core/record.ts'
 import { buildEvidence, type Edge, type KnownAgent } from './evidence.ts'
 import { PairHistory, type PairSummary } from './pair-history.ts'
 import { VerdictStabiliser } from './stabiliser.ts'

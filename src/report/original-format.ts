@@ -1,5 +1,5 @@
 // Pure: the periodic report in the original tool's printed layout and language (REPORT_FORMAT=original), then our verdicts.
-import type { ExternalBody, LegacyPathResult } from '../gossip/record.ts'
+import type { ExternalBody, LegacyPathResult } from '../core/record.ts'
 import type { Report } from './report.ts'
 import { verdictLines } from './render.ts'
 

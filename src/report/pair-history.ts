@@ -1,6 +1,6 @@
 // Pure: each measured pair's recent past, per layer: its settled state (a new state must hold for several
 // observations before it counts), its last state changes with their times, and how often it flipped lately.
-import type { Layer, PathResult } from '../gossip/record.ts'
+import type { Layer, PathResult } from '../core/record.ts'
 import type { PathState } from './evidence.ts'
 
 export interface Transition {

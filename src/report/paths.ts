@@ -1,5 +1,5 @@
 // Pure: how one measured path is judged (down, degraded, ok) and an index of who measured whom, per layer.
-import type { AgentRecord, Layer, PathResult } from '../gossip/record.ts'
+import type { AgentRecord, Layer, PathResult } from '../core/record.ts'
 
 /** The path reached the host at IP level: an echo came back, or TCP got an answer (open or refused). */
 export function reached (r: PathResult): boolean {

@@ -1,5 +1,5 @@
 // Pure: the periodic network report built from a view: the original tool's summary, failing pairs and verdicts.
-import type { AgentRecord, Layer } from '../gossip/record.ts'
+import type { AgentRecord, Layer } from '../core/record.ts'
 import { pairOk, problemOf } from './paths.ts'
 import { findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from './verdicts.ts'
 

@@ -1,6 +1,6 @@
 // Pure: verdicts from the structure of the reachability graph, in one stated order of precedence. Each pass names
 // what it explains; later passes leave those members and pairs alone, so one fault gets one verdict.
-import type { AgentRecord, Layer } from '../gossip/record.ts'
+import type { AgentRecord, Layer } from '../core/record.ts'
 import { crossing, direction, groups, reachesWithin, type Crossing } from './components.ts'
 import { buildEvidence, type Edge, type Evidence, type Member } from './evidence.ts'
 import { lossOf, problemOf } from './paths.ts'

@@ -1,4 +1,5 @@
-// The agent's configuration error: thrown by what reads the environment and the mounted files it names.
+// The agent's configuration error: thrown by what reads the environment and the mounted files it names (node/config.ts,
+// node/secrets.ts, kube/kube-access.ts), so it lives below all of them.
 
 /** A configuration variable has a value the agent cannot run with. */
 export class ConfigError extends Error {

@@ -1,7 +1,7 @@
 // The cluster's service-account signing keys (GET /openid/v1/jwks), fetched at start, refreshed hourly, and again
 // (at most once a minute) when a token names a key not held: one small request per agent per hour at any size.
 import type { Logger } from 'pino'
-import { parseJwks, type Jwks } from '../gossip/sa-token.ts'
+import { parseJwks, type Jwks } from '../core/sa-token.ts'
 import type { KubeAccess } from './kube-access.ts'
 import { kubeHttp } from './kube-http.ts'
 

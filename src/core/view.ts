@@ -20,7 +20,7 @@ import { applyLayerDelta, messageOrigin } from './record.ts'
 export type MergeOutcome = 'accepted' | 'gap' | 'stale' | 'forged' | 'self' | 'capacity' | 'unbound'
 
 /**
- * `trust`: how far the record is its origin's word (src/gossip/trust.ts). What a third party relayed unsealed yields
+ * `trust`: how far the record is its origin's word (src/core/trust.ts). What a third party relayed unsealed yields
  * to the origin's word, never the other way round; whatever a relay said about a name, key or address yields to a
  * first-hand record, so a relayed fake can never lock the real origin out.
  */

@@ -2,8 +2,8 @@
 // wakes the contenders at once when the holder is seen to let go.
 import type { Logger } from 'pino'
 import type { GossipMesh } from '../gossip/mesh.ts'
-import type { SelfRecord } from '../gossip/self-record.ts'
-import type { View } from '../gossip/view.ts'
+import type { SelfRecord } from '../core/self-record.ts'
+import type { View } from '../core/view.ts'
 import { contenders } from './contenders.ts'
 import type { ElectionState, LeaderElection } from './leader-election.ts'
 

@@ -1,6 +1,6 @@
 // The Lease store over the Kubernetes REST API (coordination.k8s.io/v1): three calls on one kept-alive connection.
-import { isObj, type KubeAccess, type Obj } from './kube-access.ts'
-import { kubeHttp, type KubeAnswer } from './kube-http.ts'
+import { isObj, type KubeAccess, type Obj } from '../kube/kube-access.ts'
+import { kubeHttp, type KubeAnswer } from '../kube/kube-http.ts'
 import { LeaseApiError, LeaseConflict, type LeaseRecord, type LeaseSpec, type LeaseStore } from './lease-store.ts'
 
 /** A Lease answer is a few hundred bytes; anything past this is not one. */
