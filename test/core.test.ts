@@ -9,14 +9,14 @@ import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import {
-  decodeBeat, decodeMessage, decodeSyncRequest, decodeSyncResponse, encodeBeat, encodeMessage, encodeSyncRequest,
+  canonicalContent, decodeBeat, decodeMessage, decodeSyncRequest, decodeSyncResponse, encodeBeat, encodeMessage, encodeSyncRequest,
   encodeSyncResponse, MAX_MESSAGE_BYTES
 } from '../src/core/codec.ts'
 import type {
   AgentRecord, ExternalBody, ExternalRecord, GossipMessage, LegacyPathResult, LiveEntry, PathResult, ServiceResult
 } from '../src/core/record.ts'
 import { injectExternal, sameLegacyContent } from '../src/core/inject.ts'
-import { emptyResults } from '../src/core/record.ts'
+import { emptyResults, MAX_EXCLUDED_NODES } from '../src/core/record.ts'
 import type { MeshNode } from '../src/gossip/libp2p-node.ts'
 import { GossipMesh } from '../src/gossip/mesh.ts'
 import type { AntiEntropy } from '../src/gossip/sync.ts'
@@ -1251,6 +1251,29 @@ t.test('codec: round trips', async t => {
   }, 'sync response round trip, ages rounded to ms')
   const empty: SyncResponse = { full: [], touch: [], externals: [], extTouch: [], left: [] }
   t.strictSame(decodeSyncResponse(encodeSyncResponse(empty)), empty, 'empty sync response')
+})
+
+t.test('codec: the Lease holder\'s excluded nodes round-trip, are sealed, and leave other records as they were', async t => {
+  const rec = sampleRecord()
+  const plain = canonicalContent(rec)
+  t.notOk(plain.includes('xn'), 'no exclusions: the canonical content agents before them sealed')
+  const withX = { ...rec, excluded: [{ node: 'node-3', reason: 'cordoned' }, { node: 'node-9', reason: 'not ready: KubeletNotReady' }] }
+  const back = fullOf(decodeMessage(encodeMessage({ t: 'full', record: withX })))
+  t.same(back.excluded, withX.excluded, 'round trip')
+  t.not(canonicalContent(withX), plain, 'the exclusions are part of what the origin seals (a relay cannot add or drop one)')
+  t.equal(canonicalContent({ ...rec, excluded: [] }), plain, 'an empty list seals as none')
+  const bad = (xn: unknown): Uint8Array => {
+    const o = JSON.parse(dec.decode(encodeMessage({ t: 'full', record: rec }))) as Record<string, unknown>
+    o.xn = xn
+    return new TextEncoder().encode(JSON.stringify(o))
+  }
+  for (const [what, xn] of [
+    ['not a list', 'node-1'],
+    ['a node name that is not one', [['Node 1!', 'cordoned']]],
+    ['a reason too long', [['node-1', 'x'.repeat(161)]]],
+    ['too many', Array.from({ length: MAX_EXCLUDED_NODES + 1 }, (_, i) => [`node-${i}`, 'cordoned'])],
+    ['a pair that is not one', [['node-1']]]
+  ] as const) t.throws(() => decodeMessage(bad(xn)), { name: 'WireError' }, what)
 })
 
 t.test('codec: hostile input throws WireError only', async t => {

@@ -11,6 +11,8 @@ import * as k8s from '@kubernetes/client-node'
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet'
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role'
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding'
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole'
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding'
 import { Service } from 'kubernetes-models/v1/Service'
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount'
 import t from 'tap'
@@ -37,7 +39,9 @@ const KINDS: Record<string, { model: new (data: any) => { validate: () => void }
   'v1/Service': { model: Service, type: 'V1Service' },
   'v1/ServiceAccount': { model: ServiceAccount, type: 'V1ServiceAccount' },
   'rbac.authorization.k8s.io/v1/Role': { model: Role, type: 'V1Role' },
-  'rbac.authorization.k8s.io/v1/RoleBinding': { model: RoleBinding, type: 'V1RoleBinding' }
+  'rbac.authorization.k8s.io/v1/RoleBinding': { model: RoleBinding, type: 'V1RoleBinding' },
+  'rbac.authorization.k8s.io/v1/ClusterRole': { model: ClusterRole, type: 'V1ClusterRole' },
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { model: ClusterRoleBinding, type: 'V1ClusterRoleBinding' }
 }
 
 function parseDocs (file: string, text: string): Doc[] {
@@ -251,9 +255,10 @@ t.test('kustomize: the base, every component and every example overlay render to
   if ('error' in base) { t.fail(`kubectl kustomize deploy/: ${base.error}`); return }
   t.same(base.docs.map(d => `${String(d.obj.kind)}/${String(d.obj.metadata?.name)}`).sort(), docs.map(d => `${String(d.obj.kind)}/${String(d.obj.metadata?.name)}`).sort(),
     'the base renders exactly the objects of its resources')
-  t.ok(base.docs.every(d => d.obj.metadata?.namespace === 'kube-system'), 'every object in the base\'s namespace (kube-system)')
+  t.ok(base.docs.every(d => /^Cluster/.test(String(d.obj.kind)) || d.obj.metadata?.namespace === 'kube-system'), 'every namespaced object in the base\'s namespace (kube-system)')
   const binding = base.docs.find(d => d.obj.kind === 'RoleBinding')?.obj
   t.equal(binding?.subjects?.[0]?.namespace, 'kube-system', 'the RoleBinding\'s ServiceAccount subject follows the namespace')
+  t.equal(base.docs.find(d => d.obj.kind === 'ClusterRoleBinding')?.obj.subjects?.[0]?.namespace, 'kube-system', 'so does the Node reader\'s ClusterRoleBinding')
 
   const COMPONENTS = join(DEPLOY, 'components')
   const components = readdirSync(COMPONENTS).filter(f => existsSync(join(COMPONENTS, f, 'kustomization.yaml'))).sort()
@@ -286,7 +291,9 @@ t.test('kustomize: the base, every component and every example overlay render to
     const spec = d.spec.template.spec
     const c = spec.containers[0]
     if (what.startsWith('component')) {
-      t.ok(r.docs.every(x => x.obj.metadata?.namespace === 'monitoring'), `${what}: the namespace set the kustomize way`)
+      t.ok(r.docs.every(x => /^Cluster/.test(String(x.obj.kind)) || x.obj.metadata?.namespace === 'monitoring'), `${what}: the namespace set the kustomize way`)
+      const crb = r.docs.find(x => x.obj.kind === 'ClusterRoleBinding')?.obj
+      t.equal(crb?.subjects?.[0]?.namespace, 'monitoring', `${what}: the Node reader binding's subject follows the namespace`)
       t.equal(c.image, 'registry.example/k8snet:9.9', `${what}: the image set the kustomize way`)
     }
     const added = (c.env as Obj[]).filter(e => Object.hasOwn(ALLOWED_ABSENT, e.name))
@@ -396,7 +403,7 @@ t.test('the Grafana dashboard: valid, and its queries name only metrics we expor
   }
 })
 
-t.test('RBAC: the Role grants get, create and update on the reporter Lease, nothing else', async t => {
+t.test('RBAC: the Role grants get, create and update on the reporter Lease; the ClusterRole reads Nodes; nothing else', async t => {
   const role = find('Role')
   const binding = find('RoleBinding')
   const sa = find('ServiceAccount')
@@ -413,10 +420,17 @@ t.test('RBAC: the Role grants get, create and update on the reporter Lease, noth
     }
   }
   t.same([...verbs].sort(), ['create', 'get', 'update'], 'exactly get, create, update')
-  t.equal(docs.filter(d => /^Cluster/.test(String(d.obj.kind))).length, 0, 'no cluster-wide RBAC')
   t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name }, 'binding -> the Role')
   t.same(binding.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name }], 'subject: the agents\' ServiceAccount, in the binding\'s namespace')
   t.equal(podSpec.serviceAccountName, sa.metadata.name, 'the pods run as that ServiceAccount')
+  // cluster-wide: reading Node objects, nothing more (the Lease holder's watch of cordoned and not-ready nodes)
+  const clusterRoles = docs.filter(d => d.obj.kind === 'ClusterRole')
+  t.equal(clusterRoles.length, 1, 'one ClusterRole')
+  const cr = find('ClusterRole')
+  t.same(cr.rules, [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }], 'the ClusterRole reads Nodes: get, list, watch; nothing else')
+  const crb = find('ClusterRoleBinding')
+  t.same(crb.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: cr.metadata.name }, 'cluster binding -> that ClusterRole')
+  t.same(crb.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name }], 'subject: the agents\' ServiceAccount (kustomize writes its namespace)')
 })
 
 t.test('security context, scheduling and rollout', async t => {

@@ -14,6 +14,9 @@ import { View } from '../src/core/view.ts'
 import { contenders } from '../src/election/contenders.ts'
 import { ElectionSupervisor } from '../src/election/election-supervisor.ts'
 import { inClusterAccess, kubeconfigAccess } from '../src/kube/kube-access.ts'
+import { NodeWatch } from '../src/kube/node-watch.ts'
+import { exclusionOf, nodeMeta } from '../src/kube/node-state.ts'
+import type { ExcludedNode } from '../src/core/record.ts'
 import { kubeLeaseStore, microTime } from '../src/election/kube-lease-store.ts'
 import { LeaderElection } from '../src/election/leader-election.ts'
 import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
@@ -468,4 +471,68 @@ t.test('election on a simulated clock: a dead holder\'s Lease is taken when it e
   await waitUntil('a minute of simulated time, or a spin', async () => clock.now >= 60_000 || looks > 1_000, 5_000, 5)
   await failing.disable()
   t.ok(clock.now >= 60_000 && looks <= clock.now / 1000 + 3, `${looks} looks in ${(clock.now / 1000).toFixed(0)} s of simulated time while the apiserver fails (about one a second)`)
+})
+
+t.test('the Node watch: listed in pages, followed by watch, relisted when its version is gone, retried when forbidden', async t => {
+  const s = new LeaseStandIn(['admin'], null, { nodeAccess: 'granted' })
+  await s.start('127.0.0.1', 0)
+  t.teardown(async () => { await s.stop() })
+  for (let i = 1; i <= 7; i++) s.nodes.ensure(`node-${i}`)
+  s.nodes.change('node-2', { unschedulable: true })
+  const access = { server: new URL(s.url), ca: null, insecure: false, serverName: null, clientCert: null, authorization: async () => 'Bearer admin', source: 'test' }
+  const seen: ExcludedNode[][] = []
+  const w = new NodeWatch(access, { log: pino({ level: 'silent' }), onChange: x => { seen.push(x) }, pageSize: 3, watchTimeoutS: 1, backoffMs: [50, 200] })
+  w.start()
+  t.teardown(async () => { await w.stop() })
+  const until = async (what: string, want: ExcludedNode[]): Promise<void> => {
+    await waitUntil(what, async () => JSON.stringify(seen.at(-1)) === JSON.stringify(want), 5_000, 20)
+  }
+  await until('the first list', [{ node: 'node-2', reason: 'cordoned' }])
+  t.equal(s.nodes.stats.lists, 3, 'seven nodes in pages of three: three list calls')
+  s.nodes.change('node-5', { ready: false })
+  s.nodes.change('node-6', { autoscalerRemoval: true })
+  await until('watch events', [{ node: 'node-2', reason: 'cordoned' }, { node: 'node-5', reason: 'not ready: KubeletNotReady' }, { node: 'node-6', reason: 'being removed by the cluster autoscaler' }])
+  s.nodes.change('node-2', { unschedulable: false })
+  s.nodes.change('node-5', { ready: 'Unknown', unschedulable: true })
+  s.nodes.remove('node-6')
+  await until('uncordoned, unknown, deleted', [{ node: 'node-5', reason: 'not ready: NodeStatusUnknown' }])
+  // the watch ends every second (timeoutSeconds) and resumes from where it was, without a new list
+  const lists = s.nodes.stats.lists
+  await waitUntil('a renewed watch', async () => s.nodes.stats.watches >= 3, 5_000, 20)
+  t.equal(s.nodes.stats.lists, lists, 'a watch that timed out resumes, it does not relist')
+  // more changes than the stand-in keeps while the watch is away: the version is gone (410) and the list is taken again
+  await s.stop()
+  for (let k = 0; k < 600; k++) s.nodes.change('node-7', { unschedulable: k % 2 === 0 })
+  s.nodes.change('node-7', { unschedulable: true })
+  await s.start()
+  await until('relisted after 410', [{ node: 'node-5', reason: 'not ready: NodeStatusUnknown' }, { node: 'node-7', reason: 'cordoned' }])
+  t.ok(s.nodes.stats.lists > lists, 'the list was taken again')
+  await w.stop()
+  t.same(w.excluded, [], 'stopping forgets the list: only the holder speaks for the cluster')
+
+  // without the ClusterRole: 403, retried with back-off, never a crash, nothing excluded
+  const f = new LeaseStandIn(['admin'], null, { nodeAccess: 'forbidden' })
+  await f.start('127.0.0.1', 0)
+  t.teardown(async () => { await f.stop() })
+  f.registerPod({ namespace: 'ns', name: 'agent', nodeName: 'node-1', serviceAccount: 'k8snet-checker' })
+  const token = f.mintForTest({}, { pod: { namespace: 'ns', name: 'agent' } })
+  const forbidden = new NodeWatch({ ...access, server: new URL(f.url), authorization: async () => `Bearer ${token}` }, { log: pino({ level: 'silent' }), onChange: () => { t.fail('nothing to say') }, backoffMs: [20, 40] })
+  forbidden.start()
+  await waitUntil('retried', async () => forbidden.stats.failures >= 3, 5_000, 20)
+  await forbidden.stop()
+  t.pass('403 retried, nothing excluded')
+})
+
+t.test('node state: what sets a node aside, read from a Node object; anything else is in service', async t => {
+  const node = (o: Record<string, unknown>): unknown => ({ metadata: { name: 'n', resourceVersion: '1', ...(o.metadata as object ?? {}) }, spec: o.spec ?? {}, status: o.status ?? {} })
+  t.equal(exclusionOf(node({})), null, 'no conditions: in service')
+  t.equal(exclusionOf(node({ status: { conditions: [{ type: 'Ready', status: 'True' }] } })), null)
+  t.equal(exclusionOf(node({ spec: { unschedulable: true } })), 'cordoned')
+  t.equal(exclusionOf(node({ spec: { unschedulable: true }, status: { conditions: [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady' }] } })), 'not ready: KubeletNotReady', 'not ready outranks cordoned')
+  t.equal(exclusionOf(node({ status: { conditions: [{ type: 'Ready', status: 'Unknown' }] } })), 'not ready')
+  t.equal(exclusionOf(node({ metadata: { deletionTimestamp: '2026-12-06T00:00:00Z' } })), 'being deleted')
+  t.equal(exclusionOf(node({ spec: { taints: [{ key: 'ToBeDeletedByClusterAutoscaler', effect: 'NoSchedule' }] } })), 'being removed by the cluster autoscaler')
+  t.equal(exclusionOf(node({ spec: { taints: [{ key: 'node.kubernetes.io/disk-pressure' }] } })), null, 'other taints: in service')
+  for (const bad of [null, 'x', 7, [], { spec: 'x' }, { status: { conditions: 'x' } }, { status: { conditions: [null, 5] } }]) t.doesNotThrow(() => exclusionOf(bad), `no crash on ${JSON.stringify(bad)}`)
+  t.equal(nodeMeta({ metadata: { name: 5 } }), null, 'a name that is not a string: not a Node')
 })

@@ -700,3 +700,36 @@ t.test('renderReport: the agents not heard are listed', async t => {
   t.match(text, /^Not heard \(1\): agent-3 on node-3 \(20 s\)$/m)
   t.notMatch(renderReport(buildReport({ live: cluster(3), lost: [], legacyClients: 0, nowWall: NOW, reporter: null })), 'Not heard', 'no line when every agent is heard')
 })
+
+t.test('nodes Kubernetes set aside (the Lease holder\'s word): not judged, listed as excluded, their pairs not failing', async t => {
+  const ticks = (excluded: Array<{ node: string, reason: string }> | undefined, leader = true): { verdicts: string[], records: AgentRecord[] } => {
+    const model = new NetworkModel(modelOptions(10_000, 15_000))
+    let records: AgentRecord[] = []
+    let vs: Verdict[] = []
+    for (let k = 0; k < 4; k++) {
+      records = cluster(6, isolatedNode(3), { checkedAt: () => NOW + k * 10_000 })
+      const holder = records[0] as AgentRecord
+      holder.leader = leader
+      if (excluded !== undefined) holder.excluded = excluded
+      vs = model.tick({ now: k * 10_000, wallNow: NOW, self: 'agent-2', live: records.map(record => ({ record, silentMs: 0 })), lost: [] })
+    }
+    return { verdicts: sig(vs), records }
+  }
+  t.same(ticks(undefined).verdicts, [`isolated|${where(3)}`], 'not excluded: node 3 is isolated')
+  const cordoned = ticks([{ node: 'node-3', reason: 'cordoned' }])
+  t.same(cordoned.verdicts, [], 'cordoned: not judged')
+  t.same(ticks([{ node: 'node-3', reason: 'cordoned' }], false).verdicts, [`isolated|${where(3)}`], 'only the Lease holder\'s record speaks for the cluster')
+  const r = buildReport({ live: cordoned.records, lost: [], legacyClients: 0, nowWall: NOW, reporter: 'agent-1', verdicts: [] })
+  t.same(r.excluded, [{ node: 'node-3', reason: 'cordoned' }])
+  t.equal(r.failingPairsTotal, 0, 'its failing pairs are not counted as failures')
+  t.match(renderReport(r), 'Excluded by Kubernetes, not judged (1): node-3 (cordoned)')
+  // a link fault elsewhere is still named while node 3 is set aside
+  const model = new NetworkModel(modelOptions(10_000, 15_000))
+  let vs: Verdict[] = []
+  for (let k = 0; k < 4; k++) {
+    const records = cluster(6, (l, s, d) => s === 3 || d === 3 ? 'down' : (s === 5 && d === 6) ? 'down' : 'ok', { checkedAt: () => NOW + k * 10_000 })
+    Object.assign(records[0] as AgentRecord, { leader: true, excluded: [{ node: 'node-3', reason: 'not ready: KubeletNotReady' }] })
+    vs = model.tick({ now: k * 10_000, wallNow: NOW, self: 'agent-2', live: records.map(record => ({ record, silentMs: 0 })), lost: [] })
+  }
+  t.same(sig(vs), ['one-way|agent-5 -> agent-6'], 'the rest is judged as before')
+})

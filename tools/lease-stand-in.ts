@@ -7,6 +7,7 @@ import { createServer as createTlsServer } from 'node:https'
 import type { TLSSocket } from 'node:tls'
 import { writeFileSync } from 'node:fs'
 import { parseJwks, verifyToken, type Jwks } from '../src/core/sa-token.ts'
+import { NODES_PATH, NodeStore } from './node-store.ts'
 
 const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 const PATH = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([a-z0-9-]{1,63})\/leases(?:\/([a-z0-9.-]{1,253}))?$/
@@ -22,9 +23,10 @@ export const DEFAULT_TOKEN_EXPIRATION_S = 3600
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 
-export type PathKind = 'leases' | 'serviceaccount-token' | 'openid-configuration' | 'jwks' | 'other'
+export type PathKind = 'leases' | 'serviceaccount-token' | 'openid-configuration' | 'jwks' | 'nodes' | 'other'
 const pathKind = (path: string): PathKind =>
   PATH.test(path) ? 'leases'
+    : path === NODES_PATH ? 'nodes'
     : TOKEN_PATH.test(path) ? 'serviceaccount-token'
       : path === OPENID_CONFIG_PATH ? 'openid-configuration'
         : path === JWKS_PATH ? 'jwks'
@@ -101,6 +103,11 @@ export interface StandInOptions {
    * service account credential here, not a kubelet's; 'anyone': the common extra binding to system:unauthenticated.
    */
   issuerDiscovery?: 'service-accounts' | 'anyone'
+  /**
+   * Whether service accounts may get, list and watch Nodes: 'granted' (default), as deploy/'s ClusterRole
+   * k8snet-checker-nodes does; 'forbidden': that ClusterRole not applied (403, as RBAC answers).
+   */
+  nodeAccess?: 'granted' | 'forbidden'
 }
 
 export interface PodRegistration {
@@ -173,13 +180,15 @@ export class LeaseStandIn {
     byToken: {},
     rejected: {},
     writes: 0,
-    byPath: { leases: 0, 'serviceaccount-token': 0, 'openid-configuration': 0, jwks: 0, other: 0 },
+    byPath: { leases: 0, 'serviceaccount-token': 0, 'openid-configuration': 0, jwks: 0, nodes: 0, other: 0 },
     tokensIssued: 0
   }
 
   readonly issuer: string
   readonly apiAudiences: readonly string[]
   private readonly leases = new Map<string, StoredLease>()
+  /** The cluster's Node objects (a node appears when a pod is registered on it). */
+  readonly nodes = new NodeStore()
   private revision = 1000
   private server: Server | null = null
   private host = '127.0.0.1'
@@ -250,6 +259,7 @@ export class LeaseStandIn {
     const s = this.server
     if (s === null) return
     this.server = null
+    this.nodes.closeWatches()
     s.closeAllConnections()
     await new Promise(resolve => s.close(resolve))
   }
@@ -282,6 +292,7 @@ export class LeaseStandIn {
     const sa = `${p.namespace}/${p.serviceAccount}`
     if (!this.serviceAccounts.has(sa)) this.serviceAccounts.set(sa, randomUUID())
     if (!this.nodeUids.has(p.nodeName)) this.nodeUids.set(p.nodeName, randomUUID())
+    this.nodes.ensure(p.nodeName)
     return { ...pod }
   }
 
@@ -417,6 +428,14 @@ export class LeaseStandIn {
         }
         const body = kind === 'jwks' ? this.jwks : this.openidConfiguration
         send(200, body, { 'content-type': kind === 'jwks' ? 'application/jwk-set+json' : 'application/json', 'cache-control': 'public, max-age=3600' })
+        return
+      }
+      if (kind === 'nodes') {
+        if (req.method !== 'GET') throw new HttpError(405, 'MethodNotAllowed', `${req.method ?? ''} is not supported here`)
+        if (caller?.kind === 'serviceaccount' && this.o.nodeAccess === 'forbidden') {
+          throw new HttpError(403, 'Forbidden', `nodes is forbidden: User "${caller.user}" cannot list resource "nodes" in API group "" at the cluster scope`, { kind: 'nodes' })
+        }
+        this.nodes.handle(req, res, url, send)
         return
       }
       if (kind === 'serviceaccount-token') {

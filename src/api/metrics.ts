@@ -19,6 +19,8 @@ export interface MetricsSources {
   self: string
   /** The reachability model's history: settled state changes of pairs so far, by layer, and pairs flapping now. */
   history?: () => { changes: Record<Layer, number>, flapping: number }
+  /** Nodes excluded now (set aside by Kubernetes, as the Lease holder says). */
+  excluded?: () => number
   /** This agent's wall clock minus the cluster's median, ms, from the origin times its peers' messages carry (null: not estimated yet). */
   clockOffsetMs?: () => number | null
 }
@@ -59,6 +61,7 @@ export class AgentMetrics {
   private readonly legacyRows: Counter
   private readonly pathChanges: TotalCounter
   private readonly flapping: Gauge
+  private readonly excludedNodes: Gauge
   private readonly clockOffset: Gauge
   private readonly gauges: Record<'peers' | 'holder' | 'contender' | 'transitions' | 'electionEnabled', Gauge>
 
@@ -87,6 +90,7 @@ export class AgentMetrics {
     this.legacyRows = counter('k8snet_legacy_rows_total', 'Rows of legacy results POSTs this agent took in, by fate: kept, or dropped by the thinning above PROBE_SAMPLE_ABOVE rows (passing rows outside the rotating sample, failing rows beyond the cap).', ['fate'])
     this.pathChanges = new TotalCounter(counter('k8snet_path_state_changes_total', 'Settled state changes of measured pairs in this agent\'s reachability model (its history), by layer.', ['layer']))
     this.clockOffset = gauge('k8snet_clock_offset_seconds', 'This agent\'s wall clock minus the median of its peers\' clocks, estimated from the origin times of their messages against its receipt times (one series per agent; absent until estimated).')
+    this.excludedNodes = gauge('k8snet_excluded_nodes', 'Nodes Kubernetes has set aside (cordoned, not ready, being removed), as the Lease holder watches them: not judged by this agent.')
     this.flapping = gauge('k8snet_flapping_paths', 'Pairs this agent\'s model finds flapping now (reachable and unreachable in turn within its window).')
     this.gauges = {
       peers: gauge('k8snet_gossip_peers_connected', 'Peers this agent holds a connection to.'),
@@ -148,6 +152,8 @@ export class AgentMetrics {
       for (const layer of ['host', 'pod'] as const) this.pathChanges.set({ layer }, hist.changes[layer])
       this.flapping.set(hist.flapping)
     }
+    const excluded = this.src.excluded?.()
+    if (excluded !== undefined) this.excludedNodes.set(excluded)
     this.gauges.peers.set(h.peers_connected)
     this.gauges.holder.set(l.is_self ? 1 : 0)
     this.gauges.contender.set(l.contending ? 1 : 0)

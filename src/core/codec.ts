@@ -1,10 +1,10 @@
 // The versioned wire format: compact JSON (tuples, integer µs) for gossip messages and anti-entropy payloads.
 import { WireError } from './wire-error.ts'
 import type {
-  AgentRecord, ExternalBody, ExternalRecord, GossipMessage, LayerDelta, LegacyHeartbeat, LegacyPathResult,
+  AgentRecord, ExcludedNode, ExternalBody, ExternalRecord, GossipMessage, LayerDelta, LegacyHeartbeat, LegacyPathResult,
   LiveEntry, PathResult, Results, Seal, ServiceResult
 } from './record.ts'
-import { TCP_OUTCOMES, externalKey } from './record.ts'
+import { MAX_EXCLUDED_NODES, TCP_OUTCOMES, externalKey } from './record.ts'
 import { shareLegacyRow } from './intern.ts'
 import { MAX_LEGACY_ENTRIES, MAX_PACKED_LENGTH, packEntries, packedLength, unpackEntries } from './liveness.ts'
 import type { SyncDigest, SyncResponse } from './view.ts'
@@ -103,6 +103,7 @@ function encodeRecord (r: AgentRecord): Record<string, Json> {
     p: [...r.results.pod.values()].map(p => encodePath(p, c)),
     sv: encodeService(r.results.service),
     ld: r.leader === true ? 1 : 0,
+    ...(r.excluded === undefined || r.excluded.length === 0 ? {} : { xn: encodeExcluded(r.excluded) }),
     ...(r.seal === undefined ? {} : { g: [r.seal.seq, r.seal.sig] }),
     ...(r.token === undefined ? {} : { tk: r.token })
   }
@@ -119,7 +120,20 @@ export function canonicalContent (r: AgentRecord): string {
   const paths = (m: Map<string, PathResult>): Json[] => [...m.values()].sort(byTarget).map(p => encodePath(p))
   return JSON.stringify([[id.podName, id.nodeName, id.nodeIp, id.podIp, id.namespace, id.version, id.peerId],
     r.leader === true ? 1 : 0, paths(r.results.host), paths(r.results.pod), encodeService(r.results.service),
-    ...(r.token === undefined ? [] : [r.token])])
+    ...(r.token === undefined ? [] : [r.token]),
+    // only when present, so a record without exclusions seals as agents before them did (a rolling upgrade)
+    ...(r.excluded === undefined || r.excluded.length === 0 ? [] : [{ xn: encodeExcluded(r.excluded) }])])
+}
+
+function encodeExcluded (xs: ExcludedNode[]): Json[] {
+  return xs.slice(0, MAX_EXCLUDED_NODES).map(x => [x.node, x.reason])
+}
+
+function decodeExcluded (v: Json, f: string): ExcludedNode[] {
+  return arr(v, f, MAX_EXCLUDED_NODES).map((x, i) => {
+    const t = tuple(x, `${f}[${i}]`, 2)
+    return { node: name(t[0], `${f}[${i}].node`), reason: str(t[1], `${f}[${i}].reason`, 160) }
+  })
 }
 
 /** An Ed25519 signature in base64 (64 bytes). */
@@ -162,6 +176,7 @@ function decodeRecord (v: Json, f: string): AgentRecord {
     rv: uint(o.r, `${f}.rv`),
     results,
     leader: o.ld === undefined ? false : uint(o.ld, `${f}.leader`, 1) === 1,
+    ...(o.xn === undefined ? {} : { excluded: decodeExcluded(o.xn, `${f}.excluded`) }),
     ...(o.g === undefined ? {} : { seal: decodeSeal(o.g, `${f}.seal`) }),
     ...(o.tk === undefined ? {} : { token: token(o.tk, `${f}.token`) })
   }

@@ -54,6 +54,12 @@ export interface Identity {
   peerId: string
 }
 
+/** A node set aside by Kubernetes, and why, in a few words ("cordoned", "not ready: KubeletNotReady"). */
+export interface ExcludedNode { node: string, reason: string }
+
+/** Most excluded nodes one record carries (the rest are left out, and the count says so). */
+export const MAX_EXCLUDED_NODES = 2000
+
 /** Everything one agent publishes about itself. Single writer: only that agent creates new versions. */
 export interface AgentRecord {
   identity: Identity
@@ -66,6 +72,11 @@ export interface AgentRecord {
   results: Results
   /** Holds the reporter Lease (as of its last full record; gossiped again whenever it changes). */
   leader?: boolean
+  /**
+   * The Lease holder's word on nodes Kubernetes itself has set aside (cordoned, not ready, being removed), from its
+   * watch of the Node objects: their agents are not judged. Absent or empty on every other record.
+   */
+  excluded?: ExcludedNode[]
   /** The origin's seal of this version (absent when none came with it): lets any relay prove what the origin said. */
   seal?: Seal
   /**

@@ -17,7 +17,7 @@ import { GossipMesh } from '../gossip/mesh.ts'
 import { injectExternal } from '../core/inject.ts'
 import { IdentityVerifier, type ProveIdentity } from '../core/identity.ts'
 import { newAgentKey, PeerKeys, persistentAgentKey, type AgentKey } from '../core/keys.ts'
-import type { ExternalBody, GossipMessage } from '../core/record.ts'
+import type { ExcludedNode, ExternalBody, GossipMessage } from '../core/record.ts'
 import { SelfRecord } from '../core/self-record.ts'
 import { Beats } from '../gossip/beat.ts'
 import { BeatBook, MAX_LEGACY_ENTRIES } from '../core/liveness.ts'
@@ -44,6 +44,7 @@ import { LeaderElection } from '../election/leader-election.ts'
 import type { KubeAccess } from '../kube/kube-access.ts'
 import { JwksSource } from '../kube/kube-jwks.ts'
 import { kubeLeaseStore } from '../election/kube-lease-store.ts'
+import { NodeWatch } from '../kube/node-watch.ts'
 import type { Secrets } from './secrets.ts'
 import { VERSION } from '../shared/version.ts'
 
@@ -88,6 +89,8 @@ export const legacyRowBudget = (c: Pick<Config, 'maxExternalOrigins' | 'probeCov
  * agent's own, its results on its heartbeat); thinned results show another window of passing rows as often.
  */
 const LEGACY_REFRESH_MS = 600_000
+/** Node changes within this long go out in one full record. */
+const EXCLUDED_PUBLISH_DELAY_MS = 1_000
 /** How long a starting agent waits for a peer's view before it counts as settled (election, readiness). */
 const SETTLE_MS = 3_000
 
@@ -95,7 +98,19 @@ const SETTLE_MS = 3_000
 const staleAfterMs = (c: Config, sampled: boolean): number =>
   Math.max(c.fullRefreshIntervalS * 1000, sampled ? sampleKeptMs(c) : 0) + 3 * c.probeIntervalS * 1000
 
-interface Parts { config: Config, log: Logger, node: MeshNode, view: View, self: SelfRecord, mesh: GossipMesh, sync: AntiEntropy, metrics: AgentMetrics, model: NetworkModel }
+interface Parts {
+  config: Config
+  log: Logger
+  node: MeshNode
+  view: View
+  self: SelfRecord
+  mesh: GossipMesh
+  sync: AntiEntropy
+  metrics: AgentMetrics
+  model: NetworkModel
+  /** What a part needs done when the agent stops (after the election is given up). */
+  stopping: Array<() => Promise<void>>
+}
 
 function buildProbes ({ config, log, view, self, mesh, metrics }: Parts, fping: FpingLauncher): ProbeScheduler {
   const probers: Probers = {
@@ -136,7 +151,8 @@ function buildProbes ({ config, log, view, self, mesh, metrics }: Parts, fping: 
   })
 }
 
-function buildElection ({ config, log, view, self, mesh, model }: Parts, kube: KubeAccess | null, settled: () => boolean): ElectionSupervisor | null {
+function buildElection (parts: Parts, kube: KubeAccess | null, settled: () => boolean): ElectionSupervisor | null {
+  const { config, log, view, self, mesh, model } = parts
   if (kube === null) {
     log.warn('no Kubernetes API (neither KUBECONFIG nor in-cluster): this agent never contends for the reporter Lease')
     return null
@@ -144,6 +160,15 @@ function buildElection ({ config, log, view, self, mesh, model }: Parts, kube: K
   log.info({ apiserver: kube.server.origin, via: kube.source }, 'the reporter Lease goes through this apiserver')
   const store = kubeLeaseStore(kube, { namespace: config.leaseNamespace, name: config.leaseName })
   let supervisor: ElectionSupervisor | null = null
+  // the holder watches the Node objects and says in its record which nodes Kubernetes has set aside
+  let excludedTimer: NodeJS.Timeout | undefined
+  const setExcluded = (list: ExcludedNode[]): void => {
+    self.record.excluded = list
+    // a burst of Node changes (a drain, a zone going NotReady) goes out as one full record
+    if (excludedTimer === undefined) excludedTimer = setTimeout(() => { excludedTimer = undefined; mesh.publish(self.full()) }, EXCLUDED_PUBLISH_DELAY_MS)
+  }
+  const nodes = new NodeWatch(kube, { log: log.child({ component: 'nodes' }), onChange: setExcluded })
+  parts.stopping.push(async () => { clearTimeout(excludedTimer); await nodes.stop() })
   const election = new LeaderElection(store, {
     identity: config.podName,
     leaseDurationMs: config.leaseDurationMs,
@@ -152,8 +177,14 @@ function buildElection ({ config, log, view, self, mesh, model }: Parts, kube: K
     now,
     wallNow: () => new Date(),
     log: log.child({ component: 'election' }),
-    onStartedLeading: () => { supervisor?.setLeading(true) },
-    onStoppedLeading: () => { supervisor?.setLeading(false) }
+    onStartedLeading: () => { supervisor?.setLeading(true); nodes.start() },
+    onStoppedLeading: () => {
+      void nodes.stop()
+      clearTimeout(excludedTimer)
+      excludedTimer = undefined
+      self.record.excluded = []
+      supervisor?.setLeading(false)
+    }
   })
   supervisor = new ElectionSupervisor({
     election,
@@ -289,6 +320,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     verdicts: v => report(v).verdicts,
     self: config.podName,
     history: () => ({ changes: model.history.changes, flapping: model.history.flapping(now()).length }),
+    excluded: () => model.excludedNow.size,
     clockOffsetMs: () => clockOffset()
   })
   const sampled = (): boolean => view.agentCount > config.probeSampleAbove
@@ -324,7 +356,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     const off = clockOffset() ?? 0
     return Math.abs(off) > model.o.verdict.skewThresholdMs ? -off : 0
   }
-  const parts: Parts = { config, log, node, view, self, mesh, sync, metrics, model }
+  const parts: Parts = { config, log, node, view, self, mesh, sync, metrics, model, stopping: [] }
   // fping starts from a small shell kept beside the agent: forking the agent itself stalls gossip for ~10 ms a round
   const fping = new FpingLauncher(config.fpingPath)
   const probes = buildProbes(parts, fping)
@@ -504,6 +536,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       await fping.stop()
       // release the Lease first (the others take over at once), then announce the leave
       await supervisor?.stop()
+      await Promise.allSettled(parts.stopping.map(async f => { await f() }))
       await mesh.stop()
       // give the leave announcement a moment on the wire before the connections close
       await new Promise(resolve => setTimeout(resolve, 150))

@@ -3,6 +3,7 @@
 // stabilises the result. Every agent ticks, so every API answers from the same model the reporter prints.
 import type { AgentRecord, Layer } from '../core/record.ts'
 import { buildEvidence, type Edge, type KnownAgent } from './evidence.ts'
+import { exclusionsOf, onExcludedNode } from './exclusions.ts'
 import { PairHistory, type PairSummary } from './pair-history.ts'
 import { VerdictStabiliser } from './stabiliser.ts'
 import { analyseFully, DEFAULT_VERDICT_OPTIONS, type LostAgent, type Verdict, type VerdictOptions } from './verdicts.ts'
@@ -41,6 +42,8 @@ export interface TickInput {
   skewMs?: ReadonlyMap<string, number>
   /** The Lease's word on the agents this one cannot reach (see ElectionSupervisor.othersAlive). */
   othersAlive?: boolean | null
+  /** Nodes Kubernetes has set aside (exclusions.ts): their agents are left out of the model; default: from `live`. */
+  excluded?: ReadonlyMap<string, string>
 }
 
 export class NetworkModel {
@@ -55,6 +58,8 @@ export class NetworkModel {
   private readonly advanced = new Map<string, { newest: number, at: number }>()
   ticks = 0
   lastTickAt: number | null = null
+  /** The excluded nodes of the last tick (node name -> why). */
+  excludedNow: ReadonlyMap<string, string> = new Map()
 
   constructor (o: ModelOptions) {
     this.o = o
@@ -65,9 +70,12 @@ export class NetworkModel {
   /** One evaluation: returns the verdicts shown from now on. */
   tick (input: TickInput): Verdict[] {
     const { now, wallNow } = input
+    const excluded = input.excluded ?? exclusionsOf(input.live.map(a => a.record))
+    this.excludedNow = excluded
+    const judged = (r: AgentRecord): boolean => !onExcludedNode(r, excluded, input.self)
     const agents: KnownAgent[] = [
-      ...input.live.map(a => ({ record: a.record, silentMs: a.silentMs, lost: false })),
-      ...input.lost.map(l => ({ record: l.record, silentMs: l.silentMs, lost: true }))
+      ...input.live.filter(a => judged(a.record)).map(a => ({ record: a.record, silentMs: a.silentMs, lost: false })),
+      ...input.lost.filter(l => judged(l.record)).map(l => ({ record: l.record, silentMs: l.silentMs, lost: true }))
     ]
     // a fresh source's measurement is an observation; a silent one's last word stands as it was last settled
     const edge = (raw: Edge): Edge | null => {

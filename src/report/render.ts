@@ -15,6 +15,9 @@ export function renderReport (r: Report): string {
   if (r.silentAgents.length > 0) {
     lines.push(`Not heard (${r.silentAgents.length}): ${r.silentAgents.slice(0, 10).map(a => `${a.agent} on ${a.node} (${a.silentS} s)`).join(', ')}${r.silentAgents.length > 10 ? ', ...' : ''}`)
   }
+  if (r.excluded.length > 0) {
+    lines.push(`Excluded by Kubernetes, not judged (${r.excluded.length}): ${r.excluded.slice(0, 20).map(x => `${x.node} (${x.reason})`).join(', ')}${r.excluded.length > 20 ? ', ...' : ''}`)
+  }
   lines.push(`Host IPs (${r.hostIps.length}): ${r.hostIps.join(', ')}`)
   lines.push(`Pod IPs (${r.podIps.length}): ${r.podIps.join(', ')}`)
   lines.push('')

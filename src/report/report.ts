@@ -1,5 +1,6 @@
 // Pure: the periodic network report built from a view: the original tool's summary, failing pairs and verdicts.
-import type { AgentRecord, Layer } from '../core/record.ts'
+import type { AgentRecord, ExcludedNode, Layer } from '../core/record.ts'
+import { excludedList, exclusionsOf } from './exclusions.ts'
 import { pairOk, problemOf } from './paths.ts'
 import { findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from './verdicts.ts'
 
@@ -40,6 +41,8 @@ export interface Report {
   verdicts: Verdict[]
   /** Agents this reporter no longer hears (expired, not departed), newest silence first: still probed for a while. */
   silentAgents: Array<{ agent: string, node: string, silentS: number }>
+  /** Nodes Kubernetes has set aside (cordoned, not ready, being removed): not judged, their pairs not counted failing. */
+  excluded: ExcludedNode[]
 }
 
 export interface ReportInput {
@@ -54,6 +57,8 @@ export interface ReportInput {
   /** The verdicts, from the reachability model; without them, those of this one snapshot (findVerdicts). */
   verdicts?: Verdict[]
   verdictOptions?: VerdictOptions
+  /** Excluded nodes (node -> why); default: what the Lease holder's record in `live` says. */
+  excluded?: ReadonlyMap<string, string>
 }
 
 const sortIps = (ips: Iterable<string>): string[] => [...new Set(ips)].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
@@ -89,17 +94,21 @@ function serviceSummary (live: AgentRecord[]): ServiceSummary | null {
 
 export function buildReport (input: ReportInput): Report {
   const { live } = input
+  const excluded = input.excluded ?? exclusionsOf(live)
   const names = new Map<string, string>()
+  const setAside = new Set<string>()
   for (const a of [...live, ...input.lost.map(l => l.record)]) {
     names.set(`host:${a.identity.nodeIp}`, a.identity.nodeName)
     names.set(`pod:${a.identity.podIp}`, a.identity.podName)
+    if (excluded.has(a.identity.nodeName)) { setAside.add(`host:${a.identity.nodeIp}`); setAside.add(`pod:${a.identity.podIp}`) }
   }
   const failing: FailingPair[] = []
   for (const layer of ['host', 'pod'] as const) {
     for (const a of live) {
+      if (excluded.has(a.identity.nodeName)) continue
       for (const r of a.results[layer].values()) {
         const problem = problemOf(r)
-        if (problem === 'ok') continue
+        if (problem === 'ok' || setAside.has(`${layer}:${r.target}`)) continue
         failing.push({
           layer,
           source: layer === 'host' ? a.identity.nodeName : a.identity.podName,
@@ -125,6 +134,7 @@ export function buildReport (input: ReportInput): Report {
     failingPairs: failing.slice(0, input.maxFailingPairs ?? 20),
     failingPairsTotal: failing.length,
     verdicts: input.verdicts ?? findVerdicts(live, input.lost, input.verdictOptions),
-    silentAgents: input.lost.slice(0, 50).map(l => ({ agent: l.record.identity.podName, node: l.record.identity.nodeName, silentS: Math.round(l.silentMs / 1000) }))
+    silentAgents: input.lost.slice(0, 50).map(l => ({ agent: l.record.identity.podName, node: l.record.identity.nodeName, silentS: Math.round(l.silentMs / 1000) })),
+    excluded: excludedList(excluded)
   }
 }

@@ -61,7 +61,7 @@ export class Reporter {
 
 /**
  * The report as one structured log record: counts, verdicts (kind, subject, culprits, summary, agreement), the
- * failing pairs (already bounded) and the silent agents; the IP lists are left out (their counts stay).
+ * failing pairs (already bounded), the silent agents and the excluded nodes; the IP lists are left out (their counts stay).
  */
 export function reportRecord (r: Report): Record<string, unknown> {
   return {
@@ -77,6 +77,7 @@ export function reportRecord (r: Report): Record<string, unknown> {
     failingPairs: r.failingPairs,
     failingPairsTotal: r.failingPairsTotal,
     silentAgents: r.silentAgents,
+    excluded: r.excluded,
     clockOffsetMs: r.clockOffsetMs
   }
 }

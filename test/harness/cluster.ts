@@ -15,6 +15,7 @@ import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { getJson, startAgentProcess, stopAgentProcess, type AgentProcess } from '../../tools/launcher.ts'
 import type { MintOptions, PathKind } from '../../tools/lease-stand-in.ts'
+import type { NodeChange } from '../../tools/node-store.ts'
 import type { DnsAnswer } from './dns-server.ts'
 import type { InfraOptions } from './infra.ts'
 import { call } from './rpc.ts'
@@ -705,6 +706,8 @@ export class VirtualCluster {
 
   async testPort (n: VirtualNode, open: boolean): Promise<void> { await call(n.sshd, open ? 'open' : 'close') }
   async dns (name: string, answer: DnsAnswer): Promise<void> { await call(this.mustInfra(), 'dns', { name, answer }) }
+  /** Changes node n's Node object at the apiserver (cordon, Ready condition, autoscaler taint): what kubectl would do. */
+  async setNode (n: VirtualNode, change: NodeChange): Promise<void> { await call(this.mustInfra(), 'node', { name: this.nodeName(n), change }) }
   async service (up: boolean): Promise<void> { await call(this.mustInfra(), 'service', { up }) }
   async apiserver (up: boolean): Promise<void> { await call(this.mustInfra(), 'apiserver', { up }) }
   async lease (): Promise<{ holder: string | null, transitions: number, apiserver: boolean }> {

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { LeaseStandIn, type MintOptions, type PodRegistration } from '../../tools/lease-stand-in.ts'
+import type { NodeChange } from '../../tools/node-store.ts'
 import { DnsServer, type DnsAnswer } from './dns-server.ts'
 import { serve } from './rpc.ts'
 
@@ -67,6 +68,7 @@ serve(async req => {
       else if (!apiserver.running) await apiserver.start(o.ip, o.apiPort)
       break
     case 'registerPod': apiserver.registerPod(req.pod as PodRegistration); break
+    case 'node': apiserver.nodes.change(String(req.name), req.change as NodeChange); break
     case 'mintToken':
       return { token: apiserver.mintForTest(revive(JSON.parse(String(req.overrides))) as Record<string, unknown>, revive(JSON.parse(String(req.opts))) as MintOptions) }
     case 'status': break

@@ -285,8 +285,12 @@
     var el = $('verdicts-body')
     if (!d.report) { setHtml(el, '<p class="muted">The report is unavailable right now.</p>'); return }
     var vs = d.report.verdicts
+    // nodes Kubernetes set aside (cordoned, not ready, being removed): said, not judged
+    var ex = d.report.excluded || []
+    var excluded = ex.length === 0 ? '' : '<p class="muted excluded">Excluded by Kubernetes, not judged (' + esc(ex.length) + '): ' +
+      ex.slice(0, 20).map(function (x) { return esc(x.node) + ' (' + esc(x.reason) + ')' }).join(', ') + (ex.length > 20 ? ', …' : '') + '</p>'
     if (vs.length === 0) {
-      setHtml(el, '<p class="ok-text"><span aria-hidden="true">\u2714 </span>No verdict: nothing is broken that ' + esc(d.report.activeAgents) + ' agents can see.</p>')
+      setHtml(el, '<p class="ok-text"><span aria-hidden="true">\u2714 </span>No verdict: nothing is broken that ' + esc(d.report.activeAgents) + ' agents can see.</p>' + excluded)
       return
     }
     var h = ['<ul class="verdicts">']
@@ -304,7 +308,7 @@
       h.push('</li>')
     })
     h.push('</ul>')
-    setHtml(el, h.join(''))
+    setHtml(el, h.join('') + excluded)
   }
 
   function renderAgents () {
