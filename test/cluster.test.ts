@@ -584,6 +584,51 @@ if (why !== null) {
     await waitUntil('clock fixed: a healthy cluster', healthy, 60_000, 500)
   })
 
+  t.test('20. nodes Kubernetes set aside: a cordoned node whose link dies is excluded, not isolated; uncordoned, it is isolated; not ready, excluded again', async t => {
+    await settle('before cordoning')
+    const h = await holderNode()
+    const n = c.liveNodes.filter(x => x !== h)[2] as VirtualNode
+    const label = `node-${n.index}`
+    const others = (): VirtualNode[] => c.liveNodes.filter(x => x !== n)
+    const excludedOn = async (o: VirtualNode): Promise<string> => JSON.stringify((await reportOf(o)).excluded)
+    /** Every agent but n's (cut off: its API cannot be asked) reports exactly `want`. */
+    const othersSay = async (what: string, want: string[]): Promise<void> => {
+      await waitUntil(what, async () => (await Promise.all(others().map(async o => JSON.stringify(sig((await reportOf(o)).verdicts)) === JSON.stringify(want)))).every(Boolean), 20_000, 200)
+    }
+    await c.setNode(n, { unschedulable: true })
+    t.teardown(async () => { c.link(n, true); await c.setNode(n, { unschedulable: false, ready: true }) })
+    const cordoned = JSON.stringify([{ node: label, reason: 'cordoned' }])
+    const seen = await waitUntil('every agent knows it is cordoned', async () => await everyLive(async o => await excludedOn(o) === cordoned), 15_000, 100)
+    figure('excluded-node', 'known_ms', seen)
+    c.link(n, false)
+    // long enough for an isolated verdict to be raised (scenario 3 sees one within a few seconds)
+    const verdicts = new Set<string>()
+    const until = Date.now() + 12_000
+    while (Date.now() < until) {
+      for (const o of others()) for (const v of sig((await reportOf(o)).verdicts)) verdicts.add(`${o.name}: ${v}`)
+      await new Promise(resolve => setTimeout(resolve, 500))
+    }
+    t.same([...verdicts], [], 'no agent blamed the cordoned node (or anything else) while its link was down')
+    const p = await nextPrinted()
+    t.ok(p.lines.some(l => l.startsWith(`Excluded by Kubernetes, not judged (1): ${label} (cordoned)`)), 'the printed report says it is excluded and why')
+    t.ok(p.lines.some(l => l.startsWith('Verdicts: none')), 'and names no verdict')
+    // uncordoned with its link still down: now it is what it is, isolated
+    await c.setNode(n, { unschedulable: false })
+    await othersSay('isolated once uncordoned', [`isolated|${where(n)}`])
+    t.pass('uncordoned: isolated on every other agent')
+    // the node controller marks it NotReady: excluded again, with its reason
+    await c.setNode(n, { ready: 'Unknown' })
+    await othersSay('excluded while not ready', [])
+    t.equal(await excludedOn(h), JSON.stringify([{ node: label, reason: 'not ready: NodeStatusUnknown' }]), 'excluded as not ready')
+    c.link(n, true)
+    await c.setNode(n, { ready: true })
+    await waitUntil('nothing excluded', async () => await everyLive(async o => await excludedOn(o) === '[]'), 15_000, 100).catch(async (err: unknown) => {
+      const seen = await Promise.all(c.liveNodes.map(async o => `${o.name}: ${await excludedOn(o).catch(e => String(e))}`))
+      throw new Error(`${(err as Error).message}; holder ${String(await holder())}; ${seen.join('; ')}`)
+    })
+    figure('excluded-node', 'recover_ms', await settle('back in service'))
+  })
+
   t.test('19. a sampled cluster: a one-way block between two agents no sample covers is found by the sweep', async t => {
     // every agent probes one peer (the sample of a 1000-node cluster, scaled down) and sweeps the rest with ICMP;
     // the last scenario that needs the agents: they stay sampled
@@ -642,6 +687,6 @@ if (why !== null) {
     t.comment(JSON.stringify(figures))
     mkdirSync('bench/results', { recursive: true })
     writeFileSync('bench/results/fault-scenarios.json', JSON.stringify({ date: new Date().toISOString(), nodes: N, ttlMs: TTL_MS, figures }, null, 2) + '\n')
-    t.ok(Object.keys(figures).length >= 20, 'every scenario recorded its figures')
+    t.ok(Object.keys(figures).length >= 21, 'every scenario recorded its figures')
   })
 }
