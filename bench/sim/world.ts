@@ -213,13 +213,18 @@ export class World {
     const wide = watch.widen(plan, this.everyone, r, reporters)
     for (const layer of ['host', 'pod'] as const) {
       for (const t of wide[layer]) full(layer, this.byIp.get(t.ip) as number)
+      const suspects: number[] = []
       for (const t of wide.sweep?.[layer] ?? []) {
         const j = this.byIp.get(t.ip) as number
         if (j === i) continue
         const lost = this.blockedPath(layer, i, j, s) ? 1 : 1 - (1 - NOISE_ECHO) * (1 - (s.lossy.has(j) ? LOSSY_P : 0))
         const echo: EchoResult = lost === 1 || this.rng() < lost ? { sent: SWEEP_ECHOES, received: 0, rttsMs: [] } : { sent: SWEEP_ECHOES, received: SWEEP_ECHOES, rttsMs: [0.5] }
-        if (echo.received > 0) { watch.noteAnswer(t.ip); continue }
-        if (!watch.suspect(t.ip, echo)) continue
+        if (echo.received > 0) watch.noteAnswer(t.ip)
+        else if (watch.suspect(t.ip, echo)) suspects.push(j)
+      }
+      // round.ts: more suspects than the watch holds is a wide outage, left to the sample
+      if (suspects.length > watch.o.max) continue
+      for (const j of suspects) {
         const again = this.probe(layer, i, j, s, checkedAt)
         if (failing(again)) full(layer, j, again)
       }

@@ -136,7 +136,7 @@ function buildProbes ({ config, log, view, self, mesh, metrics }: Parts, fping: 
     },
     run: async plan => {
       const started = performance.now()
-      const r = await runRound(plan, { timeoutMs: config.probeTimeoutMs, concurrency: config.probeConcurrency, service, suspect: (ip, e) => watch.suspect(ip, e) }, probers)
+      const r = await runRound(plan, { timeoutMs: config.probeTimeoutMs, concurrency: config.probeConcurrency, service, suspect: (ip, e) => watch.suspect(ip, e), maxPromoted: watch.o.max }, probers)
       if (plan.sampled) {
         watch.noteEchoes(r.echoes)
         watch.afterRound(r, { host: config.testPort, pod: config.clientPort })

@@ -23,6 +23,8 @@ export interface RoundOptions {
   service: { name: string, port: number } | null
   /** Whether a swept target's echoes call for a full probe now (watch.ts); without it the sweep only pings. */
   suspect?: (ip: string, echo: EchoResult | undefined) => boolean
+  /** More suspects than this on a layer in one round: none is promoted (a wide outage is the sample's to show). */
+  maxPromoted?: number
 }
 
 export interface RoundResult {
@@ -80,8 +82,13 @@ export async function runRound (plan: RoundPlan, opts: RoundOptions, probers: Pr
   ])
   // a swept target gone silent is probed again in full now; it is reported only if that probe fails too
   const suspect = opts.suspect
-  const pick = (list: ProbeTarget[] | undefined): ProbeTarget[] =>
-    suspect === undefined || icmpError !== null ? [] : (list ?? []).filter(t => suspect(t.ip, sweepEchoes.get(t.ip)))
+  const pick = (list: ProbeTarget[] | undefined): ProbeTarget[] => {
+    if (suspect === undefined || icmpError !== null) return []
+    const silent = (list ?? []).filter(t => suspect(t.ip, sweepEchoes.get(t.ip)))
+    // more gone silent at once than the watch holds is a wide outage (or this agent's own): the unbiased sample
+    // shows it as it is, where a watch full of failures would tilt every share this agent's evidence is judged by
+    return silent.length > (opts.maxPromoted ?? Infinity) ? [] : silent
+  }
   const silent = { host: pick(plan.sweep?.host), pod: pick(plan.sweep?.pod) }
   const recheck = [...silent.host, ...silent.pod]
   const [confirmEchoes, confirmTcps] = await Promise.all([icmp(unique(recheck)), tcp(recheck)])
