@@ -269,7 +269,7 @@ async function run (smoke: boolean, log: (l: string) => void): Promise<Row[]> {
       row(`B: gossip payload in, ${CLIENTS} legacy clients`, 'KiB/s', [loaded.bytesIn / 1024], 'informative'),
       row(`B: bytes read from its sockets, ${CLIENTS} legacy clients (no legacy client: ${(idle.wireIn / 1024).toFixed(1)})`, 'KiB/s', [loaded.wireIn / 1024], 'informative'),
       row(`A, taking every one of the ${CLIENTS} clients' posts (${Math.round(CLIENTS / HEARTBEAT_S + 3 * CLIENTS / ROUND_S)} a second): CPU`, '% of a core', [cpuA * 100], 'informative'),
-      row(`A, taking every post: RSS`, 'MB', [rssA / MB], 'informative'),
+      row('A, taking every post: RSS', 'MB', [rssA / MB], 'informative'),
       row('a full 4999-row results post, on the agent it lands on: CPU', 'ms', [perPostMs], 'informative'),
       row('a full 4999-row results post: latency (median)', 'ms', [latencies.sort((x, y) => x - y)[Math.floor(latencies.length / 2)] ?? 0], 'informative')
     ]

@@ -175,7 +175,7 @@ export const verdictSimSuite: Suite = {
         add(`${n} agents, healthy cluster (noise only): verdicts shown per round`, healthy[n])
         ctx.log(`${n} agents: culprit's own view names itself in ${fmt(mean(selfViews.map(s => s.recall)))} (${selfViews.length} scenarios); ` +
           `healthy cluster: ${fmt(healthy[n])} verdicts per round`)
-        ctx.log(`  per kind, single and double scenarios pooled (precision of the scenarios it is in; recall of its own culprits):`)
+        ctx.log('  per kind, single and double scenarios pooled (precision of the scenarios it is in; recall of its own culprits):')
         for (const [kind, k] of Object.entries(perKind(bySize))) {
           const f = k as { scenarios: number, precision: number, recall: number, kindRecall: number, measured: string, measuredRecall: number }
           ctx.log(`  ${n} agents, ${kind}: precision ${fmt(f.precision)}, recall ${fmt(f.recall)}, with the right kind ${fmt(f.kindRecall)} ` +

@@ -308,26 +308,81 @@ function success (t: Asserts, r: Res, message: string, what: string): void {
 // expected answers, written out by hand from the harness's results
 
 const OK22 = {
-  ping: 'reachable', port_status: 'open', test_duration: '2.25ms', port: 22, rtt: '1.50ms', rtt_ms: 1.5, loss: 0,
-  echoes_sent: 3, echoes_received: 3, tcp: 'open', connect_ms: 0.75, checked_at: CHECKED_ISO, source: 'agent'
+  ping: 'reachable',
+  port_status: 'open',
+  test_duration: '2.25ms',
+  port: 22,
+  rtt: '1.50ms',
+  rtt_ms: 1.5,
+  loss: 0,
+  echoes_sent: 3,
+  echoes_received: 3,
+  tcp: 'open',
+  connect_ms: 0.75,
+  checked_at: CHECKED_ISO,
+  source: 'agent'
 }
 const OK6100 = { ...OK22, port: 6100 }
 const OK80 = { ...OK22, port: 80 }
 const TIMEOUT22 = {
-  ping: 'unreachable', port_status: 'closed', test_duration: '1.00s', port: 22, rtt: null, rtt_ms: null, loss: 1,
-  echoes_sent: 3, echoes_received: 0, tcp: 'timeout', connect_ms: null, checked_at: CHECKED_ISO, source: 'agent'
+  ping: 'unreachable',
+  port_status: 'closed',
+  test_duration: '1.00s',
+  port: 22,
+  rtt: null,
+  rtt_ms: null,
+  loss: 1,
+  echoes_sent: 3,
+  echoes_received: 0,
+  tcp: 'timeout',
+  connect_ms: null,
+  checked_at: CHECKED_ISO,
+  source: 'agent'
 }
 const NOICMP6100 = {
-  ping: 'unknown', port_status: 'open', test_duration: '500.00µs', port: 6100, rtt: null, rtt_ms: null, loss: null,
-  echoes_sent: 0, echoes_received: 0, tcp: 'open', connect_ms: 0.4, checked_at: CHECKED_ISO, source: 'agent'
+  ping: 'unknown',
+  port_status: 'open',
+  test_duration: '500.00µs',
+  port: 6100,
+  rtt: null,
+  rtt_ms: null,
+  loss: null,
+  echoes_sent: 0,
+  echoes_received: 0,
+  tcp: 'open',
+  connect_ms: 0.4,
+  checked_at: CHECKED_ISO,
+  source: 'agent'
 }
 const REFUSED22 = {
-  ping: 'reachable', port_status: 'closed', test_duration: '3.00ms', port: 22, rtt: '250.00µs', rtt_ms: 0.25, loss: 0.333,
-  echoes_sent: 3, echoes_received: 2, tcp: 'refused', connect_ms: 0.5, checked_at: CHECKED_ISO, source: 'agent'
+  ping: 'reachable',
+  port_status: 'closed',
+  test_duration: '3.00ms',
+  port: 22,
+  rtt: '250.00µs',
+  rtt_ms: 0.25,
+  loss: 0.333,
+  echoes_sent: 3,
+  echoes_received: 2,
+  tcp: 'refused',
+  connect_ms: 0.5,
+  checked_at: CHECKED_ISO,
+  source: 'agent'
 }
 const REFUSED80_NOECHO = {
-  ping: 'unreachable', port_status: 'closed', test_duration: '2.25ms', port: 80, rtt: null, rtt_ms: null, loss: 1,
-  echoes_sent: 3, echoes_received: 0, tcp: 'refused', connect_ms: 0.75, checked_at: CHECKED_ISO, source: 'agent'
+  ping: 'unreachable',
+  port_status: 'closed',
+  test_duration: '2.25ms',
+  port: 80,
+  rtt: null,
+  rtt_ms: null,
+  loss: 1,
+  echoes_sent: 3,
+  echoes_received: 0,
+  tcp: 'refused',
+  connect_ms: 0.75,
+  checked_at: CHECKED_ISO,
+  source: 'agent'
 }
 
 const HOST_RESULTS = {
@@ -370,8 +425,19 @@ const SERVICE_RESULTS = {
     dns: { ok: true, time: '250.00µs', addresses: ['10.96.0.10'], error: null },
     targets: {
       '10.96.0.10': {
-        ping: 'unknown', port_status: 'open', test_duration: '2.50ms', port: 80, rtt: null, rtt_ms: null, loss: null,
-        echoes_sent: 0, echoes_received: 0, tcp: 'open', connect_ms: 2, checked_at: CHECKED_ISO, source: 'agent'
+        ping: 'unknown',
+        port_status: 'open',
+        test_duration: '2.50ms',
+        port: 80,
+        rtt: null,
+        rtt_ms: null,
+        loss: null,
+        echoes_sent: 0,
+        echoes_received: 0,
+        tcp: 'open',
+        connect_ms: 2,
+        checked_at: CHECKED_ISO,
+        source: 'agent'
       }
     },
     source: 'agent'
@@ -671,7 +737,7 @@ t.test('POST good bodies: every optional field may be left out, durations in bot
     ['results with every Go unit', '/api/v1/test-results/hosts', { source_ip: '10.7.0.1', results: ['1ns', '1us', '1µs', '1μs', '1ms', '1s', '1m', '1h', '1h2m3.5s'].map((d, i) => result('10.7.0.1', `10.9.0.${i + 1}`, { latency: d, test_duration: d })) }],
     ['results with 16 ports, from 1 to 65535', '/api/v1/test-results/hosts', { source_ip: '10.7.0.2', results: [result('10.7.0.2', '10.9.0.1', { port_status: Object.fromEntries([1, 65535, ...Array.from({ length: 14 }, (_, i) => 1000 + i)].map(p => [String(p), 'open'])) })] }],
     ['service with IPv6 addresses', '/api/v1/test-results/service', { source_ip: 'fd00::1', result: result('fd00::1', 'fd00::10', { ping_status: 'unreachable', port_status: { 80: 'closed' } }) }],
-    ['JSON with charset and whitespace', '/api/v1/heartbeat', `\n {"pod_name" : "d", "node_ip":"10.7.0.4",\t"pod_ip":"10.8.0.4"}\n`]
+    ['JSON with charset and whitespace', '/api/v1/heartbeat', '\n {"pod_name" : "d", "node_ip":"10.7.0.4",\t"pod_ip":"10.8.0.4"}\n']
   ]
   const h = harness()
   for (const [what, url, body] of cases) {
@@ -812,7 +878,6 @@ const BAD_SERVICE: Bad[] = [
 t.test('POST with fields the schema does not know: dropped and counted, as the original\'s server ignored them', async t => {
   const h = harness()
   const counted = h.unknownFields
-  const app = h.app
   const send = async (url: string, body: unknown): Promise<Res> => await post(h, url, body)
   t.equal((await send('/api/v1/heartbeat', hb({ version: '1.0.0', Extra: { a: 1 } }))).statusCode, 200, 'a heartbeat with two unknown fields')
   const hosts = { source_ip: '10.5.0.1', extra: 1, results: [result('10.5.0.1', '10.0.0.1', { rtt: '1ms', Latency: '2ms' })] }
@@ -918,9 +983,9 @@ t.test('malformed JSON and prototype poisoning are 400', async t => {
     ['single quotes', '{\'pod_name\':\'a\'}'],
     ['a comment', '{/* */"pod_name":"a"}'],
     ['NaN', '{"latency":NaN}'],
-    ['__proto__ key', `{"pod_name":"a","node_ip":"10.0.0.1","pod_ip":"10.0.0.2","__proto__":{"polluted":true}}`],
+    ['__proto__ key', '{"pod_name":"a","node_ip":"10.0.0.1","pod_ip":"10.0.0.2","__proto__":{"polluted":true}}'],
     ['nested __proto__ key', '{"source_ip":"10.5.0.1","results":[{"__proto__":{"polluted":true}}]}'],
-    ['constructor.prototype', `{"pod_name":"a","node_ip":"10.0.0.1","pod_ip":"10.0.0.2","constructor":{"prototype":{"polluted":true}}}`],
+    ['constructor.prototype', '{"pod_name":"a","node_ip":"10.0.0.1","pod_ip":"10.0.0.2","constructor":{"prototype":{"polluted":true}}}'],
     ['invalid UTF-8 in a key', Buffer.concat([Buffer.from('{"pod_name'), Buffer.from([0xff, 0xfe]), Buffer.from('":"a","node_ip":"10.0.0.1","pod_ip":"10.0.0.2"}')])],
     ['invalid UTF-8 in the pod name', Buffer.concat([Buffer.from('{"pod_name":"a'), Buffer.from([0xc3, 0x28]), Buffer.from('","node_ip":"10.0.0.1","pod_ip":"10.0.0.2"}')])],
     ['invalid UTF-8 in the namespace', Buffer.concat([Buffer.from('{"pod_name":"a","namespace":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('","node_ip":"10.0.0.1","pod_ip":"10.0.0.2"}')])],

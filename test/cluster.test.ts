@@ -304,10 +304,10 @@ if (why !== null) {
     const from = printed.length
     // the agents not being restarted must never lose the others (the restarting one starts from its own record)
     let smallest = N
-    let sampling = true
+    const sampler0 = { on: true }
     let restarting: VirtualNode | null = null
     const sampler = (async () => {
-      while (sampling) {
+      while (sampler0.on) {
         for (const n of c.liveNodes.filter(x => x !== restarting)) {
           try { smallest = Math.min(smallest, await podCount(n)) } catch { /* restarting */ }
         }
@@ -322,7 +322,7 @@ if (why !== null) {
       figure('rolling-restart', `${n.name}_full_view_ms`, back)
       restarting = null
     }
-    sampling = false
+    sampler0.on = false
     await sampler
     figure('rolling-restart', 'total_ms', Date.now() - t0)
     t.ok(smallest >= N - 1, `every view kept at least ${N - 1} agents (smallest seen: ${smallest})`)
@@ -532,7 +532,12 @@ if (why !== null) {
     const own = readFileSync(c.tokenFile(k), 'utf8').trim()
     const id = (name: string, index: number, token: string | undefined): Record<string, unknown> => ({
       identity: { podName: name, nodeName: `node-${index}`, nodeIp: k.nodeIp, podIp: k.podIp, namespace: 'kube-system', version: '0.1.0', peerId: 'x' },
-      inc: Date.now(), seq: 1, rv: 1, results: {}, leader: false, ...(token === undefined ? {} : { token })
+      inc: Date.now(),
+      seq: 1,
+      rv: 1,
+      results: {},
+      leader: false,
+      ...(token === undefined ? {} : { token })
     })
     // 1. a made-up agent, with the compromised pod's own (valid) token, and without one
     await call(rogue, 'record', { record: id('agent-99', 99, own), signedAs: 'self' })

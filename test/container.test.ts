@@ -22,8 +22,14 @@ const N = 6
 const IMAGE = 'localhost/k8snet-checker'
 /** The agents' timers in this cluster (an overlay patches them, the kustomize way): a TTL of 6 s. */
 const TIMERS: Record<string, string> = {
-  HEARTBEAT_INTERVAL: '2', CACHE_KEY_SECOND: '6', PROBE_INTERVAL: '3', REPORT_INTERVAL: '5', DISCOVERY_INTERVAL: '1',
-  LEASE_DURATION: '6', LEASE_RENEW_DEADLINE: '4', LEASE_RETRY_PERIOD: '1'
+  HEARTBEAT_INTERVAL: '2',
+  CACHE_KEY_SECOND: '6',
+  PROBE_INTERVAL: '3',
+  REPORT_INTERVAL: '5',
+  DISCOVERY_INTERVAL: '1',
+  LEASE_DURATION: '6',
+  LEASE_RENEW_DEADLINE: '4',
+  LEASE_RETRY_PERIOD: '1'
 }
 const TTL_MS = 6_000
 
@@ -104,7 +110,9 @@ async function runCluster (t: Test, work: string, tag: string): Promise<void> {
     patches: [{
       target: { kind: 'DaemonSet', name: 'k8snet-checker' },
       patch: JSON.stringify({
-        apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'k8snet-checker' },
+        apiVersion: 'apps/v1',
+        kind: 'DaemonSet',
+        metadata: { name: 'k8snet-checker' },
         spec: { template: { spec: { containers: [{ name: 'agent', env: Object.entries(TIMERS).map(([name, value]) => ({ name, value })) }] } } }
       })
     }]
@@ -159,7 +167,7 @@ async function runCluster (t: Test, work: string, tag: string): Promise<void> {
     t.same(report.verdicts, [], 'the holder\'s report: no verdict')
     const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim()
     const metrics = await (await fetch(`http://${holder.podIp}:8080/metrics`)).text()
-    t.match(metrics, `k8snet_build_info{version="`, 'k8snet_build_info is exported')
+    t.match(metrics, 'k8snet_build_info{version="', 'k8snet_build_info is exported')
     if (head !== '') t.match(metrics, `revision="${head}"`, `with the image's source revision (${head.slice(0, 12)})`)
     for (const n of c.nodes) {
       const rss = runner.rssBytes(n)

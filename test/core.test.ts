@@ -126,7 +126,7 @@ function outcome (fn: () => unknown): string {
 }
 
 /** Re-encodes a message after a JSON-level edit of its wire form. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+
 type J = any
 function edit (bytes: Uint8Array, f: (o: J) => void): Uint8Array {
   const o = JSON.parse(dec.decode(bytes)) as J
@@ -351,7 +351,7 @@ t.test('--help: every variable the parser reads, its default, what it accepts an
   const r = spawnSync(process.execPath, [fileURLToPath(new URL('../src/node/main.ts', import.meta.url)), '--help'], { encoding: 'utf8', env: {}, timeout: 20_000 })
   t.equal(r.status, 0, '--help exits 0, with no environment at all')
   for (const v of vars) t.match(r.stdout, `  ${v.name}  (default: `, `${v.name} is listed`)
-  t.match(r.stdout, /CACHE_KEY_SECOND  \(default: 15\)\n {6}seconds an origin lives/, 'with its default and meaning')
+  t.match(r.stdout, /CACHE_KEY_SECOND {2}\(default: 15\)\n {6}seconds an origin lives/, 'with its default and meaning')
 })
 
 t.test('logger: JSON lines with the level as a name, for log pipelines', async t => {
@@ -756,7 +756,9 @@ t.test('View: merge rules', async t => {
 
   t.test('legacy results live as long as their client\'s heartbeat, go with it, and count with it against the cap', async t => {
     const hb = (n: number, at: number): ExternalRecord => ({
-      key: `hb:legacy-${n}`, at, by: 'p1',
+      key: `hb:legacy-${n}`,
+      at,
+      by: 'p1',
       body: { part: 'hb', value: { podName: `legacy-${n}`, nodeIp: `10.9.0.${n}`, podIp: `10.9.1.${n}`, namespace: 'kube-system', timestamp: '2026-11-25T10:00:00Z' } }
     })
     const results = (part: 'host' | 'pod', source: string, at: number): ExternalRecord => ({ key: `${part}:${source}`, at, by: 'p1', body: { part, source, value: [legacy(source, '10.9.0.99')] } })
@@ -1459,7 +1461,7 @@ t.test('codec: seeded fuzz', async t => {
     [encodeSyncRequest({ digest: { agents: [['a', 1, 2, 3]], externals: [['hb:x', 1, 'p']] }, self: sampleRecord() }), decodeSyncRequest]
   ]
   const JUNK: unknown[] = [-1, -2, 0, 1, 1.5, 2 ** 53, 1e308, -1e308, '', 'x', '10.0.0', '::1', '1.1.1.1', null, true, false, [], {},
-    [1, 2, 3], 'a'.repeat(300), '\u0000', JSON.parse('{"__proto__":{"polluted":1}}'), JSON.parse(`{"v":1,"t":"h"}`), [[[[[]]]]]]
+    [1, 2, 3], 'a'.repeat(300), '\u0000', JSON.parse('{"__proto__":{"polluted":1}}'), JSON.parse('{"v":1,"t":"h"}'), [[[[[]]]]]]
 
   function byteMutation (src: Uint8Array): Uint8Array {
     let b = Uint8Array.from(src)

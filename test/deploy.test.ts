@@ -34,14 +34,14 @@ type Obj = Record<string, any>
 interface Doc { file: string, obj: Obj }
 
 /** apiVersion/kind -> the kubernetes-models class (schema validation) and the @kubernetes/client-node type name. */
-const KINDS: Record<string, { model: new (data: any) => { validate: () => void }, type: string }> = {
-  'apps/v1/DaemonSet': { model: DaemonSet, type: 'V1DaemonSet' },
-  'v1/Service': { model: Service, type: 'V1Service' },
-  'v1/ServiceAccount': { model: ServiceAccount, type: 'V1ServiceAccount' },
-  'rbac.authorization.k8s.io/v1/Role': { model: Role, type: 'V1Role' },
-  'rbac.authorization.k8s.io/v1/RoleBinding': { model: RoleBinding, type: 'V1RoleBinding' },
-  'rbac.authorization.k8s.io/v1/ClusterRole': { model: ClusterRole, type: 'V1ClusterRole' },
-  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { model: ClusterRoleBinding, type: 'V1ClusterRoleBinding' }
+const KINDS: Record<string, { Model: new (data: any) => { validate: () => void }, type: string }> = {
+  'apps/v1/DaemonSet': { Model: DaemonSet, type: 'V1DaemonSet' },
+  'v1/Service': { Model: Service, type: 'V1Service' },
+  'v1/ServiceAccount': { Model: ServiceAccount, type: 'V1ServiceAccount' },
+  'rbac.authorization.k8s.io/v1/Role': { Model: Role, type: 'V1Role' },
+  'rbac.authorization.k8s.io/v1/RoleBinding': { Model: RoleBinding, type: 'V1RoleBinding' },
+  'rbac.authorization.k8s.io/v1/ClusterRole': { Model: ClusterRole, type: 'V1ClusterRole' },
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { Model: ClusterRoleBinding, type: 'V1ClusterRoleBinding' }
 }
 
 function parseDocs (file: string, text: string): Doc[] {
@@ -110,7 +110,7 @@ t.test('every manifest parses and validates against the Kubernetes schemas, with
     const kind = kindOf(obj)
     const what = `${file}: ${String(obj.kind)} ${String(obj.metadata?.name)}`
     if (kind === undefined) { t.fail(`${what}: no schema known for ${String(obj.apiVersion)} ${String(obj.kind)}`); continue }
-    t.doesNotThrow(() => { new kind.model(obj).validate() }, `${what}: valid`)
+    t.doesNotThrow(() => { new kind.Model(obj).validate() }, `${what}: valid`)
     t.same(unknownFields(obj, kind.type, obj.kind, []), [], `${what}: no unknown field`)
     // the namespace is given once, on the command line (kubectl apply -n); nothing may pin another
     t.equal(obj.metadata?.namespace, undefined, `${what}: no namespace written in the manifest`)
@@ -284,7 +284,7 @@ t.test('kustomize: the base, every component and every example overlay render to
     for (const { obj } of r.docs) {
       const kind = kindOf(obj)
       if (kind === undefined) { t.fail(`${what}: unexpected ${String(obj.apiVersion)}/${String(obj.kind)}`); continue }
-      t.doesNotThrow(() => { new kind.model(obj).validate() }, `${what}: ${String(obj.kind)} validates`)
+      t.doesNotThrow(() => { new kind.Model(obj).validate() }, `${what}: ${String(obj.kind)} validates`)
       t.same(unknownFields(obj, kind.type, String(obj.kind), []), [], `${what}: ${String(obj.kind)} has no unknown field`)
     }
     const d = r.docs.find(x => x.obj.kind === 'DaemonSet')?.obj as Obj
@@ -628,8 +628,15 @@ t.test('the Dockerfile builds a complete production tree: install, compile, prun
     ...manifestEnv({
       // this machine is not a pod: loopback addresses, no cluster DNS to resolve (PEER_SERVICE would query the
       // system resolver), the stand-in apiserver instead of the service account, quicker heartbeats to elect sooner
-      NODE_IP: ip, POD_IP: ip, POD_NAME: podName, LISTEN_ADDRESS: ip, PEER_SERVICE: '', KUBECONFIG: kubeconfig,
-      HEARTBEAT_INTERVAL: '1', CACHE_KEY_SECOND: '5', TEST_PORT: String(portByName('api'))
+      NODE_IP: ip,
+      POD_IP: ip,
+      POD_NAME: podName,
+      LISTEN_ADDRESS: ip,
+      PEER_SERVICE: '',
+      KUBECONFIG: kubeconfig,
+      HEARTBEAT_INTERVAL: '1',
+      CACHE_KEY_SECOND: '5',
+      TEST_PORT: String(portByName('api'))
     })
   }
   const [cmd, argv] = exact(agentEnv, [process.execPath, ...main])

@@ -347,7 +347,7 @@ function mutateJson (src: Uint8Array, ops: JsonOp[]): Uint8Array {
       case 'wrap': put(op.path.length % 2 === 0 ? [node] : { a: node }); break
       case 'delete':
         if (Array.isArray(parent)) parent.splice(Number(key), 1)
-        else if (parent !== null) delete (parent as Record<string, unknown>)[key] // eslint-disable-line @typescript-eslint/no-dynamic-delete
+        else if (parent !== null) delete (parent as Record<string, unknown>)[key]
         else root = {}
         break
       case 'addKey': {
@@ -898,7 +898,6 @@ interface Health {
   sync: { served: number, pulled: number, failed: number }
 }
 
-
 const pathTo = (target: string): PathResult => ({ target, port: 22, sent: 3, received: 0, rttMs: null, tcp: 'unreachable', connectMs: null, durationMs: 1, checkedAt: 1 })
 const sumOf = (hs: Health[], f: (h: Health) => number | undefined): number => hs.reduce((s, h) => s + (f(h) ?? 0), 0)
 
@@ -908,9 +907,9 @@ t.test('a rogue libp2p peer floods two live agents', async t => {
   const rogue = await createMeshNode({ listenAddress: ROGUE_IP, gossipPort: GOSSIP_PORT, maxConnections: 16 })
   const witness = await createMeshNode({ listenAddress: WITNESS_IP, gossipPort: GOSSIP_PORT, maxConnections: 16 })
   const agents: AgentProcess[] = []
-  let rssTimer: NodeJS.Timeout | undefined
+  const timers: { rss?: NodeJS.Timeout } = {}
   t.teardown(async () => {
-    clearInterval(rssTimer)
+    clearInterval(timers.rss)
     await Promise.all(agents.map(async a => await stopAgentProcess(a, 'SIGKILL')))
     await Promise.allSettled([rogue.stop(), witness.stop()])
   })
@@ -945,7 +944,7 @@ t.test('a rogue libp2p peer floods two live agents', async t => {
   const rssBase = agents.map(a => rssMb(a.child.pid))
   let rssMax = [...rssBase]
   const sampleRss = (): void => { rssMax = agents.map((a, i) => Math.max(rssMax[i] ?? 0, rssMb(a.child.pid))) }
-  rssTimer = setInterval(sampleRss, 200)
+  timers.rss = setInterval(sampleRss, 200)
   const publish = async (node: MeshNode, bytes: Uint8Array): Promise<void> => { await node.services.pubsub.publish(VIEW_TOPIC, bytes) }
 
   // ---- one of each first: every reason must be counted before scoring makes the agents stop reading the rogue ----
@@ -1127,7 +1126,7 @@ t.test('a rogue libp2p peer floods two live agents', async t => {
     t.equal((await health(a)).status, 'healthy', `${a.name} answers after 3 MiB frames`)
     t.ok((rssMax[i] ?? Infinity) < RSS_LIMIT_MB, `${a.name} RSS still under ${RSS_LIMIT_MB} MB (${(rssMax[i] ?? NaN).toFixed(0)} MB)`)
   }
-  clearInterval(rssTimer)
+  clearInterval(timers.rss)
 
   // ---- a member that lies in anti-entropy ----
   // The witness (a member that has sent nothing wrong) answers every pull with agent-2's real identity, peer id

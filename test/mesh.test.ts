@@ -169,7 +169,10 @@ t.test('a hostile gossip peer: junk and forgeries are rejected by the validator,
   const viewBefore = await podIpsOf(target)
   const record = (podName: string, peerId: string, podIp: string): AgentRecord => ({
     identity: { podName, nodeName: podName, nodeIp: podIp, podIp, namespace: 'demo', version: '6.6.6', peerId },
-    inc: Date.now() + 1e9, seq: 1, rv: 0, results: emptyResults()
+    inc: Date.now() + 1e9,
+    seq: 1,
+    rv: 0,
+    results: emptyResults()
   })
   const enc = new TextEncoder()
   const junk: Array<[string, Uint8Array]> = [

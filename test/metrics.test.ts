@@ -40,7 +40,10 @@ function cluster (n: number, fanout = Math.min(n - 1, 20)): AgentRecord[] {
     }
     return {
       identity: { podName: `agent-${i}`, nodeName: `node-${i}`, nodeIp: ip('host', i), podIp: ip('pod', i), namespace: 'kube-system', version: i % 2 === 0 ? '0.1.0' : '0.2.0', peerId: `12D3KooW${i}` },
-      inc: 1, seq: 1, rv: 1, results: { host, pod, service: null }
+      inc: 1,
+      seq: 1,
+      rv: 1,
+      results: { host, pod, service: null }
     }
   })
 }
@@ -73,13 +76,24 @@ t.test('pure samples: constant per agent, bounded verdicts at the holder, O(N) i
 function sources (agents: AgentRecord[], self: string, isHolder: boolean): ConstructorParameters<typeof AgentMetrics>[0] {
   const snapshot = (): ViewSnapshot => ({ agents: agents.map(record => ({ record, lastHeard: 0, trust: record.identity.podName === self ? Trust.Self : Trust.FirstHand })), externals: [] })
   const health = (): HealthInfo => ({
-    pod_name: self, node_name: 'n', version: '0.1.0', peers_connected: 7, connections: 7, view_size: agents.length, uptime_s: 1,
+    pod_name: self,
+    node_name: 'n',
+    version: '0.1.0',
+    peers_connected: 7,
+    connections: 7,
+    view_size: agents.length,
+    uptime_s: 1,
     gossip: { published: 10, accepted: 20, gaps: 1, expired: 0, rejected: { schema: 2 }, ignored: { stale: 3 }, bytes_out: 1000, bytes_in: 2000 },
     sync: { served: 1, pulled: 2, failed: 0 },
     probes: { rounds: 1, last_round_ms: 5, last_targets: 9, icmp_error: null }
   })
   const leader = (): LeaderInfo => ({
-    holder: isHolder ? self : 'other', holder_node_ip: null, is_self: isHolder, election_enabled: true, contenders: [], contending: isHolder,
+    holder: isHolder ? self : 'other',
+    holder_node_ip: null,
+    is_self: isHolder,
+    election_enabled: true,
+    contenders: [],
+    contending: isHolder,
     lease: { observed_holder: null, transitions: 2, last_renew_ago_ms: null, reports_printed: 4 }
   })
   return { snapshot, health, leader, verdicts: v => findVerdicts(v.agents.map(e => e.record), []), self }

@@ -101,7 +101,7 @@ if (why !== null) {
     t.ok(text.includes(`活跃客户端数量: ${2 * N}`), `the original's active-client line counts ${N} agents and ${N} legacy clients`)
     t.ok(text.includes(`Pod IP列表 (共${2 * N}个):`), 'its pod IP list holds both')
     t.equal(text.filter(l => / \(legacy\)$/.test(l)).length, N, 'the legacy clients\' pod IPs are marked (legacy)')
-    t.ok(text.some(l => /^  成功率: \d+\.\d{2}%$/.test(l)), 'success rates with two decimals, as the original printed them')
+    t.ok(text.some(l => /^ {2}成功率: \d+\.\d{2}%$/.test(l)), 'success rates with two decimals, as the original printed them')
 
     // a client stops: it and its results leave every agent one TTL after its last heartbeat
     const gone = c.node(2)

@@ -185,7 +185,13 @@ async function serveSynthetic (records: AgentRecord[], host: string): Promise<{ 
   const view: ViewSnapshot = { agents: records.map((record, i) => ({ record, lastHeard: 0, trust: i === 0 ? Trust.Self : Trust.FirstHand })), externals: [] }
   const first = records[0]?.identity
   const health: HealthInfo = {
-    pod_name: first?.podName ?? '', node_name: first?.nodeName ?? '', version: first?.version ?? '', peers_connected: 32, connections: 32, view_size: records.length, uptime_s: 100,
+    pod_name: first?.podName ?? '',
+    node_name: first?.nodeName ?? '',
+    version: first?.version ?? '',
+    peers_connected: 32,
+    connections: 32,
+    view_size: records.length,
+    uptime_s: 100,
     gossip: { published: 0, accepted: 0, gaps: 0, expired: 0, rejected: {}, ignored: {} },
     sync: { served: 0, pulled: 0, failed: 0 },
     probes: { rounds: 1, last_round_ms: 900, last_targets: 10, icmp_error: null }

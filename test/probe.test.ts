@@ -32,7 +32,6 @@ function agent (name: string, nodeIp: string, podIp: string): AgentRecord {
   }
 }
 
-
 t.test('sampling: at N=1000 every target is probed by exactly k agents each round, never by itself', async t => {
   const n = 1000
   const k = 10

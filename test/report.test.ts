@@ -1,7 +1,7 @@
 // Pure report layer: verdicts that localise faults (src/report/verdicts.ts), the report summary
 // (src/report/report.ts) and its text (src/report/render.ts), driven by synthetic clusters. No I/O, no clocks.
 import t from 'tap'
-import type { AgentRecord, Identity, Layer, PathResult, ServiceResult } from '../src/core/record.ts'
+import type { AgentRecord, Layer, PathResult, ServiceResult } from '../src/core/record.ts'
 import { buildReport } from '../src/report/report.ts'
 import { renderReport } from '../src/report/render.ts'
 import { buildEvidence } from '../src/report/evidence.ts'

@@ -143,7 +143,9 @@ t.test('a slow client cannot hold the API: headers must arrive within 10 s', asy
 t.test('the legacy reports of all origins share one memory budget', async t => {
   const v = new View({ ttlMs: 10_000, maxExternal: 100, maxExternalItems: 1_000 })
   const report = (source: string, n: number, at = 1): ExternalRecord => ({
-    key: `host:${source}`, at, by: 'peer-x',
+    key: `host:${source}`,
+    at,
+    by: 'peer-x',
     body: { part: 'host', source, value: Array.from({ length: n }, (_, i) => ({ source, target: `10.0.${Math.floor(i / 250)}.${i % 250}`, ping: 'reachable', ports: { 22: 'open' }, latencyUs: 1, durationUs: 1, timestamp: '' })) }
   })
   t.equal(v.apply({ t: 'ext', record: report('10.9.0.1', 600) }, 'peer-x', 0), 'accepted')

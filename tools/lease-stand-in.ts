@@ -25,12 +25,17 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 
 export type PathKind = 'leases' | 'serviceaccount-token' | 'openid-configuration' | 'jwks' | 'nodes' | 'other'
 const pathKind = (path: string): PathKind =>
-  PATH.test(path) ? 'leases'
-    : path === NODES_PATH ? 'nodes'
-    : TOKEN_PATH.test(path) ? 'serviceaccount-token'
-      : path === OPENID_CONFIG_PATH ? 'openid-configuration'
-        : path === JWKS_PATH ? 'jwks'
-          : 'other'
+  PATH.test(path)
+    ? 'leases'
+    : path === NODES_PATH
+      ? 'nodes'
+      : TOKEN_PATH.test(path)
+        ? 'serviceaccount-token'
+        : path === OPENID_CONFIG_PATH
+          ? 'openid-configuration'
+          : path === JWKS_PATH
+            ? 'jwks'
+            : 'other'
 
 interface StoredLease {
   metadata: { name: string, namespace: string, uid: string, resourceVersion: string, creationTimestamp: string }

@@ -440,4 +440,3 @@ export function decodeBeat (bytes: Uint8Array, withLegacy = false): Beat {
   if (t.length === 4) beat.legacy = unpackEntries(str(t[3], 'beat.legacy', packedLength(MAX_LEGACY_ENTRIES)), 'beat.legacy', MAX_LEGACY_ENTRIES)
   return beat
 }
-

@@ -16,7 +16,6 @@ const ENTRY_BYTES = 7
 export const MAX_LIVE_ENTRIES = 4096
 const MAX_AGE_DS = 255
 
-
 const ids = new Map<string, number>()
 
 /** A stable 32-bit id for a name (first 4 bytes of its SHA-256): short in digests, and a fair ordering. */

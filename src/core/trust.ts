@@ -15,6 +15,8 @@ export type Provenance = 'origin' | 'vouched' | 'sealed' | 'relayed'
  * origin's key itself; this agent's own record. A record of a lower level yields to one of a higher level.
  */
 export const Trust = { Relayed: 0, Sealed: 1, FirstHand: 2, Self: 3 } as const
+// a value and its type under one name (an enum without TypeScript's enum)
+// eslint-disable-next-line @typescript-eslint/no-redeclare
 export type Trust = typeof Trust[keyof typeof Trust]
 
 /** The level a record taken by this provenance is held at. */

@@ -544,6 +544,7 @@ export class View {
     }
     return out
   }
+
   externalEntries (): ExternalEntry[] { return [...this.externals.values()] }
   /** The legacy record held under `key` (hb:<pod>, host:<ip>, ...). */
   external (key: string): ExternalEntry | undefined { return this.externals.get(key) }
@@ -603,6 +604,7 @@ export class View {
     }
     return out
   }
+
   agent (origin: string): AgentEntry | undefined { return this.agents.get(origin) }
   get agentCount (): number { return this.agents.size }
   get externalCount (): number { return this.externals.size }

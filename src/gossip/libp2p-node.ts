@@ -63,7 +63,6 @@ export function signedMessageFastId (msg: { from?: Uint8Array | null, seqno?: Ui
 
 const specific = (ip: string): boolean => ip !== '0.0.0.0' && ip !== '::'
 
-
 export async function createMeshNode (opts: MeshNodeOptions): Promise<MeshNode> {
   const admits = opts.admits
   const node = await createLibp2p({

@@ -344,7 +344,6 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       othersAlive: supervisor?.othersAlive() ?? null
     })
   }
-  let modelTimer: NodeJS.Timeout | undefined
   /** This agent's clock minus the cluster's median, ms (null with fewer than two peers estimated). */
   const clockOffset = (): number | null => {
     const offsets = [...skew.estimates().values(), 0].sort((a, b) => a - b)
@@ -519,7 +518,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   }
   probes.start()
   tickModel()
-  modelTimer = setInterval(tickModel, config.probeIntervalS * 1000)
+  const modelTimer = setInterval(tickModel, config.probeIntervalS * 1000)
   supervisor?.start()
   reporter.start()
   log.info({ peerId: node.peerId.toString(), gossip: `${config.listenAddress}:${config.gossipPort}`, api: `${config.listenAddress}:${config.httpPort}`, version: VERSION }, 'agent started')

@@ -10,7 +10,6 @@ export type LogLevel = typeof LOG_LEVELS[number]
 export const REPORT_FORMATS = ['ours', 'original', 'json'] as const
 export type ReportFormat = typeof REPORT_FORMATS[number]
 
-
 export interface Config {
   // identity (downward API)
   nodeIp: string

@@ -76,7 +76,7 @@ export async function fpingRound (targets: string[], opts: FpingOptions): Promis
     child.stderr.on('data', (d: string) => { if (err.length < 4 * 1024 * 1024) err += d })
     child.once('error', (e) => { reject(new IcmpUnavailable(`cannot run ${opts.path}: ${e.message}`)) })
     child.once('close', (code) => {
-      try { resolve(outcome(opts.path, code, err, opts.echoes)) } catch (e) { reject(e as Error) }
+      try { resolve(outcome(opts.path, code, err, opts.echoes)) } catch (e) { reject(e instanceof Error ? e : new Error(String(e))) }
     })
     child.stdin.on('error', () => {})
     child.stdin.end(targets.join('\n') + '\n')

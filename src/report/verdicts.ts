@@ -261,8 +261,8 @@ function cuts (c: Ctx): void {
     : gone
       ? ` This reporter (on ${label(main)}) stood aside and no agent of the other side took the reporter Lease: that side is down, not just cut off from this one.`
       : selfSide === 0 && !tie
-      ? ` This reporter is on the larger side (${label(main)}).`
-      : ` This reporter is on the side of ${label(all[selfSide] as string[])}${tie ? '' : ', the smaller one: the others may well be fine'}.`
+        ? ` This reporter is on the larger side (${label(main)}).`
+        : ` This reporter is on the side of ${label(all[selfSide] as string[])}${tie ? '' : ', the smaller one: the others may well be fine'}.`
   const culprits = partitioned.flatMap(k => k.group.map(n => nodeOf(c, n))).sort(byNumber)
   const directions = partitioned.map(k => {
     const inCut = crossCut(c, k.inward, k.inward.downSources.size, 1)

@@ -260,10 +260,13 @@ export function faketimeAvailable (): string | null {
   const r = spawnSync(process.execPath, ['-e', probe], { env: { PATH: process.env.PATH ?? '', ...faketimeEnv(3600) }, timeout: 10_000 })
   const [wall, mono] = (r.stdout?.toString() ?? '').trim().split(' ').map(Number)
   const skew = (wall ?? NaN) - Date.now() / 1000
-  faketimeChecked = r.status !== 0 ? `libfaketime: node exited (${r.status ?? r.signal})`
-    : !(Math.abs(skew - 3600) < 60) ? `libfaketime: Date.now was offset by ${skew} s, not 3600 s`
-      : !(Math.abs(mono ?? NaN) < 60) ? 'libfaketime: the monotonic clock was faked too'
-        : null
+  faketimeChecked = r.status !== 0
+    ? `libfaketime: node exited (${r.status ?? r.signal})`
+    : !(Math.abs(skew - 3600) < 60)
+        ? `libfaketime: Date.now was offset by ${skew} s, not 3600 s`
+        : !(Math.abs(mono ?? NaN) < 60)
+            ? 'libfaketime: the monotonic clock was faked too'
+            : null
   return faketimeChecked
 }
 

@@ -56,7 +56,11 @@ export function sweepContainers (): void {
 type Schema = { [key: string]: true | Schema }
 const PROBE: Schema = {
   httpGet: { path: true, port: true, scheme: true },
-  initialDelaySeconds: true, periodSeconds: true, timeoutSeconds: true, failureThreshold: true, successThreshold: true
+  initialDelaySeconds: true,
+  periodSeconds: true,
+  timeoutSeconds: true,
+  failureThreshold: true,
+  successThreshold: true
 }
 const SECCOMP: Schema = { type: true }
 const POD_SCHEMA: Schema = {
@@ -80,8 +84,14 @@ const POD_SCHEMA: Schema = {
     livenessProbe: PROBE,
     resources: { requests: { cpu: true, memory: true }, limits: { cpu: true, memory: true } },
     securityContext: {
-      runAsNonRoot: true, runAsUser: true, runAsGroup: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: true,
-      privileged: true, capabilities: { drop: true, add: true }, seccompProfile: SECCOMP
+      runAsNonRoot: true,
+      runAsUser: true,
+      runAsGroup: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: true,
+      privileged: true,
+      capabilities: { drop: true, add: true },
+      seccompProfile: SECCOMP
     }
   },
   volumes: {
@@ -245,8 +255,21 @@ export class PodRunner {
     const dir = join(this.o.dir, name)
     mkdirSync(dir, { recursive: true })
     const pod: Pod = {
-      name, uid, node: n, image: this.image, starts: 0, restarts: [], ready: false, container: null, child: null, exited: null,
-      deleting: false, orphaned: false, log: createWriteStream(join(dir, 'container.log'), { flags: 'a' }), kubelets: [], timers: new Set()
+      name,
+      uid,
+      node: n,
+      image: this.image,
+      starts: 0,
+      restarts: [],
+      ready: false,
+      container: null,
+      child: null,
+      exited: null,
+      deleting: false,
+      orphaned: false,
+      log: createWriteStream(join(dir, 'container.log'), { flags: 'a' }),
+      kubelets: [],
+      timers: new Set()
     }
     this.pods.set(n, pod)
     const spec: Obj = this.template.spec

@@ -27,8 +27,13 @@ export async function startProbedAgents (o: { ips: string[], testPort: number, p
   for (const ip of o.ips) sshd.set(ip, await listen(ip, o.testPort))
   const svc = await listen('127.0.0.1', 0)
   const env = {
-    HEARTBEAT_INTERVAL: '1', CACHE_KEY_SECOND: '5', PROBE_INTERVAL: '1', TEST_PORT: String(o.testPort), LOG_LEVEL: 'warn',
-    CUSTOM_SERVICE_NAME: 'localhost', CUSTOM_SERVICE_PORT: String(portOf(svc))
+    HEARTBEAT_INTERVAL: '1',
+    CACHE_KEY_SECOND: '5',
+    PROBE_INTERVAL: '1',
+    TEST_PORT: String(o.testPort),
+    LOG_LEVEL: 'warn',
+    CUSTOM_SERVICE_NAME: 'localhost',
+    CUSTOM_SERVICE_PORT: String(portOf(svc))
   }
   const agents = o.ips.map((ip, i) => startAgentProcess({ name: `${o.prefix}-${i + 1}`, ip, peers: o.ips, env }))
   const stop = async (): Promise<void> => {

@@ -59,7 +59,11 @@ serve(async req => {
       // what a joining member asks: everything its (empty) digest lacks, tokens included
       const self: AgentRecord = {
         identity: { podName: 'rogue', nodeName: 'rogue', nodeIp: o.ip, podIp: o.ip, namespace: 'kube-system', version: '0.1.0', peerId: first.peerId.toString() },
-        inc: 1, seq: 1, rv: 0, results: { host: new Map(), pod: new Map(), service: null }, leader: false
+        inc: 1,
+        seq: 1,
+        rv: 0,
+        results: { host: new Map(), pod: new Map(), service: null },
+        leader: false
       }
       for (const conn of first.getConnections()) {
         try {
