@@ -1,5 +1,6 @@
 // The original Go clients' report bodies: strict JSON schemas, then normalisation into external record bodies.
 import { isIP } from 'node:net'
+import type { FromSchema } from 'json-schema-to-ts'
 import { shareLegacyRow } from '../core/intern.ts'
 import type { ExternalBody, LegacyPathResult } from '../core/record.ts'
 import { parseGoDuration } from '../shared/duration.ts'
@@ -66,18 +67,11 @@ export const serviceSchema = {
   properties: { source_ip: ipString, result: resultSchema }
 } as const
 
-export interface HeartbeatBody { namespace?: string, node_ip: string, pod_ip: string, pod_name: string, timestamp?: string }
-export interface ResultBody {
-  source_ip: string
-  target_ip: string
-  ping_status: 'reachable' | 'unreachable'
-  port_status: Record<string, 'open' | 'closed'>
-  latency?: string | number
-  test_duration?: string | number
-  timestamp?: string
-}
-export interface ResultsBody { source_ip: string, results: ResultBody[] }
-export interface ServiceBody { source_ip: string, result: ResultBody }
+// the bodies' types come from their schemas (one source: what validates is what the code reads)
+export type HeartbeatBody = FromSchema<typeof heartbeatSchema>
+export type ResultBody = FromSchema<typeof resultSchema>
+export type ResultsBody = FromSchema<typeof resultsSchema>
+export type ServiceBody = FromSchema<typeof serviceSchema>
 
 type Problems = Array<{ field: string, problem: string }>
 

@@ -10,42 +10,8 @@ export interface ViewSnapshot {
 }
 
 /** "unknown" when ICMP could not be measured at all (no fping or no CAP_NET_RAW): never blamed on the network. */
-export type PingStatus = 'reachable' | 'unreachable' | 'unknown'
-
-export interface PairResult {
-  ping: PingStatus
-  port_status: 'open' | 'closed'
-  test_duration: string
-  // detail beyond the original
-  port?: number
-  rtt?: string | null
-  rtt_ms?: number | null
-  loss?: number | null
-  echoes_sent?: number
-  echoes_received?: number
-  tcp?: string
-  connect_ms?: number | null
-  checked_at?: string
-  source?: 'agent' | 'legacy'
-}
-
-export type PairMap = Record<string, Record<string, PairResult>>
-
-export interface ServiceRow {
-  source_ip: string
-  target_ip: string
-  ping_status: PingStatus
-  port_status: Record<string, 'open' | 'closed'>
-  latency: string
-  /** The truth for a Service: some resolved address accepted the TCP connect (a ClusterIP may ignore ICMP). */
-  reachable?: boolean
-  test_duration: string
-  timestamp: string
-  service_name?: string
-  dns?: { ok: boolean, time: string, addresses: string[], error: string | null }
-  targets?: Record<string, PairResult>
-  source?: 'agent' | 'legacy'
-}
+import type { PairMap, PairResult, PingStatus, ServiceRow } from './schemas.ts'
+export type { PairMap, PairResult, PingStatus, ServiceRow }
 
 const iso = (epochMs: number): string => new Date(epochMs).toISOString()
 // one collator: localeCompare with options builds a new one per comparison (most of a 100-agent /results request)

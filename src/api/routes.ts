@@ -1,7 +1,9 @@
 // The seed's REST endpoints as one table: read routes project the view, write routes inject legacy reports.
+import type { FromSchema } from 'json-schema-to-ts'
 import type { ExternalBody } from '../core/record.ts'
 import type { Report } from '../report/report.ts'
 import type { JsonOut, JsonPieces } from './json-cache.ts'
+import { pairMapSchema, serviceMapSchema } from './schemas.ts'
 import {
   clientCount, coverageReport, hostIps, pairResults, podIps, serviceResults, type ViewSnapshot
 } from './projection.ts'
@@ -10,64 +12,122 @@ import {
   type HeartbeatBody, type ResultsBody, type ServiceBody
 } from './legacy.ts'
 
-export interface HealthInfo {
-  pod_name: string
-  node_name: string
-  version: string
-  peers_connected: number
-  connections: number
-  view_size: number
-  uptime_s: number
-  gossip: {
-    published: number
-    accepted: number
-    gaps: number
-    expired: number
-    rejected: Record<string, number>
-    ignored: Record<string, number>
-    /** Payload bytes of own published and of received messages (gossipsub's envelope and framing not counted). */
-    bytes_out?: number
-    bytes_in?: number
-    /** Own published messages and their payload bytes, by message type. */
-    sent?: Record<string, number>
-    sent_bytes?: Record<string, number>
-    /** Peers in the gossipsub mesh of the view topic (each message is forwarded to them). */
-    mesh_peers?: number | null
-    /** Inbound connections refused before the handshake (not from a discovered member). */
-    refused_connections?: number
-    /** Connected peers whose gossipsub score is negative (penalised for invalid messages), and graylisted ones. */
-    penalised_peers?: number
-    graylisted_peers?: number
-    /**
-     * Large clusters: beats sent to aggregators (ok / failed), beats heard and refused as an aggregator, liveness
-     * entries applied from aggregators' digests, digests refused (not from an aggregator). Any cluster: legacy
-     * heartbeats refreshed by the entries of the agents their clients posted to.
-     */
-    liveness?: { beats_sent: number, beats_failed: number, beats_heard: number, beats_refused: number, beats_cut: number, entries_applied: number, digests_refused: number, legacy_entries_applied: number }
-  }
-  sync: { served: number, pulled: number, failed: number }
-  /**
-   * Identities: whether peers' records must carry a verified token (once the cluster's keys are known), whether this
-   * agent has its own, peers' records refused by reason, and fetches of the cluster's keys.
-   */
-  identity?: { required: boolean, own_token: boolean, refused: Record<string, number>, keys_fetched: number, keys_failed: number }
-  probes: { rounds: number, last_round_ms: number | null, last_targets: number, icmp_error: string | null }
-}
-
 const counts = { type: 'object', additionalProperties: { type: 'integer' } } as const
 
-export interface LeaderInfo {
-  /** The Lease holder as gossiped by its own record (null when nobody holds it). */
-  holder: string | null
-  holder_node_ip: string | null
-  is_self: boolean
-  /** False when the agent has no Kubernetes API to talk to. */
-  election_enabled: boolean
-  contenders: string[]
-  contending: boolean
-  /** What this agent last saw of the Lease itself (contenders only read it). */
-  lease: { observed_holder: string | null, transitions: number, last_renew_ago_ms: number | null, reports_printed: number } | null
-}
+const int = { type: 'integer' } as const
+const integerMap = counts
+
+/**
+ * GET /api/v1/health's answer: the schema validates nothing (it is ours) but serialises it, documents it in the
+ * OpenAPI document, and is where its TypeScript type comes from (HealthInfo).
+ */
+const healthSchema = {
+  type: 'object',
+  required: ['pod_name', 'node_name', 'version', 'peers_connected', 'connections', 'view_size', 'uptime_s', 'gossip', 'sync', 'probes'],
+  properties: {
+    status: { type: 'string' },
+    pod_name: { type: 'string' },
+    node_name: { type: 'string' },
+    version: { type: 'string' },
+    peers_connected: int,
+    connections: int,
+    view_size: int,
+    uptime_s: { type: 'number' },
+    gossip: {
+      type: 'object',
+      required: ['published', 'accepted', 'gaps', 'expired', 'rejected', 'ignored'],
+      properties: {
+        published: int,
+        accepted: int,
+        gaps: int,
+        expired: int,
+        rejected: integerMap,
+        ignored: integerMap,
+        /** Payload bytes of own published and of received messages (gossipsub's envelope and framing not counted). */
+        bytes_out: int,
+        bytes_in: int,
+        /** Own published messages and their payload bytes, by message type. */
+        sent: integerMap,
+        sent_bytes: integerMap,
+        /** Peers in the gossipsub mesh of the view topic (each message is forwarded to them). */
+        mesh_peers: { type: ['integer', 'null'] },
+        /** Inbound connections refused before the handshake (not from a discovered member). */
+        refused_connections: int,
+        /** Connected peers whose gossipsub score is negative (penalised for invalid messages), and graylisted ones. */
+        penalised_peers: int,
+        graylisted_peers: int,
+        /**
+         * Large clusters: beats sent to aggregators (ok / failed), beats heard and refused as an aggregator, liveness
+         * entries applied from aggregators' digests, digests refused (not from an aggregator). Any cluster: legacy
+         * heartbeats refreshed by the entries of the agents their clients posted to.
+         */
+        liveness: {
+          type: 'object',
+          required: ['beats_sent', 'beats_failed', 'beats_heard', 'beats_refused', 'beats_cut', 'entries_applied', 'digests_refused', 'legacy_entries_applied'],
+          properties: { beats_sent: int, beats_failed: int, beats_heard: int, beats_refused: int, beats_cut: int, entries_applied: int, digests_refused: int, legacy_entries_applied: int },
+          additionalProperties: false
+        }
+      },
+      additionalProperties: false
+    },
+    sync: { type: 'object', required: ['served', 'pulled', 'failed'], properties: { served: int, pulled: int, failed: int }, additionalProperties: false },
+    /**
+     * Identities: whether peers' records must carry a verified token (once the cluster's keys are known), whether this
+     * agent has its own, peers' records refused by reason, and fetches of the cluster's keys.
+     */
+    identity: {
+      type: 'object',
+      required: ['required', 'own_token', 'refused', 'keys_fetched', 'keys_failed'],
+      properties: { required: { type: 'boolean' }, own_token: { type: 'boolean' }, refused: integerMap, keys_fetched: int, keys_failed: int },
+      additionalProperties: false
+    },
+    probes: {
+      type: 'object',
+      required: ['rounds', 'last_round_ms', 'last_targets', 'icmp_error'],
+      properties: { rounds: int, last_round_ms: { type: ['number', 'null'] }, last_targets: int, icmp_error: { type: ['string', 'null'] } },
+      additionalProperties: false
+    }
+  },
+  additionalProperties: false
+} as const
+
+/** This agent's health, as the composition root reports it (the answer adds `status`). */
+export type HealthInfo = Omit<FromSchema<typeof healthSchema>, 'status'>
+
+/** GET /api/v1/leader's answer, and its type (LeaderInfo). */
+const leaderSchema = {
+  type: 'object',
+  required: ['holder', 'holder_node_ip', 'is_self', 'election_enabled', 'contenders', 'contending', 'lease'],
+  properties: {
+    /** The Lease holder as gossiped by its own record (null when nobody holds it). */
+    holder: { type: ['string', 'null'] },
+    holder_node_ip: { type: ['string', 'null'] },
+    is_self: { type: 'boolean' },
+    /** False when the agent has no Kubernetes API to talk to. */
+    election_enabled: { type: 'boolean' },
+    contenders: { type: 'array', items: { type: 'string' } },
+    contending: { type: 'boolean' },
+    /** What this agent last saw of the Lease itself (contenders only read it). */
+    lease: {
+      type: ['object', 'null'],
+      required: ['observed_holder', 'transitions', 'last_renew_ago_ms', 'reports_printed'],
+      properties: { observed_holder: { type: ['string', 'null'] }, transitions: int, last_renew_ago_ms: { type: ['number', 'null'] }, reports_printed: int },
+      additionalProperties: false
+    }
+  },
+  additionalProperties: false
+} as const
+
+export type LeaderInfo = FromSchema<typeof leaderSchema>
+
+/** GET /api/v1/history's filter: a layer, a source and a target pod name, each optional (validated, unknown ones refused). */
+const historyQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { layer: { type: 'string', enum: ['host', 'pod'] }, source: { type: 'string', maxLength: 253 }, target: { type: 'string', maxLength: 253 } }
+} as const
+
+export type HistoryQuery = FromSchema<typeof historyQuerySchema>
 
 /** Everything the API needs from the agent, passed in by the composition root. */
 export interface ApiDeps {
@@ -91,9 +151,6 @@ export interface ApiDeps {
 
 /** Whether this agent answers from a view worth serving yet, and why. */
 export interface Readiness { ready: boolean, reason: string }
-
-/** GET /api/v1/history's filter: a layer, a source and a target pod name, each optional. */
-export interface HistoryQuery { layer?: 'host' | 'pod', source?: string, target?: string }
 
 export interface ReadRoute {
   url: string
@@ -120,53 +177,10 @@ export interface WriteRoute {
 // ---- response schemas (they also serialise) ----
 
 const str = { type: 'string' } as const
-const nullableStr = { type: ['string', 'null'] } as const
-const nullableNum = { type: ['number', 'null'] } as const
 const ipList = { type: 'array', items: str } as const
 
-const pair = {
-  type: 'object',
-  properties: {
-    ping: str,
-    port_status: str,
-    test_duration: str,
-    port: { type: 'integer' },
-    rtt: nullableStr,
-    rtt_ms: nullableNum,
-    loss: nullableNum,
-    echoes_sent: { type: 'integer' },
-    echoes_received: { type: 'integer' },
-    tcp: str,
-    connect_ms: nullableNum,
-    checked_at: str,
-    source: str
-  }
-} as const
-
-const pairMap = { type: 'object', additionalProperties: { type: 'object', additionalProperties: pair } } as const
-
-const serviceRow = {
-  type: 'object',
-  properties: {
-    source_ip: str,
-    target_ip: str,
-    ping_status: str,
-    port_status: { type: 'object', additionalProperties: str },
-    latency: str,
-    test_duration: str,
-    timestamp: str,
-    reachable: { type: 'boolean' },
-    service_name: str,
-    dns: {
-      type: 'object',
-      properties: { ok: { type: 'boolean' }, time: str, addresses: ipList, error: nullableStr }
-    },
-    targets: { type: 'object', additionalProperties: pair },
-    source: str
-  }
-} as const
-
-const serviceMap = { type: 'object', additionalProperties: serviceRow } as const
+const pairMap = pairMapSchema
+const serviceMap = serviceMapSchema
 const countSchema = {
   type: 'object',
   properties: {
@@ -176,8 +190,6 @@ const countSchema = {
 } as const
 
 const objectOf = (properties: Record<string, object>): object => ({ type: 'object', properties })
-/** An object of integer counters. */
-const integers = (...names: string[]): object => objectOf(Object.fromEntries(names.map(n => [n, { type: 'integer' }])))
 const hostResults = objectOf({ results: pairMap })
 const podResults = objectOf({ results: pairMap })
 const allResults = objectOf({
@@ -194,36 +206,7 @@ export const readRoutes: ReadRoute[] = [
   {
     url: '/api/v1/health',
     summary: 'This agent\'s health: identity, connections, view size, gossip, sync and probe counters',
-    response: objectOf({
-      status: str,
-      pod_name: str,
-      node_name: str,
-      version: str,
-      peers_connected: { type: 'integer' },
-      connections: { type: 'integer' },
-      view_size: { type: 'integer' },
-      uptime_s: { type: 'number' },
-      gossip: objectOf({
-        published: { type: 'integer' },
-        accepted: { type: 'integer' },
-        gaps: { type: 'integer' },
-        expired: { type: 'integer' },
-        rejected: counts,
-        ignored: counts,
-        bytes_out: { type: 'integer' },
-        bytes_in: { type: 'integer' },
-        sent: counts,
-        sent_bytes: counts,
-        mesh_peers: { type: ['integer', 'null'] },
-        refused_connections: { type: 'integer' },
-        penalised_peers: { type: 'integer' },
-        graylisted_peers: { type: 'integer' },
-        liveness: integers('beats_sent', 'beats_failed', 'beats_heard', 'beats_refused', 'beats_cut', 'entries_applied', 'digests_refused', 'legacy_entries_applied')
-      }),
-      sync: integers('served', 'pulled', 'failed'),
-      identity: objectOf({ required: { type: 'boolean' }, own_token: { type: 'boolean' }, refused: counts, keys_fetched: { type: 'integer' }, keys_failed: { type: 'integer' } }),
-      probes: objectOf({ rounds: { type: 'integer' }, last_round_ms: nullableNum, last_targets: { type: 'integer' }, icmp_error: nullableStr })
-    }),
+    response: healthSchema,
     answer: (_v, deps) => ({ status: 'healthy', ...deps.health() })
   },
   {
@@ -277,28 +260,13 @@ export const readRoutes: ReadRoute[] = [
   {
     url: '/api/v1/leader',
     summary: 'The reporter Lease holder as gossiped, and what this agent saw of the Lease',
-    response: objectOf({
-      holder: nullableStr,
-      holder_node_ip: nullableStr,
-      is_self: { type: 'boolean' },
-      election_enabled: { type: 'boolean' },
-      contenders: { type: 'array', items: str },
-      contending: { type: 'boolean' },
-      lease: {
-        type: ['object', 'null'],
-        properties: { observed_holder: nullableStr, transitions: { type: 'integer' }, last_renew_ago_ms: nullableNum, reports_printed: { type: 'integer' } }
-      }
-    }),
+    response: leaderSchema,
     answer: (_v, deps) => deps.leader()
   },
   {
     url: '/api/v1/history',
     summary: 'The reachability model\'s history of each pair: its settled state, its last state changes with their times, and how often it flipped within the flapping window',
-    querystring: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { layer: { type: 'string', enum: ['host', 'pod'] }, source: { type: 'string', maxLength: 253 }, target: { type: 'string', maxLength: 253 } }
-    },
+    querystring: historyQuerySchema,
     answer: (_v, deps, q: HistoryQuery) => deps.history?.(q) ?? { window_s: 0, pairs: [], total: 0 }
   },
   {
