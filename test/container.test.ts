@@ -169,6 +169,12 @@ async function runCluster (t: Test, work: string, tag: string): Promise<void> {
     const metrics = await (await fetch(`http://${holder.podIp}:8080/metrics`)).text()
     t.match(metrics, 'k8snet_build_info{version="', 'k8snet_build_info is exported')
     if (head !== '') t.match(metrics, `revision="${head}"`, `with the image's source revision (${head.slice(0, 12)})`)
+    // counted where they happen (the mesh, anti-entropy and the reporter are passed the metrics as their sink)
+    const count = (series: string): number => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0)
+    t.ok(count('k8snet_gossip_messages_total{event="published"}') > 0, 'gossip messages published, counted')
+    t.ok(count('k8snet_gossip_messages_total{event="accepted"}') > 0, 'gossip messages accepted, counted')
+    t.ok(count('k8snet_gossip_payload_bytes_total{direction="in"}') > 0, 'payload bytes in, counted')
+    t.ok(count('k8snet_reports_printed_total') > 0, 'reports printed by the holder, counted')
     for (const n of c.nodes) {
       const rss = runner.rssBytes(n)
       t.ok(rss !== null && rss > 0, `${n.name}: agent RSS ${((rss ?? 0) / 2 ** 20).toFixed(0)} MiB in its container`)

@@ -17,8 +17,8 @@ export interface MetricsSources {
   /** The verdicts of a report built from this view (asked only when this agent holds the Lease). */
   verdicts: (v: ViewSnapshot) => Verdict[]
   self: string
-  /** The reachability model's history: settled state changes of pairs so far, by layer, and pairs flapping now. */
-  history?: () => { changes: Record<Layer, number>, flapping: number }
+  /** The reachability model's pairs flapping now. */
+  history?: () => { flapping: number }
   /** Nodes excluded now (set aside by Kubernetes, as the Lease holder says). */
   excluded?: () => number
   /** This agent's wall clock minus the cluster's median, ms, from the origin times its peers' messages carry (null: not estimated yet). */
@@ -27,19 +27,6 @@ export interface MetricsSources {
 
 const RTT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
 const MAX_VERDICT_SERIES = 64
-
-/** A monotonic total read from the agent, exported as a counter (it only grows while the process lives). */
-class TotalCounter {
-  private readonly last = new Map<string, number>()
-  private readonly counter: Counter
-  constructor (counter: Counter) { this.counter = counter }
-  set (labels: Record<string, string>, total: number): void {
-    const key = JSON.stringify(labels)
-    const delta = total - (this.last.get(key) ?? 0)
-    if (delta > 0) this.counter.inc(labels, delta)
-    this.last.set(key, Math.max(total, this.last.get(key) ?? 0))
-  }
-}
 
 export class AgentMetrics {
   readonly registry = new Registry()
@@ -51,15 +38,15 @@ export class AgentMetrics {
   private readonly connect: Histogram
   private readonly round: Histogram
   private readonly view: Map<string, Gauge> = new Map()
-  private readonly gossip: TotalCounter
-  private readonly rejected: TotalCounter
-  private readonly ignored: TotalCounter
-  private readonly bytes: TotalCounter
-  private readonly sync: TotalCounter
-  private readonly reports: TotalCounter
+  private readonly gossip: Counter
+  private readonly rejected: Counter
+  private readonly ignored: Counter
+  private readonly bytes: Counter
+  private readonly sync: Counter
+  private readonly reports: Counter
   private readonly unknownFields: Counter
   private readonly legacyRows: Counter
-  private readonly pathChanges: TotalCounter
+  private readonly pathChanges: Counter
   private readonly flapping: Gauge
   private readonly excludedNodes: Gauge
   private readonly clockOffset: Gauge
@@ -79,16 +66,16 @@ export class AgentMetrics {
     this.rtt = new Histogram({ name: 'k8snet_probe_rtt_seconds', help: 'ICMP round-trip time of this agent\'s answered paths, by layer.', labelNames: ['layer'], buckets: RTT_BUCKETS, registers: [r] })
     this.connect = new Histogram({ name: 'k8snet_probe_connect_seconds', help: 'TCP connect (or refusal) time of this agent\'s paths, by layer.', labelNames: ['layer'], buckets: RTT_BUCKETS, registers: [r] })
     this.round = new Histogram({ name: 'k8snet_probe_round_seconds', help: 'Wall time of one probe round.', buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: [r] })
-    this.gossip = new TotalCounter(counter('k8snet_gossip_messages_total', 'Gossip messages: published by this agent, accepted into its view, gaps repaired, origins expired.', ['event']))
-    this.rejected = new TotalCounter(counter('k8snet_gossip_rejected_total', 'Gossip messages rejected by the validator, by reason (the sender is penalised).', ['reason']))
-    this.ignored = new TotalCounter(counter('k8snet_gossip_ignored_total', 'Gossip messages ignored (stale or over capacity), by reason.', ['reason']))
-    this.bytes = new TotalCounter(counter('k8snet_gossip_payload_bytes_total', 'Payload bytes of gossip messages, by direction (envelope and framing not counted).', ['direction']))
-    this.sync = new TotalCounter(counter('k8snet_sync_total', 'Anti-entropy exchanges: served to peers, pulled from peers, failed.', ['event']))
-    this.reports = new TotalCounter(counter('k8snet_reports_printed_total', 'Reports this agent printed as Lease holder.', []))
+    this.gossip = counter('k8snet_gossip_messages_total', 'Gossip messages: published by this agent, accepted into its view, gaps repaired, origins expired.', ['event'])
+    this.rejected = counter('k8snet_gossip_rejected_total', 'Gossip messages rejected by the validator, by reason (the sender is penalised).', ['reason'])
+    this.ignored = counter('k8snet_gossip_ignored_total', 'Gossip messages ignored (stale or over capacity), by reason.', ['reason'])
+    this.bytes = counter('k8snet_gossip_payload_bytes_total', 'Payload bytes of gossip messages, by direction (envelope and framing not counted).', ['direction'])
+    this.sync = counter('k8snet_sync_total', 'Anti-entropy exchanges: served to peers, pulled from peers, failed.', ['event'])
+    this.reports = counter('k8snet_reports_printed_total', 'Reports this agent printed as Lease holder.', [])
     gauge('k8snet_build_info', 'Always 1: the agent\'s version, the source revision of its image and the Node.js version it runs on.', ['version', 'revision', 'nodejs']).set({ version: VERSION, revision: REVISION, nodejs: process.version }, 1)
     this.unknownFields = counter('k8snet_legacy_unknown_fields_total', 'Fields of legacy POST bodies that their schema does not know, dropped (the original\'s server ignored them), by route.', ['route'])
     this.legacyRows = counter('k8snet_legacy_rows_total', 'Rows of legacy results POSTs this agent took in, by fate: kept, or dropped by the thinning above PROBE_SAMPLE_ABOVE rows (passing rows outside the rotating sample, failing rows beyond the cap).', ['fate'])
-    this.pathChanges = new TotalCounter(counter('k8snet_path_state_changes_total', 'Settled state changes of measured pairs in this agent\'s reachability model (its history), by layer.', ['layer']))
+    this.pathChanges = counter('k8snet_path_state_changes_total', 'Settled state changes of measured pairs in this agent\'s reachability model (its history), by layer.', ['layer'])
     this.clockOffset = gauge('k8snet_clock_offset_seconds', 'This agent\'s wall clock minus the median of its peers\' clocks, estimated from the origin times of their messages against its receipt times (one series per agent; absent until estimated).')
     this.excludedNodes = gauge('k8snet_excluded_nodes', 'Nodes Kubernetes has set aside (cordoned, not ready, being removed), as the Lease holder watches them: not judged by this agent.')
     this.flapping = gauge('k8snet_flapping_paths', 'Pairs this agent\'s model finds flapping now (reachable and unreachable in turn within its window).')
@@ -119,6 +106,17 @@ export class AgentMetrics {
     this.legacyRows.inc({ fate: 'dropped' }, dropped)
   }
 
+  // ---- counted where the events happen: the composition root passes these to the mesh, anti-entropy, the
+  // reporter and the model (MeshEvents, SyncEvents, the reporter's and the model's events)
+
+  gossipMessage (event: 'published' | 'accepted' | 'gaps' | 'expired', n = 1): void { this.gossip.inc({ event }, n) }
+  gossipRejected (reason: string): void { this.rejected.inc({ reason }) }
+  gossipIgnored (reason: string): void { this.ignored.inc({ reason }) }
+  gossipBytes (direction: 'in' | 'out', n: number): void { this.bytes.inc({ direction }, n) }
+  syncExchange (event: 'served' | 'pulled' | 'failed'): void { this.sync.inc({ event }) }
+  reportPrinted (): void { this.reports.inc() }
+  pathChange (layer: Layer): void { this.pathChanges.inc({ layer }) }
+
   /** Counts one probe round's outcomes and timings; `watched`: the exception watch's size (null: no sample). */
   observeRound (r: RoundResult, wallMs: number, watched: Record<'host' | 'pod', number> | null = null): void {
     this.swept.inc(r.promoted)
@@ -137,19 +135,11 @@ export class AgentMetrics {
   async text (): Promise<string> {
     const h = this.src.health()
     const l = this.src.leader()
-    for (const [event, n] of Object.entries({ published: h.gossip.published, accepted: h.gossip.accepted, gaps: h.gossip.gaps, expired: h.gossip.expired })) this.gossip.set({ event }, n)
-    for (const [reason, n] of Object.entries(h.gossip.rejected)) this.rejected.set({ reason }, n)
-    for (const [reason, n] of Object.entries(h.gossip.ignored)) this.ignored.set({ reason }, n)
-    this.bytes.set({ direction: 'out' }, h.gossip.bytes_out ?? 0)
-    this.bytes.set({ direction: 'in' }, h.gossip.bytes_in ?? 0)
-    for (const [event, n] of Object.entries(h.sync)) this.sync.set({ event }, n)
-    this.reports.set({}, l.lease?.reports_printed ?? 0)
     const offset = this.src.clockOffsetMs?.() ?? null
     this.clockOffset.reset()
     if (offset !== null) this.clockOffset.set(offset / 1000)
     const hist = this.src.history?.()
     if (hist !== undefined) {
-      for (const layer of ['host', 'pod'] as const) this.pathChanges.set({ layer }, hist.changes[layer])
       this.flapping.set(hist.flapping)
     }
     const excluded = this.src.excluded?.()

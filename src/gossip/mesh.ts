@@ -48,8 +48,18 @@ export interface MeshDeps {
   onAccepted?: (msg: GossipMessage) => void
   /** Called just before this agent publishes a message (benchmarks time propagation from here). */
   onPublishing?: (msg: GossipMessage) => void
+  /** Where each event is counted as it happens (the metrics); the mesh's own stats are kept either way. */
+  events?: MeshEvents
   /** The proof that a full record's origin is its pod (while the view requires identities). */
   prove?: ProveIdentity
+}
+
+/** What the mesh counts as it happens, for a sink passed in (the metrics); reasons are bounded labels. */
+export interface MeshEvents {
+  gossipMessage: (event: 'published' | 'accepted' | 'gaps' | 'expired', n?: number) => void
+  gossipRejected: (reason: string) => void
+  gossipIgnored: (reason: string) => void
+  gossipBytes: (direction: 'in' | 'out', n: number) => void
 }
 
 /** Counters of what the mesh did, by outcome; the reasons are bounded labels. */
@@ -154,6 +164,16 @@ export class GossipMesh {
     void this.publishNow(msg)
   }
 
+  private rejected (reason: string): void {
+    bump(this.stats.rejected, reason)
+    this.deps.events?.gossipRejected(reason)
+  }
+
+  private ignored (reason: string): void {
+    bump(this.stats.ignored, reason)
+    this.deps.events?.gossipIgnored(reason)
+  }
+
   private async publishNow (msg: GossipMessage): Promise<void> {
     const bytes = encodeMessage(msg)
     this.armTimers(msg)
@@ -162,6 +182,8 @@ export class GossipMesh {
       await this.pubsub.publish(VIEW_TOPIC, bytes)
       this.stats.published++
       this.stats.bytesOut += bytes.byteLength
+      this.deps.events?.gossipMessage('published')
+      this.deps.events?.gossipBytes('out', bytes.byteLength)
       bump(this.stats.sent, msg.t)
       this.stats.sentBytes[msg.t] = (this.stats.sentBytes[msg.t] ?? 0) + bytes.byteLength
     } catch (err) {
@@ -237,17 +259,18 @@ export class GossipMesh {
     const gone = this.deps.view.expire(this.deps.now())
     if (gone.agents.length > 0) this.deps.log.info({ origins: gone.agents }, 'agents expired (not heard within CACHE_KEY_SECOND)')
     this.stats.expired += gone.agents.length + gone.externals.length
+    if (gone.agents.length + gone.externals.length > 0) this.deps.events?.gossipMessage('expired', gone.agents.length + gone.externals.length)
   }
 
   /** Decode and judge, without touching the view: gossipsub forwards only what this accepts. */
   private validate (peer: PeerId, msg: Message): TopicValidatorResult {
-    if (msg.type !== 'signed') { bump(this.stats.rejected, 'unsigned'); return TopicValidatorResult.Reject }
+    if (msg.type !== 'signed') { this.rejected('unsigned'); return TopicValidatorResult.Reject }
     let decoded: GossipMessage
     try {
       decoded = decodeMessage(msg.data)
     } catch (err) {
       const reason = err instanceof WireError ? err.reason : 'malformed'
-      bump(this.stats.rejected, reason)
+      this.rejected(reason)
       this.deps.log.debug({ from: msg.from.toString(), reason, err: (err as Error).message }, 'gossip message rejected')
       return TopicValidatorResult.Reject
     }
@@ -256,7 +279,7 @@ export class GossipMesh {
     if (decoded.t === 'full' && this.deps.view.identitiesRequired) {
       proof = this.deps.prove?.(decoded.record) ?? null
       if (proof === null) {
-        bump(this.stats.rejected, 'identity')
+        this.rejected('identity')
         this.deps.log.debug({ from: msg.from.toString(), origin: decoded.record.identity.podName }, 'full record without a token the cluster vouches for')
         return TopicValidatorResult.Reject
       }
@@ -268,7 +291,7 @@ export class GossipMesh {
     if (decoded.t === 'full' && (outcome === 'accepted' || outcome === 'gap') && peer.equals(msg.from)) {
       const ips = this.deps.node.getConnections(peer).map(remoteIpOf).filter((ip): ip is string => ip !== null)
       if (ips.length > 0 && !ips.some(ip => sameIp(ip, decoded.record.identity.podIp))) {
-        bump(this.stats.rejected, 'address')
+        this.rejected('address')
         this.deps.log.debug({ from: msg.from.toString(), claims: decoded.record.identity.podIp, ips }, 'full record from another address than it claims')
         return TopicValidatorResult.Reject
       }
@@ -286,11 +309,11 @@ export class GossipMesh {
       case 'self':
       case 'stale':
       case 'capacity':
-        bump(this.stats.ignored, o)
+        this.ignored(o)
         return TopicValidatorResult.Ignore
       case 'forged':
       case 'unbound':
-        bump(this.stats.rejected, o)
+        this.rejected(o)
         return TopicValidatorResult.Reject
     }
   }
@@ -299,6 +322,7 @@ export class GossipMesh {
     const { msg, propagationSource } = evt
     if (msg.topic !== VIEW_TOPIC || msg.type !== 'signed') return
     this.stats.bytesIn += msg.data.byteLength
+    this.deps.events?.gossipBytes('in', msg.data.byteLength)
     let decoded: GossipMessage | undefined = this.decoded.get(msg.data)
     if (decoded === undefined) {
       try { decoded = decodeMessage(msg.data) } catch { return }
@@ -317,10 +341,12 @@ export class GossipMesh {
     }
     if (outcome === 'accepted') {
       this.stats.accepted++
+      this.deps.events?.gossipMessage('accepted')
       if (decoded.t === 'full') this.deps.onOriginSeen?.(decoded.record.identity.podIp)
       this.deps.onAccepted?.(decoded)
     } else if (outcome === 'gap') {
       this.stats.gaps++
+      this.deps.events?.gossipMessage('gaps')
       this.repair(msg.from, propagationSource)
     }
   }

@@ -25,11 +25,16 @@ export interface SyncDeps {
   onChange: (changed: number) => void
   /** The proof that a record's origin is its pod (while the view requires identities). */
   prove?: ProveIdentity
+  /** Where each exchange is counted as it happens (the metrics); the stats are kept either way. */
+  events?: SyncEvents
   /** A peer holds this agent's own name at this incarnation, not below its own: it should move past it. */
   onSelfBehind?: (heldInc: number) => void
 }
 
 export interface SyncStats { served: number, pulled: number, failed: number, lastPullAt: number | null }
+
+/** What anti-entropy counts as it happens, for a sink passed in (the metrics). */
+export interface SyncEvents { syncExchange: (event: 'served' | 'pulled' | 'failed') => void }
 
 export class AntiEntropy {
   readonly stats: SyncStats = { served: 0, pulled: 0, failed: 0, lastPullAt: null }
@@ -60,6 +65,7 @@ export class AntiEntropy {
       }
       await writeAll(stream, encodeSyncResponse(view.answer(req.digest, now())), signal)
       this.stats.served++
+      this.deps.events?.syncExchange('served')
     } catch (err) {
       log.debug({ peer: conn.remotePeer.toString(), err: (err as Error).message }, 'sync request failed')
       stream.abort(err as Error)
@@ -97,12 +103,14 @@ export class AntiEntropy {
       if (view.identitiesRequired) res.full = res.full.filter(f => f.proof !== undefined || f.record.identity.podName === mine)
       const { changed } = view.merge(res, now(), id)
       this.stats.pulled++
+      this.deps.events?.syncExchange('pulled')
       this.stats.lastPullAt = now()
       log.debug({ peer: id, changed, records: res.full.length }, 'anti-entropy pull')
       if (changed > 0) this.deps.onChange(changed)
       return true
     } catch (err) {
       this.stats.failed++
+      this.deps.events?.syncExchange('failed')
       log.debug({ peer: id, err: (err as Error).message }, 'anti-entropy pull failed')
       return false
     } finally {

@@ -272,6 +272,18 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     try { return readFileSync(config.identityTokenFile, 'utf8').trim() || null } catch { return null }
   }
   self.setToken(readToken())
+  // the metrics count events as the parts below report them (each is passed the metrics as its sink), and read
+  // the agent's state at scrape time through functions defined below
+  const metrics: AgentMetrics = new AgentMetrics({
+    snapshot: () => snapshot(),
+    health: () => health(),
+    leader: () => leader(),
+    verdicts: v => report(v).verdicts,
+    self: config.podName,
+    history: () => ({ flapping: model.history.flapping(now()).length }),
+    excluded: () => model.excludedNow.size,
+    clockOffsetMs: () => clockOffset()
+  })
   const sync = new AntiEntropy({
     node,
     view,
@@ -281,6 +293,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     verify: new PeerKeys().verify,
     onChange: () => {},
     prove,
+    events: metrics,
     onSelfBehind: held => {
       log.warn({ held, own: self.record.inc }, 'the mesh holds this agent\'s name at a later incarnation (a clock set back?): moving past it')
       self.reincarnate(held)
@@ -306,28 +319,17 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   }
   // the legacy clients whose unchanged heartbeats this agent took since its own last one, which carries them
   const legacyBook = new BeatBook(MAX_LEGACY_ENTRIES)
-  const mesh = new GossipMesh({ node, view, self, sync, beats, legacy: legacyBook, now, log, onOriginSeen: ip => { discovery.heardOf(ip) }, onAccepted, onPublishing: hooks.onPublishing, prove }, {
+  const mesh = new GossipMesh({ node, view, self, sync, beats, legacy: legacyBook, now, log, onOriginSeen: ip => { discovery.heardOf(ip) }, onAccepted, onPublishing: hooks.onPublishing, prove, events: metrics }, {
     heartbeatMs: config.heartbeatIntervalS * 1000,
     fullRefreshMs: config.fullRefreshIntervalS * 1000,
     digestAbove: config.heartbeatDigestAbove
   })
   node.addEventListener('peer:disconnect', () => { discovery.poke() })
-  // the metrics read the agent's state at scrape time, through functions defined below
-  const metrics = new AgentMetrics({
-    snapshot: () => snapshot(),
-    health: () => health(),
-    leader: () => leader(),
-    verdicts: v => report(v).verdicts,
-    self: config.podName,
-    history: () => ({ changes: model.history.changes, flapping: model.history.flapping(now()).length }),
-    excluded: () => model.excludedNow.size,
-    clockOffsetMs: () => clockOffset()
-  })
   const sampled = (): boolean => view.agentCount > config.probeSampleAbove
-  const model = new NetworkModel(modelOptions(config.probeIntervalS * 1000,
+  const model: NetworkModel = new NetworkModel(modelOptions(config.probeIntervalS * 1000,
     // evidence is current while its source is heard within a few heartbeats (never longer than the TTL)
     Math.min(config.cacheKeySecond * 1000, 2.5 * config.heartbeatIntervalS * 1000),
-    { staleAfterMs: staleAfterMs(config, sampled()) }))
+    { staleAfterMs: staleAfterMs(config, sampled()) }), metrics)
   const tickModel = (): void => {
     const t = now()
     view.expire(t)
@@ -387,7 +389,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     render: config.reportFormat === 'original' ? r => renderOriginal(r, view.externalEntries().map(e => e.record.body)).join('\n') + '\n' : config.reportFormat === 'json' ? () => '' : undefined,
     print: text => { process.stdout.write(text) },
     wallNow: Date.now,
-    log
+    log,
+    events: metrics
   })
   const inject = (posted: ExternalBody): void => {
     const by = node.peerId.toString()

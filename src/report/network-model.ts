@@ -61,9 +61,17 @@ export class NetworkModel {
   /** The excluded nodes of the last tick (node name -> why). */
   excludedNow: ReadonlyMap<string, string> = new Map()
 
-  constructor (o: ModelOptions) {
+  /** `events`: where settled changes of pairs are counted as they happen (the metrics). */
+  constructor (o: ModelOptions, events?: { pathChange: (layer: Layer) => void }) {
     this.o = o
-    this.history = new PairHistory({ confirm: o.confirm, flapWindowMs: o.flapWindowMs, flapMin: o.flapMin, keep: 16, forgetMs: Math.max(10 * o.flapWindowMs, 600_000) })
+    this.history = new PairHistory({
+      confirm: o.confirm,
+      flapWindowMs: o.flapWindowMs,
+      flapMin: o.flapMin,
+      keep: 16,
+      forgetMs: Math.max(10 * o.flapWindowMs, 600_000),
+      ...(events === undefined ? {} : { onChange: (layer: Layer) => { events.pathChange(layer) } })
+    })
     this.stabiliser = new VerdictStabiliser({ raise: o.raise, clear: o.clear })
   }
 

@@ -39,6 +39,8 @@ export interface PairHistoryOptions {
   keep: number
   /** A pair not observed for this long is forgotten. */
   forgetMs: number
+  /** Counts each settled state change as it happens (the metrics). */
+  onChange?: (layer: Layer) => void
 }
 
 export interface PairSummary {
@@ -102,7 +104,7 @@ export class PairHistory {
     } else if (t.run >= this.o.confirm) {
       t.transitions.push({ at: now, wallAt: wallNow, from: t.settled, to: state })
       if (t.transitions.length > this.o.keep) t.transitions.shift()
-      if (t.settled !== null) this.changes[layer]++
+      if (t.settled !== null) { this.changes[layer]++; this.o.onChange?.(layer) }
       t.settled = state
     }
     return t.settled

@@ -12,6 +12,8 @@ export interface ReporterDeps {
   /** The report as text (default: ours, renderReport); '' prints none (the JSON record alone). */
   render?: (r: Report) => string
   print: (text: string) => void
+  /** Counts each printed report as it happens (the metrics). */
+  events?: { reportPrinted: () => void }
   wallNow: () => number
   log: Logger
 }
@@ -51,6 +53,7 @@ export class Reporter {
       this.deps.log.info({ report: reportRecord(report) }, 'network report')
       this.lastPrinted = interval
       this.printed++
+      this.deps.events?.reportPrinted()
       return true
     } catch (err) {
       this.deps.log.error({ err }, 'report failed')
