@@ -10,7 +10,7 @@ export interface ViewSnapshot {
 }
 
 /** "unknown" when ICMP could not be measured at all (no fping or no CAP_NET_RAW): never blamed on the network. */
-import type { PairMap, PairResult, PingStatus, ServiceRow } from './schemas.ts'
+import type { ClientCount, CoverageAnswer, PairMap, PairResult, PingStatus, ServiceRow } from './schemas.ts'
 export type { PairMap, PairResult, PingStatus, ServiceRow }
 
 const iso = (epochMs: number): string => new Date(epochMs).toISOString()
@@ -158,7 +158,7 @@ export function serviceResults (v: ViewSnapshot): Record<string, ServiceRow> {
 }
 
 /** Live agents plus live legacy clients (by heartbeat), and how many run each software version. */
-export function clientCount (v: ViewSnapshot): { active_client_count: number, versions: Record<string, number> } {
+export function clientCount (v: ViewSnapshot): ClientCount {
   const versions: Record<string, number> = {}
   for (const e of v.agents) versions[e.record.identity.version] = (versions[e.record.identity.version] ?? 0) + 1
   const legacy = legacyHeartbeats(v).length
@@ -167,7 +167,7 @@ export function clientCount (v: ViewSnapshot): { active_client_count: number, ve
 }
 
 /** Per agent: how many other agents currently hold a result for its node (host) and its pod (pod). */
-export function coverageReport (v: ViewSnapshot, k: number): { k: number, agents: Record<string, { node_ip: string, pod_ip: string, host: number, pod: number }>, gaps: string[] } {
+export function coverageReport (v: ViewSnapshot, k: number): CoverageAnswer {
   const records = v.agents.map(e => e.record)
   const cov = coverage(records)
   const agents: Record<string, { node_ip: string, pod_ip: string, host: number, pod: number }> = {}

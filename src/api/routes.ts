@@ -3,7 +3,7 @@ import type { FromSchema } from 'json-schema-to-ts'
 import type { ExternalBody } from '../core/record.ts'
 import type { Report } from '../report/report.ts'
 import type { JsonOut, JsonPieces } from './json-cache.ts'
-import { pairMapSchema, serviceMapSchema } from './schemas.ts'
+import { countSchema, coverageSchema, pairMapSchema, serviceMapSchema } from './schemas.ts'
 import {
   clientCount, coverageReport, hostIps, pairResults, podIps, serviceResults, type ViewSnapshot
 } from './projection.ts'
@@ -181,14 +181,6 @@ const ipList = { type: 'array', items: str } as const
 
 const pairMap = pairMapSchema
 const serviceMap = serviceMapSchema
-const countSchema = {
-  type: 'object',
-  properties: {
-    active_client_count: { type: 'integer' },
-    versions: { type: 'object', additionalProperties: { type: 'integer' } }
-  }
-} as const
-
 const objectOf = (properties: Record<string, object>): object => ({ type: 'object', properties })
 const hostResults = objectOf({ results: pairMap })
 const podResults = objectOf({ results: pairMap })
@@ -250,11 +242,7 @@ export const readRoutes: ReadRoute[] = [
   {
     url: '/api/v1/coverage',
     summary: 'How many agents probe each target (k-coverage of the sampling rule)',
-    response: objectOf({
-      k: { type: 'integer' },
-      agents: { type: 'object', additionalProperties: objectOf({ node_ip: str, pod_ip: str, host: { type: 'integer' }, pod: { type: 'integer' } }) },
-      gaps: { type: 'array', items: str }
-    }),
+    response: coverageSchema,
     answer: (v, deps) => coverageReport(v, deps.coverageK)
   },
   {

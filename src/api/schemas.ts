@@ -69,3 +69,38 @@ export const serviceRowSchema = {
 export type ServiceRow = FromSchema<typeof serviceRowSchema>
 
 export const serviceMapSchema = { type: 'object', additionalProperties: serviceRowSchema } as const
+
+/** Active agents and legacy clients, with their versions (GET /api/v1/clients/count, and inside /api/v1/results). */
+export const countSchema = {
+  type: 'object',
+  required: ['active_client_count', 'versions'],
+  properties: {
+    active_client_count: int,
+    versions: { type: 'object', additionalProperties: int }
+  },
+  additionalProperties: false
+} as const
+
+export type ClientCount = FromSchema<typeof countSchema>
+
+/** How many agents probe each agent's node and pod (GET /api/v1/coverage). */
+export const coverageSchema = {
+  type: 'object',
+  required: ['k', 'agents', 'gaps'],
+  properties: {
+    k: int,
+    agents: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        required: ['node_ip', 'pod_ip', 'host', 'pod'],
+        properties: { node_ip: str, pod_ip: str, host: int, pod: int },
+        additionalProperties: false
+      }
+    },
+    gaps: { type: 'array', items: str }
+  },
+  additionalProperties: false
+} as const
+
+export type CoverageAnswer = FromSchema<typeof coverageSchema>
