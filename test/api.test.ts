@@ -12,59 +12,25 @@ import { clientCount, type ViewSnapshot } from '../src/api/projection.ts'
 import { readRoutes, writeRoutes, type ApiDeps, type HealthInfo, type LeaderInfo } from '../src/api/routes.ts'
 import { decodeMessage, encodeMessage } from '../src/core/codec.ts'
 import {
-  externalKey, type ExternalBody, type ExternalRecord, type GossipMessage, type Identity, type LegacyPathResult, type PathResult, type ServiceResult
+  externalKey, type ExternalBody, type ExternalRecord, type Identity, type LegacyPathResult
 } from '../src/core/record.ts'
 import { SelfRecord } from '../src/core/self-record.ts'
 import { View } from '../src/core/view.ts'
 import { injectExternal } from '../src/core/inject.ts'
 import { buildReport, type Report } from '../src/report/report.ts'
 import { DEFAULT_VERDICT_OPTIONS } from '../src/report/verdicts.ts'
-import { ident, mulberry32 } from './fixtures.ts'
+import { CHECKED, ident, mulberry32, path, service, wire } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers: identities, results and a view built the way the agent builds it (see src/node/agent.ts)
 
 const TTL = 15_000
-const CHECKED = 1_700_000_000_000
 const CHECKED_ISO = '2023-11-14T22:13:20.000Z'
 const CHECKED_SVC_ISO = '2023-11-14T22:13:20.500Z'
 const WALL = 1_800_000_000_000
 const SELF_PEER = '12D3KooWPeer1'
 const SVC = 'my-svc.default.svc.cluster.local'
 const JSON_CT = /^application\/json; charset=utf-8$/
-
-/** A path result whose durations are whole µs, so it survives the codec unchanged. */
-function path (target: string, over: Partial<PathResult> = {}): PathResult {
-  return {
-    target,
-    port: 22,
-    sent: 3,
-    received: 3,
-    rttMs: 1.5,
-    tcp: 'open',
-    connectMs: 0.75,
-    durationMs: 2.25,
-    checkedAt: CHECKED,
-    ...over
-  }
-}
-
-function service (over: Partial<ServiceResult> = {}): ServiceResult {
-  return {
-    name: SVC,
-    port: 80,
-    dnsOk: true,
-    dnsMs: 0.5,
-    dnsError: null,
-    addresses: ['10.96.0.10', 'fd00::10'],
-    paths: [path('10.96.0.10', { port: 80 }), path('fd00::10', { port: 80, tcp: 'refused', rttMs: null, received: 0 })],
-    checkedAt: CHECKED + 500,
-    ...over
-  }
-}
-
-/** Every message crosses the wire in production: this also keeps the view from sharing objects with the writers. */
-const wire = (m: GossipMessage): GossipMessage => decodeMessage(encodeMessage(m))
 
 /** JSON with sorted keys: equality of values regardless of key order (and of -0 versus 0, which JSON drops). */
 function canon (v: unknown): string {

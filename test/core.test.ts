@@ -8,7 +8,7 @@ import {
   encodeSyncResponse, MAX_MESSAGE_BYTES
 } from '../src/core/codec.ts'
 import type {
-  AgentRecord, ExternalBody, ExternalRecord, GossipMessage, LegacyPathResult, LiveEntry, PathResult, ServiceResult
+  AgentRecord, ExternalBody, ExternalRecord, GossipMessage, LegacyPathResult, LiveEntry, PathResult
 } from '../src/core/record.ts'
 import { injectExternal, sameLegacyContent } from '../src/core/inject.ts'
 import { emptyResults, MAX_EXCLUDED_NODES } from '../src/core/record.ts'
@@ -26,7 +26,7 @@ import { resultChanged, SelfRecord } from '../src/core/self-record.ts'
 import { isFirstHand, isOriginsWord, Trust } from '../src/core/trust.ts'
 import { View, type SyncResponse } from '../src/core/view.ts'
 import { WireError } from '../src/core/wire-error.ts'
-import { ident, mulberry32, viewSnapshot } from './fixtures.ts'
+import { ident, mulberry32, path, service, viewSnapshot, wire, wireSync } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
@@ -35,36 +35,6 @@ const TTL = 15_000
 const REASONS = ['oversized', 'malformed', 'version', 'schema']
 const enc = new TextEncoder()
 const dec = new TextDecoder()
-
-/** A path result whose durations are whole µs, so it survives the codec unchanged. */
-function path (target: string, over: Partial<PathResult> = {}): PathResult {
-  return {
-    target,
-    port: 22,
-    sent: 3,
-    received: 3,
-    rttMs: 1.5,
-    tcp: 'open',
-    connectMs: 0.75,
-    durationMs: 2.25,
-    checkedAt: 1_700_000_000_000,
-    ...over
-  }
-}
-
-function service (over: Partial<ServiceResult> = {}): ServiceResult {
-  return {
-    name: 'my-svc.default.svc.cluster.local',
-    port: 80,
-    dnsOk: true,
-    dnsMs: 0.5,
-    dnsError: null,
-    addresses: ['10.96.0.10', 'fd00::10'],
-    paths: [path('10.96.0.10', { port: 80 }), path('fd00::10', { port: 80, tcp: 'refused', rttMs: null, received: 0 })],
-    checkedAt: 1_700_000_000_500,
-    ...over
-  }
-}
 
 function legacy (source: string, target: string, over: Partial<LegacyPathResult> = {}): LegacyPathResult {
   return {
@@ -90,10 +60,6 @@ function extHb (podName: string, at: number, by: string): ExternalRecord {
     }
   }
 }
-
-/** Every message crosses the wire in production: this also keeps views from sharing record objects. */
-const wire = (m: GossipMessage): GossipMessage => decodeMessage(encodeMessage(m))
-const wireSync = (r: SyncResponse): SyncResponse => decodeSyncResponse(encodeSyncResponse(r))
 
 function must<T> (v: T | null | undefined, what: string): T {
   if (v === null || v === undefined) throw new Error(`missing ${what}`)

@@ -30,7 +30,7 @@ import { MAX_US } from '../src/core/wire-reader.ts'
 import { View, type SyncResponse } from '../src/core/view.ts'
 import { WireError } from '../src/core/wire-error.ts'
 import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
-import { ident, mulberry32, viewSnapshot } from './fixtures.ts'
+import { ident, mulberry32, viewSnapshot, wire, wireSync } from './fixtures.ts'
 
 // ---------------------------------------------------------------------------------------------------------------
 // seeds and the property runner
@@ -511,9 +511,6 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
 )
 const arbScript = (maxOps: number, restarts: boolean): fc.Arbitrary<Op[]> =>
   fc.array(restarts ? arbOp : arbOp.filter(o => o.k !== 'restart'), { maxLength: maxOps })
-
-const wire = (m: GossipMessage): GossipMessage => decodeMessage(encodeMessage(m))
-const wireSync = (r: SyncResponse): SyncResponse => decodeSyncResponse(encodeSyncResponse(r))
 
 interface Sent { n: number, msg: GossipMessage }
 interface Run { n: number, self: SelfRecord, own: View, sent: Sent[] }
