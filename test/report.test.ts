@@ -733,3 +733,36 @@ t.test('nodes Kubernetes set aside (the Lease holder\'s word): not judged, liste
   }
   t.same(sig(vs), ['one-way|agent-5 -> agent-6'], 'the rest is judged as before')
 })
+
+t.test('a pod replaced on its node (a rollout whose goodbye was lost): its silent predecessor is no fault', async t => {
+  const tick = (withSuccessor: boolean): string[] => {
+    const model = new NetworkModel(modelOptions(10_000, 12_500))
+    let vs: Verdict[] = []
+    for (let k = 0; k < 4; k++) {
+      const records = cluster(6, allOk, { checkedAt: () => NOW + k * 10_000 })
+      const old = records[2] as AgentRecord
+      // the new pod on node-3: another name, the same node and pod IP, heard now
+      const successor: AgentRecord = { ...old, identity: { ...old.identity, podName: 'agent-3-new', peerId: '12D3KooWNewPod' } }
+      const live = records.filter(r => r !== old).map(record => ({ record, silentMs: 0 }))
+      vs = model.tick({
+        now: k * 10_000,
+        wallNow: NOW,
+        self: 'agent-1',
+        live: [...live, { record: old, silentMs: 11_000 + k * 10_000 }, ...(withSuccessor ? [{ record: successor, silentMs: 0 }] : [])],
+        lost: []
+      })
+    }
+    return sig(vs)
+  }
+  t.same(tick(false), [`gossip-cut|${where(3)}`], 'alone on its node, a silent agent whose health port answers: gossip cut')
+  t.same(tick(true), [], 'with a heard agent on the same node: the silent one is its predecessor, no verdict')
+  const r = buildReport({
+    live: cluster(6).map(a => a.identity.podName === 'agent-3' ? { ...a, identity: { ...a.identity, podName: 'agent-3-new' } } : a),
+    lost: [{ record: cluster(6)[2] as AgentRecord, silentMs: 11_000 }],
+    legacyClients: 0,
+    nowWall: NOW,
+    reporter: 'agent-1',
+    verdicts: []
+  })
+  t.same(r.silentAgents, [], 'nor is it listed as not heard in the report')
+})

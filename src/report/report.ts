@@ -95,6 +95,7 @@ function serviceSummary (live: AgentRecord[]): ServiceSummary | null {
 export function buildReport (input: ReportInput): Report {
   const { live } = input
   const excluded = input.excluded ?? exclusionsOf(live)
+  const liveNodes = new Set(live.map(a => a.identity.nodeName))
   const names = new Map<string, string>()
   const setAside = new Set<string>()
   for (const a of [...live, ...input.lost.map(l => l.record)]) {
@@ -134,7 +135,8 @@ export function buildReport (input: ReportInput): Report {
     failingPairs: failing.slice(0, input.maxFailingPairs ?? 20),
     failingPairsTotal: failing.length,
     verdicts: input.verdicts ?? findVerdicts(live, input.lost, input.verdictOptions),
-    silentAgents: input.lost.slice(0, 50).map(l => ({ agent: l.record.identity.podName, node: l.record.identity.nodeName, silentS: Math.round(l.silentMs / 1000) })),
+    // (a silent pod on a node whose agent is live now was replaced, not lost)
+    silentAgents: input.lost.filter(l => !liveNodes.has(l.record.identity.nodeName)).slice(0, 50).map(l => ({ agent: l.record.identity.podName, node: l.record.identity.nodeName, silentS: Math.round(l.silentMs / 1000) })),
     excluded: excludedList(excluded)
   }
 }
