@@ -1,14 +1,14 @@
 # syntax=docker/dockerfile:1
 # The k8snet-checker agent: one image, run by the DaemonSet in deploy/. Build: docker build -t k8snet-checker .
 #
-# Stages: `build` installs every dependency and compiles src/ to dist/ (tsc); `deps` installs the production
-# dependencies alone from the same lock file; `node` takes the Node binary out of the Node image, without its symbol
-# tables; `runtime` is Debian bookworm slim (glibc, Debian's fping) with that binary, the compiled code and the
-# production node_modules, run as a non-root user. No npm, corepack, yarn or C headers ship (about 27 MB).
+# Stages: `build` installs every dependency and bundles the agent with all it imports into one ES module
+# (dist/agent.mjs, esbuild: tools/build.ts); `node` takes the Node binary out of the Node image, without its symbol
+# tables; `runtime` is Debian bookworm slim (glibc, Debian's fping) with that binary and the bundle, run as a non-root
+# user. No node_modules, npm, corepack, yarn or C headers ship.
 # Without a container registry: docker/build-image.sh builds both bases from Debian's packages and the npm registry.
 # test/container.test.ts builds this file with buildah and runs the DaemonSet's pods from it. test/deploy.test.ts
-# replays the RUN steps of `build` and `deps` in temporary directories and assembles the runtime tree from the
-# COPY --from lines below, then starts the agent from it: keep those lines plain.
+# replays the RUN steps of `build` in a temporary directory and assembles the runtime tree from the COPY --from
+# lines below, then starts the agent from it: keep those lines plain.
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 ARG DEBIAN_IMAGE=debian:bookworm-slim
@@ -17,16 +17,9 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --prefer-offline --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tools/build.ts ./tools/build.ts
 COPY src ./src
 RUN npm run build
-
-FROM ${NODE_IMAGE} AS deps
-WORKDIR /deps
-COPY package.json package-lock.json ./
-# TypeScript sources, declarations and source maps are never loaded at run time: about half of node_modules' bytes
-RUN npm ci --omit=dev --prefer-offline --no-audit --no-fund \
- && find node_modules -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' -o -name '*.md' \) -delete
 
 FROM ${NODE_IMAGE} AS node
 # strip: the symbol and debug tables (127 MB -> 109 MB); JavaScript stack traces are unchanged, and the dynamic
@@ -75,8 +68,7 @@ COPY --from=node /node /usr/local/bin/node
 WORKDIR /app
 # the source revision the image was built from, for k8snet_build_info (build metadata, not configuration)
 ENV NODE_ENV=production K8SNET_REVISION=${REVISION}
-COPY --from=deps /deps/package.json ./package.json
-COPY --from=deps /deps/node_modules ./node_modules
+COPY --from=build /build/package.json ./package.json
 COPY --from=build /build/dist ./dist
 
 USER 10001:10001
@@ -85,4 +77,4 @@ EXPOSE 8080/tcp 6100/tcp 6200/tcp
 # IMAGE_NODE_FLAGS in tools/launcher.ts (the benchmarks run the agent with the same): a 2 MB young generation
 # (RSS stays near the heap, and no 150-330 ms compacting collection shrinks a grown one two minutes after start), and
 # scavenges without helper threads (they never wait for threads a busy node schedules late)
-ENTRYPOINT ["node", "--max-semi-space-size=2", "--no-parallel-scavenge", "dist/src/node/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--no-parallel-scavenge", "dist/agent.mjs"]

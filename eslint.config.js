@@ -2,7 +2,9 @@
 import neostandard from 'neostandard'
 
 export default [
-  ...neostandard({ ts: true, ignores: ['dist/**', 'node_modules/**', 'bench/results/**', '.ci/**'] }),
+  // global ignores: the bundle and other build output, dependencies, generated results
+  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', '.ci/**', '.tap/**'] },
+  ...neostandard({ ts: true }),
   {
     rules: {
       // `void promise` marks a promise deliberately not awaited (a fire-and-forget start or stop)

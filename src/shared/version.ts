@@ -2,11 +2,12 @@
 import { readFileSync } from 'node:fs'
 
 function findVersion (): string {
-  for (const rel of ['../../package.json', '../../../package.json']) {
+  // the source tree (src/shared/), the bundle (dist/agent.mjs)
+  for (const rel of ['../../package.json', '../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string, version?: string }
       if (pkg.name === 'k8snet-checker' && typeof pkg.version === 'string') return pkg.version
-    } catch { /* try the next location (source tree or dist/) */ }
+    } catch { /* try the next location */ }
   }
   return '0.0.0-unknown'
 }
