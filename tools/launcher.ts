@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url'
 /** The production entry point; benchmarks that trace the mesh (K8SNET_TRACE_ACCEPTED=1) get the traced one. */
 const MAIN = fileURLToPath(new URL('../src/node/main.ts', import.meta.url))
 const TRACED_MAIN = fileURLToPath(new URL('./traced-main.ts', import.meta.url))
+/** The production bundle (npm run build): what the image runs. */
+export const BUNDLE = fileURLToPath(new URL('../dist/agent.mjs', import.meta.url))
 /**
  * Node flags of launched agents: none by default, and in particular not the parent's own (a test runner's loaders
  * would ride along into every agent, ~160 MB each). Launched agents favour start-up (the join-time tests).
@@ -36,6 +38,8 @@ export interface AgentProcessOptions {
   prefix?: string[]
   /** Node flags for this agent instead of NODE_FLAGS (e.g. IMAGE_NODE_FLAGS, to run it as the image does). */
   nodeFlags?: readonly string[]
+  /** The entry point instead of src/node/main.ts (BUNDLE, built by npm run build, is what the image runs). */
+  script?: string
 }
 
 export interface AgentProcess {
@@ -70,7 +74,7 @@ export function startAgentProcess (o: AgentProcessOptions): AgentProcess {
     ? ['ignore', 'inherit', 'inherit', 'ipc'] as const
     : ['ignore', toFile || o.onText !== undefined ? 'pipe' : 'ignore', 'pipe', 'ipc'] as const
   const childEnv = { PATH: process.env.PATH ?? '', ...env }
-  const main = env.K8SNET_TRACE_ACCEPTED === '1' ? TRACED_MAIN : MAIN
+  const main = o.script ?? (env.K8SNET_TRACE_ACCEPTED === '1' ? TRACED_MAIN : MAIN)
   const child = o.prefix === undefined || o.prefix.length === 0
     ? fork(main, [], { env: childEnv, execPath: process.execPath, execArgv: [...(o.nodeFlags ?? NODE_FLAGS)], stdio: [...stdio] })
     : spawn(o.prefix[0] as string, [...o.prefix.slice(1), process.execPath, ...(o.nodeFlags ?? NODE_FLAGS), main], { env: childEnv, stdio: [...stdio] })
