@@ -624,6 +624,33 @@ t.test('a partition right after a restart: what was last known of a pair a silen
   t.same(sig(noHistory(i => i === 5 ? 80_000 : 20_000)), [`isolated|${where(5)}`, `isolated|${where(6)}`], 'silent at different moments: two isolated nodes')
 })
 
+t.test('a partition right after every agent restarted: the predecessors left on every node change nothing', async t => {
+  // every pod was replaced (same nodes, same IPs, new names) and the old ones' goodbyes were lost; then nodes 5 and 6
+  // are cut off together. Each predecessor's last word (all reached) is older than its successor's
+  const side = new Set([5, 6])
+  const cut: Pick = (_l, s, d) => (side.has(s) && side.has(d)) ? 'absent' : side.has(s) !== side.has(d) && !side.has(s) ? 'down' : 'ok'
+  const renamed = (r: AgentRecord): AgentRecord => ({ ...r, identity: { ...r.identity, podName: `${r.identity.podName}-new`, peerId: `${r.identity.peerId}New` } })
+  for (const expired of [true, false]) {
+    const model = new NetworkModel(modelOptions(10_000, 15_000))
+    let vs: Verdict[] = []
+    for (let k = 0; k < 4; k++) {
+      const successors = cluster(6, cut).map((record, i) => ({ record: renamed(record), silentMs: side.has(i + 1) ? 20_000 + k * 10_000 + i * 300 : 0 }))
+      const predecessors = cluster(6, allOk).map(record => ({ record, silentMs: 40_000 + k * 10_000 }))
+      vs = model.tick({ now: k * 10_000, wallNow: NOW, self: 'agent-1-new', live: expired ? successors : [...successors, ...predecessors], lost: expired ? predecessors : [] })
+    }
+    t.same(sig(vs), ['partition|node-1, node-2, node-3, node-4 | node-5, node-6'], `one partition naming both groups (predecessors ${expired ? 'expired' : 'still in the view'})`)
+  }
+  const r = buildReport({
+    live: cluster(6).filter((_r, i) => i < 4).map(renamed),
+    lost: [...cluster(6).filter((_r, i) => i >= 4).map(renamed).map(record => ({ record, silentMs: 20_000 })), ...cluster(6).map(record => ({ record, silentMs: 40_000 }))],
+    legacyClients: 0,
+    nowWall: NOW,
+    reporter: 'agent-1-new',
+    verdicts: []
+  })
+  t.same(r.silentAgents.map(a => a.agent), ['agent-5-new', 'agent-6-new'], 'the report lists the two cut-off agents as not heard, not their predecessors')
+})
+
 t.test('time: a blip is no verdict, a steady fault is raised once and cleared after clean rounds', async t => {
   const model = new NetworkModel(modelOptions(10_000, 15_000))
   let k = 0

@@ -108,6 +108,10 @@ export interface EvidenceOptions {
   remembered?: Map<string, Array<{ target: string, state: PathState, result: PathResult }>>
 }
 
+/** Whether member `a` was heard more recently than `b` (a live record before a lost one). */
+const heardLater = (a: Member | undefined, b: Member): boolean =>
+  a !== undefined && (a.lost !== b.lost ? !a.lost : a.silentMs < b.silentMs)
+
 /** Builds the evidence from the agents an observer knows (live and lost), each with how long it has been silent. */
 export function buildEvidence (self: string | null, agents: KnownAgent[], o: EvidenceOptions,
   extra: Partial<Pick<Evidence, 'flaps' | 'flapWindowMs' | 'resultsAgeMs' | 'skewMs' | 'othersAlive'>> = {}): Evidence {
@@ -130,8 +134,11 @@ export function buildEvidence (self: string | null, agents: KnownAgent[], o: Evi
       lost: a.lost,
       self: isSelf
     })
-    byIp.host.set(id.nodeIp, id.podName)
-    byIp.pod.set(id.podIp, id.podName)
+    // an address held twice (a pod and its predecessor, or a reused IP): it names the member heard most recently
+    for (const [layer, ip] of [['host', id.nodeIp], ['pod', id.podIp]] as const) {
+      const holder = members.get(byIp[layer].get(ip) ?? '')
+      if (holder === undefined || holder.name === id.podName || heardLater(members.get(id.podName), holder)) byIp[layer].set(ip, id.podName)
+    }
   }
   const edges: Record<Layer, EdgeIndex> = { host: new EdgeIndex(), pod: new EdgeIndex() }
   const services: Evidence['services'] = []

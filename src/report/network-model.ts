@@ -6,6 +6,7 @@ import { buildEvidence, type Edge, type KnownAgent } from './evidence.ts'
 import { exclusionsOf, onExcludedNode } from './exclusions.ts'
 import { PairHistory, type PairSummary } from './pair-history.ts'
 import { VerdictStabiliser } from './stabiliser.ts'
+import { predecessorsOf } from './succession.ts'
 import { analyseFully, DEFAULT_VERDICT_OPTIONS, type LostAgent, type Verdict, type VerdictOptions } from './verdicts.ts'
 
 export interface ModelOptions {
@@ -80,14 +81,12 @@ export class NetworkModel {
     const { now, wallNow } = input
     const excluded = input.excluded ?? exclusionsOf(input.live.map(a => a.record))
     this.excludedNow = excluded
-    // one agent per node (a DaemonSet): a silent record on a node whose agent is heard now is its predecessor (a pod
-    // replaced by a rollout or a restart, whose goodbye was lost), not a fault
-    const heardNodes = new Set(input.live.filter(a => a.silentMs <= this.o.freshMs || a.record.identity.podName === input.self).map(a => a.record.identity.nodeName))
-    const judged = (r: AgentRecord, silentMs: number): boolean =>
-      !onExcludedNode(r, excluded, input.self) && !(silentMs > this.o.freshMs && r.identity.podName !== input.self && heardNodes.has(r.identity.nodeName))
+    // one agent per node: a silent record that a later-heard one on its node outlived is its predecessor, not a fault
+    const predecessors = predecessorsOf([...input.live, ...input.lost], input.self, this.o.freshMs)
+    const judged = (r: AgentRecord): boolean => !onExcludedNode(r, excluded, input.self) && !predecessors.has(r.identity.podName)
     const agents: KnownAgent[] = [
-      ...input.live.filter(a => judged(a.record, a.silentMs)).map(a => ({ record: a.record, silentMs: a.silentMs, lost: false })),
-      ...input.lost.filter(l => judged(l.record, l.silentMs)).map(l => ({ record: l.record, silentMs: l.silentMs, lost: true }))
+      ...input.live.filter(a => judged(a.record)).map(a => ({ record: a.record, silentMs: a.silentMs, lost: false })),
+      ...input.lost.filter(l => judged(l.record)).map(l => ({ record: l.record, silentMs: l.silentMs, lost: true }))
     ]
     // a fresh source's measurement is an observation; a silent one's last word stands as it was last settled
     const edge = (raw: Edge): Edge | null => {

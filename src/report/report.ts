@@ -3,6 +3,7 @@ import type { AgentRecord, ExcludedNode, Layer } from '../core/record.ts'
 import { excludedList, exclusionsOf } from './exclusions.ts'
 import { pairOk, problemOf } from './paths.ts'
 import { findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from './verdicts.ts'
+import { predecessorsOf } from './succession.ts'
 
 export interface LayerSummary {
   total: number
@@ -95,7 +96,7 @@ function serviceSummary (live: AgentRecord[]): ServiceSummary | null {
 export function buildReport (input: ReportInput): Report {
   const { live } = input
   const excluded = input.excluded ?? exclusionsOf(live)
-  const liveNodes = new Set(live.map(a => a.identity.nodeName))
+  const replaced = predecessorsOf([...live.map(record => ({ record, silentMs: 0 })), ...input.lost], null, 0)
   const names = new Map<string, string>()
   const setAside = new Set<string>()
   for (const a of [...live, ...input.lost.map(l => l.record)]) {
@@ -135,8 +136,8 @@ export function buildReport (input: ReportInput): Report {
     failingPairs: failing.slice(0, input.maxFailingPairs ?? 20),
     failingPairsTotal: failing.length,
     verdicts: input.verdicts ?? findVerdicts(live, input.lost, input.verdictOptions),
-    // (a silent pod on a node whose agent is live now was replaced, not lost)
-    silentAgents: input.lost.filter(l => !liveNodes.has(l.record.identity.nodeName)).slice(0, 50).map(l => ({ agent: l.record.identity.podName, node: l.record.identity.nodeName, silentS: Math.round(l.silentMs / 1000) })),
+    // (a silent pod that a later-heard one on its node outlived was replaced, not lost)
+    silentAgents: input.lost.filter(l => !replaced.has(l.record.identity.podName)).slice(0, 50).map(l => ({ agent: l.record.identity.podName, node: l.record.identity.nodeName, silentS: Math.round(l.silentMs / 1000) })),
     excluded: excludedList(excluded)
   }
 }
