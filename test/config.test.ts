@@ -31,7 +31,7 @@ t.test('config: parseConfig', async t => {
       reportIntervalS: 300,
       reportFormat: 'ours',
       logLevel: 'info',
-      listenAddress: '0.0.0.0',
+      listenAddress: '::',
       gossipPort: 6200,
       peerService: '',
       staticPeers: [],

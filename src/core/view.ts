@@ -424,13 +424,15 @@ export class View {
 
   /**
    * An origin gone without a word (expired, or its key or address taken by a newer pod): remembered as lost. One
-   * never heard first-hand is buried for its incarnation only and not listed as lost (it may have been made up).
+   * never heard first-hand is buried for its incarnation only; it is listed as lost only if what this view held was
+   * the origin's own word (sealed): a bare relay may have been made up, a sealed one was said by that key. (Right
+   * after a restart, an agent may know a peer only through a pull before the peer falls silent: its silence is news.)
    */
   private silence (origin: string, now: number): void {
     const e = this.drop(origin)
     if (e === undefined) return
     this.bury(origin, e.record.inc, e.record.seq, now, false, !isFirstHand(e.trust))
-    if (!isFirstHand(e.trust)) return
+    if (!isOriginsWord(e.trust)) return
     this.lost.set(origin, { record: e.record, lastHeard: e.lastHeard })
     if (this.lost.size > this.maxTombstones) this.lost.delete(this.lost.keys().next().value ?? '')
   }

@@ -15,8 +15,11 @@ import { repairGossipStreams } from './stream-repair.ts'
 export type { MeshNode } from './protocol.ts'
 
 export interface MeshNodeOptions {
+  /** The address to listen on; "::" listens on both families. */
   listenAddress: string
   gossipPort: number
+  /** The addresses peers are told to dial (the pod's own); default: every interface's. */
+  announce?: string[]
   /** Upper bound of open connections; discovery aims well below it. */
   maxConnections: number
   /** Whether an inbound connection from this IP may proceed to the handshake (absent: everyone may). */
@@ -45,9 +48,14 @@ export const VIEW_TOPIC_SCORE = {
 }
 export const SCORE_THRESHOLDS = { gossipThreshold: -50, publishThreshold: -200, graylistThreshold: -400, acceptPXThreshold: 10, opportunisticGraftThreshold: 1 }
 
-function listenMultiaddr (host: string, port: number): string {
-  return host.includes(':') ? `/ip6/${host}/tcp/${port}` : `/ip4/${host}/tcp/${port}`
-}
+const tcpMultiaddr = (host: string, port: number): string => host.includes(':') ? `/ip6/${host}/tcp/${port}` : `/ip4/${host}/tcp/${port}`
+
+/**
+ * "::" (every family) is two listeners, one a family (libp2p binds an IPv6 address IPv6-only);
+ * any other address is itself.
+ */
+export const listenMultiaddrs = (host: string, port: number): string[] =>
+  host === '::' ? [tcpMultiaddr('0.0.0.0', port), tcpMultiaddr('::', port)] : [tcpMultiaddr(host, port)]
 
 /**
  * gossipsub's own id of a signed message (its origin and seqno), read off the wire before the signature is checked.
@@ -68,7 +76,11 @@ export async function createMeshNode (opts: MeshNodeOptions): Promise<MeshNode> 
   const node = await createLibp2p({
     start: false,
     ...(opts.privateKey === undefined ? {} : { privateKey: opts.privateKey }),
-    addresses: { listen: [listenMultiaddr(opts.listenAddress, opts.gossipPort)] },
+    addresses: {
+      listen: listenMultiaddrs(opts.listenAddress, opts.gossipPort),
+      // peers learn (identify) the pod's own addresses, not every interface's
+      ...(opts.announce === undefined ? {} : { announce: opts.announce.map(ip => tcpMultiaddr(ip, opts.gossipPort)) })
+    },
     // dial from the address we listen on: peers admit connections by their source address (loopback tests and
     // multi-address hosts would otherwise show another one)
     transports: [tcp(specific(opts.listenAddress) ? { dialOpts: { localAddress: opts.listenAddress } as TCPSocketOptions } : {})],

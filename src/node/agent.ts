@@ -47,6 +47,7 @@ import { kubeLeaseStore } from '../election/kube-lease-store.ts'
 import { NodeWatch } from '../kube/node-watch.ts'
 import type { Secrets } from './secrets.ts'
 import { VERSION } from '../shared/version.ts'
+import { resolveListenAddress } from './listen-address.ts'
 
 export interface Agent {
   config: Config
@@ -225,9 +226,12 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       return newAgentKey()
     }
   })()
+  // "::": both families where the node has IPv6, else IPv4 alone
+  const listenAddress = await resolveListenAddress(config.listenAddress)
   const node = await createMeshNode({
     privateKey: key.libp2p,
-    listenAddress: config.listenAddress,
+    listenAddress,
+    announce: [config.podIp],
     gossipPort: config.gossipPort,
     maxConnections: Math.max(64, config.meshMaxPeers * 4),
     admits: ip => admission.admits(ip),
@@ -508,8 +512,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   jwks?.start()
   let healthServer: HealthServer | undefined
   try {
-    await api.listen({ host: config.listenAddress, port: config.httpPort })
-    healthServer = await startHealthServer(config.listenAddress, config.clientPort, config.podName)
+    await api.listen({ host: listenAddress, port: config.httpPort })
+    healthServer = await startHealthServer(listenAddress, config.clientPort, config.podName)
   } catch (err) {
     clearInterval(tokenTimer)
     jwks?.stop()
@@ -524,7 +528,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   const modelTimer = setInterval(tickModel, config.probeIntervalS * 1000)
   supervisor?.start()
   reporter.start()
-  log.info({ peerId: node.peerId.toString(), gossip: `${config.listenAddress}:${config.gossipPort}`, api: `${config.listenAddress}:${config.httpPort}`, version: VERSION }, 'agent started')
+  log.info({ peerId: node.peerId.toString(), listen: listenAddress, gossipPort: config.gossipPort, apiPort: config.httpPort, version: VERSION }, 'agent started')
 
   let stopping: Promise<void> | undefined
   const stop = async (): Promise<void> => {

@@ -125,12 +125,12 @@ function port (env: Env, name: string, def: number): number {
   return int(env, name, def, 1, 65535, 'port')
 }
 
-function ip (env: Env, name: string, required: boolean): string {
-  note(name, required ? undefined : '', 'an IPv4 or IPv6 address')
+function ip (env: Env, name: string, def: string | undefined): string {
+  note(name, def, 'an IPv4 or IPv6 address')
   const v = raw(env, name)
   if (v === undefined) {
-    if (required) throw new ConfigError(name, '', 'an IPv4 or IPv6 address (set it from the downward API)')
-    return ''
+    if (def === undefined) throw new ConfigError(name, '', 'an IPv4 or IPv6 address (set it from the downward API)')
+    return def
   }
   if (isIP(v) === 0) throw new ConfigError(name, v, 'an IPv4 or IPv6 address')
   return v
@@ -174,8 +174,8 @@ function peerList (env: Env, name: string, defPort: number): PeerAddress[] {
 
 /** Parses and validates the agent's environment. Throws ConfigError naming the first bad variable. */
 export function parseConfig (env: Env): Config {
-  const nodeIp = ip(env, 'NODE_IP', true)
-  const podIp = ip(env, 'POD_IP', true)
+  const nodeIp = ip(env, 'NODE_IP', undefined)
+  const podIp = ip(env, 'POD_IP', undefined)
   const podName = matching(env, 'POD_NAME', POD_NAME, 'a Kubernetes pod name (lower-case letters, digits, "-" and ".")', undefined)
   const namespace = matching(env, 'NAMESPACE', /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace name', undefined)
   const nodeName = matching(env, 'NODE_NAME', POD_NAME, 'a Kubernetes node name', nodeIp)
@@ -217,7 +217,7 @@ export function parseConfig (env: Env): Config {
     reportIntervalS: int(env, 'REPORT_INTERVAL', 300, 1, 86400, 'number of seconds'),
     reportFormat: matching(env, 'REPORT_FORMAT', new RegExp(`^(${REPORT_FORMATS.join('|')})$`), `one of ${REPORT_FORMATS.join(', ')}`, 'ours') as ReportFormat,
     logLevel: logLevel(env),
-    listenAddress: ip(env, 'LISTEN_ADDRESS', false) || '0.0.0.0',
+    listenAddress: ip(env, 'LISTEN_ADDRESS', '::'),
     gossipPort,
     peerService: matching(env, 'PEER_SERVICE', DNS_NAME, 'the DNS name of the headless Service of the agents', ''),
     staticPeers: peerList(env, 'STATIC_PEERS', gossipPort),

@@ -31,7 +31,7 @@ export const VARIABLE_MEANINGS: Readonly<Record<string, string>> = {
   LEASE_RETRY_PERIOD: 'seconds between Lease attempts',
   LEASE_CONTENDERS: 'agents that contend for the Lease at once',
   LOG_LEVEL: 'trace, debug, info, warn, error, fatal or silent, in any case (warning is warn)',
-  LISTEN_ADDRESS: 'the address the API, health and gossip ports bind',
+  LISTEN_ADDRESS: 'the address the API, health and gossip ports bind (:: is every address of both families, 0.0.0.0 where the node has no IPv6)',
   GOSSIP_PORT: 'the libp2p TCP port',
   PEER_SERVICE: 'DNS name of the agents\' headless Service, for discovery',
   STATIC_PEERS: 'comma-separated ip or ip:port list, for running outside Kubernetes',
