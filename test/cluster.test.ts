@@ -10,6 +10,7 @@ import type { Report } from '../src/report/report.ts'
 import type { Verdict } from '../src/report/verdicts.ts'
 import { harnessUnavailable, SERVICE_NAME, VirtualCluster, type VirtualNode } from './harness/cluster.ts'
 import { call } from './harness/rpc.ts'
+import { untilVerdictsHold } from './harness/verdict-wait.ts'
 
 const N = 6
 const TTL_MS = 5_000
@@ -59,17 +60,8 @@ if (why !== null) {
   /** The holder's current verdicts (its /api/v1/report is the report it prints, built from the same view). */
   const verdictsNow = async (): Promise<string[]> => sig((await reportOf(await holderNode())).verdicts)
   /** Waits until the holder's verdicts satisfy `check`; on timeout says what they were. */
-  const untilVerdicts = async (what: string, check: (vs: string[]) => boolean, timeoutMs: number): Promise<number> => {
-    let last: string[] | string = 'none read'
-    try {
-      return await waitUntil(what, async () => {
-        last = await verdictsNow().catch((err: unknown) => `error: ${(err as Error).message}`)
-        return Array.isArray(last) && check(last)
-      }, timeoutMs, 100)
-    } catch (err) {
-      throw new Error(`${(err as Error).message}; last verdicts: ${JSON.stringify(last)}; holder ${String(await holder().catch(() => '?'))}`)
-    }
-  }
+  const untilVerdicts = async (what: string, check: (vs: string[]) => boolean, timeoutMs: number): Promise<number> =>
+    await untilVerdictsHold(verdictsNow, what, check, timeoutMs, async () => `; holder ${String(await holder().catch(() => '?'))}`)
   /** The next report the holder prints after now. */
   const nextPrinted = async (timeoutMs = 10_000): Promise<Printed> => {
     const from = printed.length

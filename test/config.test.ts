@@ -17,6 +17,8 @@ t.test('config: parseConfig', async t => {
     const expected: Config = {
       nodeIp: '10.0.0.1',
       podIp: '10.1.0.1',
+      nodeIps: ['10.0.0.1'],
+      podIps: ['10.1.0.1'],
       podName: 'k8snet-checker-abcde',
       namespace: 'k8snet',
       nodeName: '10.0.0.1',
@@ -144,6 +146,17 @@ t.test('config: parseConfig', async t => {
       bad(t, { ...ENV, POD_IP: v }, 'POD_IP', v, 'an IPv4 or IPv6 address')
     }
     bad(t, { ...ENV, LISTEN_ADDRESS: 'localhost' }, 'LISTEN_ADDRESS', 'localhost', 'an IPv4 or IPv6 address')
+  })
+
+  t.test('dual-stack: every address of the node and the pod, the primary first, one a family', async t => {
+    const c = parseConfig({ ...ENV, POD_IPS: 'fd00:1::1, 10.1.0.1', NODE_IPS: '10.0.0.1,fd00::1' })
+    t.strictSame(c.podIps, ['10.1.0.1', 'fd00:1::1'], 'status.podIPs in any order: POD_IP first')
+    t.strictSame(c.nodeIps, ['10.0.0.1', 'fd00::1'])
+    t.strictSame(parseConfig({ ...ENV, POD_IPS: 'fd00:1::1' }).podIps, ['10.1.0.1', 'fd00:1::1'], 'the primary joins a list that leaves it out')
+    t.strictSame(parseConfig({ ...ENV, POD_IPS: '' }).podIps, ['10.1.0.1'], 'blank: the primary alone')
+    bad(t, { ...ENV, POD_IPS: '10.1.0.1,nope' }, 'POD_IPS', '10.1.0.1,nope', '("nope" is not one)')
+    bad(t, { ...ENV, POD_IPS: '10.1.0.1,10.1.0.2' }, 'POD_IPS', '10.1.0.1,10.1.0.2', 'one IPv4 and one IPv6 address at most')
+    bad(t, { ...ENV, NODE_IPS: 'fd00::1,fd00::2' }, 'NODE_IPS', 'fd00::1,fd00::2', 'one IPv4 and one IPv6 address at most')
   })
 
   t.test('missing required variables', async t => {

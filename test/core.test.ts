@@ -1316,6 +1316,16 @@ t.test('View: one origin per key and per pod IP, and at most maxAgents', async t
     t.strictSame(v.lostEntries(2 + TTL + 1).map(l => l.record.identity.podName), ['agent-1'], 'so its silence is remembered, and its node still probed')
   })
 
+  t.test('an origin known only by its sealed word (pulled before any heartbeat of its own) is lost when it falls silent', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    const sealed = rec(2)
+    sealed.seal = { seq: 1, sig: 'A'.repeat(86) + '==' }
+    v.merge({ full: [{ record: sealed, ageMs: 0, sealed: true }, { record: rec(3), ageMs: 0 }], touch: [], externals: [], extTouch: [], left: [] }, 1, 'a-third-party')
+    t.equal(v.agent('agent-2')?.trust, Trust.Sealed, 'held as the origin\'s word, not first-hand')
+    v.expire(1 + TTL + 1)
+    t.strictSame(v.lostEntries(1 + TTL + 1).map(l => l.record.identity.podName), ['agent-2'], 'its silence is remembered; a bare relay\'s (agent-3) is not')
+  })
+
   t.test('no more than maxAgents origins', async t => {
     const v = new View({ ttlMs: TTL, maxExternal: 8, maxAgents: 3 })
     for (let n = 1; n <= 3; n++) t.equal(v.apply(full(rec(n)), ident(n).peerId, n), 'accepted')

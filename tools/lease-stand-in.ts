@@ -225,7 +225,7 @@ export class LeaseStandIn {
     this.ownJwks = parseJwks(this.jwks)
   }
 
-  get url (): string { return `${this.tls === null ? 'http' : 'https'}://${this.host}:${this.port}` }
+  get url (): string { return `${this.tls === null ? 'http' : 'https'}://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}` }
   get running (): boolean { return this.server !== null }
   /** The kid of the signing key (base64url SHA-256 of its SubjectPublicKeyInfo, like kube-apiserver's). */
   get kid (): string { return this.key.kid }

@@ -14,6 +14,9 @@ export interface Config {
   // identity (downward API)
   nodeIp: string
   podIp: string
+  /** Every node and pod address, the primary first, at most one a family (status.hostIPs, status.podIPs). */
+  nodeIps: string[]
+  podIps: string[]
   podName: string
   namespace: string
   nodeName: string
@@ -136,6 +139,24 @@ function ip (env: Env, name: string, def: string | undefined): string {
   return v
 }
 
+/**
+ * A node's or pod's addresses on a dual-stack cluster (the downward API's status.hostIPs / status.podIPs: comma-
+ * separated), the primary first whatever the list's order; one address a family at most. Unset: the primary alone.
+ */
+function addressList (env: Env, name: string, primary: string): string[] {
+  note(name, '', 'a comma-separated list of IP addresses, one IPv4 and one IPv6 at most')
+  const v = raw(env, name)
+  if (v === undefined) return [primary]
+  const items = v.split(',').map(s => s.trim()).filter(s => s !== '')
+  const bad = items.find(item => isIP(item) === 0)
+  if (bad !== undefined) throw new ConfigError(name, v, `a comma-separated list of IP addresses ("${bad}" is not one)`)
+  const out = [primary, ...items.filter(item => item !== primary)]
+  if (out.length > 2 || new Set(out.map(ip => isIP(ip))).size !== out.length) {
+    throw new ConfigError(name, v, `one IPv4 and one IPv6 address at most, with ${primary} among them`)
+  }
+  return out
+}
+
 function matching (env: Env, name: string, re: RegExp, expected: string, def: string | undefined): string {
   note(name, def, expected)
   const v = raw(env, name)
@@ -203,6 +224,8 @@ export function parseConfig (env: Env): Config {
   return {
     nodeIp,
     podIp,
+    nodeIps: addressList(env, 'NODE_IPS', nodeIp),
+    podIps: addressList(env, 'POD_IPS', podIp),
     podName,
     namespace,
     nodeName,

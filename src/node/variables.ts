@@ -2,6 +2,8 @@
 export const VARIABLE_MEANINGS: Readonly<Record<string, string>> = {
   NODE_IP: 'this node\'s IP (downward API status.hostIP)',
   POD_IP: 'this pod\'s IP (downward API status.podIP)',
+  NODE_IPS: 'all of this node\'s IPs on a dual-stack cluster, comma-separated (downward API status.hostIPs)',
+  POD_IPS: 'all of this pod\'s IPs on a dual-stack cluster, comma-separated (downward API status.podIPs)',
   POD_NAME: 'this pod\'s name (downward API metadata.name)',
   NAMESPACE: 'this pod\'s namespace (downward API metadata.namespace)',
   NODE_NAME: 'the node\'s name (downward API spec.nodeName)',

@@ -49,14 +49,31 @@ export interface ClusterOptions {
    * nodes, infra and sshd stand-ins only.
    */
   podRunner?: boolean
+  /**
+   * The cluster's address families: ipv4 (default), ipv6 (IPv6 only: every node, pod, infra and Service address is
+   * IPv6), or dual (both; IPv4 the primary, as status.podIP shows it, IPv6 the second of status.podIPs).
+   */
+  family?: IpFamily
 }
+
+export type IpFamily = 'ipv4' | 'ipv6' | 'dual'
+
+/** An address in a URL: IPv6 in brackets. */
+export const urlHost = (ip: string): string => ip.includes(':') ? `[${ip}]` : ip
+
+/** nftables' keyword for an address's family. */
+const nftFamily = (ip: string): 'ip' | 'ip6' => ip.includes(':') ? 'ip6' : 'ip'
 
 export interface VirtualNode {
   index: number
   name: string
   ns: string
+  /** The primary node and pod addresses (status.hostIP, status.podIP). */
   nodeIp: string
   podIp: string
+  /** Every node and pod address, the primary first (status.hostIPs, status.podIPs). */
+  nodeIps: string[]
+  podIps: string[]
   sshd: ChildProcess
   agent: AgentProcess | null
   /** metadata.uid of the node's agent pod: kept across agent restarts (a container restart), new for a new pod. */
@@ -315,8 +332,13 @@ function removeNamespace (ns: string): void {
 export class VirtualCluster {
   readonly nodes: VirtualNode[] = []
   readonly subnet: string
+  /** The IPv6 prefix (a /64) of ipv6 and dual clusters. */
+  readonly subnet6: string
+  readonly family: IpFamily
   readonly infraIp: string
   readonly serviceIp: string
+  /** The custom Service's addresses, one a family (the primary first). */
+  readonly serviceIps: string[]
   private readonly tag = `${PREFIX}${process.pid}`
   private readonly switchNs = `${PREFIX}${process.pid}sw`
   private readonly infraNs = `${PREFIX}${process.pid}in`
@@ -334,8 +356,11 @@ export class VirtualCluster {
     this.o = o
     const k = 20 + (process.pid % 200)
     this.subnet = `10.213.${k}`
-    this.infraIp = `${this.subnet}.250`
-    this.serviceIp = `${this.subnet}.251`
+    this.subnet6 = `fd00:213:${k}:`
+    this.family = o.family ?? 'ipv4'
+    this.infraIp = this.addresses(250)[0] as string
+    this.serviceIps = this.addresses(251)
+    this.serviceIp = this.serviceIps[0] as string
     this.env = {
       HEARTBEAT_INTERVAL: '1',
       CACHE_KEY_SECOND: '5',
@@ -352,6 +377,25 @@ export class VirtualCluster {
   }
 
   get size (): number { return this.o.nodes ?? 6 }
+
+  /** Host number `x`'s addresses on the cluster's link, one per family, the primary first. */
+  addresses (x: number): string[] {
+    const v4 = `${this.subnet}.${x}`
+    const v6 = `${this.subnet6}:${x}`
+    return this.family === 'ipv4' ? [v4] : this.family === 'ipv6' ? [v6] : [v4, v6]
+  }
+
+  /**
+   * Adds an address to a link (no duplicate address detection for IPv6: usable at once). `secondary`: an IPv6 address
+   * the kernel never picks as a source (preferred lifetime 0), as a node address would be outside the pod.
+   */
+  private addrAdd (ns: string | null, dev: string, ip: string, secondary = false): void {
+    const v6 = ip.includes(':') ? ['nodad', ...(secondary ? ['preferred_lft', '0'] : [])] : []
+    const args = ['addr', 'add', ip.includes(':') ? `${ip}/64` : `${ip}/24`, 'dev', dev, ...v6]
+    if (ns === null) run('ip', ...args)
+    else this.inNs(ns, 'ip', ...args)
+  }
+
   node (i: number): VirtualNode {
     const n = this.nodes[i - 1]
     if (n === undefined) throw new Error(`no node ${i}`)
@@ -370,24 +414,25 @@ export class VirtualCluster {
     run('ip', '-n', this.switchNs, 'link', 'add', 'br0', 'type', 'bridge')
     run('ip', '-n', this.switchNs, 'link', 'set', 'br0', 'up')
     this.plug(null, this.rootLink, 'up0')
-    run('ip', 'addr', 'add', `${this.subnet}.254/24`, 'dev', this.rootLink)
+    for (const ip of this.addresses(254)) this.addrAdd(null, this.rootLink, ip)
     run('ip', 'link', 'set', this.rootLink, 'up')
     // infra: apiserver stand-in, DNS, the custom Service's address
     run('ip', 'netns', 'add', this.infraNs)
     this.plug(this.infraNs, 'eth0', 'infra')
-    this.inNs(this.infraNs, 'ip', 'addr', 'add', `${this.infraIp}/24`, 'dev', 'eth0')
-    this.inNs(this.infraNs, 'ip', 'addr', 'add', `${this.serviceIp}/24`, 'dev', 'eth0')
+    for (const ip of [...this.addresses(250), ...this.serviceIps]) this.addrAdd(this.infraNs, 'eth0', ip)
     this.inNs(this.infraNs, 'ip', 'link', 'set', 'lo', 'up')
     this.inNs(this.infraNs, 'ip', 'link', 'set', 'eth0', 'up')
     for (let i = 1; i <= this.size; i++) {
       const ns = `${this.tag}n${i}`
       run('ip', 'netns', 'add', ns)
       this.plug(ns, 'eth0', `n${i}`)
-      const node: VirtualNode = { index: i, name: `agent-${i}`, ns, nodeIp: `${this.subnet}.${10 + i}`, podIp: `${this.subnet}.${100 + i}`, sshd: null as unknown as ChildProcess, agent: null, podUid: randomUUID() }
+      const nodeIps = this.addresses(10 + i)
+      const podIps = this.addresses(100 + i)
+      const node: VirtualNode = { index: i, name: `agent-${i}`, ns, nodeIp: nodeIps[0] as string, podIp: podIps[0] as string, nodeIps, podIps, sshd: null as unknown as ChildProcess, agent: null, podUid: randomUUID() }
       this.nodes.push(node) // pushed first: a failure below still cleans it up
-      // the pod IP first: it is the primary address, the source of the agent's connections (as in a pod)
-      this.inNs(ns, 'ip', 'addr', 'add', `${node.podIp}/24`, 'dev', 'eth0')
-      this.inNs(ns, 'ip', 'addr', 'add', `${node.nodeIp}/24`, 'dev', 'eth0')
+      // the pod IPs first: they are the primary addresses, the source of the agent's connections (as in a pod)
+      for (const ip of podIps) this.addrAdd(ns, 'eth0', ip)
+      for (const ip of nodeIps) this.addrAdd(ns, 'eth0', ip, true)
       this.inNs(ns, 'ip', 'link', 'set', 'lo', 'up')
       this.inNs(ns, 'ip', 'link', 'set', 'eth0', 'up')
       this.inNs(ns, 'nft', 'add', 'table', 'inet', 'fault')
@@ -400,7 +445,7 @@ export class VirtualCluster {
     this.infra = this.helper(this.infraNs, 'infra.ts', [JSON.stringify(this.infraOptions())])
     await this.ready(this.infra)
     for (const n of this.nodes) {
-      n.sshd = this.helper(n.ns, 'sshd.ts', [n.nodeIp, '22'])
+      n.sshd = this.helper(n.ns, 'sshd.ts', [n.nodeIps.join(','), '22'])
       await this.ready(n.sshd)
     }
     if (this.o.podRunner === true) return
@@ -416,7 +461,7 @@ export class VirtualCluster {
   private infraOptions (): InfraOptions {
     return {
       ip: this.infraIp,
-      serviceIp: this.serviceIp,
+      serviceIps: this.serviceIps,
       servicePort: 80,
       apiPort: API_PORT,
       agents: this.nodes.map(n => n.name),
@@ -424,7 +469,7 @@ export class VirtualCluster {
       minTokenExpirationS: Math.min(600, this.tokenExpirationS),
       namespace: NAMESPACE,
       kubeconfigDir: this.dir,
-      records: { [PEER_SERVICE]: this.nodes.map(n => n.podIp), [SERVICE_NAME]: [this.serviceIp] },
+      records: { [PEER_SERVICE]: this.nodes.flatMap(n => n.podIps), [SERVICE_NAME]: this.serviceIps },
       ...(this.o.podRunner === true ? { tls: { keyFile: join(this.dir, 'pki', 'server.key'), certFile: join(this.dir, 'pki', 'server.crt') } } : {})
     }
   }
@@ -440,7 +485,7 @@ export class VirtualCluster {
   private inNs (ns: string, ...args: string[]): string { return run('ip', 'netns', 'exec', ns, ...args) }
 
   /** Gives node n another address on its link (a second pod on the node, say); removed with the node. */
-  addAddress (n: VirtualNode, ip: string): void { this.inNs(n.ns, 'ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth0') }
+  addAddress (n: VirtualNode, ip: string): void { this.addrAdd(n.ns, 'eth0', ip) }
 
   private readonly extras = new Set<ChildProcess>()
 
@@ -475,6 +520,9 @@ export class VirtualCluster {
     return {
       NODE_IP: n.nodeIp,
       POD_IP: n.podIp,
+      // the downward API's status.hostIPs and status.podIPs: comma-separated, the primary first
+      NODE_IPS: n.nodeIps.join(','),
+      POD_IPS: n.podIps.join(','),
       POD_NAME: n.name,
       NAMESPACE,
       NODE_NAME: this.nodeName(n),
@@ -506,7 +554,7 @@ export class VirtualCluster {
       name: n.name,
       ip: n.podIp,
       peers: [],
-      env: { ...env, ...n.env, LISTEN_ADDRESS: n.podIp, STATIC_PEERS: '', ...(offset !== 0 ? faketimeEnv(offset) : {}) },
+      env: { ...env, ...n.env, LISTEN_ADDRESS: this.family === 'dual' ? '::' : n.podIp, STATIC_PEERS: '', ...(offset !== 0 ? faketimeEnv(offset) : {}) },
       prefix: ['ip', 'netns', 'exec', n.ns],
       log: join(this.dir, `${n.name}.log`),
       onText: line => this.o.onText?.(n.name, line)
@@ -560,7 +608,7 @@ export class VirtualCluster {
   /** Node n's kubelet credential at the apiserver (system:node:<name>). */
   kubeletToken (n: VirtualNode): string { return `kubelet-${this.nodeName(n)}` }
   /** The apiserver (stand-in) as the nodes reach it: HTTPS in podRunner clusters. */
-  get apiserverUrl (): string { return `${this.ca === null ? 'http' : 'https'}://${this.infraIp}:${API_PORT}` }
+  get apiserverUrl (): string { return `${this.ca === null ? 'http' : 'https'}://${urlHost(this.infraIp)}:${API_PORT}` }
   get apiserverPort (): number { return API_PORT }
 
   /** Tells the apiserver a pod exists (so tokens can be bound to it), as the scheduler and kubelet would. */
@@ -620,7 +668,7 @@ export class VirtualCluster {
     return await call(this.mustInfra(), 'status')
   }
 
-  apiUrl (n: VirtualNode): string { return `http://${n.podIp}:8080` }
+  apiUrl (n: VirtualNode): string { return `http://${urlHost(n.podIp)}:8080` }
   async api<T> (n: VirtualNode, path: string): Promise<T> { return await getJson<T>(`${this.apiUrl(n)}${path}`) }
 
   // --- faults -------------------------------------------------------------------------------------------------
@@ -630,20 +678,19 @@ export class VirtualCluster {
 
   /** Drops `percent` of the packets node n receives, at random (nftables numgen, where netem is missing). */
   loss (n: VirtualNode, percent: number): void {
-    this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'in', 'meta', 'l4proto', '{ icmp, tcp }', 'numgen', 'random', 'mod', '100', '<', String(percent), 'drop')
+    this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'in', 'meta', 'l4proto', '{ icmp, ipv6-icmp, tcp }', 'numgen', 'random', 'mod', '100', '<', String(percent), 'drop')
   }
 
   /** Blocks new connections and echoes from `from` to `to` (conntrack: replies to `to`'s own traffic still pass). */
   blockOneWay (from: VirtualNode, to: VirtualNode): void {
-    this.inNs(to.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'in', 'ip', 'saddr', `{ ${from.nodeIp}, ${from.podIp} }`, 'ct', 'state', 'new', 'drop')
+    this.perFamily(to.ns, 'in', [...from.nodeIps, ...from.podIps], null, (src) => [...src, 'ct', 'state', 'new', 'drop'])
   }
 
   /** Cuts all traffic between nodes of different groups (node and pod IPs, every protocol, open connections too). */
   partition (groups: VirtualNode[][]): void {
     groups.forEach((group, g) => {
-      const others = groups.filter((_, h) => h !== g).flat().flatMap(o => [o.nodeIp, o.podIp])
-      if (others.length === 0) return
-      for (const n of group) this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'in', 'ip', 'saddr', `{ ${others.join(', ')} }`, 'drop')
+      const others = groups.filter((_, h) => h !== g).flat().flatMap(o => [...o.nodeIps, ...o.podIps])
+      for (const n of group) this.perFamily(n.ns, 'in', others, null, src => [...src, 'drop'])
     })
   }
 
@@ -661,18 +708,28 @@ export class VirtualCluster {
   podNetwork (n: VirtualNode, up: boolean): void {
     if (up) { this.heal(n); return }
     // only other nodes' addresses match: the root leg (subnet.254, the test reading the API) and infra stay exempt
-    const ips = this.nodes.filter(o => o !== n).flatMap(o => [o.nodeIp, o.podIp])
-    if (ips.length === 0) return
-    const others = `{ ${ips.join(', ')} }`
-    this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'in', 'ip', 'saddr', others, 'ip', 'daddr', n.podIp, 'drop')
-    this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'out', 'ip', 'saddr', n.podIp, 'ip', 'daddr', others, 'drop')
+    const others = this.nodes.filter(o => o !== n).flatMap(o => [...o.nodeIps, ...o.podIps])
+    this.perFamily(n.ns, 'in', others, n.podIps, (src, dst) => [...src, ...dst, 'drop'])
+    this.perFamily(n.ns, 'out', n.podIps, others, (src, dst) => [...src, ...dst, 'drop'])
   }
 
   /** Drops everything other nodes send to node n's node IP (a host firewall): its pod IP still works both ways. */
   blockNodeIp (n: VirtualNode): void {
-    const ips = this.nodes.filter(o => o !== n).flatMap(o => [o.nodeIp, o.podIp])
-    if (ips.length === 0) return
-    this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'in', 'ip', 'saddr', `{ ${ips.join(', ')} }`, 'ip', 'daddr', n.nodeIp, 'drop')
+    const others = this.nodes.filter(o => o !== n).flatMap(o => [...o.nodeIps, ...o.podIps])
+    this.perFamily(n.ns, 'in', others, n.nodeIps, (src, dst) => [...src, ...dst, 'drop'])
+  }
+
+  /**
+   * Adds one fault rule per address family to node `ns`'s chain: `build` gets the family's source match (and its
+   * destination match, when `dst` is given) as nft words; a family missing from either side gets no rule.
+   */
+  private perFamily (ns: string, chain: 'in' | 'out', src: string[], dst: string[] | null, build: (src: string[], dst: string[]) => string[]): void {
+    for (const fam of ['ip', 'ip6'] as const) {
+      const s = src.filter(ip => nftFamily(ip) === fam)
+      const d = dst?.filter(ip => nftFamily(ip) === fam) ?? []
+      if (s.length === 0 || (dst !== null && d.length === 0)) continue
+      this.inNs(ns, 'nft', 'add', 'rule', 'inet', 'fault', chain, ...build([fam, 'saddr', `{ ${s.join(', ')} }`], dst === null ? [] : [fam, 'daddr', `{ ${d.join(', ')} }`]))
+    }
   }
 
   /** Toggles node n's link down for downMs, up for upMs, until the returned function stops it (link left up). */

@@ -1,11 +1,12 @@
-// A small authoritative DNS server over UDP for the virtual cluster: A records per name, and faults on demand.
+// A small authoritative DNS server over UDP for the virtual cluster: A and AAAA records per name, and faults on demand.
 import { createSocket, type Socket } from 'node:dgram'
-import { isIPv4 } from 'node:net'
+import { isIP, isIPv4, isIPv6 } from 'node:net'
 
-/** What a name answers: its IPv4 addresses, or a fault (NXDOMAIN, SERVFAIL, or no answer at all). */
+/** What a name answers: its addresses (A and AAAA queries get their family's), or a fault (NXDOMAIN, SERVFAIL, or no answer at all). */
 export type DnsAnswer = string[] | 'nxdomain' | 'servfail' | 'drop'
 
 const TYPE_A = 1
+const TYPE_AAAA = 28
 const CLASS_IN = 1
 const RCODE_OK = 0
 const RCODE_FORMERR = 1
@@ -41,16 +42,30 @@ function reply (query: Buffer, q: Question | null, rcode: number, addresses: str
   header.writeUInt16BE(addresses.length, 6)
   const question = q === null ? Buffer.alloc(0) : query.subarray(12, q.end)
   const answers = addresses.map(ip => {
-    const rr = Buffer.alloc(16)
+    const data = rdata(ip)
+    const rr = Buffer.alloc(12 + data.length)
     rr.writeUInt16BE(0xc00c, 0) // the name: a pointer to the question's
-    rr.writeUInt16BE(TYPE_A, 2)
+    rr.writeUInt16BE(isIPv4(ip) ? TYPE_A : TYPE_AAAA, 2)
     rr.writeUInt16BE(CLASS_IN, 4)
     rr.writeUInt32BE(1, 6) // TTL 1 s: a harness changes its answers often
-    rr.writeUInt16BE(4, 10)
-    ip.split('.').forEach((octet, i) => rr.writeUInt8(Number(octet), 12 + i))
+    rr.writeUInt16BE(data.length, 10)
+    data.copy(rr, 12)
     return rr
   })
   return Buffer.concat([header, question, ...answers])
+}
+
+/** An address as its record's data: 4 bytes (A) or 16 (AAAA). */
+function rdata (ip: string): Buffer {
+  if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number))
+  const [head = '', tail = ''] = ip.split('::')
+  const groups = (part: string): number[] => part === '' ? [] : part.split(':').map(g => parseInt(g, 16))
+  const h = groups(head)
+  const t = ip.includes('::') ? groups(tail) : []
+  const all = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t]
+  const out = Buffer.alloc(16)
+  all.forEach((g, i) => out.writeUInt16BE(g, i * 2))
+  return out
 }
 
 export class DnsServer {
@@ -60,12 +75,12 @@ export class DnsServer {
 
   /** Sets what `name` answers (case-insensitive, no trailing dot). */
   set (name: string, answer: DnsAnswer): void {
-    if (Array.isArray(answer) && !answer.every(ip => isIPv4(ip))) throw new Error(`not IPv4 addresses: ${answer.join(', ')}`)
+    if (Array.isArray(answer) && !answer.every(ip => isIP(ip) !== 0 && !ip.includes('.') === isIPv6(ip))) throw new Error(`not IP addresses (IPv4, or IPv6 without an embedded IPv4): ${answer.join(', ')}`)
     this.records.set(name.toLowerCase().replace(/\.$/, ''), answer)
   }
 
   async start (host: string, port = 53): Promise<void> {
-    const socket = createSocket('udp4')
+    const socket = createSocket(isIPv6(host) ? 'udp6' : 'udp4')
     socket.on('message', (msg, from) => { this.answer(msg, from.address, from.port) })
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject)
@@ -91,8 +106,9 @@ export class DnsServer {
       if (known === 'drop') return null
       if (known === 'nxdomain') return reply(msg, q, RCODE_NXDOMAIN, [])
       if (known === 'servfail') return reply(msg, q, RCODE_SERVFAIL, [])
-      // a known name answers other types (AAAA) with no records, so resolvers do not wait for them
-      return reply(msg, q, RCODE_OK, q.type === TYPE_A && q.cls === CLASS_IN ? known : [])
+      // a known name answers A and AAAA with its addresses of that family, other types with none
+      const family = q.cls !== CLASS_IN ? null : q.type === TYPE_A ? isIPv4 : q.type === TYPE_AAAA ? isIPv6 : null
+      return reply(msg, q, RCODE_OK, family === null ? [] : known.filter(ip => family(ip)))
     })()
     if (out !== null) this.socket?.send(out, port, address)
   }

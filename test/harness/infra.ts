@@ -11,7 +11,8 @@ import { serve } from './rpc.ts'
 export interface InfraOptions {
   ip: string
   servicePort: number
-  serviceIp: string
+  /** The custom Service's addresses (one a family). */
+  serviceIps: string[]
   apiPort: number
   agents: string[]
   /** Kubelet credentials: token -> node name. */
@@ -41,22 +42,24 @@ function revive (v: unknown): unknown {
   return out
 }
 const dns = new DnsServer()
-let service: Server | null = null
+let service: Server[] | null = null
 const sockets = new Set<Socket>()
 
 async function serviceUp (): Promise<void> {
   if (service !== null) return
-  const s = createServer(sock => { sockets.add(sock); sock.on('close', () => sockets.delete(sock)); sock.on('error', () => {}); sock.end('HTTP/1.0 200 OK\r\n\r\n') })
-  await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(o.servicePort, o.serviceIp, () => { resolve() }) })
-  service = s
+  service = await Promise.all(o.serviceIps.map(async ip => {
+    const s = createServer(sock => { sockets.add(sock); sock.on('close', () => sockets.delete(sock)); sock.on('error', () => {}); sock.end('HTTP/1.0 200 OK\r\n\r\n') })
+    await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(o.servicePort, ip, () => { resolve() }) })
+    return s
+  }))
 }
 
 async function serviceDown (): Promise<void> {
-  const s = service
+  const all = service
   service = null
-  if (s === null) return
+  if (all === null) return
   for (const sock of sockets) sock.destroy()
-  await new Promise(resolve => s.close(resolve))
+  await Promise.all(all.map(async s => await new Promise(resolve => s.close(resolve))))
 }
 
 serve(async req => {
