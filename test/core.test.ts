@@ -1015,6 +1015,25 @@ t.test('codec: the Lease holder\'s excluded nodes round-trip, are sealed, and le
   ] as const) t.throws(() => decodeMessage(bad(xn)), { name: 'WireError' }, what)
 })
 
+t.test('codec: a dual-stack agent\'s second-family addresses round-trip and are sealed', async t => {
+  const rec = sampleRecord()
+  const plain = canonicalContent(rec)
+  const dual = { ...rec, identity: { ...rec.identity, secondary: { nodeIp: 'fd00::1', podIp: 'fd00:1::5' } } }
+  t.same(fullOf(decodeMessage(encodeMessage({ t: 'full', record: dual }))).identity.secondary, { nodeIp: 'fd00::1', podIp: 'fd00:1::5' }, 'round trip')
+  const podOnly = { ...rec, identity: { ...rec.identity, secondary: { podIp: 'fd00:1::5' } } }
+  t.same(fullOf(decodeMessage(encodeMessage({ t: 'full', record: podOnly }))).identity.secondary, { podIp: 'fd00:1::5' }, 'a pod address alone (a single-stack node)')
+  t.equal(fullOf(decodeMessage(encodeMessage({ t: 'full', record: rec }))).identity.secondary, undefined, 'single-stack: none')
+  t.not(canonicalContent(dual), plain, 'sealed: a relay cannot add, drop or change them')
+  const bad = (ax: unknown): Uint8Array => {
+    const o = JSON.parse(dec.decode(encodeMessage({ t: 'full', record: rec }))) as Record<string, unknown>
+    o.ax = ax
+    return new TextEncoder().encode(JSON.stringify(o))
+  }
+  for (const [what, ax] of [['not a pair', 'fd00::1'], ['not addresses', ['host', 'pod']], ['neither address', ['', '']], ['three items', ['fd00::1', 'fd00::2', 'fd00::3']]] as const) {
+    t.throws(() => decodeMessage(bad(ax)), { name: 'WireError' }, what)
+  }
+})
+
 t.test('codec: hostile input throws WireError only', async t => {
   const msgs = sampleMessages()
   const full = encodeMessage(msgs[0] as GossipMessage)

@@ -147,12 +147,15 @@ const ALLOWED_ABSENT: Record<string, string> = {
   FPING_PATH: 'the image puts its fping first on PATH (docker/fping), so the default "fping" is right',
   API_TOKEN_FILE: 'set only with the optional token Secret mounted (deploy/options/api-token.yaml)',
   GOSSIP_PSK_FILE: 'set only with the optional private-mesh Secret mounted (deploy/options/private-mesh.yaml)',
-  SERVER_URL: 'the original tool\'s server address: read only to warn that it is ignored (there is no server)'
+  SERVER_URL: 'the original tool\'s server address: read only to warn that it is ignored (there is no server)',
+  LISTEN_ADDRESS: 'its default, ::, binds both families where the node has IPv6 (0.0.0.0 where it has not)'
 }
 
 const DOWNWARD: Record<string, string> = {
   'status.hostIP': '10.0.0.1',
   'status.podIP': '10.244.0.5',
+  'status.hostIPs': '10.0.0.1,fd00::1',
+  'status.podIPs': '10.244.0.5,fd00:10:244::5',
   'metadata.name': 'k8snet-checker-x7k2p',
   'metadata.namespace': 'kube-system',
   'spec.nodeName': 'node-1'
@@ -202,7 +205,8 @@ t.test('the manifest\'s values parse, equal the parser\'s defaults and agree wit
   const defaults = parseConfig({ ...VALID_ENV, ...inPod })
   // every literal value is the parser's default, except the peer Service, which only a cluster can name, and the
   // identity files, which only the pod's volumes provide
-  t.same({ ...cfg, peerService: '', identityTokenFile: '', identityKeyFile: '' }, defaults, 'every other value is the default')
+  t.same({ ...cfg, peerService: '', identityTokenFile: '', identityKeyFile: '', nodeIps: defaults.nodeIps, podIps: defaults.podIps }, defaults, 'every other value is the default')
+  t.same([cfg.nodeIps, cfg.podIps], [['10.0.0.1', 'fd00::1'], ['10.244.0.5', 'fd00:10:244::5']], 'a dual-stack pod knows both families\' addresses (status.hostIPs, status.podIPs)')
   const mounts = (container.volumeMounts as Obj[]).map(m => ({ path: m.mountPath as string, name: m.name as string }))
   const volumeOf = (file: string): Obj | undefined => {
     const m = mounts.find(x => file.startsWith(`${x.path}/`))
@@ -628,6 +632,8 @@ t.test('the Dockerfile builds a complete production tree: install, bundle, then 
       // system resolver), the stand-in apiserver instead of the service account, quicker heartbeats to elect sooner
       NODE_IP: ip,
       POD_IP: ip,
+      NODE_IPS: ip,
+      POD_IPS: ip,
       POD_NAME: podName,
       LISTEN_ADDRESS: ip,
       PEER_SERVICE: '',

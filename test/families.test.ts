@@ -15,7 +15,7 @@ if (why !== null) {
   if (process.env.K8SNET_REQUIRE_PRIVILEGED === '1') t.fail(`the address-family scenarios cannot run: ${why}`)
   else t.comment(`skipped: the address-family scenarios ${why}`)
 } else {
-  for (const family of ['ipv6'] as const satisfies IpFamily[]) {
+  for (const family of ['ipv6', 'dual'] as const satisfies IpFamily[]) {
     t.test(`${family} cluster`, async t => {
       const printed: string[] = []
       const c = new VirtualCluster({ nodes: N, family, env: { PROBE_ECHOES: '3' }, onText: (_a, line) => { printed.push(line) } })
@@ -36,7 +36,10 @@ if (why !== null) {
       const podCount = async (n: VirtualNode): Promise<number> => (await c.api<{ count: number }>(n, '/api/v1/pods')).count
       const healthy = async (): Promise<boolean> =>
         (await Promise.all(c.liveNodes.map(async n => await podCount(n) === c.liveNodes.length))).every(Boolean) && (await verdictsNow()).length === 0
-      const settle = async (what: string): Promise<number> => await waitUntil(`${what}: a healthy cluster`, healthy, 30_000, 200)
+      const settle = async (what: string): Promise<number> => await waitUntil(`${what}: a healthy cluster`, healthy, 30_000, 200).catch(async (err: unknown) => {
+        const counts = await Promise.all(c.liveNodes.map(async n => `${n.name}: ${await podCount(n).catch(() => '?')}`))
+        throw new Error(`${(err as Error).message} (agents seen: ${counts.join(', ')}; verdicts: ${JSON.stringify(await verdictsNow().catch(() => '?'))})`)
+      })
       const pairs = async (n: VirtualNode, layer: 'hosts' | 'pods'): Promise<PairMap> =>
         (await c.api<{ results: PairMap }>(n, `/api/v1/test-results/${layer}`)).results
       /** Every ordered pair of nodes, over each family's addresses (the i-th address of one with the i-th of the other). */
@@ -88,6 +91,23 @@ if (why !== null) {
         await settle('healed')
         t.pass('healthy again')
       })
+
+      if (family === 'dual') {
+        t.test('a one-way block over IPv6 alone: named one-way over IPv6, IPv4 still fine', async t => {
+          const [a, b] = [c.node(3), c.node(4)]
+          c.blockOneWay(a, b, 'ipv6')
+          t.teardown(() => { c.heal(b) })
+          const want = `one-way|${a.name} -> ${b.name} over IPv6`
+          await untilVerdicts('one-way over IPv6', vs => vs.includes(want), 20_000)
+          t.same(await verdictsNow(), [want], 'one verdict, naming the family')
+          const hosts = await pairs(c.node(1), 'hosts')
+          t.match(hosts[a.nodeIps[1] as string]?.[b.nodeIps[1] as string], { ping: 'unreachable' }, 'the IPv6 path fails (seen from a third agent)')
+          t.match(hosts[a.nodeIp]?.[b.nodeIp], { ping: 'reachable', port_status: 'open' }, 'the IPv4 path works')
+          c.heal(b)
+          await settle('healed')
+          t.pass('healthy again')
+        })
+      }
     })
   }
 }

@@ -58,6 +58,20 @@ t.test('sampling: at N=1000 every target is probed by exactly k agents each roun
   t.same(chooseAgents(names.slice(0, 50), 'agent-0003', { sampleAbove: 100, k, round: 7 }).length, 49, 'below the threshold: everyone')
 })
 
+t.test('planRound on a dual-stack cluster: each family of each peer is a target, where this agent has that family', async t => {
+  const dual = (name: string, n: number): AgentRecord => {
+    const a = agent(name, `10.0.0.${n}`, `10.1.0.${n}`)
+    return { ...a, identity: { ...a.identity, secondary: { nodeIp: `fd00::${n}`, podIp: `fd01::${n}` } } }
+  }
+  const self = dual('a', 1)
+  const view = [self, dual('b', 2), agent('c', '10.0.0.3', '10.1.0.3')]
+  const plan = planRound(view, self, { testPort: 22, clientPort: 6100, sampleAbove: 100, k: 10, round: 0 })
+  t.same(plan.host.map(p => p.ip).sort(), ['10.0.0.2', '10.0.0.3', 'fd00::2'], 'both of a dual-stack peer\'s node addresses, the single-stack one\'s only')
+  t.same(plan.pod.map(p => p.ip).sort(), ['10.1.0.2', '10.1.0.3', 'fd01::2'])
+  const single = planRound(view, view[2] as AgentRecord, { testPort: 22, clientPort: 6100, sampleAbove: 100, k: 10, round: 0 })
+  t.same(single.pod.map(p => p.ip).sort(), ['10.1.0.1', '10.1.0.2'], 'an agent with IPv4 alone probes IPv4 alone')
+})
+
 t.test('planRound: targets from the view, never self, one host target per node IP', async t => {
   const self = agent('a', '10.0.0.1', '10.1.0.1')
   const view = [self, agent('b', '10.0.0.2', '10.1.0.2'), agent('c', '10.0.0.2', '10.1.0.3'), agent('d', '10.0.0.1', '10.1.0.4')]

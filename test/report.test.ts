@@ -6,6 +6,7 @@ import { buildReport } from '../src/report/report.ts'
 import { renderReport } from '../src/report/render.ts'
 import { buildEvidence } from '../src/report/evidence.ts'
 import { modelOptions, NetworkModel } from '../src/report/network-model.ts'
+import { FamilyModels, recordInFamily } from '../src/report/family-models.ts'
 import { analyseFully, DEFAULT_VERDICT_OPTIONS, findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from '../src/report/verdicts.ts'
 import { ident, mulberry32, serviceResult } from './fixtures.ts'
 
@@ -649,6 +650,44 @@ t.test('a partition right after every agent restarted: the predecessors left on 
     verdicts: []
   })
   t.same(r.silentAgents.map(a => a.agent), ['agent-5-new', 'agent-6-new'], 'the report lists the two cut-off agents as not heard, not their predecessors')
+})
+
+t.test('dual-stack: each family judged on its own paths; a fault one family alone shows says which', async t => {
+  /** Agents 1..6 on both families: IPv4 paths by pick4, IPv6 paths (fd00::i, fd01::i) by pick6. */
+  const dual = (pick4: Pick, pick6: Pick): AgentRecord[] => {
+    const v6 = cluster(6, pick6)
+    return cluster(6, pick4).map((r, i) => {
+      const six = v6[i] as AgentRecord
+      const moved = (m: Map<string, PathResult>, from: string, to: string): Array<[string, PathResult]> =>
+        [...m.values()].map(p => { const target = p.target.replace(from, to); return [target, { ...p, target }] })
+      return {
+        ...r,
+        identity: { ...r.identity, secondary: { nodeIp: `fd00::${i + 1}`, podIp: `fd01::${i + 1}` } },
+        results: {
+          host: new Map([...r.results.host, ...moved(six.results.host, '10.0.0.', 'fd00::')]),
+          pod: new Map([...r.results.pod, ...moved(six.results.pod, '10.1.0.', 'fd01::')]),
+          service: null
+        }
+      }
+    })
+  }
+  const run = (pick4: Pick, pick6: Pick): Verdict[] => {
+    const models = new FamilyModels(() => new NetworkModel(modelOptions(10_000, 15_000)))
+    let vs: Verdict[] = []
+    for (let k = 0; k < 4; k++) vs = models.tick({ now: k * 10_000, wallNow: NOW, self: 'agent-1', live: dual(pick4, pick6).map(record => ({ record, silentMs: 0 })), lost: [] })
+    return vs
+  }
+  const oneWay: Pick = (_l, s, d) => s === 3 && d === 4 ? 'down' : 'ok'
+  t.same(sig(run(allOk, allOk)), [], 'healthy on both: nothing')
+  t.same(sig(run(allOk, oneWay)), ['one-way|agent-3 -> agent-4 over IPv6'], 'IPv6 alone blocked: one verdict naming the family')
+  t.match(one(run(allOk, oneWay), 'one-way').summary, /^IPv6 only: /)
+  t.same(sig(run(oneWay, allOk)), ['one-way|agent-3 -> agent-4 over IPv4'], 'IPv4 alone blocked: named IPv4')
+  t.same(sig(run(oneWay, oneWay)), ['one-way|agent-3 -> agent-4'], 'both families blocked: one verdict, no family')
+  const down: Pick = (_l, s, d) => s === 5 || d === 5 ? 'down' : 'ok'
+  t.same(sig(run(down, down)), [`isolated|${where(5)}`], 'a node down on both: one isolated verdict')
+  const r = recordInFamily(dual(allOk, allOk)[1] as AgentRecord, 'IPv6')
+  t.match(r?.identity, { nodeIp: 'fd00::2', podIp: 'fd01::2' }, 'the second family\'s model sees an agent by its IPv6 addresses')
+  t.equal(recordInFamily(cluster(2)[0] as AgentRecord, 'IPv6'), null, 'and leaves out one without any')
 })
 
 t.test('time: a blip is no verdict, a steady fault is raised once and cleared after clean rounds', async t => {

@@ -37,7 +37,8 @@ const EMPTY = Buffer.from('{}')
  * request (to measure and encode it) cost more than all the rest; copying bytes is cheap.
  */
 export class JsonCache {
-  private readonly rows = new WeakMap<object, { version: number, json: Buffer }>()
+  /** Per projected object, per source (an agent on a dual-stack cluster has a row per family): its row's bytes. */
+  private readonly rows = new WeakMap<object, Map<string, { version: number, json: Buffer }>>()
 
   out (reply: FastifyReply): JsonOut {
     const serializer = (schema: object): ((v: unknown) => string) => {
@@ -65,12 +66,14 @@ export class JsonCache {
         // the same insertion order as the projected object (a later row for a source keeps the earlier one's place)
         const rows: Record<string, Buffer> = {}
         for (const s of pairRowSources(view, layer)) {
-          const hit = this.rows.get(s.from)
+          let held = this.rows.get(s.from)
+          if (held === undefined) this.rows.set(s.from, held = new Map())
+          const hit = held.get(s.source)
           if (hit !== undefined && hit.version === s.version) {
             rows[s.source] = hit.json
           } else {
             const json = Buffer.from(row(s.row()))
-            this.rows.set(s.from, { version: s.version, json })
+            held.set(s.source, { version: s.version, json })
             rows[s.source] = json
           }
         }

@@ -1,5 +1,6 @@
 // Pure projections of the view into the original tool's JSON shapes (extra detail keys added, none removed).
-import type { AgentRecord, Layer, LegacyPathResult, PathResult, ServiceResult } from '../core/record.ts'
+import { addressesOf, familyOf } from '../core/families.ts'
+import type { Layer, LegacyPathResult, PathResult, ServiceResult } from '../core/record.ts'
 import type { AgentEntry, ExternalEntry } from '../core/view.ts'
 import { coverage } from '../probe/targets.ts'
 import { formatDuration } from '../shared/duration.ts'
@@ -55,14 +56,20 @@ function legacyPair (r: LegacyPathResult): PairResult {
   }
 }
 
-const sourceIp = (rec: AgentRecord, layer: Layer): string => layer === 'host' ? rec.identity.nodeIp : rec.identity.podIp
-
+/** Every node address (both families on a dual-stack cluster), legacy clients' included. */
 export function hostIps (v: ViewSnapshot): string[] {
-  return sortIps([...v.agents.map(e => e.record.identity.nodeIp), ...legacyHeartbeats(v).map(h => h.nodeIp)])
+  return sortIps([...v.agents.flatMap(e => addressesOf(e.record.identity, 'host')), ...legacyHeartbeats(v).map(h => h.nodeIp)])
 }
 
+/** How many nodes (host) or pods (pod) the view holds, legacy clients' included: one a member, whatever its families. */
+export function memberCount (v: ViewSnapshot, layer: Layer): number {
+  const primary = (x: { nodeIp: string, podIp: string }): string => layer === 'host' ? x.nodeIp : x.podIp
+  return new Set([...v.agents.map(e => primary(e.record.identity)), ...legacyHeartbeats(v).map(primary)]).size
+}
+
+/** Every pod address (both families on a dual-stack cluster), legacy clients' included. */
 export function podIps (v: ViewSnapshot): string[] {
-  return sortIps([...v.agents.map(e => e.record.identity.podIp), ...legacyHeartbeats(v).map(h => h.podIp)])
+  return sortIps([...v.agents.flatMap(e => addressesOf(e.record.identity, 'pod')), ...legacyHeartbeats(v).map(h => h.podIp)])
 }
 
 function legacyHeartbeats (v: ViewSnapshot): Array<{ nodeIp: string, podIp: string }> {
@@ -91,12 +98,17 @@ export function pairRowSources (v: ViewSnapshot, layer: Layer): PairRowSource[] 
   }
   for (const e of v.agents) {
     const results = e.record.results[layer]
-    out.push({
-      source: sourceIp(e.record, layer),
-      from: results,
-      version: e.record.rv,
-      row: () => { const row: Record<string, PairResult> = {}; for (const r of results.values()) row[r.target] = agentPair(r); return row }
-    })
+    const sources = addressesOf(e.record.identity, layer)
+    // dual-stack: each family's paths are a row of their own, under the agent's address of that family
+    const mine = (target: string, source: string): boolean => sources.length === 1 || familyOf(target) === familyOf(source)
+    for (const source of sources) {
+      out.push({
+        source,
+        from: results,
+        version: e.record.rv,
+        row: () => { const row: Record<string, PairResult> = {}; for (const r of results.values()) if (mine(r.target, source)) row[r.target] = agentPair(r); return row }
+      })
+    }
   }
   return out
 }

@@ -5,7 +5,7 @@ import type { Report } from '../report/report.ts'
 import type { JsonOut, JsonPieces } from './json-cache.ts'
 import { countSchema, coverageSchema, pairMapSchema, serviceMapSchema } from './schemas.ts'
 import {
-  clientCount, coverageReport, hostIps, pairResults, podIps, serviceResults, type ViewSnapshot
+  clientCount, coverageReport, hostIps, memberCount, pairResults, podIps, serviceResults, type ViewSnapshot
 } from './projection.ts'
 import {
   heartbeatSchema, normaliseHeartbeat, normaliseResults, normaliseService, resultsSchema, serviceSchema,
@@ -203,15 +203,15 @@ export const readRoutes: ReadRoute[] = [
   },
   {
     url: '/api/v1/hosts',
-    summary: 'Node IPs of every live agent (and legacy client) in the view',
+    summary: 'Node IPs of every live agent (and legacy client) in the view, both families on a dual-stack cluster; count: nodes',
     response: objectOf({ host_ips: ipList, count: { type: 'integer' } }),
-    answer: v => { const ips = hostIps(v); return { host_ips: ips, count: ips.length } }
+    answer: v => ({ host_ips: hostIps(v), count: memberCount(v, 'host') })
   },
   {
     url: '/api/v1/pods',
-    summary: 'Pod IPs of every live agent (and legacy client) in the view',
+    summary: 'Pod IPs of every live agent (and legacy client) in the view, both families on a dual-stack cluster; count: pods',
     response: objectOf({ pod_ips: ipList, count: { type: 'integer' } }),
-    answer: v => { const ips = podIps(v); return { pod_ips: ips, count: ips.length } }
+    answer: v => ({ pod_ips: podIps(v), count: memberCount(v, 'pod') })
   },
   {
     url: '/api/v1/test-results/hosts',

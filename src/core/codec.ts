@@ -2,7 +2,7 @@
 import { WireError } from './wire-error.ts'
 import type {
   AgentRecord, ExcludedNode, ExternalBody, ExternalRecord, GossipMessage, LayerDelta, LegacyHeartbeat, LegacyPathResult,
-  LiveEntry, PathResult, Results, Seal, ServiceResult
+  LiveEntry, PathResult, Results, Seal, SecondaryIps, ServiceResult
 } from './record.ts'
 import { MAX_EXCLUDED_NODES, TCP_OUTCOMES, externalKey } from './record.ts'
 import { shareLegacyRow } from './intern.ts'
@@ -103,6 +103,7 @@ function encodeRecord (r: AgentRecord): Record<string, Json> {
     p: [...r.results.pod.values()].map(p => encodePath(p, c)),
     sv: encodeService(r.results.service),
     ld: r.leader === true ? 1 : 0,
+    ...(id.secondary === undefined ? {} : { ax: encodeSecondary(id.secondary) }),
     ...(r.excluded === undefined || r.excluded.length === 0 ? {} : { xn: encodeExcluded(r.excluded) }),
     ...(r.seal === undefined ? {} : { g: [r.seal.seq, r.seal.sig] }),
     ...(r.token === undefined ? {} : { tk: r.token })
@@ -122,7 +123,20 @@ export function canonicalContent (r: AgentRecord): string {
     r.leader === true ? 1 : 0, paths(r.results.host), paths(r.results.pod), encodeService(r.results.service),
     ...(r.token === undefined ? [] : [r.token]),
     // only when present, so a record without exclusions seals as agents before them did (a rolling upgrade)
-    ...(r.excluded === undefined || r.excluded.length === 0 ? [] : [{ xn: encodeExcluded(r.excluded) }])])
+    ...(r.excluded === undefined || r.excluded.length === 0 ? [] : [{ xn: encodeExcluded(r.excluded) }]),
+    ...(id.secondary === undefined ? [] : [{ ax: encodeSecondary(id.secondary) }])])
+}
+
+/** The second family's addresses: [node, pod], "" for one missing. */
+function encodeSecondary (x: SecondaryIps): Json[] { return [x.nodeIp ?? '', x.podIp ?? ''] }
+
+function decodeSecondary (v: Json, f: string): SecondaryIps {
+  const [node, pod] = tuple(v, f, 2)
+  const one = (x: Json | undefined, field: string): string | undefined => x === '' ? undefined : ip(x ?? null, field)
+  const nodeIp = one(node, `${f}.nodeIp`)
+  const podIp = one(pod, `${f}.podIp`)
+  if (nodeIp === undefined && podIp === undefined) fail(f, 'at least one address')
+  return { ...(nodeIp === undefined ? {} : { nodeIp }), ...(podIp === undefined ? {} : { podIp }) }
 }
 
 function encodeExcluded (xs: ExcludedNode[]): Json[] {
@@ -169,7 +183,8 @@ function decodeRecord (v: Json, f: string): AgentRecord {
       podIp: ip(id[3], `${f}.podIp`),
       namespace: name(id[4], `${f}.namespace`),
       version: str(id[5], `${f}.version`, 64),
-      peerId: name(id[6], `${f}.peerId`)
+      peerId: name(id[6], `${f}.peerId`),
+      ...(o.ax === undefined ? {} : { secondary: decodeSecondary(o.ax, `${f}.secondary`) })
     },
     inc: uint(o.i, `${f}.inc`),
     seq: uint(o.s, `${f}.seq`),

@@ -52,7 +52,12 @@ export interface Identity {
   version: string
   /** The libp2p peer id (base58) whose key signs this agent's messages. */
   peerId: string
+  /** On a dual-stack cluster: the node's and the pod's address of the other family (status.hostIPs/podIPs[1]). */
+  secondary?: SecondaryIps
 }
+
+/** The second family's addresses of a node and its pod; either may be missing (a single-stack node, say). */
+export interface SecondaryIps { nodeIp?: string, podIp?: string }
 
 /** A node set aside by Kubernetes, and why, in a few words ("cordoned", "not ready: KubeletNotReady"). */
 export interface ExcludedNode { node: string, reason: string }

@@ -1,5 +1,8 @@
 // Who may open a gossip connection: addresses discovery found (the headless Service's records, the static list),
 // remembered for a while so a DNS answer that lags a restart does not lock a member out.
+import { addressesOf } from '../core/families.ts'
+import type { Identity } from '../core/record.ts'
+
 export interface AdmissionOptions {
   /** How long an address stays admitted after discovery last returned it. */
   rememberMs: number
@@ -35,6 +38,12 @@ export class Admission {
 
 /** Whether two textual IPs are the same address (IPv4-mapped IPv6 counts as its IPv4). */
 export function sameIp (a: string, b: string): boolean { return normalise(a) === normalise(b) }
+
+/** Whether any of `ips` (a connection's remote addresses) is one of the pod addresses `id` claims (either family). */
+export function speaksAs (ips: string[], id: Pick<Identity, 'nodeIp' | 'podIp' | 'secondary'>): boolean {
+  const claimed = addressesOf(id, 'pod')
+  return ips.some(ip => claimed.some(c => sameIp(ip, c)))
+}
 
 /** IPv4-mapped IPv6 (::ffff:10.0.0.1) is the IPv4 address. */
 function normalise (ip: string): string {

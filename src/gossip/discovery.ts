@@ -4,6 +4,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from 'pino'
 import { addrKey, DialPlanner, type PeerAddress } from './dial-planner.ts'
 import type { MeshNode } from './protocol.ts'
+import { familyOf } from '../core/families.ts'
 
 export interface DiscoveryOptions {
   /** Every lookup's addresses (static list included), e.g. to admit them as members. */
@@ -85,9 +86,11 @@ export class Discovery {
         this.resolver.resolve4(this.opts.peerService),
         this.resolver.resolve6(this.opts.peerService)
       ])
-      for (const r of [v4, v6]) {
-        if (r.status === 'fulfilled') for (const ip of r.value) found.push({ ip, port: this.opts.gossipPort })
-      }
+      // a dual-stack Service answers both families for every agent: the mesh keeps to this pod's primary family (the
+      // cluster's), one address a member; the other family only when the primary has no answer (a single-stack peer)
+      const [own, other] = familyOf(this.opts.self.ip) === 'IPv6' ? [v6, v4] : [v4, v6]
+      const answer = own.status === 'fulfilled' && own.value.length > 0 ? own : other
+      if (answer.status === 'fulfilled') for (const ip of answer.value) found.push({ ip, port: this.opts.gossipPort })
       if (v4.status === 'rejected' && v6.status === 'rejected') {
         this.log.debug({ service: this.opts.peerService, err: String(v4.reason) }, 'peer service did not resolve')
       }

@@ -11,7 +11,7 @@ import type { MeshNode } from './protocol.ts'
 import { chooseAggregators, MAX_LEGACY_ENTRIES } from '../core/liveness.ts'
 import type { AgentRecord, GossipMessage, LayerDelta, LiveEntry } from '../core/record.ts'
 import type { ResultsUpdate, SelfRecord } from '../core/self-record.ts'
-import { sameIp } from './admission.ts'
+import { speaksAs } from './admission.ts'
 import type { AntiEntropy } from './sync.ts'
 import { remoteIpOf, VIEW_TOPIC } from './protocol.ts'
 import type { MergeOutcome, View } from '../core/view.ts'
@@ -290,7 +290,7 @@ export class GossipMesh {
     // forward only what their own first-hop check passed)
     if (decoded.t === 'full' && (outcome === 'accepted' || outcome === 'gap') && peer.equals(msg.from)) {
       const ips = this.deps.node.getConnections(peer).map(remoteIpOf).filter((ip): ip is string => ip !== null)
-      if (ips.length > 0 && !ips.some(ip => sameIp(ip, decoded.record.identity.podIp))) {
+      if (ips.length > 0 && !speaksAs(ips, decoded.record.identity)) {
         this.rejected('address')
         this.deps.log.debug({ from: msg.from.toString(), claims: decoded.record.identity.podIp, ips }, 'full record from another address than it claims')
         return TopicValidatorResult.Reject

@@ -1,7 +1,7 @@
 // Anti-entropy over a libp2p stream protocol: send my digest and record, get back what I lack; serve the same.
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
-import { sameIp } from './admission.ts'
+import { speaksAs } from './admission.ts'
 import { decodeSyncRequest, decodeSyncResponse, encodeSyncRequest, encodeSyncResponse, MAX_SYNC_BYTES } from '../core/codec.ts'
 import type { IdentityProof, ProveIdentity } from '../core/identity.ts'
 import type { Verifier } from '../core/keys.ts'
@@ -59,7 +59,7 @@ export class AntiEntropy {
       // the asker's own record is bound to the connection's authenticated peer id and to its source address
       const ip = remoteIpOf(conn)
       if (req.self.seal !== undefined && !recordSealHolds(req.self, req.self.seal, this.deps.verify)) delete req.self.seal
-      if (ip !== null && sameIp(ip, req.self.identity.podIp)) {
+      if (ip !== null && speaksAs([ip], req.self.identity)) {
         const o = view.apply({ t: 'full', record: req.self }, conn.remotePeer.toString(), now(), this.prove(req.self))
         if (o === 'accepted') this.deps.onChange(1)
       }
@@ -89,7 +89,7 @@ export class AntiEntropy {
       const res = decodeSyncResponse(await readAll(stream, MAX_SYNC_BYTES, signal))
       // an agent answers for itself only from its own address (as the first hop checks gossip)
       const ips = node.getConnections(peer).map(remoteIpOf).filter((a): a is string => a !== null)
-      res.full = res.full.filter(f => f.record.identity.peerId !== id || ips.some(a => sameIp(a, f.record.identity.podIp)))
+      res.full = res.full.filter(f => f.record.identity.peerId !== id || speaksAs(ips, f.record.identity))
       checkSeals(res, this.deps.verify, origin => view.boundKey(origin) ?? view.agent(origin)?.record.identity.peerId)
       // this agent's own name held at an incarnation not below its own: a clock set back (or a replay); it moves past it
       const mine = this.deps.self().identity.podName

@@ -17,7 +17,7 @@ import { GossipMesh } from '../gossip/mesh.ts'
 import { injectExternal } from '../core/inject.ts'
 import { IdentityVerifier, type ProveIdentity } from '../core/identity.ts'
 import { newAgentKey, PeerKeys, persistentAgentKey, type AgentKey } from '../core/keys.ts'
-import type { ExcludedNode, ExternalBody, GossipMessage } from '../core/record.ts'
+import type { ExcludedNode, ExternalBody, GossipMessage, SecondaryIps } from '../core/record.ts'
 import { SelfRecord } from '../core/self-record.ts'
 import { Beats } from '../gossip/beat.ts'
 import { BeatBook, MAX_LEGACY_ENTRIES } from '../core/liveness.ts'
@@ -34,6 +34,7 @@ import { allTargets, planRound, type ProbeCandidate } from '../probe/targets.ts'
 import { ProbeWatch, reportersOfDown } from '../probe/watch.ts'
 import { tcpProbe } from '../probe/tcp-probe.ts'
 import { ClockSkew } from '../report/clock-skew.ts'
+import { FamilyModels } from '../report/family-models.ts'
 import { modelOptions, NetworkModel } from '../report/network-model.ts'
 import { buildReport, type Report } from '../report/report.ts'
 import { Reporter } from '../report/reporter.ts'
@@ -210,6 +211,13 @@ export interface AgentHooks {
   onPublishing?: (msg: GossipMessage) => void
 }
 
+/** The second family's node and pod addresses (dual-stack), as the identity carries them. */
+function secondaryIps (config: Config): { secondary?: SecondaryIps } {
+  const [nodeIp, podIp] = [config.nodeIps[1], config.podIps[1]]
+  if (nodeIp === undefined && podIp === undefined) return {}
+  return { secondary: { ...(nodeIp === undefined ? {} : { nodeIp }), ...(podIp === undefined ? {} : { podIp }) } }
+}
+
 export async function startAgent (config: Config, log: Logger, hooks: AgentHooks = {}, secrets: Secrets = { apiToken: null, psk: null }, kube: KubeAccess | null = null): Promise<Agent> {
   const startedAt = now()
   // gossip connections only from members: what discovery found (remembered 10 min) and the static list
@@ -231,7 +239,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   const node = await createMeshNode({
     privateKey: key.libp2p,
     listenAddress,
-    announce: [config.podIp],
+    announce: config.podIps,
     gossipPort: config.gossipPort,
     maxConnections: Math.max(64, config.meshMaxPeers * 4),
     admits: ip => admission.admits(ip),
@@ -258,7 +266,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     podIp: config.podIp,
     namespace: config.namespace,
     version: VERSION,
-    peerId: node.peerId.toString()
+    peerId: node.peerId.toString(),
+    ...secondaryIps(config)
   }, Date.now(), key.sign)
   // identities: each record carries its pod's projected token; once the cluster's keys are known, peers' must too
   const identity = new IdentityVerifier({ audience: config.identityAudience })
@@ -330,17 +339,19 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   })
   node.addEventListener('peer:disconnect', () => { discovery.poke() })
   const sampled = (): boolean => view.agentCount > config.probeSampleAbove
-  const model: NetworkModel = new NetworkModel(modelOptions(config.probeIntervalS * 1000,
+  // one model a family (the second only on a dual-stack cluster); the primary one answers for the history and the cut
+  const models = new FamilyModels(() => new NetworkModel(modelOptions(config.probeIntervalS * 1000,
     // evidence is current while its source is heard within a few heartbeats (never longer than the TTL)
     Math.min(config.cacheKeySecond * 1000, 2.5 * config.heartbeatIntervalS * 1000),
-    { staleAfterMs: staleAfterMs(config, sampled()) }), metrics)
+    { staleAfterMs: staleAfterMs(config, sampled()) }), metrics))
+  const model = models.primary
   const tickModel = (): void => {
     const t = now()
     view.expire(t)
     const entries = view.agentEntries()
     skew.forget(new Set(entries.map(e => e.record.identity.podName)))
-    model.o.verdict.staleAfterMs = staleAfterMs(config, sampled())
-    model.tick({
+    for (const m of [model, models.secondary?.model]) if (m !== undefined) m.o.verdict.staleAfterMs = staleAfterMs(config, sampled())
+    models.tick({
       now: t,
       wallNow: Date.now(),
       self: config.podName,
@@ -382,7 +393,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       nowWall: Date.now() + offset,
       clockOffsetMs: -offset,
       reporter: supervisor?.holder() ?? null,
-      verdicts: model.verdicts
+      verdicts: models.verdicts
     })
   }
   const reporter = new Reporter({

@@ -1,8 +1,9 @@
 // Pure: which agents to probe this round (everyone, or a rotating sample covering each target k times) and coverage.
+import { addressesOf, addressIn, familyOf } from '../core/families.ts'
 import type { AgentRecord, Identity, Layer } from '../core/record.ts'
 
 /** What the plan needs of a target: an agent's record, or a legacy client's heartbeat seen as one. */
-export interface ProbeCandidate { identity: Pick<Identity, 'podName' | 'nodeIp' | 'podIp'> }
+export interface ProbeCandidate { identity: Pick<Identity, 'podName' | 'nodeIp' | 'podIp' | 'secondary'> }
 
 export interface ProbeTarget { ip: string, port: number }
 export interface RoundPlan {
@@ -47,17 +48,25 @@ export function chooseAgents (names: string[], self: string, opts: Pick<PlanOpti
   return sampleOffsets(sorted.length, opts.k, opts.round).map(o => sorted[(i + o) % sorted.length] ?? '')
 }
 
-/** Host targets (node IP : TEST_PORT) and pod targets (pod IP : CLIENT_PORT) of the chosen agents, never self. */
-/** Every target of the round's candidates on each layer (what a sweep covers), never self's own IPs. */
+/**
+ * Host targets (node IP : TEST_PORT) and pod targets (pod IP : CLIENT_PORT) of the candidates on each layer (what a
+ * sweep covers), never self's own IPs. On a dual-stack cluster each family is its own path: a candidate's address of
+ * every family this agent has on that layer.
+ */
 export function allTargets (agents: ProbeCandidate[], self: ProbeCandidate, ports: Pick<PlanOptions, 'testPort' | 'clientPort'>): { host: ProbeTarget[], pod: ProbeTarget[] } {
-  const host = new Map<string, ProbeTarget>()
-  const pod = new Map<string, ProbeTarget>()
-  for (const a of agents) {
-    const { nodeIp, podIp } = a.identity
-    if (nodeIp !== self.identity.nodeIp) host.set(nodeIp, { ip: nodeIp, port: ports.testPort })
-    if (podIp !== self.identity.podIp) pod.set(podIp, { ip: podIp, port: ports.clientPort })
+  const out = { host: new Map<string, ProbeTarget>(), pod: new Map<string, ProbeTarget>() }
+  for (const layer of ['host', 'pod'] as const) {
+    const own = addressesOf(self.identity, layer)
+    const families = own.map(familyOf)
+    const port = layer === 'host' ? ports.testPort : ports.clientPort
+    for (const a of agents) {
+      for (const family of families) {
+        const ip = addressIn(a.identity, layer, family)
+        if (ip !== undefined && !own.includes(ip)) out[layer].set(ip, { ip, port })
+      }
+    }
   }
-  return { host: [...host.values()], pod: [...pod.values()] }
+  return { host: [...out.host.values()], pod: [...out.pod.values()] }
 }
 
 export function planRound (agents: ProbeCandidate[], self: ProbeCandidate, opts: PlanOptions): RoundPlan {

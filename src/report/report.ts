@@ -1,4 +1,5 @@
 // Pure: the periodic network report built from a view: the original tool's summary, failing pairs and verdicts.
+import { addressesOf, addressIn, familyOf } from '../core/families.ts'
 import type { AgentRecord, ExcludedNode, Layer } from '../core/record.ts'
 import { excludedList, exclusionsOf } from './exclusions.ts'
 import { pairOk, problemOf } from './paths.ts'
@@ -100,9 +101,12 @@ export function buildReport (input: ReportInput): Report {
   const names = new Map<string, string>()
   const setAside = new Set<string>()
   for (const a of [...live, ...input.lost.map(l => l.record)]) {
-    names.set(`host:${a.identity.nodeIp}`, a.identity.nodeName)
-    names.set(`pod:${a.identity.podIp}`, a.identity.podName)
-    if (excluded.has(a.identity.nodeName)) { setAside.add(`host:${a.identity.nodeIp}`); setAside.add(`pod:${a.identity.podIp}`) }
+    for (const layer of ['host', 'pod'] as const) {
+      for (const ip of addressesOf(a.identity, layer)) {
+        names.set(`${layer}:${ip}`, layer === 'host' ? a.identity.nodeName : a.identity.podName)
+        if (excluded.has(a.identity.nodeName)) setAside.add(`${layer}:${ip}`)
+      }
+    }
   }
   const failing: FailingPair[] = []
   for (const layer of ['host', 'pod'] as const) {
@@ -114,7 +118,7 @@ export function buildReport (input: ReportInput): Report {
         failing.push({
           layer,
           source: layer === 'host' ? a.identity.nodeName : a.identity.podName,
-          sourceIp: layer === 'host' ? a.identity.nodeIp : a.identity.podIp,
+          sourceIp: addressIn(a.identity, layer, familyOf(r.target)) ?? (layer === 'host' ? a.identity.nodeIp : a.identity.podIp),
           target: names.get(`${layer}:${r.target}`) ?? r.target,
           targetIp: r.target,
           problem

@@ -681,9 +681,13 @@ export class VirtualCluster {
     this.inNs(n.ns, 'nft', 'add', 'rule', 'inet', 'fault', 'in', 'meta', 'l4proto', '{ icmp, ipv6-icmp, tcp }', 'numgen', 'random', 'mod', '100', '<', String(percent), 'drop')
   }
 
-  /** Blocks new connections and echoes from `from` to `to` (conntrack: replies to `to`'s own traffic still pass). */
-  blockOneWay (from: VirtualNode, to: VirtualNode): void {
-    this.perFamily(to.ns, 'in', [...from.nodeIps, ...from.podIps], null, (src) => [...src, 'ct', 'state', 'new', 'drop'])
+  /**
+   * Blocks new connections and echoes from `from` to `to` (conntrack: replies to `to`'s own traffic still pass); with
+   * `only`, over that address family alone (a dual-stack cluster's other family still works).
+   */
+  blockOneWay (from: VirtualNode, to: VirtualNode, only?: 'ipv4' | 'ipv6'): void {
+    const ips = [...from.nodeIps, ...from.podIps].filter(ip => only === undefined || (only === 'ipv6') === ip.includes(':'))
+    this.perFamily(to.ns, 'in', ips, null, (src) => [...src, 'ct', 'state', 'new', 'drop'])
   }
 
   /** Cuts all traffic between nodes of different groups (node and pod IPs, every protocol, open connections too). */

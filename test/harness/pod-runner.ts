@@ -114,7 +114,7 @@ function notUnderstood (value: unknown, schema: true | Schema, path: string, out
   return out
 }
 
-const FIELD_REFS = ['metadata.name', 'metadata.namespace', 'metadata.uid', 'spec.nodeName', 'spec.serviceAccountName', 'status.podIP', 'status.hostIP']
+const FIELD_REFS = ['metadata.name', 'metadata.namespace', 'metadata.uid', 'spec.nodeName', 'spec.serviceAccountName', 'status.podIP', 'status.hostIP', 'status.podIPs', 'status.hostIPs']
 
 /** Kubernetes quantities: memory (Ki, Mi, Gi, k, M, G, plain bytes) in bytes; CPU (m, plain cores) in cores. */
 export function memoryBytes (q: string): number {
@@ -345,7 +345,10 @@ export class PodRunner {
       'spec.nodeName': this.o.cluster.nodeName(n),
       'spec.serviceAccountName': this.serviceAccount,
       'status.podIP': n.podIp,
-      'status.hostIP': n.nodeIp
+      'status.hostIP': n.nodeIp,
+      // the kubelet writes the lists comma-separated, the primary first
+      'status.podIPs': n.podIps.join(','),
+      'status.hostIPs': n.nodeIps.join(',')
     }
     const vars = new Map<string, string>()
     // what every pod gets: the apiserver's Service (the ClusterIP, here the stand-in's address), and its hostname
