@@ -1314,6 +1314,16 @@ t.test('View: one origin per key and per pod IP, and at most maxAgents', async t
     t.equal(v.agentCount, 2)
   })
 
+  t.test('a second-family (IPv6) pod address holds one live origin too', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    t.equal(v.apply(full(rec(1, { secondary: { podIp: 'fd00:1::1' } })), ident(1).peerId, 1), 'accepted')
+    const claim = rec(2, { secondary: { podIp: 'fd00:1::1' } })
+    t.equal(v.apply(full(claim), ident(2).peerId, 2), 'capacity', 'another member claiming that IPv6 address as its own is refused')
+    t.equal(v.agent('agent-2'), undefined)
+    t.equal(v.apply(full(rec(2, { podIp: 'fd00:1::1' })), ident(2).peerId, 3), 'capacity', 'as its primary address too')
+    t.equal(v.apply(full(rec(2)), ident(2).peerId, 4), 'accepted', 'with addresses of its own it is taken')
+  })
+
   t.test('a sealed relay is the origin\'s word, not a first-hand hearing of its address', async t => {
     const v = new View({ ttlMs: TTL, maxExternal: 8 })
     t.equal(v.apply(full(rec(1)), ident(1).peerId, 1), 'accepted')

@@ -3,6 +3,7 @@ import { aggregatorSets, rvAhead, shortId, type AggregatorSets } from './livenes
 import type { IdentityProof } from './identity.ts'
 import type { AgentRecord, ExternalBody, ExternalRecord, GossipMessage, LiveEntry } from './record.ts'
 import { isFirstHand, isOriginsWord, Trust, trustOf, type Provenance } from './trust.ts'
+import { addressesOf } from './families.ts'
 import { applyLayerDelta, messageOrigin } from './record.ts'
 
 /**
@@ -252,13 +253,16 @@ export class View {
         // one name per key (a key is one process): a member cannot make up more origins under its own key
         const keyOwner = this.otherOwner(this.byPeer.get(id.peerId), origin)
         if (keyOwner !== undefined && (isFirstHand(keyOwner.trust) || !firstHand)) return 'forged'
-        // one origin per pod IP: a newer incarnation heard first-hand (the first hop checked its address) replaces
-        // the dead pod that had the address; a relayed claim on a live origin's address is not taken
-        const ipOwner = this.otherOwner(this.byIp.get(id.podIp), origin)
-        if (ipOwner !== undefined) {
+        // one origin per pod IP (either family's): a newer incarnation heard first-hand (the first hop checked its
+        // address) replaces the dead pod that had the address; a relayed claim on a live origin's address is not taken
+        let ipOwner: AgentEntry | undefined
+        for (const ip of addressesOf(id, 'pod')) {
+          const owner = this.otherOwner(this.byIp.get(ip), origin)
+          if (owner === undefined) continue
           // (my own address: ignored, not punished: a dead pod that had it may still be relayed late)
-          if (ipOwner.trust === Trust.Self) return 'capacity'
-          if (!firstHand || (isFirstHand(ipOwner.trust) && msg.record.inc <= ipOwner.record.inc)) return 'capacity'
+          if (owner.trust === Trust.Self) return 'capacity'
+          if (!firstHand || (isFirstHand(owner.trust) && msg.record.inc <= owner.record.inc)) return 'capacity'
+          ipOwner = owner
         }
         const room = held !== undefined || keyOwner !== undefined || ipOwner !== undefined || this.agents.size < this.maxAgents
         return room ? 'accepted' : 'capacity'
@@ -348,7 +352,7 @@ export class View {
         this.tombstones.delete(origin)
         this.lost.delete(origin)
         // what judge let through on a conflict of key or address is the dead (or made-up) holder giving way
-        for (const owner of [this.byPeer.get(msg.record.identity.peerId), this.byIp.get(msg.record.identity.podIp)]) {
+        for (const owner of [this.byPeer.get(msg.record.identity.peerId), ...addressesOf(msg.record.identity, 'pod').map(ip => this.byIp.get(ip))]) {
           if (owner !== undefined && owner !== origin) this.silence(owner, heardAt)
         }
         // a sealed relay of a newer version does not undo having heard the same key first-hand
@@ -394,7 +398,7 @@ export class View {
     const replaced = this.drop(id.podName, false) !== undefined
     this.agents.set(id.podName, e)
     this.byPeer.set(id.peerId, id.podName)
-    this.byIp.set(id.podIp, id.podName)
+    for (const ip of addressesOf(id, 'pod')) this.byIp.set(ip, id.podName)
     const sid = shortId(id.podName)
     const other = this.byShortId.get(sid)
     this.byShortId.set(sid, other === undefined || other === id.podName ? id.podName : null)
@@ -408,7 +412,7 @@ export class View {
     this.agents.delete(origin)
     const id = e.record.identity
     if (this.byPeer.get(id.peerId) === origin) this.byPeer.delete(id.peerId)
-    if (this.byIp.get(id.podIp) === origin) this.byIp.delete(id.podIp)
+    for (const ip of addressesOf(id, 'pod')) if (this.byIp.get(ip) === origin) this.byIp.delete(ip)
     const sid = shortId(origin)
     const named = this.byShortId.get(sid)
     if (named === origin) this.byShortId.delete(sid)
