@@ -3,6 +3,7 @@ import type { FromSchema } from 'json-schema-to-ts'
 import type { ExternalBody } from '../core/record.ts'
 import type { Report } from '../report/report.ts'
 import type { JsonOut, JsonPieces } from './json-cache.ts'
+import { reportSchema } from './report-schema.ts'
 import { countSchema, coverageSchema, pairMapSchema, serviceMapSchema } from './schemas.ts'
 import {
   clientCount, coverageReport, hostIps, memberCount, pairResults, podIps, serviceResults, type ViewSnapshot
@@ -260,6 +261,7 @@ export const readRoutes: ReadRoute[] = [
   {
     url: '/api/v1/report',
     summary: 'The report the Lease holder prints, as JSON, built from this agent\'s view',
+    response: reportSchema,
     answer: (v, deps) => deps.report(v)
   },
   {
