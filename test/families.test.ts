@@ -8,7 +8,7 @@ import { waitUntil } from '../tools/launcher.ts'
 import { harnessUnavailable, VirtualCluster, type IpFamily, type VirtualNode } from './harness/cluster.ts'
 import { untilVerdictsHold } from './harness/verdict-wait.ts'
 
-const N = 4
+const N = 5
 
 const why = harnessUnavailable()
 if (why !== null) {
@@ -64,6 +64,10 @@ if (why !== null) {
         const report = await c.api<Report>(await holderNode(), '/api/v1/report')
         t.equal(report.activeAgents, N, 'the report counts every agent')
         t.match(report.service, { agents: N, dnsOk: N, reachable: N }, 'the Service resolves and answers from every agent')
+        if (family === 'dual') {
+          const cov = await c.api<{ agents: Record<string, { second_node_ip?: string, second_pod_ip?: string }> }>(c.node(1), '/api/v1/coverage')
+          for (const n of c.nodes) t.match(cov.agents[n.name], { second_node_ip: n.nodeIps[1], second_pod_ip: n.podIps[1] }, `the coverage answer names ${n.name}'s IPv6 addresses (the page labels their rows)`)
+        }
         await waitUntil('a printed report', async () => printed.some(l => l.startsWith('Verdicts: none')), 10_000)
         t.pass('the Lease holder prints a report with no verdict')
       })
@@ -90,6 +94,34 @@ if (why !== null) {
         c.heal(b)
         await settle('healed')
         t.pass('healthy again')
+      })
+
+      t.test('a partition: one verdict naming both groups', async t => {
+        const h = await holderNode()
+        const small = c.nodes.filter(n => n !== h).slice(-2)
+        const big = c.nodes.filter(n => !small.includes(n))
+        c.partition([big, small])
+        t.teardown(() => { c.healAll() })
+        const label = (ns: VirtualNode[]): string => ns.map(n => `node-${n.index}`).join(', ')
+        const want = `partition|${label(big)} | ${label(small)}`
+        await untilVerdicts('partition', vs => vs.includes(want), 30_000)
+        t.same(await verdictsNow(), [want], 'the holder names the partition and nothing else')
+        c.healAll()
+        await settle('healed')
+        t.pass('healthy again')
+      })
+
+      t.test('TEST_PORT closed on one node: named port-closed; the page is served over the primary address', async t => {
+        const n = c.node(N)
+        await c.testPort(n, false)
+        t.teardown(async () => { await c.testPort(n, true) })
+        await untilVerdicts('port-closed', vs => vs.includes(`port-closed|${where(n)}`), 20_000)
+        t.same(await verdictsNow(), [`port-closed|${where(n)}`], 'the only verdict names the port (on every family it is closed on)')
+        await c.testPort(n, true)
+        await settle('reopened')
+        const page = await fetch(`${c.apiUrl(c.node(1))}/`)
+        t.equal(page.status, 200, `GET / over ${c.node(1).podIp}`)
+        t.match(await page.text(), /<html/i)
       })
 
       if (family === 'dual') {

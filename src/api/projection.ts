@@ -182,12 +182,20 @@ export function clientCount (v: ViewSnapshot): ClientCount {
 export function coverageReport (v: ViewSnapshot, k: number): CoverageAnswer {
   const records = v.agents.map(e => e.record)
   const cov = coverage(records)
-  const agents: Record<string, { node_ip: string, pod_ip: string, host: number, pod: number }> = {}
+  const agents: CoverageAnswer['agents'] = {}
   const want = Math.min(k, Math.max(0, records.length - 1))
   const gaps: string[] = []
   for (const r of records) {
     const c = cov.get(r.identity.podName) ?? { host: 0, pod: 0 }
-    agents[r.identity.podName] = { node_ip: r.identity.nodeIp, pod_ip: r.identity.podIp, host: c.host, pod: c.pod }
+    const second = r.identity.secondary
+    agents[r.identity.podName] = {
+      node_ip: r.identity.nodeIp,
+      pod_ip: r.identity.podIp,
+      ...(second?.nodeIp === undefined ? {} : { second_node_ip: second.nodeIp }),
+      ...(second?.podIp === undefined ? {} : { second_pod_ip: second.podIp }),
+      host: c.host,
+      pod: c.pod
+    }
     if (c.pod < want) gaps.push(r.identity.podName)
   }
   return { k: want, agents, gaps: gaps.sort() }

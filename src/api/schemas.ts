@@ -94,7 +94,8 @@ export const coverageSchema = {
       additionalProperties: {
         type: 'object',
         required: ['node_ip', 'pod_ip', 'host', 'pod'],
-        properties: { node_ip: str, pod_ip: str, host: int, pod: int },
+        // second_*: the other family's addresses, on a dual-stack cluster only
+        properties: { node_ip: str, pod_ip: str, second_node_ip: str, second_pod_ip: str, host: int, pod: int },
         additionalProperties: false
       }
     },

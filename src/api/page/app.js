@@ -114,6 +114,10 @@
       const a = agents[name]
       ;(out.host[a.node_ip] = out.host[a.node_ip] || []).push(name)
       ;(out.pod[a.pod_ip] = out.pod[a.pod_ip] || []).push(name)
+      // a dual-stack agent's other family: its own rows and columns, named with the family
+      const fam = function (ip) { return name + (ip.indexOf(':') >= 0 ? ' (IPv6)' : ' (IPv4)') }
+      if (a.second_node_ip) (out.host[a.second_node_ip] = out.host[a.second_node_ip] || []).push(fam(a.second_node_ip))
+      if (a.second_pod_ip) (out.pod[a.second_pod_ip] = out.pod[a.second_pod_ip] || []).push(fam(a.second_pod_ip))
     })
     return out
   }
