@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { describeVariables, parseConfig, type Config } from '../src/node/config.ts'
 import { VARIABLE_MEANINGS } from '../src/node/variables.ts'
+import { canBindIpv6, resolveListenAddress } from '../src/node/listen-address.ts'
 import { createLogger } from '../src/node/logger.ts'
 import { ConfigError } from '../src/shared/config-error.ts'
 
@@ -225,6 +226,13 @@ t.test('--help: every variable the parser reads, its default, what it accepts an
   t.equal(r.status, 0, '--help exits 0, with no environment at all')
   for (const v of vars) t.match(r.stdout, `  ${v.name}  (default: `, `${v.name} is listed`)
   t.match(r.stdout, /CACHE_KEY_SECOND {2}\(default: 15\)\n {6}seconds an origin lives/, 'with its default and meaning')
+})
+
+t.test('LISTEN_ADDRESS: "::" (the default) takes both families, or IPv4 alone where the node has no IPv6', async t => {
+  t.equal(await resolveListenAddress('::', async () => true), '::', 'IPv6 there: one socket for both families')
+  t.equal(await resolveListenAddress('::', async () => false), '0.0.0.0', 'IPv6 off: IPv4 alone')
+  t.equal(await resolveListenAddress('10.1.0.5', async () => false), '10.1.0.5', 'an address given is kept')
+  t.equal(typeof await canBindIpv6(), 'boolean', 'this machine answers the question')
 })
 
 t.test('logger: JSON lines with the level as a name, for log pipelines', async t => {

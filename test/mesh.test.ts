@@ -2,6 +2,7 @@
 // reports, and refuse bad configuration with one line.
 import { spawnSync } from 'node:child_process'
 import { createServer } from 'node:http'
+import { createServer as createNetServer } from 'node:net'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -118,6 +119,21 @@ t.test('each pair of agents ends up connected once', async t => {
 
 // (the election test once saw an agent hear nobody after the two peers it heard through were gone: its other two
 // peers' streams to it had been on duplicate connections discovery closed)
+t.test('listening on "::": a listener per family, and peers are told the pod\'s own address', async t => {
+  const n = await createMeshNode({ listenAddress: '::', gossipPort: 6403, maxConnections: 4, announce: ['127.0.1.86'] })
+  await n.start()
+  t.teardown(async () => { await n.stop() })
+  // each family's port is taken: binding it again fails (no traffic sent)
+  const taken = async (host: string, ipv6Only: boolean): Promise<string> => await new Promise(resolve => {
+    const probe = createNetServer()
+    probe.once('error', (err: NodeJS.ErrnoException) => { resolve(err.code ?? 'error') })
+    probe.listen({ host, port: 6403, ipv6Only }, () => { probe.close(() => { resolve('free') }) })
+  })
+  t.equal(await taken('0.0.0.0', false), 'EADDRINUSE', 'IPv4: listened on')
+  t.equal(await taken('::', true), 'EADDRINUSE', 'IPv6: listened on')
+  t.same(n.getMultiaddrs().map(a => a.toString().replace(/\/p2p\/.*$/, '')), ['/ip4/127.0.1.86/tcp/6403'], 'announced: the pod address alone, not every interface')
+})
+
 t.test('two nodes that dialled each other at once gossip both ways after either duplicate connection closes', async t => {
   for (const keep of ['older', 'newer'] as const) {
     const a = await createMeshNode({ listenAddress: '127.0.1.84', gossipPort: 6401, maxConnections: 8 })
