@@ -2,14 +2,14 @@
 // /proc/<pid>/status after steady state. (2) What a 1000-agent view adds: a child process (--expose-gc) fills a real
 // View with 1000 agents' records the way an agent does (decoded gossip, then a few rounds of deltas) and reports RSS
 // and heap before and after, after gc.
-import { fork, spawnSync } from 'node:child_process'
+import { fork } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import type { AgentRecord, GossipMessage, Identity, LayerDelta, PathResult } from '../src/core/record.ts'
-import { BUNDLE, getJson, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
+import { BUNDLE, buildBundle, getJson, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { identities } from './gossip-bytes.ts'
 import { procCpuMs, row, type Row, type Suite } from './suite.ts'
 
@@ -215,10 +215,7 @@ export const agentMemorySuite: Suite = {
     // (node flags, not NODE_OPTIONS: Node refuses some V8 flags there, --single-threaded-gc among them)
     const variants: Array<[string, readonly string[] | undefined, number]> = [['', undefined, runs], ...(ctx.smoke ? [] : [[IMAGE_FLAGS, IMAGE_NODE_FLAGS, Math.min(runs, 2)] as [string, readonly string[], number]])]
     // the image's way: the production bundle (built here as the Dockerfile builds it) with the image's flags
-    if (!ctx.smoke) {
-      const b = spawnSync(process.execPath, [fileURLToPath(new URL('../tools/build.ts', import.meta.url))], { encoding: 'utf8' })
-      if (b.status !== 0) throw new Error(`npm run build failed: ${b.stderr}`)
-    }
+    if (!ctx.smoke) buildBundle()
     for (const [flag, nodeFlags, times] of variants) {
       const rss: number[] = []
       for (let r = 0; r < times; r++) {

@@ -1,5 +1,5 @@
 // Starts agents as child processes on loopback (each on its own 127.x address) for the demo and the tests.
-import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -9,6 +9,12 @@ const MAIN = fileURLToPath(new URL('../src/node/main.ts', import.meta.url))
 const TRACED_MAIN = fileURLToPath(new URL('./traced-main.ts', import.meta.url))
 /** The production bundle (npm run build): what the image runs. */
 export const BUNDLE = fileURLToPath(new URL('../dist/agent.mjs', import.meta.url))
+
+/** Builds BUNDLE as the Dockerfile does (tools/build.ts); throws with the build's errors. */
+export function buildBundle (): void {
+  const b = spawnSync(process.execPath, [fileURLToPath(new URL('./build.ts', import.meta.url))], { encoding: 'utf8' })
+  if (b.status !== 0) throw new Error(`npm run build failed: ${b.stderr}`)
+}
 /**
  * Node flags of launched agents: none by default, and in particular not the parent's own (a test runner's loaders
  * would ride along into every agent, ~160 MB each). Launched agents favour start-up (the join-time tests).
