@@ -68,6 +68,9 @@ COPY --from=node /node /usr/local/bin/node
 WORKDIR /app
 # the source revision the image was built from, for k8snet_build_info (build metadata, not configuration)
 ENV NODE_ENV=production K8SNET_REVISION=${REVISION}
+# IMAGE_ENV in tools/launcher.ts: one glibc malloc arena (Node's helper threads would each grow their own): 5 MB less
+# RSS per agent, no CPU cost measured (bench/notes/log/agent-memory.md)
+ENV MALLOC_ARENA_MAX=1
 COPY --from=build /build/package.json ./package.json
 COPY --from=build /build/dist ./dist
 

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import type { AgentRecord, GossipMessage, Identity, LayerDelta, PathResult } from '../src/core/record.ts'
-import { BUNDLE, buildBundle, getJson, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
+import { BUNDLE, buildBundle, getJson, IMAGE_ENV, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { identities } from './gossip-bytes.ts'
 import { procCpuMs, row, type Row, type Suite } from './suite.ts'
 
@@ -204,7 +204,7 @@ export const agentMemorySuite: Suite = {
     'read by the child, as one buffer, before the first reading (held until the last), so the measured process only ' +
     'decodes and merges. Rows marked ' + IMAGE_FLAGS + ' use the V8 flags the ' +
     'image runs the agent with (Dockerfile ENTRYPOINT); the goals judge those. The cluster row "as the image runs it" ' +
-    'also runs the production bundle (dist/agent.mjs, built first by tools/build.ts as the Dockerfile does).',
+    'also runs the production bundle (dist/agent.mjs, built first by tools/build.ts as the Dockerfile does) with the image\'s environment (' + Object.entries(IMAGE_ENV).map(([k, v]) => `${k}=${v}`).join(' ') + ').',
   async run (ctx) {
     const rows: Row[] = []
     const runs = ctx.smoke ? 1 : Math.max(1, Math.min(ctx.runs, 3))
@@ -219,7 +219,7 @@ export const agentMemorySuite: Suite = {
     for (const [flag, nodeFlags, times] of variants) {
       const rss: number[] = []
       for (let r = 0; r < times; r++) {
-        const { rss: perAgent, cpu } = await clusterRss(n, '127.0.4.', ctx.smoke ? 3_000 : 30_000, ctx.smoke ? 1 : 3, env, nodeFlags, nodeFlags === undefined ? undefined : BUNDLE)
+        const { rss: perAgent, cpu } = await clusterRss(n, '127.0.4.', ctx.smoke ? 3_000 : 30_000, ctx.smoke ? 1 : 3, nodeFlags === undefined ? env : { ...env, ...IMAGE_ENV }, nodeFlags, nodeFlags === undefined ? undefined : BUNDLE)
         ctx.log(`${flag === '' ? 'as launched' : flag}, run ${r + 1}: ${n} agents, RSS per agent ${perAgent.map(a => (Math.max(...a) / MB).toFixed(0)).join(' ')} MB (max of reads); ` +
           `CPU in steady state ${cpu.map(c => (c * 100).toFixed(1)).join(' ')} % of a core`)
         rss.push(...perAgent.flat().map(b => b / MB))

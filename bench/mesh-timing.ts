@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { encodeMessage } from '../src/core/codec.ts'
 import { externalKey, type ExternalBody } from '../src/core/record.ts'
-import { BUNDLE, buildBundle, getJson, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
+import { BUNDLE, buildBundle, getJson, IMAGE_ENV, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { LeaseStandIn } from '../tools/lease-stand-in.ts'
 import { percentile, procCpuMs, row, within, type Row, type Suite } from './suite.ts'
 
@@ -59,7 +59,7 @@ class AgentCluster {
       nodeFlags: IMAGE_NODE_FLAGS,
       ...(bundle ? { script: BUNDLE } : {}),
       env: {
-        ...(bundle ? {} : { K8SNET_TRACE_ACCEPTED: '1' }),
+        ...(bundle ? IMAGE_ENV : { K8SNET_TRACE_ACCEPTED: '1' }),
         NAMESPACE: 'bench',
         HEARTBEAT_INTERVAL: '1',
         CACHE_KEY_SECOND: String(TTL_S),

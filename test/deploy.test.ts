@@ -19,7 +19,7 @@ import t from 'tap'
 import { parseAllDocuments } from 'yaml'
 import { parseConfig, type Config } from '../src/node/config.ts'
 import { LeaseStandIn } from '../tools/lease-stand-in.ts'
-import { getJson, IMAGE_NODE_FLAGS, waitUntil } from '../tools/launcher.ts'
+import { getJson, IMAGE_ENV, IMAGE_NODE_FLAGS, waitUntil } from '../tools/launcher.ts'
 import { restrictedViolations } from './harness/pod-security.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -598,6 +598,8 @@ t.test('the Dockerfile builds a complete production tree: install, bundle, then 
   const script = main.find(a => !a.startsWith('--')) ?? '-'
   t.ok(existsSync(join(app, script)), `${script} is in the image`)
   for (const flag of IMAGE_NODE_FLAGS) t.ok(main.includes(flag), `${flag}: the image runs the agent as the benchmarks do (IMAGE_NODE_FLAGS)`)
+  const envLines = runtime.instrs.filter(i => i.op === 'ENV').map(i => i.args).join(' ')
+  for (const [k, v] of Object.entries(IMAGE_ENV)) t.match(envLines, new RegExp(`(^|\\s)${k}=${v}(\\s|$)`), `${k}=${v}: the image's environment is the benchmarks' (IMAGE_ENV)`)
   t.notOk(existsSync(join(app, 'node_modules')), 'no node_modules in the image: the bundle holds every dependency it runs')
   t.ok(existsSync(join(app, 'dist', 'page', 'app.js')), 'the page\'s script beside the bundle')
   t.notOk(existsSync(join(app, 'src')) || existsSync(join(app, 'test')), 'no sources or tests in the image')
@@ -605,7 +607,7 @@ t.test('the Dockerfile builds a complete production tree: install, bundle, then 
   t.comment(`production tree: ${run('du', ['-sh', app], tmp).out.trim()}`)
 
   // Node 24 (this test's runtime, as in node:24-*-slim) runs the entry point from the image's working directory
-  const imageEnv: Record<string, string> = { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, NODE_ENV: 'production' }
+  const imageEnv: Record<string, string> = { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, NODE_ENV: 'production', ...IMAGE_ENV }
   const version = run(...exact(imageEnv, [process.execPath, ...main, '--version']), app)
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
   t.equal(version.code, 0, '--version exits 0')

@@ -29,6 +29,8 @@ const NODE_FLAGS: readonly string[] = []
  *   --single-threaded-gc did as well for latency but cost 15 MB of RSS).
  */
 export const IMAGE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--no-parallel-scavenge']
+/** The environment the image sets for the agent (Dockerfile ENV; the deploy test holds the two together). */
+export const IMAGE_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1' }
 
 export interface AgentProcessOptions {
   name: string
