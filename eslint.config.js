@@ -2,8 +2,8 @@
 import neostandard from 'neostandard'
 
 export default [
-  // global ignores: the bundle and other build output, dependencies, generated results
-  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', '.ci/**', '.tap/**'] },
+  // global ignores: the bundle and other build output, dependencies, generated results, scratch scripts
+  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', '.ci/**', '.tap/**', '.scratch/**'] },
   ...neostandard({ ts: true }),
   {
     rules: {

@@ -199,10 +199,21 @@ function emptyApi (h: Harness, extra: Partial<ApiDeps>): ReturnType<typeof build
 t.test('GET /api/v1/history: a validated filter, the model\'s answer passed through', async t => {
   const h = harness()
   const seen: unknown[] = []
-  const app = emptyApi(h, { history: q => { seen.push(q); return { window_s: 120, flapping_after: 3, total: 0, pairs: [] } } })
+  const pair = {
+    layer: 'pod' as const,
+    source: 'agent-1',
+    target: 'agent-2',
+    state: 'closed' as const,
+    latest: 'closed' as const,
+    flips_in_window: 1,
+    flapping: false,
+    transitions: [{ at: '2026-12-06T10:00:00.000Z', ago_s: 12.5, from: null, to: 'up' as const }, { at: '2026-12-06T10:00:10.000Z', ago_s: 2.5, from: 'up' as const, to: 'closed' as const }]
+  }
+  const answer = { window_s: 120, flapping_after: 3, total: 1, pairs: [pair] }
+  const app = emptyApi(h, { history: q => { seen.push(q); return answer } })
   const ok = await app.inject({ method: 'GET', url: '/api/v1/history?layer=pod&source=agent-1&target=agent-2' })
   t.equal(ok.statusCode, 200)
-  t.same(ok.json(), { window_s: 120, flapping_after: 3, total: 0, pairs: [] })
+  t.strictSame(ok.json(), answer, 'every field of a pair and its transitions serialised as given (null states included)')
   t.same(seen, [{ layer: 'pod', source: 'agent-1', target: 'agent-2' }], 'the filter reaches the model as given')
   for (const bad of ['?layer=service', '?nodes=1', `?source=${'a'.repeat(300)}`]) {
     const r = await app.inject({ method: 'GET', url: `/api/v1/history${bad}` })

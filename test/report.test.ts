@@ -688,6 +688,9 @@ t.test('dual-stack: each family judged on its own paths; a fault one family alon
   const r = recordInFamily(dual(allOk, allOk)[1] as AgentRecord, 'IPv6')
   t.match(r?.identity, { nodeIp: 'fd00::2', podIp: 'fd01::2' }, 'the second family\'s model sees an agent by its IPv6 addresses')
   t.equal(recordInFamily(cluster(2)[0] as AgentRecord, 'IPv6'), null, 'and leaves out one without any')
+  const listed = buildReport({ live: dual(allOk, allOk).slice(0, 2), lost: [], legacyClients: 0, nowWall: NOW, reporter: 'agent-1', maxFailingPairs: 5 })
+  t.same([listed.hostIps, listed.podIps], [['10.0.0.1', '10.0.0.2', 'fd00::1', 'fd00::2'], ['10.1.0.1', '10.1.0.2', 'fd01::1', 'fd01::2']],
+    'the report lists every address of both families, as /api/v1/hosts and /pods do')
 })
 
 t.test('time: a blip is no verdict, a steady fault is raised once and cleared after clean rounds', async t => {

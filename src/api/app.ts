@@ -1,13 +1,14 @@
 // Builds the Fastify app: registers the route table and maps every failure to a clear JSON error.
 import swagger from '@fastify/swagger'
 import { timingSafeEqual } from 'node:crypto'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type onRequestHookHandler, type preValidationHookHandler } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyTypeProvider, type onRequestHookHandler, type preValidationHookHandler } from 'fastify'
 import { InjectError } from '../core/inject.ts'
+import { readinessSchema } from './agent-schemas.ts'
 import { JsonCache } from './json-cache.ts'
 import { InvalidReport } from './legacy.ts'
 import { registerPage } from './page-route.ts'
 import { RateLimiter } from './rate-limit.ts'
-import { readRoutes, writeRoutes, type ApiDeps } from './routes.ts'
+import { readRoutes, writeRoutes, type ApiDeps, type Typed } from './routes.ts'
 import { VERSION } from '../shared/version.ts'
 
 /** What Fastify sends serialised JSON as. */
@@ -82,6 +83,15 @@ function writeGuard (w: { enabled: boolean, token: string | null, perMinute: num
   }
 }
 
+/**
+ * Fastify's type provider for our JSON schemas: a route registered with a literal schema gets its query, body and
+ * reply types from that schema (the table's routes are typed the same way by their builders in routes.ts).
+ */
+interface SchemaTypes extends FastifyTypeProvider {
+  validator: Typed<this['schema']>
+  serializer: Typed<this['schema']>
+}
+
 interface SchemaNode { properties?: Record<string, SchemaNode>, additionalProperties?: unknown, items?: SchemaNode }
 
 /**
@@ -151,8 +161,7 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
     }
     // the readiness probe's target: a starting agent answers 503 until it holds the cluster's view, so the Service
     // never routes a query to an agent that would answer from its own record alone
-    const readiness = { type: 'object', properties: { ready: { type: 'boolean' }, reason: { type: 'string' } }, required: ['ready', 'reason'] }
-    api.get('/api/v1/ready', { schema: { summary: 'Readiness: 200 once this agent holds the cluster\'s view (pulled from a peer, or none answered), else 503', response: { 200: readiness, 503: readiness } } }, async (_req, reply) => {
+    api.withTypeProvider<SchemaTypes>().get('/api/v1/ready', { schema: { summary: 'Readiness: 200 once this agent holds the cluster\'s view (pulled from a peer, or none answered), else 503', response: { 200: readinessSchema, 503: readinessSchema } } }, async (_req, reply) => {
       const r = deps.ready?.() ?? { ready: true, reason: 'ready' }
       return await reply.code(r.ready ? 200 : 503).send(r)
     })

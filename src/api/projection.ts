@@ -1,5 +1,5 @@
 // Pure projections of the view into the original tool's JSON shapes (extra detail keys added, none removed).
-import { addressesOf, familyOf } from '../core/families.ts'
+import { addressesOf, familyOf, primaryOf } from '../core/families.ts'
 import type { Layer, LegacyPathResult, PathResult, ServiceResult } from '../core/record.ts'
 import type { AgentEntry, ExternalEntry } from '../core/view.ts'
 import { coverage } from '../probe/targets.ts'
@@ -63,8 +63,7 @@ export function hostIps (v: ViewSnapshot): string[] {
 
 /** How many nodes (host) or pods (pod) the view holds, legacy clients' included: one a member, whatever its families. */
 export function memberCount (v: ViewSnapshot, layer: Layer): number {
-  const primary = (x: { nodeIp: string, podIp: string }): string => layer === 'host' ? x.nodeIp : x.podIp
-  return new Set([...v.agents.map(e => primary(e.record.identity)), ...legacyHeartbeats(v).map(primary)]).size
+  return new Set([...v.agents.map(e => primaryOf(e.record.identity, layer)), ...legacyHeartbeats(v).map(h => primaryOf(h, layer))]).size
 }
 
 /** Every pod address (both families on a dual-stack cluster), legacy clients' included. */

@@ -8,7 +8,7 @@ import { AgentMetrics } from '../api/metrics.ts'
 import { startHealthServer, type HealthServer } from '../api/health-server.ts'
 import { clientCount, type ViewSnapshot } from '../api/projection.ts'
 import { thinLegacyResults } from '../api/legacy-thin.ts'
-import { historyAnswer } from '../api/history.ts'
+import { historyAnswer, type HistoryAnswer } from '../api/history.ts'
 import type { ApiDeps, HealthInfo, HistoryQuery, LeaderInfo, Readiness } from '../api/routes.ts'
 import { Discovery } from '../gossip/discovery.ts'
 import { Admission } from '../gossip/admission.ts'
@@ -488,7 +488,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       lease: e === null ? null : { observed_holder: e.holder, transitions: e.transitions, last_renew_ago_ms: e.lastRenewAgoMs, reports_printed: reporter.printed }
     }
   }
-  const history = (q: HistoryQuery): unknown => historyAnswer(model.pairs(now(), q), now(), model.o.flapWindowMs, model.o.flapMin)
+  const history = (q: HistoryQuery): HistoryAnswer => historyAnswer(model.pairs(now(), q), now(), model.o.flapWindowMs, model.o.flapMin)
   const ready = (): Readiness => settled()
     ? { ready: true, reason: sync.stats.pulled > 0 ? 'the view was pulled from a peer' : `no peer answered within ${SETTLE_MS / 1000} s: serving this agent's own view` }
     : { ready: false, reason: 'pulling the cluster\'s view from a peer' }

@@ -1,5 +1,5 @@
 // Pure: the periodic network report built from a view: the original tool's summary, failing pairs and verdicts.
-import { addressesOf, addressIn, familyOf } from '../core/families.ts'
+import { addressesOf, addressIn, familyOf, primaryOf } from '../core/families.ts'
 import type { AgentRecord, ExcludedNode, Layer } from '../core/record.ts'
 import { excludedList, exclusionsOf } from './exclusions.ts'
 import { pairOk, problemOf } from './paths.ts'
@@ -34,6 +34,7 @@ export interface Report {
   reporter: string | null
   activeAgents: number
   legacyClients: number
+  /** Every live agent's node and pod addresses, both families on a dual-stack cluster (as GET /api/v1/hosts and /pods). */
   hostIps: string[]
   podIps: string[]
   layers: Record<Layer, LayerSummary>
@@ -118,7 +119,7 @@ export function buildReport (input: ReportInput): Report {
         failing.push({
           layer,
           source: layer === 'host' ? a.identity.nodeName : a.identity.podName,
-          sourceIp: addressIn(a.identity, layer, familyOf(r.target)) ?? (layer === 'host' ? a.identity.nodeIp : a.identity.podIp),
+          sourceIp: addressIn(a.identity, layer, familyOf(r.target)) ?? primaryOf(a.identity, layer),
           target: names.get(`${layer}:${r.target}`) ?? r.target,
           targetIp: r.target,
           problem
@@ -133,8 +134,8 @@ export function buildReport (input: ReportInput): Report {
     reporter: input.reporter,
     activeAgents: live.length,
     legacyClients: input.legacyClients,
-    hostIps: sortIps(live.map(a => a.identity.nodeIp)),
-    podIps: sortIps(live.map(a => a.identity.podIp)),
+    hostIps: sortIps(live.flatMap(a => addressesOf(a.identity, 'host'))),
+    podIps: sortIps(live.flatMap(a => addressesOf(a.identity, 'pod'))),
     layers: { host: summarise(live, 'host'), pod: summarise(live, 'pod') },
     service: serviceSummary(live),
     failingPairs: failing.slice(0, input.maxFailingPairs ?? 20),
