@@ -245,4 +245,11 @@ t.test('logger: JSON lines with the level as a name, for log pipelines', async t
   const parsed = lines.map(l => JSON.parse(l) as { level: unknown, msg: string, pod: string, time: string })
   t.same(parsed.map(p => [p.level, p.msg, p.pod]), [['info', 'hello', 'agent-1'], ['warn', 'careful', 'agent-1']], 'level names, base fields, nothing below the level')
   t.match(parsed[0]?.time, /^\d{4}-\d{2}-\d{2}T/, 'ISO timestamps')
+  // the production bundle shortens class names: an error's type is the name it gives itself, not its constructor's
+  const Shortened = class extends Error { constructor () { super('bad frame'); this.name = 'WireError' } }
+  log.error({ err: new Shortened() }, 'refused')
+  log.error({ err: 'not an error' }, 'odd')
+  const errors = lines.slice(2).map(l => JSON.parse(l) as { err: unknown })
+  t.match(errors[0]?.err, { type: 'WireError', message: 'bad frame', stack: /WireError: bad frame/ }, 'the error named by its own name')
+  t.equal(errors[1]?.err, 'not an error', 'a value that is not an error logged as it is')
 })
