@@ -1,7 +1,9 @@
 // The REST API's read side through Fastify's inject() (no sockets): every read route's exact JSON over a known view
-// of four agents, routing (404), history, readiness, and a dependency that throws (500 without a stack trace).
+// of four agents, routing (404), history, readiness, a dependency that throws (500 without a stack trace), and the deferred schema compilers.
 import t from 'tap'
 import { buildApi } from '../src/api/app.ts'
+import Fastify from 'fastify'
+import { lazySerializers, lazyValidators } from '../src/api/lazy-compilers.ts'
 import { readRoutes, writeRoutes, type ApiDeps, type HealthInfo } from '../src/api/routes.ts'
 import { type Report } from '../src/report/report.ts'
 import { CHECKED } from './fixtures.ts'
@@ -263,4 +265,20 @@ t.test('a dependency that throws: 500 INTERNAL, no stack, logged at error level'
   errorOf(t, await post(h, '/api/v1/heartbeat', hb({ node_ip: 'x' })), 400, 'INVALID_REQUEST', 'a bad body')
   t.notOk(h.logs.some(l => l.level >= 40), 'a rejected body is not logged as a warning or error')
   t.ok(h.logs.some(l => l.level === 20 && l.msg === 'request rejected'), 'it is logged at debug level')
+})
+
+t.test('schema compilers are deferred to a route\'s first use: starting compiles nothing, answers and refusals are unchanged', async t => {
+  const app = Fastify({ schemaController: { compilersFactory: { buildValidator: lazyValidators(), buildSerializer: lazySerializers() } } })
+  // a response schema fast-json-stringify cannot compile (a reference to nothing): an eager compiler fails ready()
+  app.get('/broken', { schema: { response: { 200: { type: 'object', properties: { a: { $ref: '#/definitions/none' } } } } } }, async () => ({ a: 1 }))
+  app.get('/fine', { schema: { response: { 200: { type: 'object', properties: { a: { type: 'integer' } } } } } }, async () => ({ a: 1, hidden: 2 }))
+  app.post('/body', { schema: { body: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } }, additionalProperties: false } } }, async req => req.body)
+  await t.resolves(async () => await app.ready(), 'the app starts: nothing was compiled yet')
+  t.equal((await app.inject({ method: 'GET', url: '/broken' })).statusCode, 500, 'the broken schema fails at its first answer')
+  t.same((await app.inject({ method: 'GET', url: '/fine' })).json(), { a: 1 }, 'serialised by its schema (unknown fields dropped)')
+  t.same((await app.inject({ method: 'POST', url: '/body', payload: { n: 3 } })).json(), { n: 3 }, 'a valid body passes')
+  const bad = await app.inject({ method: 'POST', url: '/body', payload: { n: 'x' } })
+  t.equal(bad.statusCode, 400, 'an invalid body is refused')
+  t.match(bad.json(), { message: /body\/n must be integer/ }, 'with Ajv\'s reasons, read from the compiled validator')
+  await app.close()
 })

@@ -17,6 +17,7 @@ import { GossipMesh } from '../src/gossip/mesh.ts'
 import type { AntiEntropy } from '../src/gossip/sync.ts'
 import { newAgentKey, PeerKeys, type AgentKey } from '../src/core/keys.ts'
 import { DialPlanner } from '../src/gossip/dial-planner.ts'
+import { Discovery } from '../src/gossip/discovery.ts'
 import { checkSeals, recordSealHolds } from '../src/core/seal.ts'
 import {
   AGGREGATOR_SLACK, AGGREGATORS_PER_ORIGIN, aggregatorCount, aggregatorSets, BeatBook, chooseAggregators,
@@ -1644,4 +1645,33 @@ t.test('View: identities bound to pods (records vouched for by the cluster\'s to
     t.equal(v.apply(full(rec(1)), ident(1).peerId, 1), 'accepted')
     t.notOk(v.identitiesRequired)
   })
+})
+
+t.test('Discovery: a joining agent dials two first contacts, two more each 250 ms, and everyone once it holds the view', async t => {
+  const dialed: string[] = []
+  const node = {
+    addEventListener: () => {},
+    getConnections: () => [],
+    // a dial that never completes (a dead peer): the stagger must still go on
+    dial: async (ma: { toString: () => string }) => { dialed.push(ma.toString()); return await new Promise(() => {}) }
+  } as unknown as MeshNode
+  let joining = true
+  let clock = 0
+  const peers = Array.from({ length: 8 }, (_, i) => ({ ip: `10.0.0.${i + 2}`, port: 6200 }))
+  const discovery = new Discovery(node, {
+    self: { ip: '10.0.0.1', port: 6200 }, peerService: '', staticPeers: peers, gossipPort: 6200, intervalMs: 60_000, maxPeers: 64, now: () => clock, joining: () => joining
+  }, pino({ level: 'silent' }))
+  const settle = async (): Promise<void> => await new Promise(resolve => setTimeout(resolve, 400))
+  discovery.start()
+  await settle()
+  t.equal(dialed.length, 2, 'two first contacts while joining')
+  clock += 260
+  await settle()
+  t.equal(dialed.length, 4, 'still joining a stagger later (the first two hang): two more')
+  joining = false
+  discovery.poke()
+  await settle()
+  t.equal(dialed.length, 8, 'the view pulled: every other peer dialed')
+  t.equal(new Set(dialed).size, 8, 'each once')
+  discovery.stop()
 })

@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { InjectError } from '../core/inject.ts'
 import { readinessSchema } from './agent-schemas.ts'
 import { JsonCache } from './json-cache.ts'
+import { lazySerializers, lazyValidators } from './lazy-compilers.ts'
 import { InvalidReport } from './legacy.ts'
 import { registerPage } from './page-route.ts'
 import { RateLimiter } from './rate-limit.ts'
@@ -121,6 +122,7 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
     requestTimeout: 15_000,
     keepAliveTimeout: 5_000,
     return503OnClosing: true,
+    schemaController: { compilersFactory: { buildValidator: lazyValidators(), buildSerializer: lazySerializers() } },
     ajv: { customOptions: { allowUnionTypes: true, removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } }
   })
 

@@ -16,7 +16,16 @@ export interface DiscoveryOptions {
   intervalMs: number
   maxPeers: number
   now: () => number
+  /**
+   * True while this agent has yet to pull the view from a peer. It then dials FIRST_CONTACTS peers at a time, so
+   * their handshakes and the pull are not slowed by every other handshake at once (the pull then calls poke()).
+   */
+  joining?: () => boolean
 }
+
+/** Peers a joining agent dials first, and how long before it dials as many more if it still has not pulled the view. */
+const FIRST_CONTACTS = 2
+const JOIN_STAGGER_MS = 250
 
 /** IP and TCP port of a multiaddr, when it has both. */
 export function addressOf (ma: Multiaddr): PeerAddress | null {
@@ -43,6 +52,9 @@ export class Discovery {
   private timer: NodeJS.Timeout | undefined
   private running = false
   private discovered: PeerAddress[] = []
+  /** Dials made while joining, and when joining began (the first round). */
+  private joinDials = 0
+  private joinStart: number | null = null
 
   constructor (node: MeshNode, opts: DiscoveryOptions, log: Logger) {
     this.node = node
@@ -119,14 +131,28 @@ export class Discovery {
       this.opts.onResolved?.(this.discovered.map(a => a.ip))
       this.planner.forgetAllBut(this.discovered)
       const dials = this.planner.plan(this.discovered, this.connectedKeys(), this.pending, this.opts.now())
-      for (const a of dials) void this.dial(a)
+      for (const a of this.joining() ? this.firstContacts(dials) : dials) void this.dial(a)
       await this.dedupeConnections()
     } catch (err) {
       this.log.warn({ err }, 'discovery round failed')
     }
     // wake for the next round, or sooner when a backoff ends first
-    const wait = Math.max(100, Math.min(this.opts.intervalMs, this.planner.nextDueIn(this.opts.now())))
+    const wait = Math.max(100, Math.min(this.joining() ? JOIN_STAGGER_MS : this.opts.intervalMs, this.planner.nextDueIn(this.opts.now())))
     if (this.running) this.timer = setTimeout(() => { void this.tick() }, wait)
+  }
+
+  private joining (): boolean {
+    return this.opts.joining?.() === true
+  }
+
+  /** While joining: FIRST_CONTACTS dials, and as many more each JOIN_STAGGER_MS (dead first contacts delay it no more). */
+  private firstContacts (dials: PeerAddress[]): PeerAddress[] {
+    const now = this.opts.now()
+    this.joinStart ??= now
+    const allowed = FIRST_CONTACTS * (1 + Math.floor((now - this.joinStart) / JOIN_STAGGER_MS))
+    const take = dials.slice(0, Math.max(0, allowed - this.joinDials))
+    this.joinDials += take.length
+    return take
   }
 
   private async dial (a: PeerAddress): Promise<void> {

@@ -304,7 +304,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     now,
     log,
     verify: new PeerKeys().verify,
-    onChange: () => {},
+    // the first pull ends the join: the peers not yet dialed are dialed now (Discovery's first contacts)
+    onChange: () => { if (sync.stats.pulled === 1) discovery.poke() },
     prove,
     events: metrics,
     onSelfBehind: held => {
@@ -321,7 +322,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     gossipPort: config.gossipPort,
     intervalMs: config.discoveryIntervalS * 1000,
     maxPeers: config.meshMaxPeers,
-    now
+    now,
+    joining: () => sync.stats.pulled === 0 && now() - startedAt < SETTLE_MS
   }, log)
   const beats = new Beats({ node, view, now, log, onLegacyGap: peer => { void sync.pull(peer) } })
   // origin times against receipt times: how far each agent's wall clock is from this one's
