@@ -138,7 +138,7 @@ async function reply<T> (child: ChildProcess, is: (m: Record<string, unknown>) =
 }
 
 /** Ten bare gossipsub nodes on 127.0.6.x: the raw delivery baseline. */
-class RawCluster {
+export class RawCluster {
   readonly nodes: ChildProcess[] = []
   private readonly listeners = new Set<(m: Record<string, { id: number, at: number }>, i: number) => void>()
 
