@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { getJson, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
+import { BUNDLE, buildBundle, getJson, IMAGE_ENV, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { vmRss } from './agent-memory.ts'
 import { procCpuMs, row, type Row, type Suite } from './suite.ts'
 
@@ -170,7 +170,7 @@ async function spreadRun (smoke: boolean, log: (l: string) => void): Promise<Row
   const steadyMs = smoke ? 10_000 : 60_000
   const ips = Array.from({ length: SPREAD_AGENTS }, (_, i) => `127.0.78.${i + 1}`)
   const env = { API_WRITE_RATE: '1000000', LOG_LEVEL: 'warn', HEARTBEAT_DIGEST_ABOVE: '2' }
-  const agents = ips.map((ip, i) => startAgentProcess({ name: `spread-${i + 1}`, ip, peers: ips, env, nodeFlags: IMAGE_NODE_FLAGS }))
+  const agents = ips.map((ip, i) => startAgentProcess({ name: `spread-${i + 1}`, ip, peers: ips, env: { ...IMAGE_ENV, ...env }, nodeFlags: IMAGE_NODE_FLAGS, script: BUNDLE }))
   const b = agents[SPREAD_AGENTS - 1] as AgentProcess
   try {
     await Promise.all(agents.map(async x => await x.ready))
@@ -206,7 +206,16 @@ async function run (smoke: boolean, log: (l: string) => void): Promise<Row[]> {
   const ips = ['127.0.77.1', '127.0.77.2']
   const env = { API_WRITE_RATE: '1000000', LOG_LEVEL: 'warn' }
   const prof = process.env.K8SNET_BENCH_PROFILE
-  const agents = ips.map((ip, i) => startAgentProcess({ name: `legacy-${i + 1}`, ip, peers: ips, env, nodeFlags: prof !== undefined && i === 1 ? [...IMAGE_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${prof}`] : IMAGE_NODE_FLAGS }))
+  // as the image runs the agent (the bundle, its flags and environment); a profiled run uses src/, whose file names
+  // the profile can attribute
+  buildBundle()
+  const agents = ips.map((ip, i) => startAgentProcess({
+    name: `legacy-${i + 1}`,
+    ip,
+    peers: ips,
+    env: { ...IMAGE_ENV, ...env },
+    ...(prof !== undefined && i === 1 ? { nodeFlags: [...IMAGE_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${prof}`] } : { nodeFlags: IMAGE_NODE_FLAGS, script: BUNDLE })
+  }))
   const [a, b] = agents as [AgentProcess, AgentProcess]
   try {
     await Promise.all(agents.map(async x => await x.ready))
@@ -281,6 +290,6 @@ async function run (smoke: boolean, log: (l: string) => void): Promise<Row[]> {
 export const legacyScaleSuite: Suite = {
   name: 'legacy-scale',
   title: 'A 5000-node migration: legacy clients held by every agent',
-  method: `Two agents on loopback with the image's Node flags and the default settings (MAX_EXTERNAL_ORIGINS 5000, thinning above PROBE_SAMPLE_ABOVE rows). ${CLIENTS} made-up legacy clients post at the original's rates (a heartbeat every ${HEARTBEAT_S} s, host, pod and Service results every ${ROUND_S} s, spread evenly), all into agent A; agent B hears them only through gossip, as every agent hears the posts the others take, so B's figures are each agent's cost whatever the number of agents. The result posts carry the ${KEPT_ROWS} rows thinning keeps of a healthy 4999-row post; the cost of a full post is measured after, on A, one at a time. CPU from /proc/<pid>/stat over the window, RSS from /proc/<pid>/status, gossip payload from the agent's own counter, socket bytes from /proc/<pid>/io rchar.`,
+  method: `Two agents on loopback as the image runs them (the bundle, its Node flags and environment) with the default settings (MAX_EXTERNAL_ORIGINS 5000, thinning above PROBE_SAMPLE_ABOVE rows). ${CLIENTS} made-up legacy clients post at the original's rates (a heartbeat every ${HEARTBEAT_S} s, host, pod and Service results every ${ROUND_S} s, spread evenly), all into agent A; agent B hears them only through gossip, as every agent hears the posts the others take, so B's figures are each agent's cost whatever the number of agents. The result posts carry the ${KEPT_ROWS} rows thinning keeps of a healthy 4999-row post; the cost of a full post is measured after, on A, one at a time. CPU from /proc/<pid>/stat over the window, RSS from /proc/<pid>/status, gossip payload from the agent's own counter, socket bytes from /proc/<pid>/io rchar.`,
   run: async ctx => [...await run(ctx.smoke, ctx.log), ...await spreadRun(ctx.smoke, ctx.log)]
 }
