@@ -323,7 +323,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     intervalMs: config.discoveryIntervalS * 1000,
     maxPeers: config.meshMaxPeers,
     now,
-    joining: () => sync.stats.pulled === 0 && now() - startedAt < SETTLE_MS
+    // joining until settled (defined below with the election: the view pulled, or no peer answered in time)
+    joining: () => !settled()
   }, log)
   const beats = new Beats({ node, view, now, log, onLegacyGap: peer => { void sync.pull(peer) } })
   // origin times against receipt times: how far each agent's wall clock is from this one's
