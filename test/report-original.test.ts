@@ -152,7 +152,20 @@ t.test('the Reporter: the text in the chosen format, and always one JSON log rec
   const sink = new Writable({ write (chunk: Buffer, _enc, done) { records.push(...chunk.toString().split('\n').filter(l => l !== '').map(l => JSON.parse(l) as Record<string, any>)); done() } })
   const log = pino({ level: 'info' }, sink)
   const printed: string[] = []
-  const reporter = (render?: (r: ReturnType<typeof report>) => string): Reporter => new Reporter({ intervalMs: 1000, isLeader: () => true, build: () => report(), print: text => { printed.push(text) }, wallNow: () => NOW, log, ...(render === undefined ? {} : { render }) })
+  // a CPU clock that advances 7 ms during each report; the metrics hear of the same cost
+  let cpu = 100
+  const costs: number[] = []
+  const reporter = (render?: (r: ReturnType<typeof report>) => string): Reporter => new Reporter({
+    intervalMs: 1000,
+    isLeader: () => true,
+    build: () => { cpu += 7; return report() },
+    print: text => { printed.push(text) },
+    wallNow: () => NOW,
+    cpuNow: () => cpu,
+    events: { reportPrinted: s => { costs.push(s) } },
+    log,
+    ...(render === undefined ? {} : { render })
+  })
   t.ok(reporter().tick(), 'ours: printed')
   t.match(printed[0], /^==== k8snet-checker network report/, 'the text')
   t.ok(reporter(() => '').tick(), 'json: a tick that prints no text')
@@ -162,6 +175,8 @@ t.test('the Reporter: the text in the chosen format, and always one JSON log rec
   t.equal(logged.length, 2, 'one record per report, whatever the text format')
   t.match(logged[0]?.report, { reporter: 'agent-1', legacyClients: 1, verdicts: [{ kind: VERDICT.kind, subject: VERDICT.subject, culprits: VERDICT.culprits }] }, 'verdicts with kind, subject and culprits')
   t.notOk('hostIps' in (logged[0]?.report ?? {}), 'IP lists left out (their counts stay)')
+  t.equal(logged[0]?.cpu_ms, 7, 'the record says what the report cost in CPU')
+  t.same(costs, [0.007, 0.007], 'and so do the metrics, in seconds')
 })
 
 t.test('REPORT_FORMAT parses', async t => {

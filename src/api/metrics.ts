@@ -44,6 +44,7 @@ export class AgentMetrics {
   private readonly bytes: Counter
   private readonly sync: Counter
   private readonly reports: Counter
+  private readonly activityCpu: Counter
   private readonly unknownFields: Counter
   private readonly legacyRows: Counter
   private readonly pathChanges: Counter
@@ -72,6 +73,7 @@ export class AgentMetrics {
     this.bytes = counter('k8snet_gossip_payload_bytes_total', 'Payload bytes of gossip messages, by direction (envelope and framing not counted).', ['direction'])
     this.sync = counter('k8snet_sync_total', 'Anti-entropy exchanges: served to peers, pulled from peers, failed.', ['event'])
     this.reports = counter('k8snet_reports_printed_total', 'Reports this agent printed as Lease holder.', [])
+    this.activityCpu = counter('k8snet_activity_cpu_seconds_total', 'Main-thread CPU of this agent\'s periodic work: the reachability model\'s tick (every probe interval, every agent) and, as Lease holder, building and printing the report.', ['activity'])
     gauge('k8snet_build_info', 'Always 1: the agent\'s version, the source revision of its image and the Node.js version it runs on.', ['version', 'revision', 'nodejs']).set({ version: VERSION, revision: REVISION, nodejs: process.version }, 1)
     this.unknownFields = counter('k8snet_legacy_unknown_fields_total', 'Fields of legacy POST bodies that their schema does not know, dropped (the original\'s server ignored them), by route.', ['route'])
     this.legacyRows = counter('k8snet_legacy_rows_total', 'Rows of legacy results POSTs this agent took in, by fate: kept, or dropped by the thinning above PROBE_SAMPLE_ABOVE rows (passing rows outside the rotating sample, failing rows beyond the cap).', ['fate'])
@@ -114,7 +116,12 @@ export class AgentMetrics {
   gossipIgnored (reason: string): void { this.ignored.inc({ reason }) }
   gossipBytes (direction: 'in' | 'out', n: number): void { this.bytes.inc({ direction }, n) }
   syncExchange (event: 'served' | 'pulled' | 'failed'): void { this.sync.inc({ event }) }
-  reportPrinted (): void { this.reports.inc() }
+  reportPrinted (cpuSeconds: number): void {
+    this.reports.inc()
+    this.activityCpu.inc({ activity: 'report' }, cpuSeconds)
+  }
+
+  modelTicked (cpuSeconds: number): void { this.activityCpu.inc({ activity: 'model' }, cpuSeconds) }
   pathChange (layer: Layer): void { this.pathChanges.inc({ layer }) }
 
   /** Counts one probe round's outcomes and timings; `watched`: the exception watch's size (null: no sample). */

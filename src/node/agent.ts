@@ -38,6 +38,7 @@ import { FamilyModels } from '../report/family-models.ts'
 import { modelOptions, NetworkModel } from '../report/network-model.ts'
 import { buildReport, type Report } from '../report/report.ts'
 import { Reporter } from '../report/reporter.ts'
+import { threadCpuMs } from '../shared/cpu.ts'
 import { renderOriginal } from '../report/original-format.ts'
 import type { Config } from './config.ts'
 import { ElectionSupervisor } from '../election/election-supervisor.ts'
@@ -349,6 +350,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     { staleAfterMs: staleAfterMs(config, sampled()) }), metrics))
   const model = models.primary
   const tickModel = (): void => {
+    const cpu0 = threadCpuMs()
     const t = now()
     view.expire(t)
     const entries = view.agentEntries()
@@ -363,6 +365,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
       skewMs: skew.estimates(entries.filter(e => e.trust !== Trust.Self).map(e => e.record.identity.podName)),
       othersAlive: supervisor?.othersAlive() ?? null
     })
+    metrics.modelTicked((threadCpuMs() - cpu0) / 1000)
   }
   /** This agent's clock minus the cluster's median, ms (null with fewer than two peers estimated). */
   const clockOffset = (): number | null => {
@@ -407,6 +410,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     render: config.reportFormat === 'original' ? r => renderOriginal(r, view.externalEntries().map(e => e.record.body)).join('\n') + '\n' : config.reportFormat === 'json' ? () => '' : undefined,
     print: text => { process.stdout.write(text) },
     wallNow: Date.now,
+    cpuNow: threadCpuMs,
     log,
     events: metrics
   })

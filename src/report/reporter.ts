@@ -12,9 +12,11 @@ export interface ReporterDeps {
   /** The report as text (default: ours, renderReport); '' prints none (the JSON record alone). */
   render?: (r: Report) => string
   print: (text: string) => void
-  /** Counts each printed report as it happens (the metrics). */
-  events?: { reportPrinted: () => void }
+  /** Counts each printed report as it happens, with the CPU seconds building and printing it took (the metrics). */
+  events?: { reportPrinted: (cpuSeconds: number) => void }
   wallNow: () => number
+  /** CPU ms of this thread so far (a clock for the cost of a report; absent: not measured, 0). */
+  cpuNow?: () => number
   log: Logger
 }
 
@@ -44,16 +46,19 @@ export class Reporter {
     // timers fire at (or just after) a boundary: rounding names the boundary being served
     const interval = Math.round(wallNow() / intervalMs)
     if (interval === this.lastPrinted || !isLeader()) return false
+    const cpu0 = this.deps.cpuNow?.() ?? 0
     try {
       const report = this.deps.build()
       const text = (this.deps.render ?? renderReport)(report)
       if (!isLeader()) return false
       if (text !== '') this.deps.print(text)
       // the same report as one JSON log record, for log pipelines (whatever the text's format)
-      this.deps.log.info({ report: reportRecord(report) }, 'network report')
+      const record = reportRecord(report)
+      const cpuMs = (this.deps.cpuNow?.() ?? 0) - cpu0
+      this.deps.log.info({ report: record, cpu_ms: Math.round(cpuMs * 10) / 10 }, 'network report')
       this.lastPrinted = interval
       this.printed++
-      this.deps.events?.reportPrinted()
+      this.deps.events?.reportPrinted(cpuMs / 1000)
       return true
     } catch (err) {
       this.deps.log.error({ err }, 'report failed')
