@@ -19,9 +19,9 @@ const statOf = (path: string): string[] => readFileSync(path, 'utf8').split(') '
 const ticks = (f: string[], from: number, to: number): number => f.slice(from, to + 1).reduce((x, v) => x + Number(v), 0)
 
 /** CPU ms of an agent by where it ran: its main thread, V8's helper threads, other threads, and its child processes. */
-interface CpuParts { main: number, v8: number, other: number, children: number }
+export interface CpuParts { main: number, v8: number, other: number, children: number }
 
-function cpuParts (pid: number): CpuParts {
+export function cpuParts (pid: number): CpuParts {
   const parts: CpuParts = { main: 0, v8: 0, other: 0, children: 0 }
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     const ms = ticks(statOf(`/proc/${pid}/task/${tid}/stat`), 11, 12) * 10
@@ -42,7 +42,7 @@ function cpuParts (pid: number): CpuParts {
   return parts
 }
 
-const total = (p: CpuParts): number => p.main + p.v8 + p.other + p.children
+export const totalCpu = (p: CpuParts): number => p.main + p.v8 + p.other + p.children
 
 /** Seconds the main thread spent in GC pauses (prom-client's nodejs_gc_duration_seconds, every kind). */
 async function gcSeconds (a: AgentProcess): Promise<number> {
@@ -183,7 +183,7 @@ export const idleCpuSuite: Suite = {
     const rows: Row[] = []
     const all = await clusterRun({ probes: true, election: true }, settle, windowMs)
     const { w } = all
-    const agentPct = w.parts.map(p => pct(total(p), w.seconds))
+    const agentPct = w.parts.map(p => pct(totalCpu(p), w.seconds))
     const scrapes: number[] = []
     try {
       for (const a of all.c.agents.slice(0, 3)) scrapes.push(await all.c.scrapeCostMs(a, ctx.smoke ? 5 : 50, median(agentPct)))
@@ -195,7 +195,7 @@ export const idleCpuSuite: Suite = {
     await noProbes.c.stop()
     const noElection = await clusterRun({ probes: true, election: false }, settle, windowMs)
     await noElection.c.stop()
-    const without = (r: typeof noProbes): number[] => r.w.parts.map(p => pct(total(p), r.w.seconds))
+    const without = (r: typeof noProbes): number[] => r.w.parts.map(p => pct(totalCpu(p), r.w.seconds))
     ctx.log(`no probes: ${without(noProbes).map(x => x.toFixed(2)).join(' ')} %; no election: ${without(noElection).map(x => x.toFixed(2)).join(' ')} %`)
     const silent = await rawFloor(0, 0, settle, windowMs)
     const atRate = await rawFloor(w.perS, w.size, settle, windowMs)

@@ -7,13 +7,14 @@ import { agentMemorySuite } from './agent-memory.ts'
 import { apiThroughputSuite } from './api-throughput.ts'
 import { gossipBytesSuite } from './gossip-bytes.ts'
 import { idleCpuSuite } from './idle-cpu.ts'
+import { stream1000Suite } from './stream-1000.ts'
 import { legacyScaleSuite } from './legacy-scale.ts'
 import { meshTimingSuite } from './mesh-timing.ts'
 import { probeRoundSuite } from './probe-round.ts'
 import { verdictSimSuite } from './verdict-sim.ts'
 import type { Row, Suite } from './suite.ts'
 
-const SUITES: Suite[] = [probeRoundSuite, meshTimingSuite, gossipBytesSuite, agentMemorySuite, idleCpuSuite, legacyScaleSuite, apiThroughputSuite, verdictSimSuite]
+const SUITES: Suite[] = [probeRoundSuite, meshTimingSuite, gossipBytesSuite, agentMemorySuite, idleCpuSuite, stream1000Suite, legacyScaleSuite, apiThroughputSuite, verdictSimSuite]
 
 const { values } = parseArgs({ options: { smoke: { type: 'boolean', default: false }, runs: { type: 'string' }, only: { type: 'string' } } })
 const smoke = values.smoke === true
