@@ -417,7 +417,7 @@ export const stream1000Suite: Suite = {
         ip: AGENT_POD_IP,
         peers: cluster.ids.map(id => `${id.podIp}:${GOSSIP_PORT}`),
         nodeFlags: IMAGE_NODE_FLAGS,
-        script: BUNDLE,
+        script: process.env.STREAM_SCRIPT ?? BUNDLE,
         log: join(dir, 'agent.log'),
         env: {
           ...IMAGE_ENV,

@@ -1456,6 +1456,26 @@ t.test('liveness: packing, aggregators, the beat book', async t => {
   t.ok(rvAhead(5, 4) && rvAhead(0, 65535) && !rvAhead(4, 4) && !rvAhead(3, 4), 'rv ahead, modulo 2^16')
 })
 
+t.test('view: its membership number changes when an agent joins or leaves, not when a member\'s record changes', async t => {
+  const v = new View({ ttlMs: TTL, maxExternal: 8 })
+  v.setSelf({ identity: ident(0), inc: 1, seq: 1, rv: 0, results: emptyResults(), leader: false }, 0)
+  const rec = (i: number, seq: number, rv: number): AgentRecord => ({ identity: ident(i), inc: 100, seq, rv, results: emptyResults(), leader: false })
+  const m0 = v.membership
+  t.equal(v.apply({ t: 'full', record: rec(1, 1, 1) }, ident(1).peerId, 0), 'accepted')
+  const m1 = v.membership
+  t.not(m1, m0, 'a newcomer')
+  t.equal(v.apply({ t: 'full', record: rec(1, 2, 2) }, ident(1).peerId, 1_000), 'accepted')
+  t.equal(v.membership, m1, 'a member\'s newer record')
+  t.equal(v.apply({ t: 'leave', origin: 'agent-1', inc: 100, seq: 3 }, ident(1).peerId, 2_000), 'accepted')
+  t.not(v.membership, m1, 'a departure')
+  const m2 = v.membership
+  v.apply({ t: 'full', record: rec(2, 1, 1) }, ident(2).peerId, 3_000)
+  t.not(v.membership, m2)
+  const m3 = v.membership
+  v.expire(3_000 + TTL + 1)
+  t.not(v.membership, m3, 'an expiry')
+})
+
 t.test('liveness: a view applies digests from aggregators only', async t => {
   const TTL = 15_000
   const v = new View({ ttlMs: TTL, maxExternal: 8 })

@@ -169,6 +169,7 @@ export class View {
   private readonly byShortId = new Map<number, string | null>()
   /** The agents allowed to speak for others' liveness, for the membership it was computed from. */
   private aggregatorCache: AggregatorSets | null = null
+  private membershipChanges = 0
   private readonly externals = new Map<string, ExternalEntry>()
   /** No legacy record can expire before this time (monotonic ms): the sweep skips them until then. */
   private externalsDueAt = -Infinity
@@ -402,7 +403,7 @@ export class View {
     const sid = shortId(id.podName)
     const other = this.byShortId.get(sid)
     this.byShortId.set(sid, other === undefined || other === id.podName ? id.podName : null)
-    if (!replaced) this.aggregatorCache = null
+    if (!replaced) this.membershipChanged()
   }
 
   /** Forgets an origin's entry and indexes (`forGood`: its membership ends, not a newer record of it coming in). */
@@ -422,7 +423,7 @@ export class View {
       if (rest.length === 1) this.byShortId.set(sid, rest[0] as string)
       else if (rest.length === 0) this.byShortId.delete(sid)
     }
-    if (forGood) this.aggregatorCache = null
+    if (forGood) this.membershipChanged()
     return e
   }
 
@@ -520,6 +521,15 @@ export class View {
   }
 
   agentEntries (): AgentEntry[] { return [...this.agents.values()] }
+
+  /** A number that changes whenever an agent joins or leaves the view (not when a member's record changes). */
+  get membership (): number { return this.membershipChanges }
+
+  private membershipChanged (): void {
+    this.aggregatorCache = null
+    this.membershipChanges++
+  }
+
   /** Whether liveness entries can name `origin`: no other held origin shares its short id. */
   shortIdUnique (origin: string): boolean { return this.byShortId.get(shortId(origin)) === origin }
   /** The origin a peer id speaks for, if held. */

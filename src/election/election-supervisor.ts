@@ -40,6 +40,9 @@ export class ElectionSupervisor {
   private settledAt: number | null = null
   private members = ''
   private membersSince = 0
+  /** The view's membership as last read (names and their ranking are read again only when it changes). */
+  private membership = -1
+  private ranked: string[] = []
   /** When this agent found itself cut off (null: it is not). */
   private cutOffSince: number | null = null
   handovers = 0
@@ -95,16 +98,21 @@ export class ElectionSupervisor {
    */
   /** One evaluation (the timer runs it every checkEveryMs). */
   check (): void {
-    const names = this.d.view.agentEntries().map(e => e.record.identity.podName).sort()
-    const key = names.join(',')
-    if (key !== this.members) {
-      this.members = key
-      this.membersSince = this.d.now()
+    // (every checkEveryMs on every agent: at 1000 agents, sorting and hashing every name each time cost 1.5 % of a core)
+    if (this.d.view.membership !== this.membership) {
+      this.membership = this.d.view.membership
+      const names = this.d.view.agentEntries().map(e => e.record.identity.podName).sort()
+      const key = names.join(',')
+      if (key !== this.members) {
+        this.members = key
+        this.membersSince = this.d.now()
+      }
+      this.ranked = contenders(names, this.d.maxContenders)
     }
     if (!this.d.settled()) return
     this.settledAt ??= this.d.now()
     const me = this.d.self.origin
-    this.contenders = contenders(names, this.d.maxContenders)
+    this.contenders = this.ranked
     const stable = this.d.now() - this.membersSince >= this.d.stableMs
     const leading = this.d.election.state().leading
     const leaderNow = this.holder() !== null

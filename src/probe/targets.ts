@@ -80,10 +80,14 @@ export interface Coverage { host: number, pod: number }
 
 /** How many agents currently hold a result for each agent's node IP (host) and pod IP (pod): a gap is visible. */
 export function coverage (agents: AgentRecord[]): Map<string, Coverage> {
-  const count = (layer: Layer, ip: string, self: string): number =>
-    agents.filter(a => a.identity.podName !== self && a.results[layer].has(ip)).length
-  return new Map(agents.map(a => [a.identity.podName, {
-    host: count('host', a.identity.nodeIp, a.identity.podName),
-    pod: count('pod', a.identity.podIp, a.identity.podName)
-  }]))
+  // one pass over every record's results (linear in the paths held, not agents x agents): holders by target address
+  const holders = { host: new Map<string, number>(), pod: new Map<string, number>() }
+  for (const a of agents) {
+    for (const layer of ['host', 'pod'] as const) {
+      for (const ip of a.results[layer].keys()) holders[layer].set(ip, (holders[layer].get(ip) ?? 0) + 1)
+    }
+  }
+  // an agent's result for its own address is not coverage by another agent
+  const count = (layer: Layer, a: AgentRecord, ip: string): number => (holders[layer].get(ip) ?? 0) - (a.results[layer].has(ip) ? 1 : 0)
+  return new Map(agents.map(a => [a.identity.podName, { host: count('host', a, a.identity.nodeIp), pod: count('pod', a, a.identity.podIp) }]))
 }
