@@ -12,12 +12,11 @@ export interface ViewSnapshot {
 
 /** "unknown" when ICMP could not be measured at all (no fping or no CAP_NET_RAW): never blamed on the network. */
 import type { ClientCount, CoverageAnswer, PairMap, PairResult, PingStatus, ServiceRow } from './schemas.ts'
+import { numericOrder } from '../shared/numeric-order.ts'
 export type { PairMap, PairResult, PingStatus, ServiceRow }
 
 const iso = (epochMs: number): string => new Date(epochMs).toISOString()
-// one collator: localeCompare with options builds a new one per comparison (most of a 100-agent /results request)
-const numericOrder = new Intl.Collator('en', { numeric: true })
-const sortIps = (ips: Iterable<string>): string[] => [...new Set(ips)].sort(numericOrder.compare)
+const sortIps = (ips: Iterable<string>): string[] => [...new Set(ips)].sort(numericOrder)
 
 const pingStatus = (r: PathResult): PingStatus => r.sent === 0 ? 'unknown' : r.received > 0 ? 'reachable' : 'unreachable'
 

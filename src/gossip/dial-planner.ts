@@ -1,5 +1,6 @@
 // Decides which discovered peers to dial now: who should be connected, which side dials, and per-address backoff.
 import { createHash } from 'node:crypto'
+import { numericOrder } from '../shared/numeric-order.ts'
 
 /** A peer's gossip address: what discovery found (DNS, the static list) and the planner dials. */
 export interface PeerAddress { ip: string, port: number }
@@ -8,7 +9,7 @@ export const addrKey = (a: PeerAddress): string => a.ip.includes(':') ? `[${a.ip
 
 /** Orders addresses numerically (IPv4 octets, then port) so "lower dials higher" means the same on every agent. */
 export function compareAddr (a: PeerAddress, b: PeerAddress): number {
-  const c = a.ip.localeCompare(b.ip, 'en', { numeric: true })
+  const c = numericOrder(a.ip, b.ip)
   return c !== 0 ? c : a.port - b.port
 }
 

@@ -1,6 +1,7 @@
 // Pure: whether Kubernetes has set a Node aside (cordoned or draining, not ready, being removed), read from the few
 // fields of a Node object that say so; everything else in the object is ignored.
 import type { ExcludedNode } from '../core/record.ts'
+import { numericOrder } from '../shared/numeric-order.ts'
 
 /** The taint the cluster autoscaler puts on a node it is about to remove. */
 export const AUTOSCALER_TAINT = 'ToBeDeletedByClusterAutoscaler'
@@ -40,5 +41,5 @@ export function exclusionOf (node: unknown): string | null {
 
 /** The excluded nodes of a set of Node objects held by name, sorted by name. */
 export function excludedNodes (reasons: ReadonlyMap<string, string>): ExcludedNode[] {
-  return [...reasons].map(([node, reason]) => ({ node, reason })).sort((a, b) => a.node.localeCompare(b.node, 'en', { numeric: true }))
+  return [...reasons].map(([node, reason]) => ({ node, reason })).sort((a, b) => numericOrder(a.node, b.node))
 }

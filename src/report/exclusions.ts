@@ -1,6 +1,7 @@
 // Pure: the nodes Kubernetes has set aside, as the Lease holder's record says (its watch of the Node objects), and
 // what that means for judging: agents on those nodes, and pairs with them, are not judged.
 import type { AgentRecord, ExcludedNode } from '../core/record.ts'
+import { numericOrder } from '../shared/numeric-order.ts'
 
 /** Node name -> why it is excluded, from every record that holds the Lease (two, briefly, during a handover). */
 export function exclusionsOf (records: Iterable<AgentRecord>): Map<string, string> {
@@ -14,7 +15,7 @@ export function exclusionsOf (records: Iterable<AgentRecord>): Map<string, strin
 
 /** The excluded nodes as a sorted list. */
 export function excludedList (m: ReadonlyMap<string, string>): ExcludedNode[] {
-  return [...m].map(([node, reason]) => ({ node, reason })).sort((a, b) => a.node.localeCompare(b.node, 'en', { numeric: true }))
+  return [...m].map(([node, reason]) => ({ node, reason })).sort((a, b) => numericOrder(a.node, b.node))
 }
 
 /** Whether an agent's record is on an excluded node (and is not the observer itself, which always judges itself). */

@@ -2,12 +2,11 @@
 import type { ExternalBody, LegacyPathResult } from '../core/record.ts'
 import type { Report } from './report.ts'
 import { verdictLines } from './render.ts'
+import { numericOrder } from '../shared/numeric-order.ts'
 
 const RULE = '='.repeat(80)
 const THIN = '-'.repeat(80)
 const LEGACY = ' (legacy)'
-
-const numericOrder = new Intl.Collator('en', { numeric: true })
 
 /** Go's time.Duration String() for a whole number of nanoseconds ("0s", "850ns", "1.5µs", "2.004ms", "1m30.5s"). */
 export function goDuration (ns: number): string {
@@ -50,7 +49,7 @@ const legacyOk = (r: LegacyPathResult): boolean => {
 
 function ipList (title: string, agentIps: string[], legacyIps: string[]): string[] {
   const agents = new Set(agentIps)
-  const all = [...new Set([...agentIps, ...legacyIps])].sort(numericOrder.compare)
+  const all = [...new Set([...agentIps, ...legacyIps])].sort(numericOrder)
   const lines = [`${title} (共${all.length}个):`]
   if (all.length === 0) lines.push('  无')
   all.forEach((ip, i) => lines.push(`  ${i + 1}. ${ip}${agents.has(ip) ? '' : LEGACY}`))

@@ -5,6 +5,7 @@ import { excludedList, exclusionsOf } from './exclusions.ts'
 import { pairOk, problemOf } from './paths.ts'
 import { findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from './verdicts.ts'
 import { predecessorsOf } from './succession.ts'
+import { numericOrder } from '../shared/numeric-order.ts'
 
 export interface LayerSummary {
   total: number
@@ -64,7 +65,7 @@ export interface ReportInput {
   excluded?: ReadonlyMap<string, string>
 }
 
-const sortIps = (ips: Iterable<string>): string[] => [...new Set(ips)].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+const sortIps = (ips: Iterable<string>): string[] => [...new Set(ips)].sort(numericOrder)
 
 function summarise (live: AgentRecord[], layer: Layer): LayerSummary {
   let ok = 0

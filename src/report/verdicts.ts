@@ -4,6 +4,7 @@ import type { AgentRecord, Layer } from '../core/record.ts'
 import { crossing, direction, groups, reachesWithin, type Crossing } from './components.ts'
 import { buildEvidence, type Edge, type Evidence, type Member } from './evidence.ts'
 import { lossOf, problemOf } from './paths.ts'
+import { numericOrder } from '../shared/numeric-order.ts'
 
 export type VerdictKind =
   | 'flapping' | 'isolated' | 'partition' | 'outbound' | 'inbound' | 'overlay' | 'node-ip' | 'gossip-cut' | 'one-way'
@@ -100,7 +101,7 @@ export function findVerdicts (live: AgentRecord[], lost: LostAgent[], o: Verdict
 const member = (c: Ctx, name: string): Member => c.e.members.get(name) as Member
 const nodeOf = (c: Ctx, name: string): string => member(c, name).node
 const names = (c: Ctx, ns: Iterable<string>): string => [...ns].map(n => nodeOf(c, n)).sort(byNumber).join(', ')
-const byNumber = (a: string, b: string): number => a.localeCompare(b, 'en', { numeric: true })
+const byNumber = numericOrder
 const unblamed = (c: Ctx): string[] => [...c.e.members.keys()].filter(n => !c.blamed.has(n))
 const isSelf = (c: Ctx, n: string): boolean => c.e.self === n
 /** Fresh edges of a layer into `target` from members not yet blamed. */
