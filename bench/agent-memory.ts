@@ -22,6 +22,15 @@ export function vmRss (pid: number): number {
   return Number(m[1]) * 1024
 }
 
+/** Resident bytes of a process's glibc main heap (the [heap] mapping, what brk grew): malloc'd memory, not V8's. */
+export function brkHeapRss (pid: number): number {
+  const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8')
+  const at = smaps.search(/^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s+\[heap\]$/m)
+  if (at < 0) return 0
+  const m = /^Rss:\s+(\d+) kB/m.exec(smaps.slice(at))
+  return m === null ? 0 : Number(m[1]) * 1024
+}
+
 interface Health { view_size: number, peers_connected: number, connections: number, probes: { rounds: number } }
 
 /**

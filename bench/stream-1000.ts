@@ -29,10 +29,10 @@ import { planRound } from '../src/probe/targets.ts'
 import { mulberry32 } from '../test/fixtures.ts'
 import { BUNDLE, buildBundle, getJson, IMAGE_ENV, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { LeaseStandIn } from '../tools/lease-stand-in.ts'
-import { vmRss } from './agent-memory.ts'
+import { brkHeapRss, vmRss } from './agent-memory.ts'
 import { connectionGraph, DIGEST_KIND, identities, simulateAgents, simulateMesh, SteadyNetwork, gossipParams, type MessageMix } from './gossip-bytes.ts'
 import { cpuParts, totalCpu } from './idle-cpu.ts'
-import { row, within, type Row, type Suite } from './suite.ts'
+import { row, within, type Row, type Suite, type SuiteContext } from './suite.ts'
 
 const N = 1000
 const NAMESPACE = 'k8snet'
@@ -319,17 +319,19 @@ interface Health {
 const sum = (r: Record<string, number>): number => Object.values(r).reduce((x, v) => x + v, 0)
 
 /** What the agent did over a window: CPU (% of a core), RSS samples, and its own counters' differences. */
-async function measureWindow (a: AgentProcess, ms: number): Promise<{ cpuPct: number, mainPct: number, rss: number[], accepted: number, rejected: number, ignored: number, gaps: number, expired: number, beats: number, liveApplied: number, modelCpuS: number, ticks: number, seconds: number, minView: number }> {
+async function measureWindow (a: AgentProcess, ms: number): Promise<{ cpuPct: number, mainPct: number, rss: number[], brk: number[], accepted: number, rejected: number, ignored: number, gaps: number, expired: number, beats: number, liveApplied: number, modelCpuS: number, ticks: number, seconds: number, minView: number }> {
   const pid = a.child.pid ?? -1
   const h0 = await getJson<Health>(`${a.apiUrl}/api/v1/health`, 5_000)
   const model0 = await metric(a.apiUrl, 'k8snet_activity_cpu_seconds_total', '{activity="model"}')
   const c0 = cpuParts(pid)
   const t0 = performance.now()
   const rss: number[] = []
+  const brk: number[] = []
   let minView = Infinity
   while (performance.now() - t0 < ms) {
     await sleep(Math.min(5_000, ms))
     rss.push(vmRss(pid) / 1e6)
+    brk.push(brkHeapRss(pid) / 1e6)
     minView = Math.min(minView, (await getJson<Health>(`${a.apiUrl}/api/v1/health`, 5_000)).view_size)
   }
   const c1 = cpuParts(pid)
@@ -341,6 +343,7 @@ async function measureWindow (a: AgentProcess, ms: number): Promise<{ cpuPct: nu
     cpuPct: totalCpu(d) / seconds / 10,
     mainPct: d.main / seconds / 10,
     rss,
+    brk,
     accepted: h1.gossip.accepted - h0.gossip.accepted,
     rejected: sum(h1.gossip.rejected) - sum(h0.gossip.rejected),
     ignored: sum(h1.gossip.ignored) - sum(h0.gossip.ignored),
@@ -371,122 +374,133 @@ export const stream1000Suite: Suite = {
     'pods (real TCP listeners, ICMP on loopback) and a page polls its API. CPU from /proc (threads and child processes) and ' +
     'RSS (VmRSS every 5 s) over the window; then every virtual pod stops answering every other (a broken overlay) and the ' +
     'model\'s tick and the report are timed by the agent itself (k8snet_activity_cpu_seconds_total, main-thread CPU).',
-  async run (ctx) {
-    buildBundle()
-    const rows: Row[] = []
-    const settleMs = ctx.smoke ? 10_000 : 60_000
-    const windowMs = ctx.smoke ? 20_000 : 180_000
-    const reportIntervalS = ctx.smoke ? 15 : 30
-    // the message mix of an agent of a 1000-agent cluster (the gossip model: the real mesh, scheduler and records)
-    const mix = (await simulateAgents({
-      n: N,
-      heartbeatMs: defaults.heartbeatIntervalS * 1000,
-      fullRefreshMs: defaults.fullRefreshIntervalS * 1000,
-      probeIntervalMs: defaults.probeIntervalS * 1000,
-      sampleAbove: defaults.probeSampleAbove,
-      coverage: defaults.probeCoverage,
-      hold: defaults.probeSampleHold,
-      digestAbove: defaults.heartbeatDigestAbove,
-      testPort: TEST_PORT,
-      clientPort: CLIENT_PORT,
-      pChange: 0.02,
-      warmMs: 30_000,
-      measureMs: ctx.smoke ? 60_000 : 600_000,
-      simulated: ctx.smoke ? 30 : 100,
-      splitAt: 512,
-      seed: 100
-    })).mix
-    ctx.log(`per-agent mix at N=${N} (gossip model): ${mix.map(m => `${m.kind} ${m.rate.toFixed(4)}/s x ${m.payload.toFixed(0)} B`).join(', ')}`)
-    const dir = mkdtempSync(join(tmpdir(), 'k8snet-stream-'))
-    const apiserver = new LeaseStandIn(['token-stream'])
-    await apiserver.start('127.0.0.1', 0)
-    const cluster = new VirtualCluster(apiserver)
-    const name = cluster.agentName
-    let agent: AgentProcess | null = null
-    let page: ReturnType<typeof pagePoller> | null = null
-    try {
-      const nodeName = 'ip-127-1-9-1.stream'
-      apiserver.registerPod({ namespace: NAMESPACE, name, uid: randomUUID(), nodeName, serviceAccount: SERVICE_ACCOUNT })
-      const tokenFile = join(dir, 'token')
-      writeFileSync(tokenFile, apiserver.mintForTest({}, { pod: { namespace: NAMESPACE, name }, audiences: [AUDIENCE] }))
-      const kubeconfig = join(dir, 'kubeconfig')
-      apiserver.writeKubeconfig(kubeconfig, 'token-stream', NAMESPACE)
-      await cluster.listen()
-      agent = startAgentProcess({
-        name,
-        ip: AGENT_POD_IP,
-        peers: cluster.ids.map(id => `${id.podIp}:${GOSSIP_PORT}`),
-        nodeFlags: IMAGE_NODE_FLAGS,
-        script: process.env.STREAM_SCRIPT ?? BUNDLE,
-        log: join(dir, 'agent.log'),
-        env: {
-          ...IMAGE_ENV,
-          NODE_IP: AGENT_NODE_IP,
-          NODE_NAME: nodeName,
-          NAMESPACE,
-          GOSSIP_PORT: String(GOSSIP_PORT),
-          CLIENT_PORT: String(CLIENT_PORT),
-          TEST_PORT: String(TEST_PORT),
-          HTTP_PORT: String(HTTP_PORT),
-          KUBECONFIG: kubeconfig,
-          IDENTITY_TOKEN_FILE: tokenFile,
-          IDENTITY_AUDIENCE: AUDIENCE,
-          REPORT_INTERVAL: String(reportIntervalS),
-          LOG_LEVEL: 'info',
-          ...(process.env.STREAM_CPU_PROFILE === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.STREAM_CPU_PROFILE}` })
-        }
-      })
-      const peerId = await within(agent.ready, 30_000, 'the agent to start')
-      const a = agent
-      const agentIdentity: Identity = { podName: name, nodeName, nodeIp: AGENT_NODE_IP, podIp: AGENT_POD_IP, namespace: NAMESPACE, version: '', peerId }
-      cluster.seed(agentIdentity)
-      await cluster.startNodes([peerId], agentIdentity)
-      const relay = cluster.relays[0]?.node
-      if (relay === undefined) throw new Error('no relay: the planner picked nobody')
-      const mesh = simulateMesh(connectionGraph(N, defaults.meshMaxPeers, mulberry32(200)), gossipParams(relay), mulberry32(300))
-      const copies = Math.max(1, Math.min(cluster.relays.length, Math.round(mesh.d)))
-      ctx.log(`agent ${name}: ${cluster.relays.length} relays (the planner's choice), ${cluster.beaters.length} origins beat to it; each message in ${copies} copies (simulated mesh degree ${mesh.d.toFixed(2)})`)
-      const joinMs = await waitUntil('the agent\'s full view', async () => (await getJson<Health>(`${a.apiUrl}/api/v1/health`, 5_000)).view_size === N, 60_000, 250)
-      ctx.log(`full view of ${N} after ${joinMs.toFixed(0)} ms`)
-      cluster.run(mix, copies, agentIdentity)
-      page = pagePoller(a.apiUrl)
-      await sleep(settleMs)
-      const w = await measureWindow(a, windowMs)
-      const h = await getJson<Health>(`${a.apiUrl}/api/v1/health`, 5_000)
-      ctx.log(`steady, ${w.seconds.toFixed(0)} s: CPU ${w.cpuPct.toFixed(2)} % (main ${w.mainPct.toFixed(2)}), RSS ${w.rss.map(x => x.toFixed(0)).join(' ')} MB; ` +
+  async run (ctx) { return await runStream(ctx, {}) }
+}
+
+/** The suite's run; `o` varies it for experiments (no page polling, another window). */
+export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowMs?: number, mixMs?: number, env?: Record<string, string> }): Promise<Row[]> {
+  buildBundle()
+  const rows: Row[] = []
+  const settleMs = ctx.smoke ? 10_000 : 60_000
+  const windowMs = o.windowMs ?? (ctx.smoke ? 20_000 : 180_000)
+  const reportIntervalS = ctx.smoke ? 15 : 30
+  // the message mix of an agent of a 1000-agent cluster (the gossip model: the real mesh, scheduler and records)
+  const mix = (await simulateAgents({
+    n: N,
+    heartbeatMs: defaults.heartbeatIntervalS * 1000,
+    fullRefreshMs: defaults.fullRefreshIntervalS * 1000,
+    probeIntervalMs: defaults.probeIntervalS * 1000,
+    sampleAbove: defaults.probeSampleAbove,
+    coverage: defaults.probeCoverage,
+    hold: defaults.probeSampleHold,
+    digestAbove: defaults.heartbeatDigestAbove,
+    testPort: TEST_PORT,
+    clientPort: CLIENT_PORT,
+    pChange: 0.02,
+    warmMs: 30_000,
+    measureMs: o.mixMs ?? (ctx.smoke ? 60_000 : 600_000),
+    simulated: ctx.smoke ? 30 : 100,
+    splitAt: 512,
+    seed: 100
+  })).mix
+  ctx.log(`per-agent mix at N=${N} (gossip model): ${mix.map(m => `${m.kind} ${m.rate.toFixed(4)}/s x ${m.payload.toFixed(0)} B`).join(', ')}`)
+  const dir = mkdtempSync(join(tmpdir(), 'k8snet-stream-'))
+  const apiserver = new LeaseStandIn(['token-stream'])
+  await apiserver.start('127.0.0.1', 0)
+  const cluster = new VirtualCluster(apiserver)
+  const name = cluster.agentName
+  let agent: AgentProcess | null = null
+  let page: ReturnType<typeof pagePoller> | null = null
+  try {
+    const nodeName = 'ip-127-1-9-1.stream'
+    apiserver.registerPod({ namespace: NAMESPACE, name, uid: randomUUID(), nodeName, serviceAccount: SERVICE_ACCOUNT })
+    const tokenFile = join(dir, 'token')
+    writeFileSync(tokenFile, apiserver.mintForTest({}, { pod: { namespace: NAMESPACE, name }, audiences: [AUDIENCE] }))
+    const kubeconfig = join(dir, 'kubeconfig')
+    apiserver.writeKubeconfig(kubeconfig, 'token-stream', NAMESPACE)
+    await cluster.listen()
+    agent = startAgentProcess({
+      name,
+      ip: AGENT_POD_IP,
+      peers: cluster.ids.map(id => `${id.podIp}:${GOSSIP_PORT}`),
+      nodeFlags: IMAGE_NODE_FLAGS,
+      script: process.env.STREAM_SCRIPT ?? BUNDLE,
+      log: join(dir, 'agent.log'),
+      env: {
+        ...IMAGE_ENV,
+        NODE_IP: AGENT_NODE_IP,
+        NODE_NAME: nodeName,
+        NAMESPACE,
+        GOSSIP_PORT: String(GOSSIP_PORT),
+        CLIENT_PORT: String(CLIENT_PORT),
+        TEST_PORT: String(TEST_PORT),
+        HTTP_PORT: String(HTTP_PORT),
+        KUBECONFIG: kubeconfig,
+        IDENTITY_TOKEN_FILE: tokenFile,
+        IDENTITY_AUDIENCE: AUDIENCE,
+        REPORT_INTERVAL: String(reportIntervalS),
+        LOG_LEVEL: 'info',
+        // diagnostics: STREAM_CPU_PROFILE=dir (a V8 CPU profile as the agent stops), STREAM_HEAP=dir (a heap snapshot
+        // after the steady window)
+        NODE_OPTIONS: [
+          ...(process.env.STREAM_CPU_PROFILE === undefined ? [] : [`--cpu-prof --cpu-prof-dir=${process.env.STREAM_CPU_PROFILE}`]),
+          ...(process.env.STREAM_HEAP === undefined ? [] : [`--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${process.env.STREAM_HEAP}`])
+        ].join(' ')
+      }
+    })
+    const peerId = await within(agent.ready, 30_000, 'the agent to start')
+    const a = agent
+    const agentIdentity: Identity = { podName: name, nodeName, nodeIp: AGENT_NODE_IP, podIp: AGENT_POD_IP, namespace: NAMESPACE, version: '', peerId }
+    cluster.seed(agentIdentity)
+    await cluster.startNodes([peerId], agentIdentity)
+    const relay = cluster.relays[0]?.node
+    if (relay === undefined) throw new Error('no relay: the planner picked nobody')
+    const mesh = simulateMesh(connectionGraph(N, defaults.meshMaxPeers, mulberry32(200)), gossipParams(relay), mulberry32(300))
+    const copies = Math.max(1, Math.min(cluster.relays.length, Math.round(mesh.d)))
+    ctx.log(`agent ${name}: ${cluster.relays.length} relays (the planner's choice), ${cluster.beaters.length} origins beat to it; each message in ${copies} copies (simulated mesh degree ${mesh.d.toFixed(2)})`)
+    const joinMs = await waitUntil('the agent\'s full view', async () => (await getJson<Health>(`${a.apiUrl}/api/v1/health`, 5_000)).view_size === N, 60_000, 250)
+    ctx.log(`full view of ${N} after ${joinMs.toFixed(0)} ms`)
+    cluster.run(mix, copies, agentIdentity)
+    if (o.page !== false) page = pagePoller(a.apiUrl)
+    await sleep(settleMs)
+    const w = await measureWindow(a, windowMs)
+    const h = await getJson<Health>(`${a.apiUrl}/api/v1/health`, 5_000)
+    ctx.log(`steady, ${w.seconds.toFixed(0)} s: CPU ${w.cpuPct.toFixed(2)} % (main ${w.mainPct.toFixed(2)}), RSS ${w.rss.map(x => x.toFixed(0)).join(' ')} MB (of it malloc's main heap ${w.brk.map(x => x.toFixed(0)).join(' ')}); ` +
         `accepted ${(w.accepted / w.seconds).toFixed(1)}/s, rejected ${w.rejected}, ignored ${w.ignored}, gaps ${w.gaps}, expired ${w.expired}, ` +
         `beats heard ${(w.beats / w.seconds).toFixed(1)}/s, digest entries applied ${(w.liveApplied / w.seconds).toFixed(0)}/s, smallest view ${w.minView}; ` +
         `identities required ${String(h.identity.required)}, refused ${JSON.stringify(h.identity.refused)}; model ${(w.modelCpuS * 1000 / w.ticks).toFixed(0)} ms a tick; ` +
-        `page polls ${page.polls()}; sent ${JSON.stringify(Object.fromEntries(cluster.sent))}`)
-      if (w.rejected > 0 || w.expired > 0 || w.minView < N) ctx.log('warning: the stream was not all accepted (see the counters above)')
-      rows.push(row(`agent CPU, fed a ${N}-agent cluster's stream, probing, polled by a page`, '% of a core', [w.cpuPct], '<= 5 % of a core (issue 20)', 5))
-      rows.push(row('agent RSS over the window (peak)', 'MB', [Math.max(...w.rss)], '<= 125 MB (issue 20)', 125))
-      rows.push(row('of it: the reachability model\'s tick, steady network (main thread)', 'ms a tick', [w.modelCpuS * 1000 / w.ticks], 'informative'))
-      rows.push(row('messages accepted into the view', 'msgs/s', [w.accepted / w.seconds], 'informative'))
-      // the cluster-wide failure, and the report that follows it
-      const reports0 = await metric(a.apiUrl, 'k8snet_reports_printed_total')
-      const report0 = await metric(a.apiUrl, 'k8snet_activity_cpu_seconds_total', '{activity="report"}')
-      cluster.failPods(agentIdentity, copies)
-      await sleep(defaults.probeIntervalS * 1000 * 2)
-      const f = await measureWindow(a, Math.max(reportIntervalS * 1000 + 5_000, defaults.probeIntervalS * 3000))
-      const reports = await metric(a.apiUrl, 'k8snet_reports_printed_total') - reports0
-      const reportS = await metric(a.apiUrl, 'k8snet_activity_cpu_seconds_total', '{activity="report"}') - report0
-      const verdicts = await metric(a.apiUrl, 'k8snet_verdicts')
-      const tickMs = f.modelCpuS * 1000 / f.ticks
-      const reportMs = reports === 0 ? NaN : reportS * 1000 / reports
-      ctx.log(`overlay broken: ${reports} reports, ${reportMs.toFixed(0)} ms each, model ${tickMs.toFixed(0)} ms a tick, ${verdicts} verdicts; CPU ${f.cpuPct.toFixed(2)} %, RSS ${f.rss.map(x => x.toFixed(0)).join(' ')} MB, accepted ${(f.accepted / f.seconds).toFixed(1)}/s`)
-      if (verdicts === 0) ctx.log('warning: the report holds no verdict for the broken overlay')
-      rows.push(row('Lease holder\'s report, cluster-wide failure: the model\'s tick + building and printing the report (main thread)', 'ms', [tickMs + reportMs], '<= 200 ms (issue 20)', 200))
-      rows.push(row('of it: building and printing the report', 'ms', [reportMs], 'informative'))
-      rows.push(row('agent RSS after the failure (peak)', 'MB', [Math.max(...f.rss)], '<= 125 MB (issue 20)', 125))
-    } finally {
-      page?.stop()
-      // (STREAM_CPU_PROFILE=dir: the agent writes a V8 CPU profile there as it stops)
-      if (agent !== null) await stopAgentProcess(agent, process.env.STREAM_CPU_PROFILE === undefined ? 'SIGKILL' : 'SIGTERM')
-      await cluster.stop()
-      await apiserver.stop()
-      rmSync(dir, { recursive: true, force: true })
-    }
-    return rows
+        `page polls ${page?.polls() ?? 0}; sent ${JSON.stringify(Object.fromEntries(cluster.sent))}`)
+    if (w.rejected > 0 || w.expired > 0 || w.minView < N) ctx.log('warning: the stream was not all accepted (see the counters above)')
+    const mb = async (m: string): Promise<string> => (await metric(a.apiUrl, m) / 1e6).toFixed(0)
+    ctx.log(`memory: V8 heap used ${await mb('nodejs_heap_size_used_bytes')} of ${await mb('nodejs_heap_size_total_bytes')} MB, external ${await mb('nodejs_external_memory_bytes')} MB`)
+    if (process.env.STREAM_HEAP !== undefined) { a.child.kill('SIGUSR2'); await sleep(20_000) }
+    rows.push(row(`agent CPU, fed a ${N}-agent cluster's stream, probing, polled by a page`, '% of a core', [w.cpuPct], '<= 5 % of a core (issue 20)', 5))
+    rows.push(row('agent RSS over the window (peak)', 'MB', [Math.max(...w.rss)], '<= 125 MB (issue 20)', 125))
+    rows.push(row('of it: the reachability model\'s tick, steady network (main thread)', 'ms a tick', [w.modelCpuS * 1000 / w.ticks], 'informative'))
+    rows.push(row('messages accepted into the view', 'msgs/s', [w.accepted / w.seconds], 'informative'))
+    // the cluster-wide failure, and the report that follows it
+    const reports0 = await metric(a.apiUrl, 'k8snet_reports_printed_total')
+    const report0 = await metric(a.apiUrl, 'k8snet_activity_cpu_seconds_total', '{activity="report"}')
+    cluster.failPods(agentIdentity, copies)
+    await sleep(defaults.probeIntervalS * 1000 * 2)
+    const f = await measureWindow(a, Math.max(reportIntervalS * 1000 + 5_000, defaults.probeIntervalS * 3000))
+    const reports = await metric(a.apiUrl, 'k8snet_reports_printed_total') - reports0
+    const reportS = await metric(a.apiUrl, 'k8snet_activity_cpu_seconds_total', '{activity="report"}') - report0
+    const verdicts = await metric(a.apiUrl, 'k8snet_verdicts')
+    const tickMs = f.modelCpuS * 1000 / f.ticks
+    const reportMs = reports === 0 ? NaN : reportS * 1000 / reports
+    ctx.log(`overlay broken: ${reports} reports, ${reportMs.toFixed(0)} ms each, model ${tickMs.toFixed(0)} ms a tick, ${verdicts} verdicts; CPU ${f.cpuPct.toFixed(2)} %, RSS ${f.rss.map(x => x.toFixed(0)).join(' ')} MB, accepted ${(f.accepted / f.seconds).toFixed(1)}/s`)
+    if (verdicts === 0) ctx.log('warning: the report holds no verdict for the broken overlay')
+    rows.push(row('Lease holder\'s report, cluster-wide failure: the model\'s tick + building and printing the report (main thread)', 'ms', [tickMs + reportMs], '<= 200 ms (issue 20)', 200))
+    rows.push(row('of it: building and printing the report', 'ms', [reportMs], 'informative'))
+    rows.push(row('agent RSS after the failure (peak)', 'MB', [Math.max(...f.rss)], '<= 125 MB (issue 20)', 125))
+  } finally {
+    page?.stop()
+    // (STREAM_CPU_PROFILE=dir: the agent writes a V8 CPU profile there as it stops)
+    if (agent !== null) await stopAgentProcess(agent, process.env.STREAM_CPU_PROFILE === undefined ? 'SIGKILL' : 'SIGTERM')
+    await cluster.stop()
+    await apiserver.stop()
+    rmSync(dir, { recursive: true, force: true })
   }
+  return rows
 }

@@ -1694,4 +1694,18 @@ t.test('Discovery: a joining agent dials two first contacts, two more each 250 m
   t.equal(dialed.length, 8, 'the view pulled: every other peer dialed')
   t.equal(new Set(dialed).size, 8, 'each once')
   discovery.stop()
+  // joiners pick their first contacts at random: ten joiners of this cluster do not all start from the same two
+  const firsts = new Set<string>()
+  for (let seed = 1; seed <= 10; seed++) {
+    const mine: string[] = []
+    const d = new Discovery({ ...node, dial: async (ma: { toString: () => string }) => { mine.push(ma.toString()); return await new Promise(() => {}) } } as unknown as MeshNode, {
+      self: { ip: '10.0.0.1', port: 6200 }, peerService: '', staticPeers: peers, gossipPort: 6200, intervalMs: 60_000, maxPeers: 64, now: () => 0, joining: () => true, random: mulberry32(seed)
+    }, pino({ level: 'silent' }))
+    d.start()
+    await settle()
+    d.stop()
+    t.equal(mine.length, 2)
+    for (const m of mine) firsts.add(m)
+  }
+  t.ok(firsts.size > 4, `first contacts spread over the peers (${firsts.size} of 8 were one)`)
 })

@@ -6,6 +6,7 @@ import { buildReport } from '../src/report/report.ts'
 import { renderReport } from '../src/report/render.ts'
 import { buildEvidence } from '../src/report/evidence.ts'
 import { modelOptions, NetworkModel } from '../src/report/network-model.ts'
+import { PairHistory } from '../src/report/pair-history.ts'
 import { FamilyModels, recordInFamily } from '../src/report/family-models.ts'
 import { analyseFully, DEFAULT_VERDICT_OPTIONS, findVerdicts, type LostAgent, type Verdict, type VerdictOptions } from '../src/report/verdicts.ts'
 import { ident, mulberry32, serviceResult } from './fixtures.ts'
@@ -834,4 +835,21 @@ t.test('a pod replaced on its node (a rollout whose goodbye was lost): its silen
     verdicts: []
   })
   t.same(r.silentAgents, [], 'nor is it listed as not heard in the report')
+})
+
+t.test('PairHistory: a quiet pair left behind is forgotten sooner than one with a history to tell', async t => {
+  const h = new PairHistory({ confirm: 2, flapWindowMs: 120_000, flapMin: 3, keep: 16, forgetMs: 1_200_000, quietForgetMs: 300_000 })
+  // quiet: settled up and never changed (last seen at 10 s); changed: settled up, then down (last seen at 30 s)
+  for (const at of [0, 10_000]) h.observe('pod', 'a', 'quiet', 'up', at, at)
+  for (const at of [0, 10_000]) h.observe('pod', 'a', 'changed', 'up', at, at)
+  for (const at of [20_000, 30_000]) h.observe('pod', 'a', 'changed', 'down', at, at)
+  h.prune(10_000 + 300_000)
+  t.equal(h.size, 2, 'both kept within the quiet time')
+  h.prune(10_000 + 300_001)
+  t.equal(h.settled('pod', 'a', 'quiet'), null, 'the quiet pair forgotten after it')
+  t.equal(h.settled('pod', 'a', 'changed'), 'down', 'the pair with a change kept')
+  h.prune(30_000 + 1_200_000)
+  t.equal(h.size, 1, 'kept for the whole forget time')
+  h.prune(30_000 + 1_200_001)
+  t.equal(h.size, 0, 'and forgotten after it')
 })

@@ -36,6 +36,8 @@ export class DialPlanner {
   private readonly maxMs: number
   private readonly random: () => number
   private readonly backoff = new Map<string, Backoff>()
+  /** pairHash(self, peer) by the peer's key: fixed for a pair, and a SHA-256 each otherwise (every round, every peer). */
+  private readonly hashes = new Map<string, number>()
 
   constructor (self: PeerAddress, opts: DialPlannerOptions) {
     this.self = self
@@ -62,7 +64,13 @@ export class DialPlanner {
       if (n !== undefined) neighbours.add(addrKey(n))
     }
     const p = this.maxPeers / others.length
-    return others.filter(a => neighbours.has(addrKey(a)) || pairHash(this.selfKey, addrKey(a)) < p)
+    return others.filter(a => neighbours.has(addrKey(a)) || this.hashWith(addrKey(a)) < p)
+  }
+
+  private hashWith (key: string): number {
+    let h = this.hashes.get(key)
+    if (h === undefined) this.hashes.set(key, h = pairHash(this.selfKey, key))
+    return h
   }
 
   /**
@@ -109,6 +117,7 @@ export class DialPlanner {
   forgetAllBut (discovered: PeerAddress[]): void {
     const keep = new Set(discovered.map(addrKey))
     for (const k of this.backoff.keys()) if (!keep.has(k)) this.backoff.delete(k)
+    for (const k of this.hashes.keys()) if (!keep.has(k)) this.hashes.delete(k)
   }
 }
 

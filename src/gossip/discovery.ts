@@ -21,6 +21,8 @@ export interface DiscoveryOptions {
    * their handshakes and the pull are not slowed by every other handshake at once (the pull then calls poke()).
    */
   joining?: () => boolean
+  /** Picks a joining agent's first contacts among the peers to dial (default Math.random). */
+  random?: () => number
 }
 
 /** Peers a joining agent dials first, and how long before it dials as many more if it still has not pulled the view. */
@@ -150,7 +152,8 @@ export class Discovery {
     const now = this.opts.now()
     this.joinStart ??= now
     const allowed = FIRST_CONTACTS * (1 + Math.floor((now - this.joinStart) / JOIN_STAGGER_MS))
-    const take = dials.slice(0, Math.max(0, allowed - this.joinDials))
+    // at random: in the planner's order, every joiner of a small cluster would pull its view from the same two peers
+    const take = shuffled(dials, this.opts.random ?? Math.random).slice(0, Math.max(0, allowed - this.joinDials))
     this.joinDials += take.length
     return take
   }
@@ -187,4 +190,16 @@ export class Discovery {
       await Promise.allSettled(extra.map(async c => { await c.close() }))
     }
   }
+}
+
+/** A copy of `xs` in random order (Fisher-Yates). */
+function shuffled<T> (xs: readonly T[], random: () => number): T[] {
+  const out = [...xs]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    const x = out[i] as T
+    out[i] = out[j] as T
+    out[j] = x
+  }
+  return out
 }

@@ -27,6 +27,9 @@ export interface ModelOptions {
  * Defaults for an agent probing every `probeMs`: the window spans twelve rounds, flapping is three flips in it; members
  * falling silent within half the freshness span (about a heartbeat) of each other fell silent together.
  */
+/** How long a quiet pair (nothing but its first settled state) outlives its last observation. */
+export const QUIET_FORGET_MS = 300_000
+
 export function modelOptions (probeMs: number, freshMs: number, verdict: Partial<VerdictOptions> = {}): ModelOptions {
   return { freshMs, confirm: 2, raise: 2, clear: 2, flapWindowMs: 12 * probeMs, flapMin: 3, verdict: { ...DEFAULT_VERDICT_OPTIONS, togetherMs: freshMs / 2, ...verdict } }
 }
@@ -71,6 +74,8 @@ export class NetworkModel {
       flapMin: o.flapMin,
       keep: 16,
       forgetMs: Math.max(10 * o.flapWindowMs, 600_000),
+      // as long as a lost member is remembered (20 TTL at the defaults): its last word keeps its settled states
+      quietForgetMs: QUIET_FORGET_MS,
       ...(events === undefined ? {} : { onChange: (layer: Layer) => { events.pathChange(layer) } })
     })
     this.stabiliser = new VerdictStabiliser({ raise: o.raise, clear: o.clear })

@@ -39,6 +39,12 @@ export interface PairHistoryOptions {
   keep: number
   /** A pair not observed for this long is forgotten. */
   forgetMs: number
+  /**
+   * A quiet pair (no state change since it first settled, no flip in the window) not observed for this long is
+   * forgotten (default forgetMs). In a sampled cluster every sample rotation leaves its pairs behind: at 1000
+   * agents, forgetMs over all of them held ~7x the pairs measured now, most of the model's memory and tick time.
+   */
+  quietForgetMs?: number
   /** Counts each settled state change as it happens (the metrics). */
   onChange?: (layer: Layer) => void
 }
@@ -153,9 +159,13 @@ export class PairHistory {
     return out
   }
 
-  /** Forgets pairs not observed for forgetMs. */
+  /** Forgets pairs not observed for forgetMs, and quiet ones not observed for quietForgetMs. */
   prune (now: number): void {
-    for (const [k, t] of this.tracks) if (now - t.lastSeen > this.o.forgetMs) this.tracks.delete(k)
+    const quietMs = Math.min(this.o.quietForgetMs ?? this.o.forgetMs, this.o.forgetMs)
+    for (const [k, t] of this.tracks) {
+      const unseen = now - t.lastSeen
+      if (unseen > this.o.forgetMs || (unseen > quietMs && t.transitions.length <= 1 && t.flips.length === 0)) this.tracks.delete(k)
+    }
   }
 
   get size (): number { return this.tracks.size }
