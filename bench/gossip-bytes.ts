@@ -30,7 +30,7 @@ import { publishRound } from '../src/probe/publish.ts'
 import { mulberry32 } from '../test/fixtures.ts'
 import type { AntiEntropy } from '../src/gossip/sync.ts'
 import { View } from '../src/core/view.ts'
-import { parseConfig } from '../src/node/config.ts'
+import { parseConfig, type Config } from '../src/node/config.ts'
 import { getJson, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { ProbeScheduler } from '../src/probe/scheduler.ts'
 import { planRound } from '../src/probe/targets.ts'
@@ -244,6 +244,22 @@ export interface SimOptions {
   /** PROBE_SAMPLE_HOLD and HEARTBEAT_DIGEST_ABOVE. */
   hold: number
   digestAbove: number
+}
+
+/** The simulation's intervals, sampling and ports as an agent's configuration sets them, on a steady network. */
+export function simDefaults (c: Config): Pick<SimOptions, 'heartbeatMs' | 'fullRefreshMs' | 'probeIntervalMs' | 'sampleAbove' | 'coverage' | 'hold' | 'digestAbove' | 'testPort' | 'clientPort' | 'pChange'> {
+  return {
+    heartbeatMs: c.heartbeatIntervalS * 1000,
+    fullRefreshMs: c.fullRefreshIntervalS * 1000,
+    probeIntervalMs: c.probeIntervalS * 1000,
+    sampleAbove: c.probeSampleAbove,
+    coverage: c.probeCoverage,
+    hold: c.probeSampleHold,
+    digestAbove: c.heartbeatDigestAbove,
+    testPort: c.testPort,
+    clientPort: c.clientPort,
+    pChange: 0.02
+  }
 }
 
 /** The message classes of beats (straight to an aggregator, not gossiped) and of aggregators' digests. */
@@ -893,18 +909,7 @@ export const gossipBytesSuite: Suite = {
     const judged = <T>(goal: string, limit: T): [string, T | null] => smoke ? ['', null] : [goal, limit]
     rows.push(row(`wire bytes per gossiped copy of a ${cal.payload}-B heartbeat, measured / computed (pair of real nodes)`, 'x', [cal.copyMeasured / cal.copyComputed], ...judged('0.95 - 1.05', (x: number) => x >= 0.95 && x <= 1.05)))
 
-    const simBase = {
-      heartbeatMs: defaults.heartbeatIntervalS * 1000,
-      fullRefreshMs: defaults.fullRefreshIntervalS * 1000,
-      probeIntervalMs: defaults.probeIntervalS * 1000,
-      sampleAbove: defaults.probeSampleAbove,
-      coverage: defaults.probeCoverage,
-      hold: defaults.probeSampleHold,
-      digestAbove: defaults.heartbeatDigestAbove,
-      testPort: defaults.testPort,
-      clientPort: defaults.clientPort,
-      pChange: 0.02
-    }
+    const simBase = simDefaults(defaults)
 
     // the check: the model at N = 10 with the real agents' message mix
     const envReal = smoke ? { heartbeatMs: 1000, fullRefreshMs: 5000, probeIntervalMs: 2000 } : {}

@@ -30,7 +30,7 @@ import { mulberry32 } from '../test/fixtures.ts'
 import { BUNDLE, buildBundle, getJson, IMAGE_ENV, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { LeaseStandIn } from '../tools/lease-stand-in.ts'
 import { brkHeapRss, vmRss } from './agent-memory.ts'
-import { connectionGraph, DIGEST_KIND, identities, simulateAgents, simulateMesh, SteadyNetwork, gossipParams, type MessageMix } from './gossip-bytes.ts'
+import { connectionGraph, DIGEST_KIND, identities, simDefaults, simulateAgents, simulateMesh, SteadyNetwork, gossipParams, type MessageMix } from './gossip-bytes.ts'
 import { cpuParts, totalCpu } from './idle-cpu.ts'
 import { row, within, type Row, type Suite, type SuiteContext } from './suite.ts'
 
@@ -386,17 +386,10 @@ export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowM
   const reportIntervalS = ctx.smoke ? 15 : 30
   // the message mix of an agent of a 1000-agent cluster (the gossip model: the real mesh, scheduler and records)
   const mix = (await simulateAgents({
+    ...simDefaults(defaults),
     n: N,
-    heartbeatMs: defaults.heartbeatIntervalS * 1000,
-    fullRefreshMs: defaults.fullRefreshIntervalS * 1000,
-    probeIntervalMs: defaults.probeIntervalS * 1000,
-    sampleAbove: defaults.probeSampleAbove,
-    coverage: defaults.probeCoverage,
-    hold: defaults.probeSampleHold,
-    digestAbove: defaults.heartbeatDigestAbove,
     testPort: TEST_PORT,
     clientPort: CLIENT_PORT,
-    pChange: 0.02,
     warmMs: 30_000,
     measureMs: o.mixMs ?? (ctx.smoke ? 60_000 : 600_000),
     simulated: ctx.smoke ? 30 : 100,
