@@ -1,6 +1,6 @@
 // Pure: each measured pair's recent past, per layer: its settled state (a new state must hold for several
 // observations before it counts), its last state changes with their times, and how often it flipped lately.
-import type { Layer, PathResult } from '../core/record.ts'
+import { LAYERS, type Layer, type PathResult } from '../core/record.ts'
 import type { PathState } from './evidence.ts'
 
 export interface Transition {
@@ -26,6 +26,8 @@ interface Track {
   lastSeen: number
   /** The last measurement seen of the pair (kept so its last known state can stand in when a record drops it). */
   result?: PathResult
+  /** When it was first tracked (a counter): lists of pairs come in this order, whatever the nesting of the table. */
+  seq: number
 }
 
 export interface PairHistoryOptions {
@@ -75,24 +77,34 @@ export class PairHistory {
   readonly o: PairHistoryOptions
   /** Settled state changes seen, per layer (for /metrics). */
   readonly changes: Record<Layer, number> = { host: 0, pod: 0 }
-  private readonly tracks = new Map<string, Track>()
+  /** Tracks by layer, source and target: found without building a key string (three lookups an edge a tick). */
+  private readonly tracks: Record<Layer, Map<string, Map<string, Track>>> = { host: new Map(), pod: new Map() }
+  private count = 0
+  private created = 0
 
   constructor (o: PairHistoryOptions) {
     this.o = o
   }
 
-  private static key (layer: Layer, source: string, target: string): string { return `${layer}|${source}>${target}` }
+  private track (layer: Layer, source: string, target: string): Track | undefined { return this.tracks[layer].get(source)?.get(target) }
+
+  /** Every track, with its layer, source and target (in that order of nesting). */
+  private each (fn: (layer: Layer, source: string, target: string, t: Track) => void): void {
+    for (const layer of LAYERS) for (const [source, targets] of this.tracks[layer]) for (const [target, t] of targets) fn(layer, source, target, t)
+  }
 
   /**
    * Records one observation of a pair (its state and, when echoes were sent, the share lost); returns its settled
    * state (null: not settled yet).
    */
   observe (layer: Layer, source: string, target: string, state: PathState, now: number, wallNow: number, loss: number | null = null, result?: PathResult): PathState | null {
-    const k = PairHistory.key(layer, source, target)
-    let t = this.tracks.get(k)
+    let targets = this.tracks[layer].get(source)
+    if (targets === undefined) this.tracks[layer].set(source, targets = new Map())
+    let t = targets.get(target)
     if (t === undefined) {
-      t = { settled: null, latest: state, run: 0, loss: null, flips: [], transitions: [], lastSeen: now }
-      this.tracks.set(k, t)
+      t = { settled: null, latest: state, run: 0, loss: null, flips: [], transitions: [], lastSeen: now, seq: this.created++ }
+      targets.set(target, t)
+      this.count++
     }
     if (result !== undefined) t.result = result
     if (classOf(state) === classOf(t.latest)) t.run++
@@ -118,24 +130,23 @@ export class PairHistory {
 
   /** A pair's smoothed loss of echoes (null when never measured with echoes). */
   loss (layer: Layer, source: string, target: string): number | null {
-    return this.tracks.get(PairHistory.key(layer, source, target))?.loss ?? null
+    return this.track(layer, source, target)?.loss ?? null
   }
 
   /** The settled state of a pair, if any (no observation made). */
   settled (layer: Layer, source: string, target: string): PathState | null {
-    return this.tracks.get(PairHistory.key(layer, source, target))?.settled ?? null
+    return this.track(layer, source, target)?.settled ?? null
   }
 
   /** Pairs flipping at least flapMin times within the window that ends now. */
   flapping (now: number): Array<{ layer: Layer, source: string, target: string, transitions: number }> {
-    const out: Array<{ layer: Layer, source: string, target: string, transitions: number }> = []
-    for (const [k, t] of this.tracks) {
+    const out: Array<{ layer: Layer, source: string, target: string, transitions: number, seq: number }> = []
+    this.each((layer, source, target, t) => {
+      if (t.flips.length < this.o.flapMin) return
       const n = t.flips.filter(at => at >= now - this.o.flapWindowMs).length
-      if (n < this.o.flapMin) continue
-      const { layer, source, target } = parseKey(k)
-      out.push({ layer, source, target, transitions: n })
-    }
-    return out
+      if (n >= this.o.flapMin) out.push({ layer, source, target, transitions: n, seq: t.seq })
+    })
+    return out.sort((a, b) => a.seq - b.seq).map(({ seq: _seq, ...f }) => f)
   }
 
   /**
@@ -145,16 +156,15 @@ export class PairHistory {
   remembered (before: number, sources: ReadonlySet<string>): Map<string, Array<{ target: string, state: PathState, result: PathResult }>> {
     const out = new Map<string, Array<{ target: string, state: PathState, result: PathResult }>>()
     if (sources.size === 0) return out
-    for (const [k, t] of this.tracks) {
-      if (t.result === undefined || t.lastSeen >= before) continue
-      const p = parseKey(k)
-      if (!sources.has(p.source)) continue
-      const key = `${p.layer}|${p.source}`
-      const list = out.get(key)
-      // the settled state, or the one seen last when none had settled yet (it only groups, it never blames)
-      const item = { target: p.target, state: t.settled ?? t.latest, result: t.result }
-      if (list === undefined) out.set(key, [item])
-      else list.push(item)
+    for (const layer of LAYERS) {
+      for (const source of sources) {
+        const list: Array<{ target: string, state: PathState, result: PathResult }> = []
+        for (const [target, t] of this.tracks[layer].get(source) ?? []) {
+          // the settled state, or the one seen last when none had settled yet (it only groups, it never blames)
+          if (t.result !== undefined && t.lastSeen < before) list.push({ target, state: t.settled ?? t.latest, result: t.result })
+        }
+        if (list.length > 0) out.set(`${layer}|${source}`, list)
+      }
     }
     return out
   }
@@ -162,32 +172,33 @@ export class PairHistory {
   /** Forgets pairs not observed for forgetMs, and quiet ones not observed for quietForgetMs. */
   prune (now: number): void {
     const quietMs = Math.min(this.o.quietForgetMs ?? this.o.forgetMs, this.o.forgetMs)
-    for (const [k, t] of this.tracks) {
-      const unseen = now - t.lastSeen
-      if (unseen > this.o.forgetMs || (unseen > quietMs && t.transitions.length <= 1 && t.flips.length === 0)) this.tracks.delete(k)
+    for (const layer of LAYERS) {
+      for (const [source, targets] of this.tracks[layer]) {
+        for (const [target, t] of targets) {
+          const unseen = now - t.lastSeen
+          if (unseen > this.o.forgetMs || (unseen > quietMs && t.transitions.length <= 1 && t.flips.length === 0)) {
+            targets.delete(target)
+            this.count--
+          }
+        }
+        if (targets.size === 0) this.tracks[layer].delete(source)
+      }
     }
   }
 
-  get size (): number { return this.tracks.size }
+  get size (): number { return this.count }
 
   /** Every pair with at least one state change (or only those matching the filter), most recent change first. */
   summaries (now: number, filter: { layer?: Layer, source?: string, target?: string } = {}): PairSummary[] {
-    const out: PairSummary[] = []
-    for (const [k, t] of this.tracks) {
-      const p = parseKey(k)
-      if ((filter.layer !== undefined && p.layer !== filter.layer) || (filter.source !== undefined && p.source !== filter.source) ||
-        (filter.target !== undefined && p.target !== filter.target)) continue
+    const out: Array<PairSummary & { seq: number }> = []
+    this.each((layer, source, target, t) => {
+      if ((filter.layer !== undefined && layer !== filter.layer) || (filter.source !== undefined && source !== filter.source) ||
+        (filter.target !== undefined && target !== filter.target)) return
       const flips = t.flips.filter(at => at >= now - this.o.flapWindowMs).length
-      if (t.transitions.length <= 1 && flips === 0 && filter.source === undefined) continue
-      out.push({ ...p, state: t.settled, latest: t.latest, flips, transitions: [...t.transitions] })
-    }
+      if (t.transitions.length <= 1 && flips === 0 && filter.source === undefined) return
+      out.push({ layer, source, target, state: t.settled, latest: t.latest, flips, transitions: [...t.transitions], seq: t.seq })
+    })
     const last = (s: PairSummary): number => s.transitions[s.transitions.length - 1]?.at ?? -Infinity
-    return out.sort((a, b) => last(b) - last(a))
+    return out.sort((a, b) => last(b) - last(a) || a.seq - b.seq).map(({ seq: _seq, ...p }) => p)
   }
-}
-
-function parseKey (k: string): { layer: Layer, source: string, target: string } {
-  const bar = k.indexOf('|')
-  const gt = k.indexOf('>', bar)
-  return { layer: k.slice(0, bar) as Layer, source: k.slice(bar + 1, gt), target: k.slice(gt + 1) }
 }
