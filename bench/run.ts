@@ -77,7 +77,8 @@ async function main (): Promise<void> {
     const stall = new StallWatch(suite.name)
     const rows = await suite.run({ smoke, runs, log: line => { stall.progress(line); process.stdout.write(`  ${line}\n`) } }).finally(() => { stall.stop() })
     for (const line of tableOf(rows).slice(2)) process.stdout.write(line + '\n')
-    writeFileSync(new URL(`${suite.name}${smoke ? '-smoke' : ''}.json`, RESULTS), JSON.stringify({ meta, rows }, null, 2) + '\n')
+    const saved = { meta: { ...meta, runs: suite.runs ?? runs }, rows }
+    writeFileSync(new URL(`${suite.name}${smoke ? '-smoke' : ''}.json`, RESULTS), JSON.stringify(saved, null, 2) + '\n')
     missed ||= rows.some(r => r.met === false)
   }
   if (!smoke) writeMarkdown()
@@ -97,11 +98,9 @@ function writeMarkdown (): void {
   const out = [
     '# Benchmarks',
     '',
-    'Current figures of `npm run bench`: per suite, how it measures, its goals and the floors or baselines they are',
-    'read against, and what the figures say. Each figure is the median of several runs (spread: min - max); every',
-    'figure of a suite is in `bench/results/<suite>.md` (raw samples in its `.json`); how they came to be, with the',
-    'designs tried and dropped, is the dated lab log in `bench/notes/log/`. These machines are shared and noisy: where',
-    'a baseline exists, the goal is a ratio to it in the same run.',
+    'Current figures of `npm run bench`: per suite, its method, goals, floors and reading. Each figure is the median of',
+    'several runs (min - max); all figures: `bench/results/<suite>.md`; how they came to be: `bench/notes/log/`. The',
+    'machines are shared and noisy: where a baseline exists, the goal is a ratio to it in the same run.',
     ''
   ]
   for (const suite of SUITES) {

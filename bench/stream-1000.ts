@@ -374,11 +374,13 @@ export const stream1000Suite: Suite = {
     'pods (real TCP listeners, ICMP on loopback) and a page polls its API. CPU from /proc (threads and child processes) and ' +
     'RSS (VmRSS every 5 s) over the window; then every virtual pod stops answering every other (a broken overlay) and the ' +
     'model\'s tick and the report are timed by the agent itself (k8snet_activity_cpu_seconds_total, main-thread CPU).',
+  // one run: about 8 minutes (the model's mix, a minute of settling, a 3-minute window, the failure and its reports)
+  runs: 1,
   async run (ctx) { return await runStream(ctx, {}) }
 }
 
 /** The suite's run; `o` varies it for experiments (no page polling, another window). */
-export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowMs?: number, mixMs?: number, env?: Record<string, string> }): Promise<Row[]> {
+export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowMs?: number, mixMs?: number, env?: Record<string, string>, nodeFlags?: string[] }): Promise<Row[]> {
   buildBundle()
   const rows: Row[] = []
   const settleMs = ctx.smoke ? 10_000 : 60_000
@@ -416,7 +418,7 @@ export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowM
       name,
       ip: AGENT_POD_IP,
       peers: cluster.ids.map(id => `${id.podIp}:${GOSSIP_PORT}`),
-      nodeFlags: IMAGE_NODE_FLAGS,
+      nodeFlags: [...IMAGE_NODE_FLAGS, ...(o.nodeFlags ?? [])],
       script: process.env.STREAM_SCRIPT ?? BUNDLE,
       log: join(dir, 'agent.log'),
       env: {

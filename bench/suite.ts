@@ -28,6 +28,8 @@ export interface Suite {
   /** How it is measured, a few sentences for BENCHMARKS.md. */
   method: string
   run: (ctx: SuiteContext) => Promise<Row[]>
+  /** Runs a suite makes whatever `--runs` asks (a long suite measures once). */
+  runs?: number
   /** BENCHMARKS.md's table for this suite, when its goal rows are better read another way (default: those rows). */
   summary?: (rows: Row[]) => string[]
 }
