@@ -1,14 +1,14 @@
 // A bare libp2p gossipsub node (the agent's own stack, no view, no validator): the baseline of the propagation
-// benchmark. Driven over IPC: {dial: [multiaddr]}, {publish: {id, size}}, {background: {everyMs, size}} (filler
+// benchmark (argv: host, port, topic). Driven over IPC: {dial: [multiaddr]}, {publish: {id, size}}, {background: {everyMs, size}} (filler
 // messages at the rate the agents gossip in the same run, never reported); reports {received: {id, at}}.
 import { multiaddr } from '@multiformats/multiaddr'
 import { performance } from 'node:perf_hooks'
 import { createMeshNode } from '../src/gossip/libp2p-node.ts'
 
-const TOPIC = 'k8snet/bench/raw'
 /** The id of background filler messages. */
 const BACKGROUND = 0xffffffff
-const [host = '127.0.0.1', port = '6300'] = process.argv.slice(2)
+// (the topic: the stream-1000 suite's floor joins the agents' own)
+const [host = '127.0.0.1', port = '6300', TOPIC = 'k8snet/bench/raw'] = process.argv.slice(2)
 const node = await createMeshNode({ listenAddress: host, gossipPort: Number(port), maxConnections: 64 })
 await node.start()
 node.services.pubsub.subscribe(TOPIC)
