@@ -1,7 +1,9 @@
 // Fault scenarios on a virtual cluster of network namespaces (test/harness/cluster.ts): the agents must notice,
 // name the culprit, recover and lose nothing. Needs root; K8SNET_REQUIRE_PRIVILEGED=1 turns a skip into a failure.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { PairMap } from '../src/api/projection.ts'
@@ -10,6 +12,7 @@ import type { Report } from '../src/report/report.ts'
 import type { Verdict } from '../src/report/verdicts.ts'
 import { harnessUnavailable, SERVICE_NAME, VirtualCluster, type VirtualNode } from './harness/cluster.ts'
 import { call } from './harness/rpc.ts'
+import { claimSubnet, SUBNET_SLOTS, subnetLockPath } from './harness/subnet-lock.ts'
 import { untilVerdictsHold } from './harness/verdict-wait.ts'
 
 const N = 6
@@ -33,6 +36,28 @@ function onText (agent: string, line: string): void {
 /** Detection and recovery times each scenario saw, kept for BENCHMARKS.md. */
 const figures: Record<string, Record<string, number>> = {}
 const figure = (scenario: string, name: string, ms: number): void => { (figures[scenario] ??= {})[name] = ms }
+
+t.test('cluster subnets: one per live claimer, whatever their pids; dead holders\' locks taken over', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'k8snet-subnet-test-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  /** A pid (never run) whose claims start at index k. */
+  const startingAt = (k: number): number => k - 20 + 1_000 * SUBNET_SLOTS
+  const me = claimSubnet(process.pid, dir)
+  // a pid 200 away starts at the same index: it moves on instead of sharing the subnet (the old pid % 200 fault)
+  const twin = claimSubnet(process.pid + SUBNET_SLOTS, dir)
+  t.not(twin.k, me.k, 'a claimer whose pid agrees mod 200 gets another subnet')
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid ?? 0
+  const stale = 20 + (me.k - 20 + 7) % SUBNET_SLOTS
+  writeFileSync(subnetLockPath(stale, dir), String(dead))
+  const taker = claimSubnet(startingAt(stale), dir)
+  t.equal(taker.k, stale, 'a lock whose holder is dead is taken over')
+  t.equal(readFileSync(subnetLockPath(stale, dir), 'utf8'), String(startingAt(stale)), 'and names its new holder')
+  writeFileSync(subnetLockPath(stale, dir), String(process.pid))
+  t.not(claimSubnet(startingAt(stale), dir).k, stale, 'a live holder\'s lock is not')
+  me.release(); me.release()
+  t.notOk(existsSync(subnetLockPath(me.k, dir)), 'release gives the index back, twice is harmless')
+  t.equal(claimSubnet(startingAt(me.k), dir).k, me.k, 'and the next claimer gets it')
+})
 
 const why = harnessUnavailable()
 if (why !== null) {
@@ -665,12 +690,16 @@ if (why !== null) {
     const tag = `k8c${child.pid ?? 0}`
     const ours = (): string[] => execFileSync('ip', ['netns', 'list']).toString().split('\n').filter(l => l.startsWith(tag))
     t.equal(ours().length, 4, 'two nodes, the switch and infra namespaces exist while it runs')
+    const childSubnet = /APIs at http:\/\/(\d+\.\d+\.\d+)\./.exec(out)?.[1]
+    t.not(childSubnet, c.subnet, `its subnet (${childSubnet ?? '?'}) is not the parent cluster's, whatever their pids`)
+    t.ok(childSubnet !== undefined && existsSync(subnetLockPath(Number(childSubnet.split('.')[2]))), 'it holds its subnet\'s lock')
     child.kill('SIGINT')
     const code = await new Promise(resolve => child.once('exit', (c, s) => { resolve(c ?? s) }))
     t.equal(code, 130, 'it exits as interrupted')
     t.same(ours(), [], 'no namespace left')
     t.notOk(existsSync(`/etc/netns/${tag}n1`), 'no resolv.conf left under /etc/netns')
     t.equal(spawnSync('ip', ['link', 'show', `${tag}r`]).status, 1, 'no veth left in the root namespace')
+    t.notOk(childSubnet !== undefined && existsSync(subnetLockPath(Number(childSubnet.split('.')[2]))), 'its subnet lock is given back')
   })
 
   t.test('figures', async t => {

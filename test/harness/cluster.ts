@@ -19,6 +19,7 @@ import type { NodeChange } from '../../tools/node-store.ts'
 import type { DnsAnswer } from './dns-server.ts'
 import type { InfraOptions } from './infra.ts'
 import { call } from './rpc.ts'
+import { claimSubnet, pidAlive, type SubnetClaim } from './subnet-lock.ts'
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const PREFIX = 'k8c'
@@ -304,18 +305,17 @@ export function makeApiserverCertificates (dir: string, ip: string): Buffer {
 
 const run = (...args: string[]): string => execFileSync(args[0] ?? '', args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }).toString()
 const tryRun = (...args: string[]): void => { spawnSync(args[0] ?? '', args.slice(1), { stdio: 'ignore' }) }
-const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true } catch { return false } }
 
 /** Deletes what an earlier harness left behind when its process died without cleaning up. */
 export function sweepStale (): void {
   const names = run('ip', 'netns', 'list').split('\n').map(l => l.split(' ')[0] ?? '').filter(n => n.startsWith(PREFIX))
   for (const ns of names) {
     const pid = Number(/^k8c(\d+)/.exec(ns)?.[1])
-    if (Number.isInteger(pid) && !alive(pid)) removeNamespace(ns)
+    if (Number.isInteger(pid) && !pidAlive(pid)) removeNamespace(ns)
   }
   for (const dir of safeList('/etc/netns')) {
     const pid = Number(/^k8c(\d+)/.exec(dir)?.[1])
-    if (Number.isInteger(pid) && !alive(pid)) rmSync(join('/etc/netns', dir), { recursive: true, force: true })
+    if (Number.isInteger(pid) && !pidAlive(pid)) rmSync(join('/etc/netns', dir), { recursive: true, force: true })
   }
 }
 
@@ -351,10 +351,13 @@ export class VirtualCluster {
   private readonly onSignal = (sig: NodeJS.Signals): void => { this.destroySync(); process.exit(sig === 'SIGINT' ? 130 : 143) }
 
   private readonly o: ClusterOptions
+  private readonly subnetClaim: SubnetClaim
 
   constructor (o: ClusterOptions = {}) {
     this.o = o
-    const k = 20 + (process.pid % 200)
+    // concurrent clusters (test files, a child harness) each hold their own subnet, or one's host reaches another's infra
+    this.subnetClaim = claimSubnet()
+    const k = this.subnetClaim.k
     this.subnet = `10.213.${k}`
     this.subnet6 = `fd00:213:${k}:`
     this.family = o.family ?? 'ipv4'
@@ -811,5 +814,6 @@ export class VirtualCluster {
     tryRun('ip', 'link', 'del', this.rootLink)
     // agents' logs and kubeconfigs go too, unless kept for a post-mortem
     if (process.env.K8SNET_KEEP_CLUSTER_LOGS !== '1') rmSync(this.dir, { recursive: true, force: true })
+    this.subnetClaim.release()
   }
 }
