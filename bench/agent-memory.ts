@@ -22,14 +22,34 @@ export function vmRss (pid: number): number {
   return Number(m[1]) * 1024
 }
 
-/** Resident bytes of a process's glibc main heap (the [heap] mapping, what brk grew): malloc'd memory, not V8's. */
-export function brkHeapRss (pid: number): number {
-  const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8')
-  const at = smaps.search(/^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s+\[heap\]$/m)
-  if (at < 0) return 0
-  const m = /^Rss:\s+(\d+) kB/m.exec(smaps.slice(at))
-  return m === null ? 0 : Number(m[1]) * 1024
+/** Resident bytes of a process by mapping kind, from /proc/<pid>/smaps. */
+export interface RssByMapping {
+  /** glibc's main heap (the [heap] mapping, what brk grew): malloc'd memory, not V8's. */
+  brk: number
+  /** Other anonymous mappings: V8's heap pages, malloc's mmap'd chunks, thread stacks. */
+  anon: number
+  /** File-backed mappings: the Node binary's text, shared libraries. */
+  file: number
 }
+
+export function rssByMapping (pid: number): RssByMapping {
+  const out = { brk: 0, anon: 0, file: 0 }
+  let kind: keyof RssByMapping = 'anon'
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line)
+    if (head !== null) {
+      const path = head[2] ?? ''
+      kind = path === '[heap]' ? 'brk' : head[1] !== '0' || path.startsWith('/') ? 'file' : 'anon'
+      continue
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (rss !== null) out[kind] += Number(rss[1]) * 1024
+  }
+  return out
+}
+
+/** Resident bytes of a process's glibc main heap (the [heap] mapping, what brk grew): malloc'd memory, not V8's. */
+export function brkHeapRss (pid: number): number { return rssByMapping(pid).brk }
 
 interface Health { view_size: number, peers_connected: number, connections: number, probes: { rounds: number } }
 

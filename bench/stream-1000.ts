@@ -31,7 +31,7 @@ import { planRound } from '../src/probe/targets.ts'
 import { mulberry32 } from '../test/fixtures.ts'
 import { BUNDLE, buildBundle, getJson, IMAGE_ENV, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { LeaseStandIn } from '../tools/lease-stand-in.ts'
-import { brkHeapRss, vmRss } from './agent-memory.ts'
+import { brkHeapRss, rssByMapping, vmRss } from './agent-memory.ts'
 import { connectionGraph, DIGEST_KIND, identities, simDefaults, simulateAgents, simulateMesh, SteadyNetwork, gossipParams, type MessageMix } from './gossip-bytes.ts'
 import { cpuParts, totalCpu } from './idle-cpu.ts'
 import { row, within, type Row, type Suite, type SuiteContext } from './suite.ts'
@@ -430,6 +430,7 @@ export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowM
       log: join(dir, 'agent.log'),
       env: {
         ...IMAGE_ENV,
+        ...o.env,
         NODE_IP: AGENT_NODE_IP,
         NODE_NAME: nodeName,
         NAMESPACE,
@@ -442,8 +443,8 @@ export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowM
         IDENTITY_AUDIENCE: AUDIENCE,
         REPORT_INTERVAL: String(reportIntervalS),
         LOG_LEVEL: 'info',
-        // diagnostics: STREAM_CPU_PROFILE=dir (a V8 CPU profile as the agent stops), STREAM_HEAP=dir (a heap snapshot
-        // after the steady window)
+        // diagnostics: STREAM_CPU_PROFILE=dir (a V8 CPU profile as the agent stops), STREAM_HEAP=dir (heap snapshots
+        // in the steady window and after the failure)
         NODE_OPTIONS: [
           ...(process.env.STREAM_CPU_PROFILE === undefined ? [] : [`--cpu-prof --cpu-prof-dir=${process.env.STREAM_CPU_PROFILE}`]),
           ...(process.env.STREAM_HEAP === undefined ? [] : [`--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${process.env.STREAM_HEAP}`])
@@ -474,8 +475,13 @@ export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowM
         `page polls ${page?.polls() ?? 0}; sent ${JSON.stringify(Object.fromEntries(cluster.sent))}`)
     if (w.rejected > 0 || w.expired > 0 || w.minView < N) ctx.log('warning: the stream was not all accepted (see the counters above)')
     const mb = async (m: string): Promise<string> => (await metric(a.apiUrl, m) / 1e6).toFixed(0)
-    ctx.log(`memory: V8 heap used ${await mb('nodejs_heap_size_used_bytes')} of ${await mb('nodejs_heap_size_total_bytes')} MB, external ${await mb('nodejs_external_memory_bytes')} MB`)
-    if (process.env.STREAM_HEAP !== undefined) { a.child.kill('SIGUSR2'); await sleep(20_000) }
+    const memory = async (when: string): Promise<void> => {
+      const maps = rssByMapping(a.child.pid ?? -1)
+      ctx.log(`memory ${when}: V8 heap used ${await mb('nodejs_heap_size_used_bytes')} of ${await mb('nodejs_heap_size_total_bytes')} MB, external ${await mb('nodejs_external_memory_bytes')} MB; ` +
+        `resident: malloc's main heap ${(maps.brk / 1e6).toFixed(0)} MB, other anonymous ${(maps.anon / 1e6).toFixed(0)} MB, files ${(maps.file / 1e6).toFixed(0)} MB`)
+      if (process.env.STREAM_HEAP !== undefined) { a.child.kill('SIGUSR2'); await sleep(20_000) }
+    }
+    await memory('in the steady window')
     rows.push(row(`agent CPU, fed a ${N}-agent cluster's stream, probing, polled by a page`, '% of a core', [w.cpuPct], '<= 5 % of a core (issue 20)', 5))
     rows.push(row('agent RSS over the window (peak)', 'MB', [Math.max(...w.rss)], '<= 125 MB (issue 20)', 125))
     rows.push(row('of it: the reachability model\'s tick, steady network (main thread)', 'ms a tick', [w.modelCpuS * 1000 / w.ticks], 'informative'))
@@ -493,6 +499,7 @@ export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowM
     const reportMs = reports === 0 ? NaN : reportS * 1000 / reports
     ctx.log(`overlay broken: ${reports} reports, ${reportMs.toFixed(0)} ms each, model ${tickMs.toFixed(0)} ms a tick, ${verdicts} verdicts; CPU ${f.cpuPct.toFixed(2)} %, RSS ${f.rss.map(x => x.toFixed(0)).join(' ')} MB, accepted ${(f.accepted / f.seconds).toFixed(1)}/s`)
     if (verdicts === 0) ctx.log('warning: the report holds no verdict for the broken overlay')
+    await memory('after the failure')
     rows.push(row('Lease holder\'s report, cluster-wide failure: the model\'s tick + building and printing the report (main thread)', 'ms', [tickMs + reportMs], '<= 200 ms (issue 20)', 200))
     rows.push(row('of it: building and printing the report', 'ms', [reportMs], 'informative'))
     rows.push(row('agent RSS after the failure (peak)', 'MB', [Math.max(...f.rss)], 'informative'))

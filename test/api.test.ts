@@ -1,8 +1,11 @@
 // The REST API's read side through Fastify's inject() (no sockets): every read route's exact JSON over a known view
-// of four agents, routing (404), history, readiness, a dependency that throws (500 without a stack trace), and the deferred schema compilers.
+// of four agents, routing (404), history, readiness, a dependency that throws (500 without a stack trace), the deferred schema
+// compilers, and large bodies' early release over a real socket.
 import t from 'tap'
 import { buildApi } from '../src/api/app.ts'
 import Fastify from 'fastify'
+import { connect } from 'node:net'
+import { sendReleasing } from '../src/api/release-body.ts'
 import { lazySerializers, lazyValidators } from '../src/api/lazy-compilers.ts'
 import { readRoutes, writeRoutes, type ApiDeps, type HealthInfo } from '../src/api/routes.ts'
 import { type Report } from '../src/report/report.ts'
@@ -281,4 +284,42 @@ t.test('schema compilers are deferred to a route\'s first use: starting compiles
   t.equal(bad.statusCode, 400, 'an invalid body is refused')
   t.match(bad.json(), { message: /body\/n must be integer/ }, 'with Ajv\'s reasons, read from the compiled validator')
   await app.close()
+})
+
+t.test('large bodies are freed once sent, never before: a slow reader over a real socket gets every byte', async t => {
+  const app = Fastify()
+  const sent: Buffer[] = []
+  const make = (n: number, seed: number): Buffer => {
+    const b = Buffer.allocUnsafeSlow(n)
+    for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff
+    return b
+  }
+  app.get('/big', async (_req, reply) => {
+    const body = make(8 * 1024 * 1024, sent.length)
+    sent.push(body)
+    return await sendReleasing(reply, body)
+  })
+  app.get('/pooled', async (_req, reply) => {
+    const body = Buffer.from('x'.repeat(100)) // a slice of Buffer's shared pool: never released
+    sent.push(body)
+    return await sendReleasing(reply, body)
+  })
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(async () => { await app.close() })
+  // the client reads nothing for a while, so most of the body waits in the server's socket, then reads it all
+  const { port } = new URL(url)
+  const raw = await new Promise<Buffer>((resolve, reject) => {
+    const s = connect(Number(port), '127.0.0.1', () => { s.write('GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'); s.pause(); setTimeout(() => { s.resume() }, 300) })
+    const chunks: Buffer[] = []
+    s.on('data', (c: Buffer) => chunks.push(c))
+    s.on('end', () => { resolve(Buffer.concat(chunks)) })
+    s.on('error', reject)
+  })
+  const body = raw.subarray(raw.indexOf('\r\n\r\n') + 4)
+  t.equal(body.length, 8 * 1024 * 1024, 'every byte arrived')
+  t.ok(body.equals(make(8 * 1024 * 1024, 0)), 'and each is what was sent (the memory was not freed under a pending write)')
+  t.equal(((sent[0] as Buffer).buffer as ArrayBuffer).detached, true, 'once sent, its memory is given back')
+  const small = await fetch(`${url}/pooled`)
+  t.equal(await small.text(), 'x'.repeat(100), 'a small body is sent as is')
+  t.equal(((sent[1] as Buffer).buffer as ArrayBuffer).detached, false, 'and left to the collector (it shares the pool)')
 })

@@ -628,6 +628,22 @@ t.test('View: expiry and leave', async t => {
     t.equal(v.agentCount, 3)
   })
 
+  t.test('expiry walks the view only when one may be due, and misses none', async t => {
+    const v = new View({ ttlMs: TTL, maxExternal: 8 })
+    const s = [1, 2, 3].map(n => new SelfRecord(ident(n), 1000))
+    t.equal(v.apply(wire((s[0] as SelfRecord).full()), sig(1), 5_000), 'accepted')
+    t.strictSame(v.expire(5_000 + TTL), { agents: [], externals: [] }, 'the first walk: none due yet')
+    // a record that arrives already aged (heard earlier than anything held), after that walk: it sets the next one
+    t.equal(v.apply(wire((s[1] as SelfRecord).full()), sig(2), 1_000), 'accepted')
+    t.strictSame(v.expire(1_000 + TTL + 1), { agents: ['agent-2'], externals: [] }, 'it expires on its own time')
+    // hearing an agent again moves its expiry later
+    t.equal(v.apply(wire((s[0] as SelfRecord).heartbeat()), sig(1), 8_000), 'accepted')
+    t.strictSame(v.expire(5_000 + TTL + 1), { agents: [], externals: [] }, 'heard again: kept past its first due time')
+    t.equal(v.apply(wire((s[2] as SelfRecord).full()), sig(3), 7_000), 'accepted')
+    t.strictSame(v.expire(7_000 + TTL + 1), { agents: ['agent-3'], externals: [] }, 'a later arrival, due earlier than the rest')
+    t.strictSame(v.expire(8_000 + TTL + 1), { agents: ['agent-1'], externals: [] }, 'and the last')
+  })
+
   t.test('leave removes at once; replays are stale; a new incarnation is accepted', async t => {
     const v = new View({ ttlMs: TTL, maxExternal: 8 })
     const s = new SelfRecord(ident(1), 1000)

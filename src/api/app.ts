@@ -4,6 +4,7 @@ import { timingSafeEqual } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyTypeProvider, type onRequestHookHandler, type preValidationHookHandler } from 'fastify'
 import { InjectError } from '../core/inject.ts'
 import { readinessSchema } from './agent-schemas.ts'
+import { sendReleasing } from './release-body.ts'
 import { JsonCache } from './json-cache.ts'
 import { lazySerializers, lazyValidators } from './lazy-compilers.ts'
 import { InvalidReport } from './legacy.ts'
@@ -159,7 +160,7 @@ export function buildApi (deps: ApiDeps, opts: ApiOptions): FastifyInstance {
       const json = route.json
       if (json === undefined) api.get(route.url, { schema }, async req => route.answer(deps.snapshot(), deps, (req.query ?? {}) as never))
       // the same bytes the schema's serializer would make of `answer`, from cached rows (src/api/json-cache.ts)
-      else api.get(route.url, { schema }, async (_req, reply) => await reply.type(JSON_TYPE).send(Buffer.concat(json(deps.snapshot(), deps, jsonCache.out(reply)))))
+      else api.get(route.url, { schema }, async (_req, reply) => await sendReleasing(reply.type(JSON_TYPE), Buffer.concat(json(deps.snapshot(), deps, jsonCache.out(reply)))))
     }
     // the readiness probe's target: a starting agent answers 503 until it holds the cluster's view, so the Service
     // never routes a query to an agent that would answer from its own record alone

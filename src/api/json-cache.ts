@@ -33,6 +33,16 @@ const CLOSE = Buffer.from('}')
 const EMPTY = Buffer.from('{}')
 
 /**
+ * A string's UTF-8 in a buffer of its own. Buffer.from puts small strings in 8 KB slabs it shares: a kept row would
+ * hold its whole slab, and the rows replaced beside it, until it is replaced too.
+ */
+function ownBytes (s: string): Buffer {
+  const b = Buffer.allocUnsafeSlow(Buffer.byteLength(s))
+  b.write(s)
+  return b
+}
+
+/**
  * Rows are kept as bytes: a serializer's string is a rope of thousands of pieces, and walking it again for every
  * request (to measure and encode it) cost more than all the rest; copying bytes is cheap.
  */
@@ -72,7 +82,7 @@ export class JsonCache {
           if (hit !== undefined && hit.version === s.version) {
             rows[s.source] = hit.json
           } else {
-            const json = Buffer.from(row(s.row()))
+            const json = ownBytes(row(s.row()))
             held.set(s.source, { version: s.version, json })
             rows[s.source] = json
           }

@@ -173,6 +173,11 @@ export class View {
   private readonly externals = new Map<string, ExternalEntry>()
   /** No legacy record can expire before this time (monotonic ms): the sweep skips them until then. */
   private externalsDueAt = -Infinity
+  /**
+   * No agent can expire before this (a lower bound: hearing an agent only moves its own expiry later), so the API's
+   * reads, which expire first, walk a 1000-agent view only when one may be due.
+   */
+  private agentsDueAt = -Infinity
   /** Legacy heartbeat keys by short id (legacy liveness entries name them so); null where two keys share one. */
   private readonly extByShortId = new Map<number, string | null>()
   private readonly clients = new LegacyClients()
@@ -398,6 +403,7 @@ export class View {
     const id = e.record.identity
     const replaced = this.drop(id.podName, false) !== undefined
     this.agents.set(id.podName, e)
+    this.agentsDueAt = Math.min(this.agentsDueAt, e.lastHeard + this.ttlMs)
     this.byPeer.set(id.peerId, id.podName)
     for (const ip of addressesOf(id, 'pod')) this.byIp.set(ip, id.podName)
     const sid = shortId(id.podName)
@@ -492,11 +498,15 @@ export class View {
   /** Drops every origin not heard for longer than the TTL (never this agent's own). */
   expire (now: number): Expired {
     const out: Expired = { agents: [], externals: [] }
-    for (const [origin, e] of this.agents) {
-      if (e.trust !== Trust.Self && now - e.lastHeard > this.ttlMs) {
-        this.silence(origin, now)
-        out.agents.push(origin)
+    if (now > this.agentsDueAt) {
+      let next = Infinity
+      for (const e of this.agents.values()) {
+        if (e.trust === Trust.Self) continue
+        if (now - e.lastHeard > this.ttlMs) out.agents.push(e.record.identity.podName)
+        else next = Math.min(next, e.lastHeard + this.ttlMs)
       }
+      for (const origin of out.agents) this.silence(origin, now)
+      this.agentsDueAt = next
     }
     if (now > this.externalsDueAt) this.expireExternals(now, out)
     for (const [origin, t] of this.tombstones) {
