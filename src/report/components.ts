@@ -44,10 +44,14 @@ function linked (a: Direction, b: Direction, bothSilent: boolean): boolean {
  * node whose pod network is down).
  */
 export function groups (e: Evidence, layers: readonly Layer[], names: readonly string[], togetherMs = 0): string[][] {
-  // union-find over member indices, by size with path compression: 40k pairs at 1000 agents, three times a tick
-  const index = new Map(names.map((n, i) => [n, i]))
-  const parent = Int32Array.from(names.keys())
-  const weight = new Int32Array(names.length).fill(1)
+  // union-find over member indices, by size with path compression: 40k pairs at 1000 agents, three times a tick; the
+  // pairs are kept in typed arrays, not as objects (a tick's allocations are what grows V8's heap at 1000)
+  const n = names.length
+  const index = new Map<string, number>()
+  for (let i = 0; i < n; i++) index.set(names[i] as string, i)
+  const parent = new Int32Array(n)
+  for (let i = 0; i < n; i++) parent[i] = i
+  const weight = new Int32Array(n).fill(1)
   const find = (i: number): number => {
     let r = i
     while (parent[r] !== r) r = parent[r] as number
@@ -59,51 +63,66 @@ export function groups (e: Evidence, layers: readonly Layer[], names: readonly s
     return r
   }
   const union = (i: number, j: number): void => {
-    const [ri, rj] = [find(i), find(j)]
+    const ri = find(i)
+    const rj = find(j)
     if (ri === rj) return
-    const [small, large] = (weight[ri] as number) < (weight[rj] as number) ? [ri, rj] : [rj, ri]
+    const small = (weight[ri] as number) < (weight[rj] as number) ? ri : rj
+    const large = small === ri ? rj : ri
     parent[small] = large
     weight[large] = (weight[large] as number) + (weight[small] as number)
   }
-  const pairs: Array<{ a: number, b: number, ab: Direction, ba: Direction, bothSilent: boolean }> = []
-  // each unordered pair once (no key string built per edge)
-  const seen = new Map<number, Set<number>>()
+  // each unordered pair once (keyed by its two indices, no string built): its members, and how it links
+  let capacity = 0
+  for (const layer of layers) capacity += e.edges[layer].size
+  const first = new Int32Array(capacity)
+  const second = new Int32Array(capacity)
+  const links = new Uint8Array(capacity)
+  const NOW = 1
+  const BY_LAST_WORDS = 2
+  let count = 0
+  const seen = new Set<number>()
   for (const layer of layers) {
     for (const edge of e.edges[layer].all()) {
       const a = index.get(edge.source)
       const b = index.get(edge.target)
       if (a === undefined || b === undefined) continue
-      const [lo, hi] = a < b ? [a, b] : [b, a]
-      let his = seen.get(lo)
-      if (his === undefined) seen.set(lo, his = new Set())
-      if (his.has(hi)) continue
-      his.add(hi)
+      const key = a < b ? a * n + b : b * n + a
+      if (seen.has(key)) continue
+      seen.add(key)
       const bothSilent = e.members.get(edge.source)?.fresh === false && e.members.get(edge.target)?.fresh === false
-      pairs.push({ a, b, ab: direction(e, layers, edge.source, edge.target), ba: direction(e, layers, edge.target, edge.source), bothSilent })
+      const ab = direction(e, layers, edge.source, edge.target)
+      const ba = direction(e, layers, edge.target, edge.source)
+      first[count] = a
+      second[count] = b
+      links[count] = (linked(ab, ba, false) ? NOW : 0) | (bothSilent && linked(ab, ba, true) ? BY_LAST_WORDS : 0)
+      count++
     }
   }
-  for (const p of pairs) if (linked(p.ab, p.ba, false)) union(p.a, p.b)
+  for (let k = 0; k < count; k++) if (((links[k] as number) & NOW) !== 0) union(first[k] as number, second[k] as number)
   const size = new Map<number, number>()
-  for (let i = 0; i < names.length; i++) size.set(find(i), (size.get(find(i)) ?? 0) + 1)
+  for (let i = 0; i < n; i++) size.set(find(i), (size.get(find(i)) ?? 0) + 1)
   // the main group must be one that several heard members measure now: an observer hearing nobody (its own gossip or
   // pod network cut) has only its own word, and the silent members' last words are all it has to group them by
   const largest = [...size.entries()].sort((x, y) => y[1] - x[1])[0]?.[0]
-  const heardIn = (root: number | undefined): number => names.filter((n, i) => find(i) === root && e.members.get(n)?.fresh === true).length
+  const heardIn = (root: number | undefined): number => names.filter((m, i) => find(i) === root && e.members.get(m)?.fresh === true).length
   const mainRoot = heardIn(largest) >= 2 ? largest : undefined
-  for (const p of pairs) {
-    if (!p.bothSilent || find(p.a) === mainRoot || find(p.b) === mainRoot) continue
-    if (linked(p.ab, p.ba, true)) union(p.a, p.b)
+  for (let k = 0; k < count; k++) {
+    const a = first[k] as number
+    const b = second[k] as number
+    if (((links[k] as number) & BY_LAST_WORDS) === 0 || find(a) === mainRoot || find(b) === mainRoot) continue
+    union(a, b)
   }
   if (togetherMs > 0) {
-    const at = (n: string): number => index.get(n) as number
-    linkFellSilentTogether(e, layers, names.filter((_n, i) => find(i) !== mainRoot), togetherMs, (a, b) => find(at(a)) === find(at(b)), (a, b) => { union(at(a), at(b)) })
+    const at = (m: string): number => index.get(m) as number
+    linkFellSilentTogether(e, layers, names.filter((_m, i) => find(i) !== mainRoot), togetherMs, (a, b) => find(at(a)) === find(at(b)), (a, b) => { union(at(a), at(b)) })
   }
   const byRoot = new Map<number, string[]>()
-  for (const [i, n] of names.entries()) {
+  for (let i = 0; i < n; i++) {
     const r = find(i)
+    const m = names[i] as string
     const g = byRoot.get(r)
-    if (g === undefined) byRoot.set(r, [n])
-    else g.push(n)
+    if (g === undefined) byRoot.set(r, [m])
+    else g.push(m)
   }
   const out = [...byRoot.values()].map(g => g.sort())
   return out.sort((x, y) => y.length - x.length || (x[0] ?? '').localeCompare(y[0] ?? ''))

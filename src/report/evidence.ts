@@ -69,7 +69,9 @@ export class EdgeIndex {
     return i === undefined ? undefined : this.list[i]
   }
 
-  all (): IterableIterator<Edge> { return this.list.values() }
+  /** Every edge, in the order added (the index's own list: read it, never change it). */
+  all (): readonly Edge[] { return this.list }
+  get size (): number { return this.list.length }
   from (source: string): Edge[] { return this.bySource.get(source) ?? [] }
   into (target: string): Edge[] { return this.byTarget.get(target) ?? [] }
 }
@@ -110,7 +112,10 @@ export interface KnownAgent { record: AgentRecord, silentMs: number, lost: boole
 export interface EvidenceOptions {
   /** A member heard within this long counts as current evidence. */
   freshMs: number
-  /** Which edges to keep, and with what state (the model passes settled states; default: as measured). */
+  /**
+   * Which edges to keep, and with what state (the model passes settled states; default: as measured). It is given
+   * a new edge of its own, which it may change and return.
+   */
   edge?: (e: Edge) => Edge | null
   /**
    * For a silent member, what was last known of pairs its last record no longer carries, by `${layer}|${name}`
@@ -158,14 +163,14 @@ export function buildEvidence (self: string | null, agents: KnownAgent[], o: Evi
       for (const result of m.record.results[layer].values()) {
         const target = byIp[layer].get(result.target)
         if (target === undefined || target === m.name) continue
-        const raw: Edge = { layer, source: m.name, target, result, state: stateOf(result), fresh: m.fresh }
+        const raw: Edge = { layer, source: m.name, target, result, state: stateOf(result), fresh: m.fresh, loss: null }
         const e = o.edge === undefined ? raw : o.edge(raw)
         if (e !== null) edges[layer].add(e)
       }
       if (m.fresh) continue
       for (const r of o.remembered?.get(`${layer}|${m.name}`) ?? []) {
         if (r.target === m.name || !members.has(r.target) || edges[layer].get(m.name, r.target) !== undefined) continue
-        edges[layer].add({ layer, source: m.name, target: r.target, result: r.result, state: r.state, fresh: false })
+        edges[layer].add({ layer, source: m.name, target: r.target, result: r.result, state: r.state, fresh: false, loss: null })
       }
     }
     if (m.fresh && m.record.results.service !== null) services.push({ member: m, result: m.record.results.service })
