@@ -176,21 +176,33 @@ export interface Crossing {
 
 export function crossing (e: Evidence, layers: readonly Layer[], from: ReadonlySet<string>, to: ReadonlySet<string>): Crossing {
   const c: Crossing = { measured: 0, down: 0, downSources: new Set(), downTargets: new Set(), examples: [] }
-  for (const s of from) {
-    const targets = new Set<string>()
-    for (const layer of layers) {
-      for (const edge of e.edges[layer].from(s)) if (edge.fresh && to.has(edge.target)) targets.add(edge.target)
+  // each (source, target) once over the layers, in the order first met. Where no layer holds a pair twice (one
+  // address a member and layer), a pair is new unless an earlier layer measured it fresh: no set built per source
+  const repeats = layers.some(l => e.edges[l].hasRepeats)
+  const seenBefore = (li: number, s: string, t: string): boolean => {
+    for (let k = 0; k < li; k++) if (e.edges[layers[k] as Layer].get(s, t)?.fresh === true) return true
+    return false
+  }
+  const count = (s: string, t: string): void => {
+    c.measured++
+    if (direction(e, layers, s, t) !== 'cut') return
+    c.down++
+    c.downSources.add(s)
+    c.downTargets.add(t)
+    if (c.examples.length < 3) {
+      const ex = layers.map(l => e.edges[l].get(s, t)).find(x => x !== undefined)
+      if (ex !== undefined) c.examples.push(ex)
     }
-    for (const t of targets) {
-      const d = direction(e, layers, s, t)
-      c.measured++
-      if (d !== 'cut') continue
-      c.down++
-      c.downSources.add(s)
-      c.downTargets.add(t)
-      if (c.examples.length < 3) {
-        const ex = layers.map(l => e.edges[l].get(s, t)).find(x => x !== undefined)
-        if (ex !== undefined) c.examples.push(ex)
+  }
+  for (const s of from) {
+    const met = repeats ? new Set<string>() : null
+    for (let li = 0; li < layers.length; li++) {
+      for (const edge of e.edges[layers[li] as Layer].from(s)) {
+        const t = edge.target
+        if (!edge.fresh || !to.has(t)) continue
+        if (met === null ? seenBefore(li, s, t) : met.has(t)) continue
+        met?.add(t)
+        count(s, t)
       }
     }
   }

@@ -51,6 +51,8 @@ export class EdgeIndex {
    * a lookup builds no key string (the verdicts look up pairs ~10^5 times a tick at N = 1000). */
   private readonly list: Edge[] = []
   private readonly at = new Map<string, Map<string, number>>()
+  /** Whether a pair was added twice (a dual-stack member measured at both its addresses): from() and into() then list it twice. */
+  hasRepeats = false
 
   add (e: Edge): void {
     let targets = this.at.get(e.source)
@@ -59,7 +61,10 @@ export class EdgeIndex {
     if (i === undefined) {
       targets.set(e.target, this.list.length)
       this.list.push(e)
-    } else this.list[i] = e
+    } else {
+      this.list[i] = e
+      this.hasRepeats = true
+    }
     push(this.bySource, e.source, e)
     push(this.byTarget, e.target, e)
   }

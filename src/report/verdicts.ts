@@ -70,6 +70,8 @@ interface Ctx {
   unheardExplained: Set<string>
   /** The observer is on the cut-off side by the mesh's own evidence (whatever the witness then made of it). */
   observerCut: boolean
+  /** losingMembers() of this evidence, once worked out (it reads only the edges). */
+  losing?: Set<string>
 }
 
 /** The verdicts, and whether the observer found itself on the cut-off side (before the witness's word). */
@@ -116,22 +118,29 @@ function strong (c: Ctx, agree: number, of: number, need = c.o.minAgree): boolea
 // ---- 1. flapping -----------------------------------------------------------------------------------------------
 
 function flapping (c: Ctx): void {
-  const peers = new Map<string, Set<string>>()
+  if (c.e.flaps.length === 0) return
   const flappingPeers = new Map<string, Set<string>>()
   const count = new Map<string, number>()
   const note = (m: Map<string, Set<string>>, a: string, b: string): void => {
     m.set(a, (m.get(a) ?? new Set()).add(b))
     m.set(b, (m.get(b) ?? new Set()).add(a))
   }
-  // peers it has current evidence with (a silent member's last word cannot flap)
-  for (const layer of BOTH) for (const x of c.e.edges[layer].all()) if (x.fresh) note(peers, x.source, x.target)
+  // how many peers a member has current evidence with, either way (a silent member's last word cannot flap)
+  const peerCount = (n: string): number => {
+    const peers = new Set<string>()
+    for (const layer of BOTH) {
+      for (const x of c.e.edges[layer].from(n)) if (x.fresh) peers.add(x.target)
+      for (const x of c.e.edges[layer].into(n)) if (x.fresh) peers.add(x.source)
+    }
+    return peers.size
+  }
   for (const f of c.e.flaps) {
     note(flappingPeers, f.source, f.target)
     for (const n of [f.source, f.target]) count.set(n, (count.get(n) ?? 0) + f.transitions)
   }
   const window = secs(c.e.flapWindowMs)
   for (const [n, fp] of flappingPeers) {
-    const of = peers.get(n)?.size ?? fp.size
+    const of = peerCount(n) || fp.size
     if (!c.e.members.has(n) || fp.size < Math.min(c.o.minAgree, of) || fp.size * 2 < of) continue
     const m = member(c, n)
     c.blamed.add(n)
@@ -149,7 +158,7 @@ function flapping (c: Ctx): void {
   const links = new Map<string, { a: string, b: string, transitions: number }>()
   // a node losing packets on most of its paths loses a whole round of a path now and then: that is its loss (the
   // lossy pass names it), not a flapping link
-  const losing = losingMembers(c)
+  const losing = c.losing ??= losingMembers(c)
   for (const f of c.e.flaps) {
     if (c.blamed.has(f.source) || c.blamed.has(f.target) || losing.has(f.source) || losing.has(f.target)) continue
     const k = unordered(f.source, f.target)
@@ -462,7 +471,7 @@ function gossipSilence (c: Ctx): void {
 // ---- 5. single links: one-way blocks and single broken pod pairs -----------------------------------------------
 
 function oneWayLinks (c: Ctx): void {
-  const losing = losingMembers(c)
+  const losing = c.losing ??= losingMembers(c)
   const oneWay = new Map<string, { a: string, b: string, layers: Layer[], evidence: string[] }>()
   const overlayOne: Verdict[] = []
   for (const layer of BOTH) {
@@ -573,14 +582,17 @@ function portClosed (c: Ctx): void {
 // ---- 7. paths into a node that lose echoes without being down ---------------------------------------------------
 
 function lossy (c: Ctx): void {
+  // ICMP filtered outright (no echo, yet TCP answered) is a firewall, not loss; a path that is down counts as an
+  // observer that does not see loss, so a half-dead node is not called lossy. Loss is the pair's smoothed loss
+  // where the model keeps a history (a round of three echoes at 30 % loss sees none one time in three).
+  const counted = (x: Edge): boolean => x.result.sent > 0 && !(x.result.received === 0 && x.state !== 'down')
+  const lossOfEdge = (x: Edge): number => x.state === 'down' ? 0 : x.loss ?? lossOf(x.result) ?? 0
+  const sees = (x: Edge): boolean => x.state !== 'down' && lossOfEdge(x) >= LOSS_SEEN
+  /** Whether any peer not blamed sees loss into n (without it no verdict can agree: nothing is built). */
+  const anySees = (n: string): boolean => BOTH.some(layer => c.e.edges[layer].into(n).some(x => x.fresh && !c.blamed.has(x.source) && counted(x) && sees(x)))
   for (const n of unblamed(c)) {
-    // ICMP filtered outright (no echo, yet TCP answered) is a firewall, not loss; a path that is down counts as an
-    // observer that does not see loss, so a half-dead node is not called lossy. Loss is the pair's smoothed loss
-    // where the model keeps a history (a round of three echoes at 30 % loss sees none one time in three).
-    const ms = [...healthyInto(c, 'host', n), ...healthyInto(c, 'pod', n)]
-      .filter(x => x.result.sent > 0 && !(x.result.received === 0 && x.state !== 'down'))
-    const lossOfEdge = (x: Edge): number => x.state === 'down' ? 0 : x.loss ?? lossOf(x.result) ?? 0
-    const sees = (x: Edge): boolean => x.state !== 'down' && lossOfEdge(x) >= LOSS_SEEN
+    if (c.o.minAgree > 0 && !anySees(n)) continue
+    const ms = [...healthyInto(c, 'host', n), ...healthyInto(c, 'pod', n)].filter(counted)
     const sources = new Set(ms.map(x => x.source))
     const agreeing = new Set(ms.filter(sees).map(x => x.source))
     const losses = ms.filter(x => x.state !== 'down').map(lossOfEdge)
