@@ -506,7 +506,8 @@ export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowM
     // the floor: the agent's stack alone (a bare gossipsub node at the agent's address) fed the same stream
     await stopAgentProcess(a, 'SIGKILL')
     agent = null
-    floor = spawn(process.execPath, [...IMAGE_NODE_FLAGS, fileURLToPath(new URL('./raw-gossip-node.ts', import.meta.url)), AGENT_POD_IP, String(GOSSIP_PORT), VIEW_TOPIC], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    const profileFlags = process.env.STREAM_CPU_PROFILE === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.STREAM_CPU_PROFILE}`]
+    floor = spawn(process.execPath, [...IMAGE_NODE_FLAGS, ...profileFlags, fileURLToPath(new URL('./raw-gossip-node.ts', import.meta.url)), AGENT_POD_IP, String(GOSSIP_PORT), VIEW_TOPIC], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
     const bare = floor
     const ready = await within(new Promise<{ peers: string[] }>(resolve => { bare.on('message', m => { if ((m as { ready?: boolean }).ready === true) resolve(m as { peers: string[] }) }) }), 30_000, 'the bare gossipsub node to start')
     const barePeer = ready.peers[0]?.split('/p2p/')[1]
@@ -522,6 +523,12 @@ export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowM
     rows.push(row('floor: a bare gossipsub node of the same stack at the agent\'s address, fed the same stream (no view, validator, probes, API)', '% of a core', [floorPct], 'floor'))
     rows.push(row('agent / bare gossipsub fed the same stream', 'x', [w.cpuPct / floorPct], 'ratio'))
   } finally {
+    // (STREAM_CPU_PROFILE: the bare node too writes its profile, as it exits on the IPC channel's close)
+    const bare = floor
+    if (bare !== null && bare.exitCode === null && process.env.STREAM_CPU_PROFILE !== undefined) {
+      bare.disconnect()
+      await new Promise(resolve => { bare.once('exit', resolve); setTimeout(resolve, 5_000) })
+    }
     floor?.kill('SIGKILL')
     page?.stop()
     // (STREAM_CPU_PROFILE=dir: the agent writes a V8 CPU profile there as it stops)
