@@ -602,6 +602,9 @@ t.test('the Dockerfile builds a complete production tree: install, bundle, then 
   for (const [k, v] of Object.entries(IMAGE_ENV)) t.match(envLines, new RegExp(`(^|\\s)${k}=${v}(\\s|$)`), `${k}=${v}: the image's environment is the benchmarks' (IMAGE_ENV)`)
   t.notOk(existsSync(join(app, 'node_modules')), 'no node_modules in the image: the bundle holds every dependency it runs')
   t.ok(existsSync(join(app, 'dist', 'page', 'app.js')), 'the page\'s script beside the bundle')
+  // (Node builds an ES module of a builtin by running every lazy getter it exports: tools/build.ts)
+  t.strictSame(readFileSync(join(app, script), 'utf8').match(/from\s*["']node:(?!module["'])[a-z_/]+["']/g) ?? [], [],
+    'the bundle imports Node\'s modules through require(), except node:module for require itself')
   t.notOk(existsSync(join(app, 'src')) || existsSync(join(app, 'test')), 'no sources or tests in the image')
   t.ok(statSync(join(rootfs, 'usr/local/bin/fping')).mode & 0o111, '/usr/local/bin/fping (the wrapper) is executable')
   t.comment(`production tree: ${run('du', ['-sh', app], tmp).out.trim()}`)
