@@ -593,6 +593,10 @@ export class VirtualCluster {
   }
 
   async restartAgent (n: VirtualNode, signal: NodeJS.Signals = 'SIGTERM', opts: AgentOptions = {}): Promise<void> {
+    // a clock that cannot be skewed here fails the restart before the agent is stopped, not after (the node would
+    // stay down for the scenarios that follow)
+    const why = (opts.clockOffsetS ?? 0) !== 0 ? faketimeAvailable() : null
+    if (why !== null) throw new Error(`cannot skew ${n.name}'s clock: ${why}`)
     await this.stopAgent(n, signal)
     const { newPod, ...rest } = opts
     if (newPod === true) {
