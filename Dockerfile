@@ -17,7 +17,7 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --prefer-offline --no-audit --no-fund
-COPY tools/build.ts ./tools/build.ts
+COPY tools/build.ts tools/build-plugins.ts ./tools/
 COPY src ./src
 RUN npm run build
 

@@ -9,7 +9,7 @@
 // connected topic peer, forwarding to the mesh (its degree simulated with gossipsub's graft/prune rules over the
 // connection graph of src/gossip/dial-planner.ts), IDONTWANT, IHAVE gossip to D_lazy peers per heartbeat, and the
 // envelope and framing of every RPC (protobuf from gossipsub's own codec, length prefix, yamux header, noise frame,
-// yamux window update). Per-connection keepalive traffic is measured on a pair of real nodes.
+// yamux window updates as the patched stack sends them). Per-connection keepalive traffic is measured on a pair of real nodes.
 import { execFileSync } from 'node:child_process'
 import { mock } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -103,8 +103,12 @@ function framed (rpcBytes: number): number {
   return plain + NOISE_FRAME * Math.ceil(plain / NOISE_MAX_PLAINTEXT)
 }
 
-/** The receiver of a yamux data frame answers with a window update (a 12-byte frame in its own noise frame). */
+/**
+ * A yamux window update (a 12-byte frame in its own noise frame). With the stack's patches (tools/build-plugins.ts)
+ * a receiver sends one per half receive window used on a stream (128 KB at first), not one per data frame.
+ */
 export const WINDOW_UPDATE = YAMUX_HEADER + NOISE_FRAME
+const WINDOW_TOPPED_UP_EVERY = 128 * 1024
 
 export class Wire {
   private readonly g: GossipParams
@@ -634,7 +638,7 @@ export interface Breakdown { own: number, forward: number, idontwant: number, ih
  * - IDONTWANT: a message of at least idontwantMinDataSize bytes, first received, is announced to the mesh peers
  *   except its source. The model does not subtract the forwards it saves (an upper bound; see the notes);
  * - IHAVE: each heartbeat, the ids of every message seen in the last mcacheGossip heartbeats, to the gossip targets;
- * - every RPC received is answered by a yamux window update;
+ * - a yamux window update per 128 KB received on a stream (the stack's patches; without them, one per RPC);
  * - keepalive per connection; anti-entropy exchanges.
  */
 export function perAgentBytes (mix: MessageMix, m: NetModel): Breakdown {
@@ -647,7 +651,6 @@ export function perAgentBytes (mix: MessageMix, m: NetModel): Breakdown {
   let own = 0
   let forward = 0
   let idontwant = 0
-  let rpcs = 0
   let msgsPerS = 0
   let beats = 0
   for (const t of mix) {
@@ -658,20 +661,18 @@ export function perAgentBytes (mix: MessageMix, m: NetModel): Breakdown {
     // an aggregator is also connected to the origins that beat to it, and flood-publishes to them too
     own += t.rate * (publishTo + (t.kind === DIGEST_KIND ? ORIGINS_PER_AGGREGATOR : 0)) * w
     forward += (n - 1) * t.rate * forwards * w
-    rpcs += t.rate * publishTo + (n - 1) * t.rate * forwards
     if (t.payload >= m.g.idontwantMinDataSize) {
       idontwant += (n - 1) * t.rate * forwards * wire.idontwant()
-      rpcs += (n - 1) * t.rate * forwards
     }
     msgsPerS += n * t.rate
   }
   const hbS = m.g.heartbeatMs / 1000
   const ids = Math.min(5000, Math.round(m.g.mcacheGossip * msgsPerS * hbS))
   const ihave = gossipTargets * wire.ihave(ids) / hbS
-  rpcs += ids > 0 ? gossipTargets / hbS : 0
-  const windowUpdates = rpcs * WINDOW_UPDATE
   const keepalive = k * m.idlePerConnection
   const sync = m.syncsPerS * (framed(m.syncRequest) + framed(m.syncResponse))
+  // sent = received in steady state: the window updates answer the stream bytes received
+  const windowUpdates = (own + forward + idontwant + ihave + sync) / WINDOW_TOPPED_UP_EVERY * WINDOW_UPDATE
   const total = own + forward + idontwant + ihave + windowUpdates + keepalive + sync + beats
   return { own, forward, idontwant, ihave, windowUpdates, keepalive, sync, beats, total }
 }
@@ -761,7 +762,7 @@ export async function calibratePair (idleMs: number, payload: number, ip1 = '127
     await sleep(300)
     const beatBytes = (sum() - b0 - idlePerConnection * 2 * (Date.now() - q0) / 1000) / count
     const g = gossipParams(a)
-    return { g, idlePerConnection, copyMeasured, copyComputed: new Wire(g).message(payload) + WINDOW_UPDATE, payload, beatBytes }
+    return { g, idlePerConnection, copyMeasured, copyComputed: new Wire(g).message(payload), payload, beatBytes }
   } finally {
     await Promise.allSettled([a.stop(), b.stop()])
   }
@@ -869,8 +870,9 @@ export const gossipBytesSuite: Suite = {
     'and adds gossipsub\'s cost with the options src/gossip/libp2p-node.ts sets (read ' +
     'from a live node): flood publish to every connected peer, forwarding over a mesh whose degree is simulated with ' +
     'gossipsub\'s graft/prune rules on the connection graph of the dial planner, IDONTWANT, IHAVE to D_lazy peers per ' +
-    'heartbeat, and the exact envelope and framing of each RPC (gossipsub protobuf, length prefix, yamux, noise, window ' +
-    'update). Keepalive bytes per connection come from a pair of real nodes. The model is checked against 10 real ' +
+    'heartbeat, and the exact envelope and framing of each RPC (gossipsub protobuf, length prefix, yamux, noise; a window ' +
+    'update per 128 KB a stream receives, as the patched stack of tools/build-plugins.ts sends them, which the bench ' +
+    'and its agents run). Keepalive bytes per connection come from a pair of real nodes. The model is checked against 10 real ' +
     'agents on loopback: their TCP payload bytes on gossip connections (kernel counters via `ss`), with the model fed ' +
     'the message mix the agents report in /api/v1/health. Bytes are TCP payload (IP/TCP headers not counted); per agent ' +
     'sent = received in steady state.',

@@ -53,15 +53,15 @@ async function gcSeconds (a: AgentProcess): Promise<number> {
 interface GossipHealth { gossip: { sent?: Record<string, number>, sent_bytes?: Record<string, number> } }
 
 /** Ten agents on 127.0.8.x as the image runs them, default intervals; with or without probes and the election. */
-class IdleCluster {
+export class IdleCluster {
   readonly ips = Array.from({ length: N }, (_, i) => `127.0.8.${i + 1}`)
   readonly agents: AgentProcess[] = []
   private readonly apiserver = new LeaseStandIn(this.ips.map((_ip, i) => `token-idle-${i + 1}`))
   private readonly dir = mkdtempSync(join(tmpdir(), 'k8snet-idle-'))
 
-  private readonly opts: { probes: boolean, election: boolean }
+  private readonly opts: { probes: boolean, election: boolean, env?: Record<string, string>, nodeFlags?: string[] }
 
-  constructor (opts: { probes: boolean, election: boolean }) { this.opts = opts }
+  constructor (opts: { probes: boolean, election: boolean, env?: Record<string, string>, nodeFlags?: string[] }) { this.opts = opts }
 
   async start (): Promise<void> {
     if (this.opts.election) await this.apiserver.start('127.0.0.1', 0)
@@ -73,7 +73,7 @@ class IdleCluster {
         name,
         ip: this.ips[i] as string,
         peers: this.ips,
-        nodeFlags: IMAGE_NODE_FLAGS,
+        nodeFlags: [...IMAGE_NODE_FLAGS, ...this.opts.nodeFlags ?? []],
         script: BUNDLE,
         env: {
           ...IMAGE_ENV,
@@ -82,7 +82,8 @@ class IdleCluster {
           LOG_LEVEL: 'warn',
           ...(this.opts.election ? { KUBECONFIG: kubeconfig } : {}),
           // "no probes": one round at the start, the next an hour later (the longest PROBE_INTERVAL)
-          ...(this.opts.probes ? {} : { PROBE_INTERVAL: '3600' })
+          ...(this.opts.probes ? {} : { PROBE_INTERVAL: '3600' }),
+          ...this.opts.env
         }
       }))
     }
@@ -150,7 +151,7 @@ async function clusterRun (opts: { probes: boolean, election: boolean }, settleM
 
 /** Bare gossipsub nodes (127.0.6.x): CPU % of a core each over `ms`, silent or publishing at a given rate and size. */
 async function rawFloor (perS: number, size: number, settleMs: number, ms: number): Promise<number[]> {
-  const raw = new RawCluster()
+  const raw = new RawCluster({ bundled: true })
   try {
     await raw.start()
     if (perS > 0) raw.background(1000 / perS, size)

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { encodeMessage } from '../src/core/codec.ts'
 import { externalKey, type ExternalBody } from '../src/core/record.ts'
-import { BUNDLE, buildBundle, getJson, IMAGE_ENV, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
+import { BUNDLE, buildBundle, FLOOR_BUNDLE, STACK_PATCH_FLAGS, getJson, IMAGE_ENV, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { LeaseStandIn } from '../tools/lease-stand-in.ts'
 import { percentile, procCpuMs, row, within, type Row, type Suite } from './suite.ts'
 
@@ -137,16 +137,24 @@ async function reply<T> (child: ChildProcess, is: (m: Record<string, unknown>) =
   })
 }
 
-/** Ten bare gossipsub nodes on 127.0.6.x: the raw delivery baseline. */
+/**
+ * Ten bare gossipsub nodes on 127.0.6.x: the raw delivery baseline. From source with the stack's patches, as this
+ * suite's agents run; or `bundled` (FLOOR_BUNDLE, built as the image's agent is) beside bundled agents.
+ */
 export class RawCluster {
   readonly nodes: ChildProcess[] = []
   private readonly listeners = new Set<(m: Record<string, { id: number, at: number }>, i: number) => void>()
+  private readonly script: string
+
+  constructor (opts: { bundled?: boolean } = {}) {
+    this.script = opts.bundled === true ? FLOOR_BUNDLE : fileURLToPath(new URL('./raw-gossip-node.ts', import.meta.url))
+  }
 
   async start (): Promise<void> {
-    const script = fileURLToPath(new URL('./raw-gossip-node.ts', import.meta.url))
+    const script = this.script
     const addrs: string[] = []
     for (let i = 0; i < N; i++) {
-      const child = spawn(process.execPath, [...IMAGE_NODE_FLAGS, script, `127.0.6.${i + 1}`, '6300'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+      const child = spawn(process.execPath, [...script.endsWith('.ts') ? STACK_PATCH_FLAGS : [], ...IMAGE_NODE_FLAGS, script, `127.0.6.${i + 1}`, '6300'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
       child.on('message', (m: unknown) => { for (const l of this.listeners) l(m as Record<string, { id: number, at: number }>, i) })
       this.nodes.push(child)
       const ready = await within(reply<{ peers: string[] }>(child, m => m.ready === true), 30_000, `raw node 127.0.6.${i + 1} to start`)

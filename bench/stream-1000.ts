@@ -3,7 +3,6 @@
 // its probe rounds on a sample, a page polling its API, and the Lease holder's report after a cluster-wide failure.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer, type Server } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -29,7 +28,7 @@ import { DialPlanner } from '../src/gossip/dial-planner.ts'
 import { parseConfig } from '../src/node/config.ts'
 import { planRound } from '../src/probe/targets.ts'
 import { mulberry32 } from '../test/fixtures.ts'
-import { BUNDLE, buildBundle, getJson, IMAGE_ENV, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
+import { BUNDLE, buildBundle, FLOOR_BUNDLE, getJson, IMAGE_ENV, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { LeaseStandIn } from '../tools/lease-stand-in.ts'
 import { brkHeapRss, rssByMapping, vmRss } from './agent-memory.ts'
 import { connectionGraph, DIGEST_KIND, identities, simDefaults, simulateAgents, simulateMesh, SteadyNetwork, gossipParams, type MessageMix } from './gossip-bytes.ts'
@@ -507,7 +506,7 @@ export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowM
     await stopAgentProcess(a, 'SIGKILL')
     agent = null
     const profileFlags = process.env.STREAM_CPU_PROFILE === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.STREAM_CPU_PROFILE}`]
-    floor = spawn(process.execPath, [...IMAGE_NODE_FLAGS, ...profileFlags, fileURLToPath(new URL('./raw-gossip-node.ts', import.meta.url)), AGENT_POD_IP, String(GOSSIP_PORT), VIEW_TOPIC], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    floor = spawn(process.execPath, [...IMAGE_NODE_FLAGS, ...profileFlags, FLOOR_BUNDLE, AGENT_POD_IP, String(GOSSIP_PORT), VIEW_TOPIC], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
     const bare = floor
     const ready = await within(new Promise<{ peers: string[] }>(resolve => { bare.on('message', m => { if ((m as { ready?: boolean }).ready === true) resolve(m as { peers: string[] }) }) }), 30_000, 'the bare gossipsub node to start')
     const barePeer = ready.peers[0]?.split('/p2p/')[1]

@@ -1,6 +1,6 @@
 // Multi-process tests on loopback: agents converge, leave on SIGTERM, expire on SIGKILL, rejoin fast, relay legacy
 // reports, and refuse bad configuration with one line.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createServer } from 'node:http'
 import { createServer as createNetServer } from 'node:net'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -482,4 +482,30 @@ t.test('liveness digests: beats to aggregators keep six agents alive, a SIGKILLe
   await waitUntil('expiry', async () => await everyView(v => !v.includes(victim.ip), rest), (TTL_S + 10) * 1000, 50)
   t.comment(`${victim.name} gone from every view ${Date.now() - t0} ms after SIGKILL (TTL ${TTL_S} s)`)
   t.ok(await everyView(v => v.filter(ip => bIps.includes(ip)).length === M - 1, rest), 'the others stay')
+})
+
+t.test('the patched stack (tools/build-plugins.ts, as the image runs it) tops up a stream\'s window once half is used, throws no error to find a buffer empty, loses no byte, and verifies signatures as before', async t => {
+  const script = fileURLToPath(new URL('./harness/stack-patches.ts', import.meta.url))
+  const hooks = fileURLToPath(new URL('../tools/stack-patch-hooks.ts', import.meta.url))
+  const frames = 2000
+  const run = async (flags: string[]): Promise<{ bytes: number, expected: number, same: boolean, receiverSent: number, rangeErrors: number, verified: Record<string, boolean[]> }> => {
+    const child = spawn(process.execPath, [...flags, script, String(frames), '200', String(8 << 20)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
+    if (code !== 0) throw new Error(`stack-patches ${flags.join(' ')}: exit ${String(code)}`)
+    return JSON.parse(out.trim().split('\n').at(-1) ?? '{}')
+  }
+  const [stock, patched] = await Promise.all([run([]), run(['--import', hooks])])
+  t.comment(`receiver sent ${stock.receiverSent} B as published, ${patched.receiverSent} B patched; RangeErrors ${stock.rangeErrors} -> ${patched.rangeErrors}`)
+  for (const [name, r] of [['as published', stock], ['patched', patched]] as const) {
+    t.equal(r.bytes, r.expected, `${name}: every byte arrived`)
+    t.ok(r.same, `${name}: in order, unchanged (SHA-256)`)
+    t.same(r.verified, { good: [true, true], altered: [false, false], otherKey: [false, false], otherMessage: [false, false] }, `${name}: Ed25519 signatures verify, altered or foreign ones do not, the second time too`)
+  }
+  // as published: one window update (30 B in its noise frame) per data frame; patched: a handful for 8 MB
+  t.ok(stock.receiverSent >= frames * 20, 'the measure sees the stock stack\'s window update per frame')
+  t.ok(patched.receiverSent < frames * 2, `patched, the receiver sends a few window updates, not one per frame (${patched.receiverSent} B)`)
+  t.ok(stock.rangeErrors > 0, 'the measure sees the stock decoder\'s RangeErrors')
+  t.equal(patched.rangeErrors, 0, 'patched, no RangeError is made to find an empty buffer')
 })

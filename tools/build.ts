@@ -2,43 +2,14 @@
 // dist/agent.mjs, beside the page's script (dist/page/app.js), so the image needs no node_modules. One file loads
 // in about half the time of the module tree and holds about 40 MB less (BENCHMARKS.md, issue 20).
 import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
-import { builtinModules, createRequire } from 'node:module'
-import { build, type Plugin } from 'esbuild'
-
-/**
- * Node's own modules, imported as ES modules, are loaded through require() instead. Node builds an ES module of a
- * builtin by reading every export, and so runs each lazy getter: node:http loads its WebSocket client (undici),
- * node:crypto webcrypto, node:process stdin. Importing the bundle's 18 builtins that way took ~50 ms of start-up,
- * against ~12 through require(). The stand-in module exports the builtin's plain properties by name (read once, as
- * an import would) and the module itself as default; a lazy getter stays reachable through the default export, and
- * a named import of one fails the build instead of reaching nothing.
- */
-const BUILTINS = new Set(builtinModules.filter(m => !m.startsWith('_')))
-const buildRequire = createRequire(import.meta.url)
-export const builtinsThroughRequire: Plugin = {
-  name: 'builtins-through-require',
-  setup (b) {
-    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, args => {
-      const name = args.path.replace(/^node:/, '')
-      if (!BUILTINS.has(name) || (args.kind !== 'import-statement' && args.kind !== 'dynamic-import')) return undefined
-      return { path: `node:${name}`, namespace: 'builtin-through-require' }
-    })
-    b.onLoad({ filter: /.*/, namespace: 'builtin-through-require' }, args => {
-      const m = buildRequire(args.path) as Record<string, unknown>
-      const plain = Object.keys(m).filter(k => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default' && Object.getOwnPropertyDescriptor(m, k)?.get === undefined)
-      const named = plain.length === 0 ? '' : `export const { ${plain.join(', ')} } = m;`
-      return { contents: `const m = require(${JSON.stringify(args.path)}); export default m; ${named}`, loader: 'js' }
-    })
-  }
-}
+import { build, type BuildOptions } from 'esbuild'
+import { builtinsThroughRequire, STACK_PATCHES, stackPatches } from './build-plugins.ts'
 
 const root = new URL('../', import.meta.url)
 const dist = new URL('dist/', root)
 rmSync(dist, { recursive: true, force: true })
 mkdirSync(new URL('page/', dist), { recursive: true })
-const result = await build({
-  entryPoints: [new URL('src/node/main.ts', root).pathname],
-  outfile: new URL('agent.mjs', dist).pathname,
+const options = {
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -56,8 +27,15 @@ const result = await build({
   sourcemap: 'linked',
   logLevel: 'warning',
   metafile: true,
-  plugins: [builtinsThroughRequire]
-})
+  plugins: [builtinsThroughRequire, stackPatches]
+} satisfies BuildOptions
+const result = await build({ ...options, entryPoints: [new URL('src/node/main.ts', root).pathname], outfile: new URL('agent.mjs', dist).pathname })
+// the benchmarks' floor, a bare gossipsub node of the same stack, built as the agent is (bench/raw-gossip-node.ts)
+if (process.argv.includes('--with-floor')) {
+  await build({ ...options, entryPoints: [new URL('bench/raw-gossip-node.ts', root).pathname], outfile: new URL('raw-gossip-node.mjs', dist).pathname })
+}
+const unpatched = STACK_PATCHES.filter(p => !Object.keys(result.metafile.inputs).some(i => i.endsWith(`node_modules/${p.module}`)))
+if (unpatched.length > 0) throw new Error(`stack patches for modules the bundle no longer holds: ${unpatched.map(p => p.module).join(', ')}`)
 // V8 holds a script's source for as long as it runs (2.6 MB here): as one byte a character while every character is
 // Latin-1, as two (twice the memory) as soon as one is not. esbuild escapes strings but writes regex literals as they are.
 const source = readFileSync(new URL('agent.mjs', dist), 'utf8')

@@ -10,11 +10,19 @@ const TRACED_MAIN = fileURLToPath(new URL('./traced-main.ts', import.meta.url))
 /** The production bundle (npm run build): what the image runs. */
 export const BUNDLE = fileURLToPath(new URL('../dist/agent.mjs', import.meta.url))
 
-/** Builds BUNDLE as the Dockerfile does (tools/build.ts); throws with the build's errors. */
+/** The benchmarks' floor (bench/raw-gossip-node.ts: a bare gossipsub node of the same stack), built as BUNDLE is. */
+export const FLOOR_BUNDLE = fileURLToPath(new URL('../dist/raw-gossip-node.mjs', import.meta.url))
+
+/** Builds BUNDLE as the Dockerfile does (tools/build.ts), and FLOOR_BUNDLE beside it; throws with the build's errors. */
 export function buildBundle (): void {
-  const b = spawnSync(process.execPath, [fileURLToPath(new URL('./build.ts', import.meta.url))], { encoding: 'utf8' })
+  const b = spawnSync(process.execPath, [fileURLToPath(new URL('./build.ts', import.meta.url)), '--with-floor'], { encoding: 'utf8' })
   if (b.status !== 0) throw new Error(`npm run build failed: ${b.stderr}`)
 }
+/**
+ * Agents run from source load the libp2p stack from node_modules: these flags give it the production build's patches
+ * (tools/build-plugins.ts), so tests and benchmarks run the stack the image runs.
+ */
+export const STACK_PATCH_FLAGS: readonly string[] = ['--import', fileURLToPath(new URL('./stack-patch-hooks.ts', import.meta.url))]
 /**
  * Node flags of launched agents: none by default, and in particular not the parent's own (a test runner's loaders
  * would ride along into every agent, ~160 MB each). Launched agents favour start-up (the join-time tests).
@@ -83,9 +91,10 @@ export function startAgentProcess (o: AgentProcessOptions): AgentProcess {
     : ['ignore', toFile || o.onText !== undefined ? 'pipe' : 'ignore', 'pipe', 'ipc'] as const
   const childEnv = { PATH: process.env.PATH ?? '', ...env }
   const main = o.script ?? (env.K8SNET_TRACE_ACCEPTED === '1' ? TRACED_MAIN : MAIN)
+  const flags = [...(main.endsWith('.ts') ? STACK_PATCH_FLAGS : []), ...(o.nodeFlags ?? NODE_FLAGS)]
   const child = o.prefix === undefined || o.prefix.length === 0
-    ? fork(main, [], { env: childEnv, execPath: process.execPath, execArgv: [...(o.nodeFlags ?? NODE_FLAGS)], stdio: [...stdio] })
-    : spawn(o.prefix[0] as string, [...o.prefix.slice(1), process.execPath, ...(o.nodeFlags ?? NODE_FLAGS), main], { env: childEnv, stdio: [...stdio] })
+    ? fork(main, [], { env: childEnv, execPath: process.execPath, execArgv: flags, stdio: [...stdio] })
+    : spawn(o.prefix[0] as string, [...o.prefix.slice(1), process.execPath, ...flags, main], { env: childEnv, stdio: [...stdio] })
   const out = toFile && o.log !== undefined ? createWriteStream(o.log, { flags: 'a' }) : null
   if (out !== null) child.stderr?.pipe(out)
   if (child.stdout !== null) {
