@@ -61,8 +61,8 @@ export function filledViewWithSenders (n: number): { view: View, selves: SelfRec
 }
 
 /**
- * Steady-state churn: `perS` deltas a second from random agents (each moving ~2 % of its paths to another RTT
- * bucket, as in the gossip-bytes model), merged as decoded gossip; the agent's own record gets a new probe round
+ * Steady-state churn: `perS` deltas a second from random agents (each moving the RTT of ~2 % of its paths by 5 ms,
+ * news to SelfRecord), merged as decoded gossip; the agent's own record gets a new probe round
  * (new results maps) every 10 s. Returns a stop function.
  */
 function churn (view: View, selves: SelfRecord[], perS: number): () => void {
@@ -70,7 +70,7 @@ function churn (view: View, selves: SelfRecord[], perS: number): () => void {
   const delta = setInterval(() => {
     const i = 1 + (k++ * 7919) % (selves.length - 1)
     const s = selves[i] as SelfRecord
-    const move = (p: PathResult, j: number): PathResult => (j + k) % 50 === 0 && p.rttMs !== null ? { ...p, rttMs: p.rttMs * 1.5 } : p
+    const move = (p: PathResult, j: number): PathResult => (j + k) % 50 === 0 && p.rttMs !== null ? { ...p, rttMs: p.rttMs < 5 ? p.rttMs + 5 : p.rttMs - 5 } : p
     const msg = s.update({ host: [...s.record.results.host.values()].map(move), pod: [...s.record.results.pod.values()].map(move) })
     if (msg !== null) view.apply(decodeMessage(encodeMessage(msg)), s.record.identity.peerId, performance.now())
   }, 1000 / perS)

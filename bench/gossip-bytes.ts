@@ -179,9 +179,9 @@ export function identities (n: number, rand: () => number, version = '0.1.0'): I
 }
 
 /**
- * Probe results of a steady network: every path has a persistent RTT and connect time (a quarter-power-of-two bucket,
- * as SelfRecord judges change) with +-3 % noise inside its bucket; at each probe, a path moves to another bucket with
- * probability `pChange` (the assumption: a steady network changes little).
+ * Probe results of a steady network: every path has a persistent RTT and connect time (held as a quarter power of
+ * two) with +-3 % noise; at each probe, a path's RTT doubles or halves with probability `pChange` (the assumption: a
+ * steady network changes little). SelfRecord judges what is news: a change of 0.5 ms or more (TIME_NEWS_MS).
  */
 export class SteadyNetwork {
   private readonly rand: () => number
@@ -205,7 +205,7 @@ export class SteadyNetwork {
       s = { rtt: Math.floor(Math.log2(0.15 + this.rand() * 1.35) * 4), conn: Math.floor(Math.log2(0.2 + this.rand() * 1.8) * 4) }
       this.state.set(key, s)
     } else if (this.rand() < this.pChange) {
-      s.rtt += this.rand() < 0.5 ? -2 : 2
+      s.rtt += this.rand() < 0.5 ? -4 : 4
     }
     const rttMs = this.inBucket(s.rtt)
     const connectMs = this.inBucket(s.conn)

@@ -59,9 +59,9 @@ export class IdleCluster {
   private readonly apiserver = new LeaseStandIn(this.ips.map((_ip, i) => `token-idle-${i + 1}`))
   private readonly dir = mkdtempSync(join(tmpdir(), 'k8snet-idle-'))
 
-  private readonly opts: { probes: boolean, election: boolean, env?: Record<string, string>, nodeFlags?: string[] }
+  private readonly opts: { probes: boolean, election: boolean, env?: Record<string, string>, nodeFlags?: string[], script?: string }
 
-  constructor (opts: { probes: boolean, election: boolean, env?: Record<string, string>, nodeFlags?: string[] }) { this.opts = opts }
+  constructor (opts: { probes: boolean, election: boolean, env?: Record<string, string>, nodeFlags?: string[], script?: string }) { this.opts = opts }
 
   async start (): Promise<void> {
     if (this.opts.election) await this.apiserver.start('127.0.0.1', 0)
@@ -74,7 +74,7 @@ export class IdleCluster {
         ip: this.ips[i] as string,
         peers: this.ips,
         nodeFlags: [...IMAGE_NODE_FLAGS, ...this.opts.nodeFlags ?? []],
-        script: BUNDLE,
+        script: this.opts.script ?? BUNDLE,
         env: {
           ...IMAGE_ENV,
           NAMESPACE: 'bench',

@@ -144,7 +144,7 @@ t.test('SelfRecord', async t => {
     t.equal(d0.pod, null, 'pod not given: no pod delta')
     t.equal(d0.service, undefined, 'service not given: untouched')
 
-    // same outcome, RTT within the same quarter-power-of-two bucket, new checkedAt: noise
+    // same outcome, RTT moved by less than half a power of two, new checkedAt: noise
     const aNoise = { ...a, rttMs: 1.1, checkedAt: a.checkedAt + 10_000 }
     t.equal(s.update({ host: [aNoise, b, c] }), null, 'rtt 1.0 -> 1.1 ms is noise')
     t.equal(s.record.rv, 1, 'rv unchanged by noise')
@@ -160,7 +160,7 @@ t.test('SelfRecord', async t => {
     t.equal(d1.rv, 2)
 
     // every result changed or new (a new sample): the layer is replaced, nothing listed for removal
-    const a2 = { ...a, rttMs: 1.25 }
+    const a2 = { ...a, rttMs: 2.5 }
     const b2 = { ...b1, tcp: 'open' as const }
     const d1b = must(s.update({ host: [a2, b2] }), 'replacing delta')
     if (d1b.t !== 'delta') throw new Error('expected a delta')
@@ -319,13 +319,20 @@ t.test('SelfRecord', async t => {
     t.ok(resultChanged(p, { ...p, tcp: 'refused' }, true) && resultChanged(p, { ...p, received: 0, rttMs: null }, true), 'a sample: outcome and loss are')
     t.ok(resultChanged(p, { ...p, sent: 4 }), 'sent change')
     t.ok(resultChanged(p, { ...p, port: 23 }), 'port change')
-    t.notOk(resultChanged(p, { ...p, rttMs: 1.18 }), 'rtt 1.0 -> 1.18: same bucket [1, 2^0.25)')
-    t.ok(resultChanged(p, { ...p, rttMs: 1.19 }), 'rtt 1.0 -> 1.19: next bucket (2^0.25 = 1.189)')
-    t.ok(resultChanged(p, { ...p, rttMs: 0.99 }), 'rtt 1.0 -> 0.99: previous bucket')
-    t.notOk(resultChanged({ ...p, rttMs: 10 }, { ...p, rttMs: 11 }), 'rtt 10 -> 11: same bucket')
-    t.ok(resultChanged({ ...p, rttMs: 10 }, { ...p, rttMs: 12 }), 'rtt 10 -> 12: next bucket')
-    t.notOk(resultChanged(p, { ...p, connectMs: 11 }), 'connect 10 -> 11: same bucket')
+    t.notOk(resultChanged(p, { ...p, rttMs: 1.4 }), 'rtt 1.0 -> 1.4: under half a power of two')
+    t.ok(resultChanged(p, { ...p, rttMs: 1.5 }), 'rtt 1.0 -> 1.5: slower by half a power of two and 0.5 ms')
+    t.notOk(resultChanged(p, { ...p, rttMs: 0.99 }), 'rtt 1.0 -> 0.99: jitter, whatever bucket edge lies between')
+    t.ok(resultChanged(p, { ...p, rttMs: 0.5 }), 'rtt 1.0 -> 0.5: halved')
+    t.notOk(resultChanged({ ...p, rttMs: 0.05 }, { ...p, rttMs: 0.4 }), 'rtt 0.05 -> 0.4: eight times, but by under 0.5 ms')
+    t.ok(resultChanged({ ...p, rttMs: 0.05 }, { ...p, rttMs: 0.6 }), 'rtt 0.05 -> 0.6: by more than 0.5 ms')
+    t.notOk(resultChanged({ ...p, rttMs: 10 }, { ...p, rttMs: 14 }), 'rtt 10 -> 14: by 4 ms, but under half a power of two')
+    t.ok(resultChanged({ ...p, rttMs: 10 }, { ...p, rttMs: 15 }), 'rtt 10 -> 15')
+    t.notOk(resultChanged(p, { ...p, connectMs: 13 }), 'connect 10 -> 13: under half a power of two')
     t.ok(resultChanged(p, { ...p, connectMs: 20 }), 'connect time doubled')
+    // hysteresis: compared with what peers hold, jitter about any value stays quiet however often it repeats
+    let changes = 0
+    for (let i = 0; i < 1000; i++) if (resultChanged(p, { ...p, rttMs: 1 + 0.25 * Math.sin(i), connectMs: 10 * (1 + 0.25 * Math.cos(i)) })) changes++
+    t.equal(changes, 0, 'a thousand rounds of 25 % jitter: no news')
     t.ok(resultChanged(p, { ...p, rttMs: null }), 'rtt -> none')
     t.ok(resultChanged({ ...p, rttMs: 5 }, { ...p, rttMs: null }), 'rtt 5 -> none')
     // regression: "none" once shared a bucket with RTTs in [0.841, 1) ms

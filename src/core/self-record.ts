@@ -4,19 +4,30 @@ import type { AgentRecord, GossipMessage, Identity, LayerDelta, LiveEntry, PathR
 import { applyLayerDelta, emptyResults } from './record.ts'
 import { contentDigest, sealLeave, sealRecord } from './seal.ts'
 
-/** RTT buckets a quarter of a power of two wide: a change inside one bucket is noise, not news. */
-function rttBucket (ms: number | null): number {
-  return ms === null ? Number.NEGATIVE_INFINITY : Math.floor(Math.log2(Math.max(ms, 0.001)) * 4)
+/**
+ * A round-trip or connect time is news when it moved from the value peers hold by at least TIME_NEWS_RATIO and by at
+ * least TIME_NEWS_MS: a link that got slower, not the jitter of a healthy one. (Compared with the held value, not
+ * cut into fixed buckets, jitter about a bucket's edge made a delta of nearly every round: at N=10, ~900 B a round
+ * from every agent, for RTTs of a few tens of microseconds.) Every full record carries the newest times whatever.
+ */
+export const TIME_NEWS_RATIO = Math.SQRT2
+export const TIME_NEWS_MS = 0.5
+
+function timeChanged (held: number | null, next: number | null): boolean {
+  if (held === null || next === null) return held !== next
+  const lo = Math.min(held, next)
+  const hi = Math.max(held, next)
+  return hi - lo >= TIME_NEWS_MS && hi >= lo * TIME_NEWS_RATIO
 }
 
 /**
  * Whether a new result says something different enough from the held one to be worth gossiping: any change of
- * outcome or loss, and a round-trip or connect time moving to another bucket. In a `coarse` sample (a large cluster,
+ * outcome or loss, and a round-trip or connect time that moved (timeChanged). In a `coarse` sample (a large cluster,
  * where each change reaches every agent) times are never news: they go out with the next sample or full record.
  */
 export function resultChanged (a: PathResult, b: PathResult, coarse = false): boolean {
   if (a.port !== b.port || a.tcp !== b.tcp || a.sent !== b.sent || a.received !== b.received) return true
-  return !coarse && (rttBucket(a.rttMs) !== rttBucket(b.rttMs) || rttBucket(a.connectMs) !== rttBucket(b.connectMs))
+  return !coarse && (timeChanged(a.rttMs, b.rttMs) || timeChanged(a.connectMs, b.connectMs))
 }
 
 function serviceChanged (a: ServiceResult | null, b: ServiceResult | null): boolean {
