@@ -52,6 +52,9 @@ async function gcSeconds (a: AgentProcess): Promise<number> {
 
 interface GossipHealth { gossip: { sent?: Record<string, number>, sent_bytes?: Record<string, number> } }
 
+/** What an idle cluster runs: probes and the election or not, and the agents' environment, flags and script. */
+export interface IdleClusterOptions { probes: boolean, election: boolean, env?: Record<string, string>, nodeFlags?: string[], script?: string }
+
 /** Ten agents on 127.0.8.x as the image runs them, default intervals; with or without probes and the election. */
 export class IdleCluster {
   readonly ips = Array.from({ length: N }, (_, i) => `127.0.8.${i + 1}`)
@@ -59,9 +62,9 @@ export class IdleCluster {
   private readonly apiserver = new LeaseStandIn(this.ips.map((_ip, i) => `token-idle-${i + 1}`))
   private readonly dir = mkdtempSync(join(tmpdir(), 'k8snet-idle-'))
 
-  private readonly opts: { probes: boolean, election: boolean, env?: Record<string, string>, nodeFlags?: string[], script?: string }
+  private readonly opts: IdleClusterOptions
 
-  constructor (opts: { probes: boolean, election: boolean, env?: Record<string, string>, nodeFlags?: string[], script?: string }) { this.opts = opts }
+  constructor (opts: IdleClusterOptions) { this.opts = opts }
 
   async start (): Promise<void> {
     if (this.opts.election) await this.apiserver.start('127.0.0.1', 0)

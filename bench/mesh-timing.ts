@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { encodeMessage } from '../src/core/codec.ts'
 import { externalKey, type ExternalBody } from '../src/core/record.ts'
-import { BUNDLE, buildBundle, FLOOR_BUNDLE, STACK_PATCH_FLAGS, getJson, IMAGE_ENV, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
+import { BUNDLE, buildBundle, FLOOR_BUNDLE, stackPatchFlagsFor, getJson, IMAGE_ENV, IMAGE_NODE_FLAGS, startAgentProcess, stopAgentProcess, waitUntil, type AgentProcess } from '../tools/launcher.ts'
 import { LeaseStandIn } from '../tools/lease-stand-in.ts'
 import { percentile, procCpuMs, row, within, type Row, type Suite } from './suite.ts'
 
@@ -154,7 +154,7 @@ export class RawCluster {
     const script = this.script
     const addrs: string[] = []
     for (let i = 0; i < N; i++) {
-      const child = spawn(process.execPath, [...script.endsWith('.ts') ? STACK_PATCH_FLAGS : [], ...IMAGE_NODE_FLAGS, script, `127.0.6.${i + 1}`, '6300'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+      const child = spawn(process.execPath, [...stackPatchFlagsFor(script), ...IMAGE_NODE_FLAGS, script, `127.0.6.${i + 1}`, '6300'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
       child.on('message', (m: unknown) => { for (const l of this.listeners) l(m as Record<string, { id: number, at: number }>, i) })
       this.nodes.push(child)
       const ready = await within(reply<{ peers: string[] }>(child, m => m.ready === true), 30_000, `raw node 127.0.6.${i + 1} to start`)

@@ -21,7 +21,7 @@ import { SelfRecord } from '../src/core/self-record.ts'
 import { View } from '../src/core/view.ts'
 import { contenders } from '../src/election/contenders.ts'
 import { Beats } from '../src/gossip/beat.ts'
-import { createMeshNode, type MeshNode } from '../src/gossip/libp2p-node.ts'
+import { createMeshNode, IDONTWANT_MIN_BYTES, type MeshNode } from '../src/gossip/libp2p-node.ts'
 import { SYNC_PROTOCOL, VIEW_TOPIC } from '../src/gossip/protocol.ts'
 import { readAll, writeAll } from '../src/gossip/stream-io.ts'
 import { DialPlanner } from '../src/gossip/dial-planner.ts'
@@ -32,7 +32,7 @@ import { BUNDLE, buildBundle, FLOOR_BUNDLE, getJson, IMAGE_ENV, IMAGE_NODE_FLAGS
 import { LeaseStandIn } from '../tools/lease-stand-in.ts'
 import { brkHeapRss, rssByMapping, vmRss } from './agent-memory.ts'
 import { connectionGraph, DIGEST_KIND, identities, simDefaults, simulateAgents, simulateMesh, SteadyNetwork, gossipParams, type MessageMix } from './gossip-bytes.ts'
-import { cpuParts, totalCpu } from './idle-cpu.ts'
+import { cpuParts, totalCpu, type CpuParts } from './idle-cpu.ts'
 import { row, within, type Row, type Suite, type SuiteContext } from './suite.ts'
 
 const N = 1000
@@ -324,7 +324,11 @@ interface Health {
 const sum = (r: Record<string, number>): number => Object.values(r).reduce((x, v) => x + v, 0)
 
 /** What the agent did over a window: CPU (% of a core), RSS samples, and its own counters' differences. */
-async function measureWindow (a: AgentProcess, ms: number): Promise<{ cpuPct: number, mainPct: number, rss: number[], brk: number[], accepted: number, rejected: number, ignored: number, gaps: number, expired: number, beats: number, liveApplied: number, modelCpuS: number, ticks: number, seconds: number, minView: number }> {
+/** CPU parts as percentages of a core: the main thread, V8's helpers, other threads, child processes. */
+const cpuPartsText = (d: CpuParts, seconds: number): string =>
+  `main ${(d.main / seconds / 10).toFixed(2)}, V8 helpers ${(d.v8 / seconds / 10).toFixed(2)}, other threads ${(d.other / seconds / 10).toFixed(2)}, children ${(d.children / seconds / 10).toFixed(2)}`
+
+async function measureWindow (a: AgentProcess, ms: number): Promise<{ cpuPct: number, parts: string, rss: number[], brk: number[], accepted: number, rejected: number, ignored: number, gaps: number, expired: number, beats: number, liveApplied: number, modelCpuS: number, ticks: number, seconds: number, minView: number }> {
   const pid = a.child.pid ?? -1
   const h0 = await getJson<Health>(`${a.apiUrl}/api/v1/health`, 5_000)
   const model0 = await metric(a.apiUrl, 'k8snet_activity_cpu_seconds_total', '{activity="model"}')
@@ -346,7 +350,7 @@ async function measureWindow (a: AgentProcess, ms: number): Promise<{ cpuPct: nu
   const d = { main: c1.main - c0.main, v8: c1.v8 - c0.v8, other: c1.other - c0.other, children: c1.children - c0.children }
   return {
     cpuPct: totalCpu(d) / seconds / 10,
-    mainPct: d.main / seconds / 10,
+    parts: cpuPartsText(d, seconds),
     rss,
     brk,
     accepted: h1.gossip.accepted - h0.gossip.accepted,
@@ -400,7 +404,7 @@ export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowM
     warmMs: 30_000,
     measureMs: o.mixMs ?? (ctx.smoke ? 60_000 : 600_000),
     simulated: ctx.smoke ? 30 : 100,
-    splitAt: 512,
+    splitAt: IDONTWANT_MIN_BYTES,
     seed: 100
   })).mix
   ctx.log(`per-agent mix at N=${N} (gossip model): ${mix.map(m => `${m.kind} ${m.rate.toFixed(4)}/s x ${m.payload.toFixed(0)} B`).join(', ')}`)
@@ -467,7 +471,7 @@ export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowM
     await sleep(settleMs)
     const w = await measureWindow(a, windowMs)
     const h = await getJson<Health>(`${a.apiUrl}/api/v1/health`, 5_000)
-    ctx.log(`steady, ${w.seconds.toFixed(0)} s: CPU ${w.cpuPct.toFixed(2)} % (main ${w.mainPct.toFixed(2)}), RSS ${w.rss.map(x => x.toFixed(0)).join(' ')} MB (of it malloc's main heap ${w.brk.map(x => x.toFixed(0)).join(' ')}); ` +
+    ctx.log(`steady, ${w.seconds.toFixed(0)} s: CPU ${w.cpuPct.toFixed(2)} % (${w.parts}), RSS ${w.rss.map(x => x.toFixed(0)).join(' ')} MB (of it malloc's main heap ${w.brk.map(x => x.toFixed(0)).join(' ')}); ` +
         `accepted ${(w.accepted / w.seconds).toFixed(1)}/s, rejected ${w.rejected}, ignored ${w.ignored}, gaps ${w.gaps}, expired ${w.expired}, ` +
         `beats heard ${(w.beats / w.seconds).toFixed(1)}/s, digest entries applied ${(w.liveApplied / w.seconds).toFixed(0)}/s, smallest view ${w.minView}; ` +
         `identities required ${String(h.identity.required)}, refused ${JSON.stringify(h.identity.refused)}; model ${(w.modelCpuS * 1000 / w.ticks).toFixed(0)} ms a tick; ` +
@@ -503,7 +507,8 @@ export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowM
     rows.push(row('of it: building and printing the report', 'ms', [reportMs], 'informative'))
     rows.push(row('agent RSS after the failure (peak)', 'MB', [Math.max(...f.rss)], 'informative'))
     // the floor: the agent's stack alone (a bare gossipsub node at the agent's address) fed the same stream
-    await stopAgentProcess(a, 'SIGKILL')
+    // (STREAM_CPU_PROFILE: the agent writes its profile only if it exits on its own)
+    await stopAgentProcess(a, process.env.STREAM_CPU_PROFILE === undefined ? 'SIGKILL' : 'SIGTERM')
     agent = null
     const profileFlags = process.env.STREAM_CPU_PROFILE === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.STREAM_CPU_PROFILE}`]
     floor = spawn(process.execPath, [...IMAGE_NODE_FLAGS, ...profileFlags, FLOOR_BUNDLE, AGENT_POD_IP, String(GOSSIP_PORT), VIEW_TOPIC], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
@@ -517,8 +522,10 @@ export async function runStream (ctx: SuiteContext, o: { page?: boolean, windowM
     const t0 = performance.now()
     await sleep(ctx.smoke ? 10_000 : 60_000)
     const c1 = cpuParts(bare.pid ?? -1)
-    const floorPct = totalCpu({ main: c1.main - c0.main, v8: c1.v8 - c0.v8, other: c1.other - c0.other, children: c1.children - c0.children }) / ((performance.now() - t0) / 1000) / 10
-    ctx.log(`floor: a bare gossipsub node fed the same stream: ${floorPct.toFixed(2)} % of a core`)
+    const fd = { main: c1.main - c0.main, v8: c1.v8 - c0.v8, other: c1.other - c0.other, children: c1.children - c0.children }
+    const floorS = (performance.now() - t0) / 1000
+    const floorPct = totalCpu(fd) / floorS / 10
+    ctx.log(`floor: a bare gossipsub node fed the same stream: ${floorPct.toFixed(2)} % of a core (${cpuPartsText(fd, floorS)})`)
     rows.push(row('floor: a bare gossipsub node of the same stack at the agent\'s address, fed the same stream (no view, validator, probes, API)', '% of a core', [floorPct], 'floor'))
     rows.push(row('agent / bare gossipsub fed the same stream', 'x', [w.cpuPct / floorPct], 'ratio'))
   } finally {

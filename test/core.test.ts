@@ -1614,6 +1614,29 @@ t.test('DialPlanner: a backoff lasts only while its address is still to dial', a
   t.same(q.plan([down, self, up], new Set(['10.0.0.1:7946']), new Set(), 600), [up])
 })
 
+t.test('Discovery: in a large cluster, hearing of an agent it does not connect to costs no discovery round', async t => {
+  let rounds = 0
+  const node = { addEventListener: () => {}, getConnections: () => [], dial: async () => await new Promise(() => {}) } as unknown as MeshNode
+  const peers = Array.from({ length: 300 }, (_, i) => ({ ip: `10.0.${i >> 8}.${(i & 255) + 2}`, port: 6200 }))
+  const planner = new DialPlanner({ ip: '10.0.0.1', port: 6200 }, { maxPeers: 10 })
+  const wanted = new Set(planner.wanted(peers).map(a => a.ip))
+  t.ok(wanted.size < 40, `a subset is wanted (${wanted.size} of 300)`)
+  const discovery = new Discovery(node, {
+    self: { ip: '10.0.0.1', port: 6200 }, peerService: '', staticPeers: peers, gossipPort: 6200, intervalMs: 60_000, maxPeers: 10, now: () => 0, onResolved: () => { rounds++ }
+  }, pino({ level: 'silent' }))
+  const settle = async (): Promise<void> => await new Promise(resolve => setTimeout(resolve, 200))
+  discovery.start()
+  await settle()
+  t.equal(rounds, 1, 'one round at start')
+  for (const p of peers) if (!wanted.has(p.ip)) discovery.heardOf(p.ip)
+  await settle()
+  t.equal(rounds, 1, 'agents it does not connect to: no round')
+  discovery.heardOf([...wanted][0] as string)
+  await settle()
+  t.equal(rounds, 2, 'one it connects to (and is not connected to): a round at once')
+  discovery.stop()
+})
+
 t.test('View: identities bound to pods (records vouched for by the cluster\'s tokens)', async t => {
   const rec = (n: number, over: Partial<AgentRecord['identity']> = {}, inc = 1000): AgentRecord =>
     ({ identity: { ...ident(n), ...over }, inc, seq: 1, rv: 0, results: { host: new Map(), pod: new Map(), service: null }, leader: false })

@@ -484,11 +484,11 @@ t.test('liveness digests: beats to aggregators keep six agents alive, a SIGKILLe
   t.ok(await everyView(v => v.filter(ip => bIps.includes(ip)).length === M - 1, rest), 'the others stay')
 })
 
-t.test('the patched stack (tools/build-plugins.ts, as the image runs it) tops up a stream\'s window once half is used, throws no error to find a buffer empty, loses no byte, and verifies signatures as before', async t => {
+t.test('the patched stack (tools/build-plugins.ts, as the image runs it) tops up a stream\'s window once half is used, throws no error to find a buffer empty, imports noise\'s session keys once, writes a frame\'s pieces together, loses no byte, and verifies signatures as before', async t => {
   const script = fileURLToPath(new URL('./harness/stack-patches.ts', import.meta.url))
   const hooks = fileURLToPath(new URL('../tools/stack-patch-hooks.ts', import.meta.url))
   const frames = 2000
-  const run = async (flags: string[]): Promise<{ bytes: number, expected: number, same: boolean, receiverSent: number, rangeErrors: number, verified: Record<string, boolean[]> }> => {
+  const run = async (flags: string[]): Promise<{ bytes: number, expected: number, same: boolean, receiverSent: number, rangeErrors: number, rawKeyCiphers: number, smallSegments: number, verified: Record<string, boolean[]> }> => {
     const child = spawn(process.execPath, [...flags, script, String(frames), '200', String(8 << 20)], { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     child.stdout.on('data', (d: Buffer) => { out += d.toString() })
@@ -497,7 +497,7 @@ t.test('the patched stack (tools/build-plugins.ts, as the image runs it) tops up
     return JSON.parse(out.trim().split('\n').at(-1) ?? '{}')
   }
   const [stock, patched] = await Promise.all([run([]), run(['--import', hooks])])
-  t.comment(`receiver sent ${stock.receiverSent} B as published, ${patched.receiverSent} B patched; RangeErrors ${stock.rangeErrors} -> ${patched.rangeErrors}`)
+  t.comment(`receiver sent ${stock.receiverSent} B as published, ${patched.receiverSent} B patched; RangeErrors ${stock.rangeErrors} -> ${patched.rangeErrors}; raw-key ciphers ${stock.rawKeyCiphers} -> ${patched.rawKeyCiphers}`)
   for (const [name, r] of [['as published', stock], ['patched', patched]] as const) {
     t.equal(r.bytes, r.expected, `${name}: every byte arrived`)
     t.ok(r.same, `${name}: in order, unchanged (SHA-256)`)
@@ -508,4 +508,9 @@ t.test('the patched stack (tools/build-plugins.ts, as the image runs it) tops up
   t.ok(patched.receiverSent < frames * 2, `patched, the receiver sends a few window updates, not one per frame (${patched.receiverSent} B)`)
   t.ok(stock.rangeErrors > 0, 'the measure sees the stock decoder\'s RangeErrors')
   t.equal(patched.rangeErrors, 0, 'patched, no RangeError is made to find an empty buffer')
+  t.ok(stock.rawKeyCiphers > 100, `the measure sees the stock noise import its raw key for each large frame (${stock.rawKeyCiphers})`)
+  t.equal(patched.rawKeyCiphers, 0, 'patched, noise makes every cipher from a session key imported once')
+  // as published: noise's length, the ciphertext and the tag each a write (and a segment, Nagle being off)
+  t.ok(stock.smallSegments >= frames * 1.5, `the measure sees the stock stack write each frame in pieces (${stock.smallSegments} segments for ${frames} frames)`)
+  t.ok(patched.smallSegments <= frames, `patched, a frame's pieces leave together (${patched.smallSegments} segments)`)
 })

@@ -23,6 +23,8 @@ export function buildBundle (): void {
  * (tools/build-plugins.ts), so tests and benchmarks run the stack the image runs.
  */
 export const STACK_PATCH_FLAGS: readonly string[] = ['--import', fileURLToPath(new URL('./stack-patch-hooks.ts', import.meta.url))]
+/** The flags that give `script` the patched stack: a source script (.ts) needs the hooks, a bundle has them built in. */
+export const stackPatchFlagsFor = (script: string): readonly string[] => script.endsWith('.ts') ? STACK_PATCH_FLAGS : []
 /**
  * Node flags of launched agents: none by default, and in particular not the parent's own (a test runner's loaders
  * would ride along into every agent, ~160 MB each). Launched agents favour start-up (the join-time tests).
@@ -91,7 +93,7 @@ export function startAgentProcess (o: AgentProcessOptions): AgentProcess {
     : ['ignore', toFile || o.onText !== undefined ? 'pipe' : 'ignore', 'pipe', 'ipc'] as const
   const childEnv = { PATH: process.env.PATH ?? '', ...env }
   const main = o.script ?? (env.K8SNET_TRACE_ACCEPTED === '1' ? TRACED_MAIN : MAIN)
-  const flags = [...(main.endsWith('.ts') ? STACK_PATCH_FLAGS : []), ...(o.nodeFlags ?? NODE_FLAGS)]
+  const flags = [...stackPatchFlagsFor(main), ...(o.nodeFlags ?? NODE_FLAGS)]
   const child = o.prefix === undefined || o.prefix.length === 0
     ? fork(main, [], { env: childEnv, execPath: process.execPath, execArgv: flags, stdio: [...stdio] })
     : spawn(o.prefix[0] as string, [...o.prefix.slice(1), process.execPath, ...flags, main], { env: childEnv, stdio: [...stdio] })

@@ -38,6 +38,8 @@ export class DialPlanner {
   private readonly backoff = new Map<string, Backoff>()
   /** pairHash(self, peer) by the peer's key: fixed for a pair, and a SHA-256 each otherwise (every round, every peer). */
   private readonly hashes = new Map<string, number>()
+  /** The keys of the peers the last wanted() chose. */
+  private lastWanted = new Set<string>()
 
   constructor (self: PeerAddress, opts: DialPlannerOptions) {
     this.self = self
@@ -54,6 +56,15 @@ export class DialPlanner {
    * maxPeers / N, a symmetric rule both ends of a pair agree on without talking.
    */
   wanted (discovered: PeerAddress[]): PeerAddress[] {
+    const chosen = this.choose(discovered)
+    this.lastWanted = new Set(chosen.map(addrKey))
+    return chosen
+  }
+
+  /** Whether the last wanted() chose this address (nothing is wanted before the first). */
+  wants (a: PeerAddress): boolean { return this.lastWanted.has(addrKey(a)) }
+
+  private choose (discovered: PeerAddress[]): PeerAddress[] {
     const others = dedupe(discovered).filter(a => addrKey(a) !== this.selfKey)
     if (others.length <= this.maxPeers) return others
     const ring = [...others, this.self].sort(compareAddr)

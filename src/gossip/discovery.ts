@@ -80,8 +80,13 @@ export class Discovery {
     clearTimeout(this.timer)
   }
 
-  /** A hint that the agent at this IP is alive again: dial it without waiting out its backoff. */
+  /**
+   * A hint that the agent at this IP is alive again: dial it without waiting out its backoff, if it is one this agent
+   * connects to. In a large cluster most agents heard of are not (a full record arrives from every one), and each would
+   * otherwise cost a discovery round.
+   */
   heardOf (ip: string): void {
+    if (!this.planner.wants({ ip, port: this.opts.gossipPort })) return
     this.planner.resetIp(ip)
     if (this.discovered.some(a => a.ip === ip) && !this.connectedKeys().has(addrKey({ ip, port: this.opts.gossipPort }))) this.poke()
   }

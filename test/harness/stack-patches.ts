@@ -1,10 +1,10 @@
 // Child of mesh.test.ts, run with or without the stack's patches (node --import tools/stack-patch-hooks.ts): two
 // libp2p nodes of the agent's stack on loopback, one sending the other many small frames and then a large payload
 // over one stream. Prints what arrived (bytes, SHA-256), what the receiving side's socket sent meanwhile (kernel
-// counters via ss: window updates and little else), how many RangeErrors were made (the stack's decoders throw one
-// to say "need more bytes"), and Ed25519 verifications of good, altered and foreign signatures, each checked twice.
+// counters via ss: window updates and little else), the TCP segments the small frames took, how many RangeErrors were made (the stack's decoders throw one
+// to say "need more bytes"), how many noise ciphers were made from a raw key, and Ed25519 verifications of good, altered and foreign signatures, each checked twice.
 import { execFileSync } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
+import crypto, { createHash, KeyObject, randomBytes } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createMeshNode } from '../../src/gossip/libp2p-node.ts'
 import { readAll } from '../../src/gossip/stream-io.ts'
@@ -21,20 +21,31 @@ const received = new Promise<Uint8Array>((resolve, reject) => {
 const addr = receiver.getMultiaddrs()[0]
 if (addr === undefined) throw new Error('the receiver listens nowhere')
 const port = Number(addr.toString().split('/tcp/')[1]?.split('/')[0])
-/** Bytes the receiver's end of the connection has sent (tcp_info bytes_acked: acknowledged by the sender's end). */
-const receiverSent = (): number => {
-  const out = execFileSync('ss', ['-tinH', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' })
-  return [...out.matchAll(/bytes_acked:(\d+)/g)].reduce((x, m) => x + Number(m[1]), 0)
+/** A counter of tcp_info summed over the connection's sockets on one side (sport: the receiver's, dport: the sender's). */
+const tcpInfo = (side: 'sport' | 'dport', field: string): number => {
+  const out = execFileSync('ss', ['-tinH', 'state', 'established', `( ${side} = :${port} )`], { encoding: 'utf8' })
+  return [...out.matchAll(new RegExp(`\\b${field}:(\\d+)`, 'g'))].reduce((x, m) => x + Number(m[1]), 0)
 }
+/** Bytes the receiver's end of the connection has sent (bytes_acked: acknowledged by the sender's end). */
+const receiverSent = (): number => tcpInfo('sport', 'bytes_acked')
+/** TCP segments the sender's end has sent. */
+const senderSegments = (): number => tcpInfo('dport', 'segs_out')
 // every RangeError made from now on is counted (instanceof still holds: the prototype is the same)
 let rangeErrors = 0
 globalThis.RangeError = new Proxy(RangeError, {
   apply (target, self, args: unknown[]) { rangeErrors++; return Reflect.apply(target, self, args) },
   construct (target, args: unknown[], newTarget) { rangeErrors++; return Reflect.construct(target, args, newTarget === globalThis.RangeError ? target : newTarget) }
 })
+// ciphers made from a raw key (noise's frames, unless it imported the session key once)
+let rawKeyCiphers = 0
+for (const name of ['createCipheriv', 'createDecipheriv'] as const) {
+  const made = crypto[name] as (...args: unknown[]) => unknown
+  Object.assign(crypto, { [name]: (...args: unknown[]) => { if (!(args[1] instanceof KeyObject)) rawKeyCiphers++; return made(...args) } })
+}
 const stream = await sender.dialProtocol(addr, PROTOCOL, { signal: AbortSignal.timeout(10_000) })
 await new Promise(resolve => setTimeout(resolve, 500)) // identify and gossipsub's first exchanges settle
 const before = receiverSent()
+const segmentsBefore = senderSegments()
 const errorsBefore = rangeErrors
 const payload = Buffer.concat([randomBytes(smallCount * smallSize), randomBytes(largeBytes)])
 const signal = AbortSignal.timeout(60_000)
@@ -43,6 +54,7 @@ for (let i = 0; i < smallCount; i++) {
   if (!stream.send(payload.subarray(i * smallSize, (i + 1) * smallSize))) await stream.onDrain({ signal })
   if (i % 50 === 0) await new Promise(resolve => setImmediate(resolve))
 }
+const smallSegments = senderSegments() - segmentsBefore
 for (let off = smallCount * smallSize; off < payload.byteLength; off += 64 * 1024) {
   if (!stream.send(payload.subarray(off, off + 64 * 1024))) await stream.onDrain({ signal })
 }
@@ -62,6 +74,6 @@ const verified = {
 const sent = receiverSent() - before
 const errors = rangeErrors - errorsBefore
 const hash = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
-process.stdout.write(JSON.stringify({ bytes: got.byteLength, expected: payload.byteLength, same: hash(got) === hash(payload), receiverSent: sent, rangeErrors: errors, verified }) + '\n')
+process.stdout.write(JSON.stringify({ bytes: got.byteLength, expected: payload.byteLength, same: hash(got) === hash(payload), receiverSent: sent, rangeErrors: errors, rawKeyCiphers, smallSegments, verified }) + '\n')
 await sender.stop()
 await receiver.stop()
