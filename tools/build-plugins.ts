@@ -113,10 +113,11 @@ export const STACK_PATCHES: ReadonlyArray<{ module: string, find: string, replac
 }, {
   // a connection hands TCP each frame as a list of pieces (noise's 2-byte length, the ciphertext of yamux's 12-byte
   // header and of the data, the 16-byte tag), and each piece was written on its own: a system call and, with Nagle
-  // off, a TCP segment each, three or four a frame. Corked, the pieces of a send leave in one writev
+  // off, a TCP segment each, three or four a frame. Corked until the tick ends (once a tick), the pieces of every send
+  // of the tick leave in one writev
   module: '@libp2p/tcp/dist/src/socket-to-conn.js',
   find: '        let canSendMore = true;\n        for (const buf of data) {',
-  replace: '        let canSendMore = true;\n        this.socket.cork();\n        process.nextTick(() => this.socket.uncork());\n        for (const buf of data) {',
+  replace: '        let canSendMore = true;\n        if (this.socket.writableCorked === 0) {\n            this.socket.cork();\n            process.nextTick(() => this.socket.uncork());\n        }\n        for (const buf of data) {',
   why: "a send's pieces in one write"
 }]
 

@@ -86,9 +86,11 @@ export class Discovery {
    * otherwise cost a discovery round.
    */
   heardOf (ip: string): void {
-    if (!this.planner.wants({ ip, port: this.opts.gossipPort })) return
+    const a = { ip, port: this.opts.gossipPort }
+    // (the planner wants only discovered addresses)
+    if (!this.planner.wants(a)) return
     this.planner.resetIp(ip)
-    if (this.discovered.some(a => a.ip === ip) && !this.connectedKeys().has(addrKey({ ip, port: this.opts.gossipPort }))) this.poke()
+    if (!this.connectedKeys().has(addrKey(a))) this.poke()
   }
 
   /** Ask for a reconcile round now (e.g. after a connection dropped). */

@@ -1,8 +1,9 @@
 // Child of mesh.test.ts, run with or without the stack's patches (node --import tools/stack-patch-hooks.ts): two
 // libp2p nodes of the agent's stack on loopback, one sending the other many small frames and then a large payload
 // over one stream. Prints what arrived (bytes, SHA-256), what the receiving side's socket sent meanwhile (kernel
-// counters via ss: window updates and little else), the TCP segments the small frames took, how many RangeErrors were made (the stack's decoders throw one
-// to say "need more bytes"), how many noise ciphers were made from a raw key, and Ed25519 verifications of good, altered and foreign signatures, each checked twice.
+// counters via ss: window updates and little else), the TCP segments the small frames took, how many RangeErrors were
+// made (the stack's decoders throw one to say "need more bytes"), how many noise ciphers were made from a raw key, and
+// Ed25519 verifications of good, altered and foreign signatures, each checked twice.
 import { execFileSync } from 'node:child_process'
 import crypto, { createHash, KeyObject, randomBytes } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
