@@ -8,6 +8,7 @@ import { describeVariables, parseConfig, type Config } from '../src/node/config.
 import { VARIABLE_MEANINGS } from '../src/node/variables.ts'
 import { canBindIpv6, resolveListenAddress } from '../src/node/listen-address.ts'
 import { createLogger } from '../src/node/logger.ts'
+import { HeapGrowth } from '../src/node/heap-growth.ts'
 import { ConfigError } from '../src/shared/config-error.ts'
 
 type Asserts = Pick<typeof t, 'fail' | 'equal' | 'match' | 'ok' | 'notOk'>
@@ -52,6 +53,8 @@ t.test('config: parseConfig', async t => {
       probeCoverage: 10,
       probeSampleHold: 20,
       fpingPath: 'fping',
+      heapGrowthPercent: 20,
+      heapGrowthAbove: 100,
       leaseName: 'k8snet-checker-reporter',
       leaseNamespace: 'k8snet',
       leaseDurationMs: 15_000,
@@ -139,6 +142,8 @@ t.test('config: parseConfig', async t => {
     }
     bad(t, { ...ENV, REPORT_INTERVAL: '0' }, 'REPORT_INTERVAL', '0', 'between 1 and 86400')
     bad(t, { ...ENV, CACHE_KEY_SECOND: '1' }, 'CACHE_KEY_SECOND', '1', 'between 2 and 86400')
+    for (const v of ['-5', '20%', '1001', '2.5']) bad(t, { ...ENV, HEAP_GROWTH_PERCENT: v }, 'HEAP_GROWTH_PERCENT', v, 'an integer percentage between 0 and 1000')
+    bad(t, { ...ENV, HEAP_GROWTH_ABOVE: 'many' }, 'HEAP_GROWTH_ABOVE', 'many', 'an integer number of agents between 0 and 100000')
   })
 
   t.test('IP that is not an IP', async t => {
@@ -252,4 +257,39 @@ t.test('logger: JSON lines with the level as a name, for log pipelines', async t
   const errors = lines.slice(2).map(l => JSON.parse(l) as { err: unknown })
   t.match(errors[0]?.err, { type: 'WireError', message: 'bad frame', stack: /WireError: bad frame/ }, 'the error named by its own name')
   t.equal(errors[1]?.err, 'not an error', 'a value that is not an error logged as it is')
+})
+
+t.test('heap growth: bounded while the view is large, lifted below 80 % of the threshold, V8 told only on a change', async t => {
+  const set: string[] = []
+  const changes: Array<[boolean, number]> = []
+  const h = new HeapGrowth({ percent: 20, above: 100, setFlags: f => { set.push(f) }, onChange: (b, n) => { changes.push([b, n]) } })
+  for (const n of [1, 10, 100]) h.update(n)
+  t.strictSame(set, [], 'at or below the threshold V8 decides (no flag set)')
+  h.update(101)
+  t.equal(h.bounded, true)
+  for (const n of [1000, 500, 80]) h.update(n)
+  t.strictSame(set, ['--heap-growing-percent=20'], 'set once, and kept down to 80 % of the threshold')
+  h.update(79)
+  t.equal(h.bounded, false)
+  h.update(90)
+  t.strictSame(set, ['--heap-growing-percent=20', '--heap-growing-percent=0'], 'lifted below it (0: V8\'s own heuristics), not set again at 90')
+  t.strictSame(changes, [[true, 101], [false, 79]])
+  const joining: string[] = []
+  const j = new HeapGrowth({ percent: 30, above: 100, setFlags: f => { joining.push(f) } })
+  j.start()
+  j.start()
+  t.equal(j.bounded, true, 'bounded from the start, until the view is known')
+  j.update(1000)
+  j.update(10)
+  t.strictSame(joining, ['--heap-growing-percent=30', '--heap-growing-percent=0'], 'kept for a large view, lifted for a small one')
+  const off: string[] = []
+  const never = new HeapGrowth({ percent: 0, above: 100, setFlags: f => { off.push(f) } })
+  never.update(5000)
+  t.strictSame(off, [], 'HEAP_GROWTH_PERCENT=0: never bound')
+  t.throws(() => new HeapGrowth({ percent: -1, above: 1, setFlags: () => {} }), RangeError)
+  // the flag is V8's, not Node's: a Node upgrade that dropped it would make V8 refuse it, and this fails
+  const r = spawnSync(process.execPath, ['--heap-growing-percent=20', '-e', 'process.stdout.write("ok")'], { encoding: 'utf8' })
+  t.equal(r.stdout, 'ok', `this Node's V8 takes --heap-growing-percent (${r.stderr.trim().slice(0, 200)})`)
+  const bogus = spawnSync(process.execPath, ['--heap-growing-percentage=20', '-e', 'process.stdout.write("ok")'], { encoding: 'utf8' })
+  t.not(bogus.stdout, 'ok', 'a flag V8 does not know is refused (so the check above can fail)')
 })

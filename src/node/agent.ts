@@ -2,6 +2,7 @@
 // and owns start/stop.
 import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
+import { setFlagsFromString } from 'node:v8'
 import type { Logger } from 'pino'
 import { buildApi } from '../api/app.ts'
 import { AgentMetrics } from '../api/metrics.ts'
@@ -39,6 +40,7 @@ import { modelOptions, NetworkModel } from '../report/network-model.ts'
 import { buildReport, type Report } from '../report/report.ts'
 import { Reporter } from '../report/reporter.ts'
 import { threadCpuMs } from '../shared/cpu.ts'
+import { HeapGrowth } from './heap-growth.ts'
 import { renderOriginal } from '../report/original-format.ts'
 import type { Config } from './config.ts'
 import { ElectionSupervisor } from '../election/election-supervisor.ts'
@@ -522,6 +524,17 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   } else if (config.identityTokenFile !== '') {
     log.warn('IDENTITY_TOKEN_FILE is set but there is no Kubernetes API to fetch the cluster\'s keys from: identities are not checked')
   }
+  const heap = new HeapGrowth({
+    percent: config.heapGrowthPercent,
+    above: config.heapGrowthAbove,
+    setFlags: setFlagsFromString,
+    onChange: (bounded, agents) => {
+      if (bounded) log.info({ agents, percent: config.heapGrowthPercent }, 'a large view: V8\'s heap growth bounded')
+      else log.debug({ agents }, 'a small view: V8 sizes its heap (the bound is lifted)')
+    }
+  })
+  // V8's heap growth bounded from the start (the join decodes a whole view at once), lifted for a small view once known
+  heap.start()
   // the kubelet rotates the token file: a new token goes out with a full record at once
   const tokenTimer = setInterval(() => { if (self.setToken(readToken())) mesh.publish(self.full()) }, 30_000)
   await node.start()
@@ -544,6 +557,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   probes.start()
   tickModel()
   const modelTimer = setInterval(tickModel, config.probeIntervalS * 1000)
+  const heapTimer = setInterval(() => { if (settled()) heap.update(view.agentCount) }, 1000)
   supervisor?.start()
   reporter.start()
   log.info({ peerId: node.peerId.toString(), listen: listenAddress, gossipPort: config.gossipPort, apiPort: config.httpPort, version: VERSION }, 'agent started')
@@ -553,6 +567,7 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     stopping ??= (async () => {
       reporter.stop()
       clearInterval(modelTimer)
+      clearInterval(heapTimer)
       clearInterval(tokenTimer)
       jwks?.stop()
       discovery.stop()

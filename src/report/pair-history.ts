@@ -20,12 +20,16 @@ interface Track {
   run: number
   /** Loss of ICMP echoes, smoothed over observations (exponentially weighted; null before one with echoes). */
   loss: number | null
-  /** When the pair last went between reached and down (raw observations), within the flap window. */
-  flips: number[]
-  transitions: Transition[]
+  /**
+   * When the pair last went between reached and down (raw observations), within the flap window; and its last state
+   * changes. Both are replaced, never grown in place, so that each holds exactly its entries: at 1000 agents there are
+   * some 50k tracks, most with no flip and one change, and an array grown by push keeps room for 16.
+   */
+  flips: readonly number[]
+  transitions: readonly Transition[]
   lastSeen: number
   /** The last measurement seen of the pair (kept so its last known state can stand in when a record drops it). */
-  result?: PathResult
+  result: PathResult | undefined
   /** When it was first tracked (a counter): lists of pairs come in this order, whatever the nesting of the table. */
   seq: number
 }
@@ -62,6 +66,9 @@ export interface PairSummary {
 }
 
 const reachedState = (s: PathState): boolean => s !== 'down'
+
+/** The list every track starts with (shared: a list is replaced, never changed). */
+const NONE: readonly never[] = Object.freeze([])
 
 /**
  * What hysteresis is about: down, reached with the port closed, or open (answered, with or without loss). A change
@@ -103,26 +110,30 @@ export class PairHistory {
     if (targets === undefined) this.tracks[layer].set(source, targets = new Map())
     let t = targets.get(target)
     if (t === undefined) {
-      t = { settled: null, latest: state, run: 0, loss: null, flips: [], transitions: [], lastSeen: now, seq: this.created++ }
+      // (every field set here, result too, so that all tracks share one shape with no out-of-object properties)
+      t = { settled: null, latest: state, run: 0, loss: null, flips: NONE, transitions: NONE, lastSeen: now, result: undefined, seq: this.created++ }
       targets.set(target, t)
       this.count++
     }
     if (result !== undefined) t.result = result
     if (classOf(state) === classOf(t.latest)) t.run++
     else {
-      if (reachedState(state) !== reachedState(t.latest)) t.flips.push(now)
+      if (reachedState(state) !== reachedState(t.latest)) t.flips = [...t.flips, now]
       t.run = 1
     }
     t.latest = state
     t.lastSeen = now
     // a path that is down loses everything by definition: its loss is not averaged in
     if (loss !== null && state !== 'down') t.loss = t.loss === null ? loss : t.loss + LOSS_WEIGHT * (loss - t.loss)
-    while (t.flips.length > 0 && (t.flips[0] as number) < now - this.o.flapWindowMs) t.flips.shift()
+    if (t.flips.length > 0 && (t.flips[0] as number) < now - this.o.flapWindowMs) {
+      const since = now - this.o.flapWindowMs
+      t.flips = t.flips.some(at => at >= since) ? t.flips.filter(at => at >= since) : NONE
+    }
     if (t.settled !== null && classOf(t.settled) === classOf(state)) {
       t.settled = state
     } else if (t.run >= this.o.confirm) {
-      t.transitions.push({ at: now, wallAt: wallNow, from: t.settled, to: state })
-      if (t.transitions.length > this.o.keep) t.transitions.shift()
+      const next = [...t.transitions, { at: now, wallAt: wallNow, from: t.settled, to: state }]
+      t.transitions = next.length > this.o.keep ? next.slice(next.length - this.o.keep) : next
       if (t.settled !== null) { this.changes[layer]++; this.o.onChange?.(layer) }
       t.settled = state
     }
