@@ -2,6 +2,7 @@
 // observations before it counts), its last state changes with their times, and how often it flipped lately.
 import { LAYERS, type Layer, type PathResult } from '../core/record.ts'
 import type { PathState } from './evidence.ts'
+import { codeOf, NO_STATE, PairSlots, stateAt } from './pair-slots.ts'
 
 export interface Transition {
   /** On the observer's monotonic clock. */
@@ -10,28 +11,6 @@ export interface Transition {
   wallAt: number
   from: PathState | null
   to: PathState
-}
-
-interface Track {
-  /** The settled state (null until one has held long enough). */
-  settled: PathState | null
-  /** The latest observed state, and for how many observations in a row its class has held. */
-  latest: PathState
-  run: number
-  /** Loss of ICMP echoes, smoothed over observations (exponentially weighted; null before one with echoes). */
-  loss: number | null
-  /**
-   * When the pair last went between reached and down (raw observations), within the flap window; and its last state
-   * changes. Both are replaced, never grown in place, so that each holds exactly its entries: at 1000 agents there are
-   * some 50k tracks, most with no flip and one change, and an array grown by push keeps room for 16.
-   */
-  flips: readonly number[]
-  transitions: readonly Transition[]
-  lastSeen: number
-  /** The last measurement seen of the pair (kept so its last known state can stand in when a record drops it). */
-  result: PathResult | undefined
-  /** When it was first tracked (a counter): lists of pairs come in this order, whatever the nesting of the table. */
-  seq: number
 }
 
 export interface PairHistoryOptions {
@@ -67,9 +46,6 @@ export interface PairSummary {
 
 const reachedState = (s: PathState): boolean => s !== 'down'
 
-/** The list every track starts with (shared: a list is replaced, never changed). */
-const NONE: readonly never[] = Object.freeze([])
-
 /**
  * What hysteresis is about: down, reached with the port closed, or open (answered, with or without loss). A change
  * of class must hold for `confirm` observations; within a class the latest state is taken at once (a lossy path's
@@ -84,8 +60,12 @@ export class PairHistory {
   readonly o: PairHistoryOptions
   /** Settled state changes seen, per layer (for /metrics). */
   readonly changes: Record<Layer, number> = { host: 0, pod: 0 }
-  /** Tracks by layer, source and target: found without building a key string (three lookups an edge a tick). */
-  private readonly tracks: Record<Layer, Map<string, Map<string, Track>>> = { host: new Map(), pod: new Map() }
+  /** Each pair's slot by layer, source and target: found without building a key string (three lookups an edge a tick). */
+  private readonly slots: Record<Layer, Map<string, Map<string, number>>> = { host: new Map(), pod: new Map() }
+  private readonly s = new PairSlots()
+  /** The few pairs with flips in the window, and with more than one state change (by slot). */
+  private readonly flips = new Map<number, number[]>()
+  private readonly more = new Map<number, Transition[]>()
   private count = 0
   private created = 0
 
@@ -93,12 +73,43 @@ export class PairHistory {
     this.o = o
   }
 
-  private track (layer: Layer, source: string, target: string): Track | undefined { return this.tracks[layer].get(source)?.get(target) }
+  private slot (layer: Layer, source: string, target: string): number | undefined { return this.slots[layer].get(source)?.get(target) }
 
-  /** Every track, with its layer, source and target (in that order of nesting). */
-  private each (fn: (layer: Layer, source: string, target: string, t: Track) => void): void {
+  /** Every pair, with its layer, source, target and slot (in that order of nesting). */
+  private each (fn: (layer: Layer, source: string, target: string, i: number) => void): void {
     // (forEach: a for-of over a Map's entries allocates an array an entry, 40k a tick at 1000 agents)
-    for (const layer of LAYERS) this.tracks[layer].forEach((targets, source) => { targets.forEach((t, target) => { fn(layer, source, target, t) }) })
+    for (const layer of LAYERS) this.slots[layer].forEach((targets, source) => { targets.forEach((i, target) => { fn(layer, source, target, i) }) })
+  }
+
+  private transitionCount (i: number): number {
+    return this.more.get(i)?.length ?? (this.s.firstTo[i] === NO_STATE ? 0 : 1)
+  }
+
+  /** A pair's state changes, oldest first (a new list). */
+  private transitionsOf (i: number): Transition[] {
+    const more = this.more.get(i)
+    if (more !== undefined) return [...more]
+    const to = stateAt(this.s.firstTo[i] as number)
+    return to === null ? [] : [{ at: this.s.firstAt[i] as number, wallAt: this.s.firstWallAt[i] as number, from: stateAt(this.s.firstFrom[i] as number), to }]
+  }
+
+  private addTransition (i: number, t: Transition): void {
+    const all = [...this.transitionsOf(i), t]
+    const kept = all.length > this.o.keep ? all.slice(all.length - this.o.keep) : all
+    const only = kept.length === 1 ? kept[0] : undefined
+    this.s.firstTo[i] = codeOf(only?.to ?? null)
+    if (only !== undefined) {
+      this.s.firstAt[i] = only.at
+      this.s.firstWallAt[i] = only.wallAt
+      this.s.firstFrom[i] = codeOf(only.from)
+    }
+    if (kept.length > 1) this.more.set(i, kept)
+    else this.more.delete(i)
+  }
+
+  /** Flips within the window that ends now. */
+  private flipsSince (i: number, now: number): number {
+    return this.flips.get(i)?.filter(at => at >= now - this.o.flapWindowMs).length ?? 0
   }
 
   /**
@@ -106,57 +117,71 @@ export class PairHistory {
    * state (null: not settled yet).
    */
   observe (layer: Layer, source: string, target: string, state: PathState, now: number, wallNow: number, loss: number | null = null, result?: PathResult): PathState | null {
-    let targets = this.tracks[layer].get(source)
-    if (targets === undefined) this.tracks[layer].set(source, targets = new Map())
-    let t = targets.get(target)
-    if (t === undefined) {
-      // (every field set here, result too, so that all tracks share one shape with no out-of-object properties)
-      t = { settled: null, latest: state, run: 0, loss: null, flips: NONE, transitions: NONE, lastSeen: now, result: undefined, seq: this.created++ }
-      targets.set(target, t)
+    let targets = this.slots[layer].get(source)
+    if (targets === undefined) this.slots[layer].set(source, targets = new Map())
+    let i = targets.get(target)
+    const s = this.s
+    if (i === undefined) {
+      i = s.alloc(state, now, this.created++)
+      targets.set(target, i)
       this.count++
     }
-    if (result !== undefined) t.result = result
-    if (classOf(state) === classOf(t.latest)) t.run++
+    if (result !== undefined) s.results[i] = result
+    const latest = stateAt(s.latest[i] as number) as PathState
+    if (classOf(state) === classOf(latest)) s.run[i] = (s.run[i] as number) + 1
     else {
-      if (reachedState(state) !== reachedState(t.latest)) t.flips = [...t.flips, now]
-      t.run = 1
+      if (reachedState(state) !== reachedState(latest)) {
+        const f = this.flips.get(i)
+        if (f === undefined) this.flips.set(i, [now])
+        else f.push(now)
+      }
+      s.run[i] = 1
     }
-    t.latest = state
-    t.lastSeen = now
+    s.latest[i] = codeOf(state)
+    s.lastSeen[i] = now
     // a path that is down loses everything by definition: its loss is not averaged in
-    if (loss !== null && state !== 'down') t.loss = t.loss === null ? loss : t.loss + LOSS_WEIGHT * (loss - t.loss)
-    if (t.flips.length > 0 && (t.flips[0] as number) < now - this.o.flapWindowMs) {
-      const since = now - this.o.flapWindowMs
-      t.flips = t.flips.some(at => at >= since) ? t.flips.filter(at => at >= since) : NONE
+    if (loss !== null && state !== 'down') {
+      const old = s.loss[i] as number
+      s.loss[i] = Number.isNaN(old) ? loss : old + LOSS_WEIGHT * (loss - old)
     }
-    if (t.settled !== null && classOf(t.settled) === classOf(state)) {
-      t.settled = state
-    } else if (t.run >= this.o.confirm) {
-      const next = [...t.transitions, { at: now, wallAt: wallNow, from: t.settled, to: state }]
-      t.transitions = next.length > this.o.keep ? next.slice(next.length - this.o.keep) : next
-      if (t.settled !== null) { this.changes[layer]++; this.o.onChange?.(layer) }
-      t.settled = state
+    const flips = this.flips.get(i)
+    if (flips !== undefined && (flips[0] as number) < now - this.o.flapWindowMs) {
+      const kept = flips.filter(at => at >= now - this.o.flapWindowMs)
+      if (kept.length === 0) this.flips.delete(i)
+      else this.flips.set(i, kept)
     }
-    return t.settled
+    const settled = stateAt(s.settled[i] as number)
+    if (settled !== null && classOf(settled) === classOf(state)) {
+      s.settled[i] = codeOf(state)
+    } else if ((s.run[i] as number) >= this.o.confirm) {
+      this.addTransition(i, { at: now, wallAt: wallNow, from: settled, to: state })
+      if (settled !== null) { this.changes[layer]++; this.o.onChange?.(layer) }
+      s.settled[i] = codeOf(state)
+    }
+    return stateAt(s.settled[i] as number)
   }
 
   /** A pair's smoothed loss of echoes (null when never measured with echoes). */
   loss (layer: Layer, source: string, target: string): number | null {
-    return this.track(layer, source, target)?.loss ?? null
+    const i = this.slot(layer, source, target)
+    const loss = i === undefined ? NaN : this.s.loss[i] as number
+    return Number.isNaN(loss) ? null : loss
   }
 
   /** The settled state of a pair, if any (no observation made). */
   settled (layer: Layer, source: string, target: string): PathState | null {
-    return this.track(layer, source, target)?.settled ?? null
+    const i = this.slot(layer, source, target)
+    return i === undefined ? null : stateAt(this.s.settled[i] as number)
   }
 
   /** Pairs flipping at least flapMin times within the window that ends now. */
   flapping (now: number): Array<{ layer: Layer, source: string, target: string, transitions: number }> {
     const out: Array<{ layer: Layer, source: string, target: string, transitions: number, seq: number }> = []
-    this.each((layer, source, target, t) => {
-      if (t.flips.length < this.o.flapMin) return
-      const n = t.flips.filter(at => at >= now - this.o.flapWindowMs).length
-      if (n >= this.o.flapMin) out.push({ layer, source, target, transitions: n, seq: t.seq })
+    if (this.flips.size === 0) return out
+    this.each((layer, source, target, i) => {
+      if ((this.flips.get(i)?.length ?? 0) < this.o.flapMin) return
+      const n = this.flipsSince(i, now)
+      if (n >= this.o.flapMin) out.push({ layer, source, target, transitions: n, seq: this.s.seq[i] as number })
     })
     return out.sort((a, b) => a.seq - b.seq).map(({ seq: _seq, ...f }) => f)
   }
@@ -168,12 +193,15 @@ export class PairHistory {
   remembered (before: number, sources: ReadonlySet<string>): Map<string, Array<{ target: string, state: PathState, result: PathResult }>> {
     const out = new Map<string, Array<{ target: string, state: PathState, result: PathResult }>>()
     if (sources.size === 0) return out
+    const s = this.s
     for (const layer of LAYERS) {
       for (const source of sources) {
         const list: Array<{ target: string, state: PathState, result: PathResult }> = []
-        this.tracks[layer].get(source)?.forEach((t, target) => {
+        this.slots[layer].get(source)?.forEach((i, target) => {
           // the settled state, or the one seen last when none had settled yet (it only groups, it never blames)
-          if (t.result !== undefined && t.lastSeen < before) list.push({ target, state: t.settled ?? t.latest, result: t.result })
+          const result = s.results[i]
+          const state = stateAt(s.settled[i] as number) ?? stateAt(s.latest[i] as number)
+          if (result !== undefined && state !== null && (s.lastSeen[i] as number) < before) list.push({ target, state, result })
         })
         if (list.length > 0) out.set(`${layer}|${source}`, list)
       }
@@ -185,12 +213,15 @@ export class PairHistory {
   prune (now: number): void {
     const quietMs = Math.min(this.o.quietForgetMs ?? this.o.forgetMs, this.o.forgetMs)
     for (const layer of LAYERS) {
-      const sources = this.tracks[layer]
+      const sources = this.slots[layer]
       sources.forEach((targets, source) => {
-        targets.forEach((t, target) => {
-          const unseen = now - t.lastSeen
-          if (unseen > this.o.forgetMs || (unseen > quietMs && t.transitions.length <= 1 && t.flips.length === 0)) {
+        targets.forEach((i, target) => {
+          const unseen = now - (this.s.lastSeen[i] as number)
+          if (unseen > this.o.forgetMs || (unseen > quietMs && this.transitionCount(i) <= 1 && !this.flips.has(i))) {
             targets.delete(target)
+            this.flips.delete(i)
+            this.more.delete(i)
+            this.s.release(i)
             this.count--
           }
         })
@@ -204,14 +235,15 @@ export class PairHistory {
   /** Every pair with at least one state change (or only those matching the filter), most recent change first. */
   summaries (now: number, filter: { layer?: Layer, source?: string, target?: string } = {}): PairSummary[] {
     const out: Array<PairSummary & { seq: number }> = []
-    this.each((layer, source, target, t) => {
+    const s = this.s
+    this.each((layer, source, target, i) => {
       if ((filter.layer !== undefined && layer !== filter.layer) || (filter.source !== undefined && source !== filter.source) ||
         (filter.target !== undefined && target !== filter.target)) return
-      const flips = t.flips.filter(at => at >= now - this.o.flapWindowMs).length
-      if (t.transitions.length <= 1 && flips === 0 && filter.source === undefined) return
-      out.push({ layer, source, target, state: t.settled, latest: t.latest, flips, transitions: [...t.transitions], seq: t.seq })
+      const flips = this.flipsSince(i, now)
+      if (this.transitionCount(i) <= 1 && flips === 0 && filter.source === undefined) return
+      out.push({ layer, source, target, state: stateAt(s.settled[i] as number), latest: stateAt(s.latest[i] as number) as PathState, flips, transitions: this.transitionsOf(i), seq: s.seq[i] as number })
     })
-    const last = (s: PairSummary): number => s.transitions[s.transitions.length - 1]?.at ?? -Infinity
+    const last = (p: PairSummary): number => p.transitions[p.transitions.length - 1]?.at ?? -Infinity
     return out.sort((a, b) => last(b) - last(a) || a.seq - b.seq).map(({ seq: _seq, ...p }) => p)
   }
 }

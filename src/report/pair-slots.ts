@@ -1,0 +1,73 @@
+// Pure: the fields of every tracked pair in columns (typed arrays, a slot a pair), grown by doubling, a forgotten
+// pair's slot reused. At 1000 agents some 50k pairs are tracked: as objects they took ~480 B each and 6 heap objects
+// for every full collection to mark; in columns ~60 B and none.
+import type { PathResult } from '../core/record.ts'
+import type { PathState } from './evidence.ts'
+
+/** States as small numbers (NO_STATE: none). */
+export const STATES: readonly PathState[] = ['up', 'lossy', 'closed', 'down']
+export const NO_STATE = -1
+const CODES: Readonly<Record<PathState, number>> = { up: 0, lossy: 1, closed: 2, down: 3 }
+export const codeOf = (s: PathState | null): number => s === null ? NO_STATE : CODES[s]
+export const stateAt = (code: number): PathState | null => STATES[code] ?? null
+
+const FIRST_CAPACITY = 256
+
+export class PairSlots {
+  /** The settled state and the latest observed one (codes). */
+  settled = new Int8Array(FIRST_CAPACITY)
+  latest = new Int8Array(FIRST_CAPACITY)
+  /** Observations in a row the latest state's class has held. */
+  run = new Int32Array(FIRST_CAPACITY)
+  /** Smoothed loss of echoes (NaN: never measured with echoes). */
+  loss = new Float64Array(FIRST_CAPACITY)
+  /** When last observed (the observer's monotonic clock), and the order pairs were first tracked in. */
+  lastSeen = new Float64Array(FIRST_CAPACITY)
+  seq = new Float64Array(FIRST_CAPACITY)
+  /** The pair's one state change while it has only one (firstTo NO_STATE: none); more are kept apart. */
+  firstAt = new Float64Array(FIRST_CAPACITY)
+  firstWallAt = new Float64Array(FIRST_CAPACITY)
+  firstFrom = new Int8Array(FIRST_CAPACITY)
+  firstTo = new Int8Array(FIRST_CAPACITY)
+  /** The last measurement seen of each pair. */
+  readonly results: Array<PathResult | undefined> = []
+  private used = 0
+  private readonly free: number[] = []
+
+  /** A slot for a new pair, its fields reset. */
+  alloc (latest: PathState, now: number, seq: number): number {
+    const i = this.free.pop() ?? this.used++
+    if (i >= this.settled.length) this.grow()
+    this.settled[i] = NO_STATE
+    this.latest[i] = codeOf(latest)
+    this.run[i] = 0
+    this.loss[i] = NaN
+    this.lastSeen[i] = now
+    this.seq[i] = seq
+    this.firstTo[i] = NO_STATE
+    this.firstFrom[i] = NO_STATE
+    this.results[i] = undefined
+    return i
+  }
+
+  /** Gives a slot back (its measurement let go). */
+  release (i: number): void {
+    this.results[i] = undefined
+    this.free.push(i)
+  }
+
+  private grow (): void {
+    const n = this.settled.length * 2
+    const wider = <T extends Int8Array | Int32Array | Float64Array>(a: T, make: (n: number) => T): T => { const b = make(n); b.set(a); return b }
+    this.settled = wider(this.settled, k => new Int8Array(k))
+    this.latest = wider(this.latest, k => new Int8Array(k))
+    this.run = wider(this.run, k => new Int32Array(k))
+    this.loss = wider(this.loss, k => new Float64Array(k))
+    this.lastSeen = wider(this.lastSeen, k => new Float64Array(k))
+    this.seq = wider(this.seq, k => new Float64Array(k))
+    this.firstAt = wider(this.firstAt, k => new Float64Array(k))
+    this.firstWallAt = wider(this.firstWallAt, k => new Float64Array(k))
+    this.firstFrom = wider(this.firstFrom, k => new Int8Array(k))
+    this.firstTo = wider(this.firstTo, k => new Int8Array(k))
+  }
+}
