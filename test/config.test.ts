@@ -143,7 +143,7 @@ t.test('config: parseConfig', async t => {
     bad(t, { ...ENV, REPORT_INTERVAL: '0' }, 'REPORT_INTERVAL', '0', 'between 1 and 86400')
     bad(t, { ...ENV, CACHE_KEY_SECOND: '1' }, 'CACHE_KEY_SECOND', '1', 'between 2 and 86400')
     for (const v of ['-5', '20%', '1001', '2.5']) bad(t, { ...ENV, HEAP_GROWTH_PERCENT: v }, 'HEAP_GROWTH_PERCENT', v, 'an integer percentage between 0 and 1000')
-    bad(t, { ...ENV, HEAP_GROWTH_ABOVE: 'many' }, 'HEAP_GROWTH_ABOVE', 'many', 'an integer number of agents between 0 and 100000')
+    bad(t, { ...ENV, HEAP_GROWTH_ABOVE: 'many' }, 'HEAP_GROWTH_ABOVE', 'many', 'an integer number of origins between 0 and 100000')
   })
 
   t.test('IP that is not an IP', async t => {

@@ -528,9 +528,9 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
     percent: config.heapGrowthPercent,
     above: config.heapGrowthAbove,
     setFlags: setFlagsFromString,
-    onChange: (bounded, agents) => {
-      if (bounded) log.info({ agents, percent: config.heapGrowthPercent }, 'a large view: V8\'s heap growth bounded')
-      else log.debug({ agents }, 'a small view: V8 sizes its heap (the bound is lifted)')
+    onChange: (bounded, origins) => {
+      if (bounded) log.info({ origins, percent: config.heapGrowthPercent }, 'a large view: V8\'s heap growth bounded')
+      else log.debug({ origins }, 'a small view: V8 sizes its heap (the bound is lifted)')
     }
   })
   // V8's heap growth bounded from the start (the join decodes a whole view at once), lifted for a small view once known
@@ -557,7 +557,8 @@ export async function startAgent (config: Config, log: Logger, hooks: AgentHooks
   probes.start()
   tickModel()
   const modelTimer = setInterval(tickModel, config.probeIntervalS * 1000)
-  const heapTimer = setInterval(() => { if (settled()) heap.update(view.agentCount) }, 1000)
+  // (legacy clients count too: 5000 of them churn like a large cluster's agents)
+  const heapTimer = setInterval(() => { if (settled()) heap.update(view.agentCount + view.externalCount) }, 1000)
   supervisor?.start()
   reporter.start()
   log.info({ peerId: node.peerId.toString(), listen: listenAddress, gossipPort: config.gossipPort, apiPort: config.httpPort, version: VERSION }, 'agent started')

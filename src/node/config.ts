@@ -63,7 +63,7 @@ export interface Config {
   // the process
   /** How far V8 may grow its heap past what survived a full collection while the view is large, in % (0: V8 decides). */
   heapGrowthPercent: number
-  /** The view size (agents) above which that bound holds. */
+  /** The view size (agents and legacy clients) above which that bound holds. */
   heapGrowthAbove: number
   // the reporter election
   leaseName: string
@@ -264,7 +264,7 @@ export function parseConfig (env: Env): Config {
     probeSampleHold: int(env, 'PROBE_SAMPLE_HOLD', 20, 1, 1000, 'number of probe rounds'),
     fpingPath: matching(env, 'FPING_PATH', /^[^\0]{1,4096}$/, 'a path to the fping binary', 'fping'),
     heapGrowthPercent: int(env, 'HEAP_GROWTH_PERCENT', 20, 0, 1000, 'percentage'),
-    heapGrowthAbove: int(env, 'HEAP_GROWTH_ABOVE', 100, 0, 100000, 'number of agents'),
+    heapGrowthAbove: int(env, 'HEAP_GROWTH_ABOVE', 100, 0, 100000, 'number of origins'),
     leaseName: matching(env, 'LEASE_NAME', /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'a Kubernetes object name', 'k8snet-checker-reporter'),
     leaseNamespace: matching(env, 'LEASE_NAMESPACE', /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace name', namespace),
     leaseDurationMs,

@@ -41,7 +41,7 @@ export const VARIABLE_MEANINGS: Readonly<Record<string, string>> = {
   FULL_REFRESH_INTERVAL: 'seconds between full-record refreshes',
   MESH_MAX_PEERS: 'connections each agent aims for in large clusters',
   HEAP_GROWTH_PERCENT: 'how far V8 may grow its heap past what survived a full collection while the view is large, in % (0: V8 decides)',
-  HEAP_GROWTH_ABOVE: 'the number of agents in the view above which HEAP_GROWTH_PERCENT holds',
+  HEAP_GROWTH_ABOVE: 'the number of origins in the view (agents and legacy clients) above which HEAP_GROWTH_PERCENT holds',
   MAX_EXTERNAL_ORIGINS: 'legacy clients kept at most (a heartbeat with its results, or a source without one)',
   API_BODY_LIMIT: 'bytes accepted in a request body',
   API_WRITES: 'on, or off: refuse every legacy POST (403)',

@@ -1,6 +1,4 @@
-// Pure: the fields of every tracked pair in columns (typed arrays, a slot a pair), grown by doubling, a forgotten
-// pair's slot reused. At 1000 agents some 50k pairs are tracked: as objects they took ~480 B each and 6 heap objects
-// for every full collection to mark; in columns ~60 B and none.
+// Pure: the fields of every tracked pair in columns (typed arrays, a slot a pair), grown by doubling, slots reused.
 import type { PathResult } from '../core/record.ts'
 import type { PathState } from './evidence.ts'
 
@@ -13,6 +11,10 @@ export const stateAt = (code: number): PathState | null => STATES[code] ?? null
 
 const FIRST_CAPACITY = 256
 
+/**
+ * At 1000 agents some 50k pairs are tracked: as objects they took ~480 B each, and 6 heap objects for every full
+ * collection to mark; in columns ~60 B and none.
+ */
 export class PairSlots {
   /** The settled state and the latest observed one (codes). */
   settled = new Int8Array(FIRST_CAPACITY)
