@@ -3,7 +3,7 @@ import type { PathResult } from '../core/record.ts'
 import type { PathState } from './evidence.ts'
 
 /** States as small numbers (NO_STATE: none). */
-export const STATES: readonly PathState[] = ['up', 'lossy', 'closed', 'down']
+const STATES: readonly PathState[] = ['up', 'lossy', 'closed', 'down']
 export const NO_STATE = -1
 const CODES: Readonly<Record<PathState, number>> = { up: 0, lossy: 1, closed: 2, down: 3 }
 export const codeOf = (s: PathState | null): number => s === null ? NO_STATE : CODES[s]
@@ -12,8 +12,8 @@ export const stateAt = (code: number): PathState | null => STATES[code] ?? null
 const FIRST_CAPACITY = 256
 
 /**
- * At 1000 agents some 50k pairs are tracked: as objects they took ~480 B each, and 6 heap objects for every full
- * collection to mark; in columns ~60 B and none.
+ * At 1000 agents some 50k pairs are tracked: as objects they took ~550 B each, and 6 heap objects for every full
+ * collection to mark; in columns ~50 B (150-200 B with the index's entry and the last result) and none.
  */
 export class PairSlots {
   /** The settled state and the latest observed one (codes). */
@@ -60,16 +60,20 @@ export class PairSlots {
 
   private grow (): void {
     const n = this.settled.length * 2
-    const wider = <T extends Int8Array | Int32Array | Float64Array>(a: T, make: (n: number) => T): T => { const b = make(n); b.set(a); return b }
-    this.settled = wider(this.settled, k => new Int8Array(k))
-    this.latest = wider(this.latest, k => new Int8Array(k))
-    this.run = wider(this.run, k => new Int32Array(k))
-    this.loss = wider(this.loss, k => new Float64Array(k))
-    this.lastSeen = wider(this.lastSeen, k => new Float64Array(k))
-    this.seq = wider(this.seq, k => new Float64Array(k))
-    this.firstAt = wider(this.firstAt, k => new Float64Array(k))
-    this.firstWallAt = wider(this.firstWallAt, k => new Float64Array(k))
-    this.firstFrom = wider(this.firstFrom, k => new Int8Array(k))
-    this.firstTo = wider(this.firstTo, k => new Int8Array(k))
+    const wider = <T extends Int8Array | Int32Array | Float64Array>(a: T): T => {
+      const b = new (a.constructor as new (length: number) => T)(n)
+      b.set(a)
+      return b
+    }
+    this.settled = wider(this.settled)
+    this.latest = wider(this.latest)
+    this.run = wider(this.run)
+    this.loss = wider(this.loss)
+    this.lastSeen = wider(this.lastSeen)
+    this.seq = wider(this.seq)
+    this.firstAt = wider(this.firstAt)
+    this.firstWallAt = wider(this.firstWallAt)
+    this.firstFrom = wider(this.firstFrom)
+    this.firstTo = wider(this.firstTo)
   }
 }
